@@ -219,8 +219,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
     # the target read as the methods' scores read it, by --eval-data's reader: a file by the columns in its brackets,
-    # else by the source's where it has them; brackets on a built-in dataset or a folder are refused by name
-    target_data = read_elsewhere(name, source_data.source, eval_columns(target, "--target"), "--target")
+    # else by the source's where it has them, its labels as the source's task reads them; brackets on a built-in
+    # dataset or a folder are refused by name
+    target_data = read_elsewhere(name, source_data.source, eval_columns(target, "--target"), "--target",
+                                 task=source_data.task)
     how = _read_otherwise(target, source_data) if oracle is not False and not mapping else None
     if oracle and how:  # a built-in pair maps the labels too (drug-reviews-sentiment: neutral left out)
         raise ConfigError(f"the oracle trains on {name}'s own labels, but the methods' scores read them otherwise "

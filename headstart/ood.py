@@ -4,7 +4,8 @@ The other dataset must share the run's label space. Labels are matched by name; 
 mapped in brackets, ``drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]`` (``-``: rows of that label
 are left out; a label holding = , or ] goes in double quotes, ``"a=b"=fresh``), and the built-in pairs carry their
 mapping (``KNOWN_MAPS``), said in a note; ``ood_labels`` reads and maps them. A regression run is scored on another
-regression dataset as is. DATA is split as the run's own data is (the run's ``SplitConfig``), so its pool stays free
+regression dataset as is; a file's labels are read as the run's task says (``read_elsewhere``: a regression run's
+whole-number ratings are numbers, not classes). DATA is split as the run's own data is (the run's ``SplitConfig``), so its pool stays free
 for methods that read unlabelled target inputs; its labels are read only here, after training — not even to split it
 (``split_dataset(by_label=False)``: a seeded random cut).
 """
@@ -31,7 +32,7 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
         ConfigError: it is the run's own data, of another task or input kind, or its labels do not map.
     """
     name, given, columns = parse_eval_entry(text, flag)
-    data = read_elsewhere(name, run_data.source, columns, flag)
+    data = read_elsewhere(name, run_data.source, columns, flag, task=run_data.task)
     if data.hash == run_data.hash:
         raise ConfigError(f"{flag} {name!r} is the run's own dataset, whose test split is already its in-domain "
                           "score; name another dataset with the same labels")
@@ -51,9 +52,12 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
 _READ: dict[str, Any] = {}  # the datasets read last, by name, run source and file state (``read_elsewhere``)
 
 
-def read_elsewhere(name: str, run_source: Any, columns: dict[str, str] | None = None, flag: str = "--eval-data") -> Any:
+def read_elsewhere(name: str, run_source: Any, columns: dict[str, str] | None = None, flag: str = "--eval-data", *,
+                   task: str | None = None) -> Any:
     """The dataset ``name`` names, read by ``columns`` (``[text=COLUMN, label=COLUMN]``), else by the run's own columns
-    where a file has them (``run_source``): the one reader of ``--eval-data`` and of ``adapt --target`` (``flag``). Once
+    where a file has them (``run_source``): the one reader of ``--eval-data`` and of ``adapt --target`` (``flag``). A
+    file's labels are read as the run's ``task`` says (a regression run's whole-number ratings as numbers, not classes);
+    a built-in dataset and an image folder have their own. Once
     a process while the file is unchanged (``data.file_state``), as evaluate checks each --eval-data before it scores
     any, then reads it again to score it, and again after each --tta (its notes said once, not each time).
 
@@ -74,11 +78,14 @@ def read_elsewhere(name: str, run_source: Any, columns: dict[str, str] | None = 
         raise ConfigError(f"{flag} {name!r}: [{given}] names a file's columns, but {name!r} is "
                           f"{'a built-in dataset' if name in REGISTRY else 'a folder of images'} whose columns are fixed; "
                           f"drop [{given}]")
-    key = json.dumps([name, run_source, columns, file_state(name)], sort_keys=True, default=str)
+    # a file's labels as the run reads its own (a regression run's ratings 1..10 are no ten classes); multilabel runs
+    # are refused by name (``check_elsewhere``), so their files keep the task their labels make
+    reads = task if task in ("classification", "regression") and name not in REGISTRY and not Path(name).is_dir() else None
+    key = json.dumps([name, run_source, columns, file_state(name), reads], sort_keys=True, default=str)
     if key not in _READ:
         try:
             with no_task_fix():  # the run's task is fixed: --eval-data has no --task to name
-                data = load_dataset(name, run_source=run_source, **columns)
+                data = load_dataset(name, run_source=run_source, task=reads, **columns)
         except ColumnError as e:  # the run's --text-column names its own data's: the file's own go in brackets
             example = f"{name}[text={columns.get('text_column', 'COLUMN')}, label={columns.get('label_column', 'COLUMN')}]"
             raise DataError(f"{e.problem}; name the file's columns in brackets, e.g. {flag} {shlex.quote(example)}") from None

@@ -589,3 +589,29 @@ def test_adapts_notes_on_star_ratings_name_no_task_adapt_does_not_take(tiny_regi
                            monkeypatch, capsys)
     assert code == 2 and "note: source.csv: labels read as 3 classes (-1, 0, 1), not as a scale" in err.splitlines(), err
     assert "--task" not in err, err
+
+
+def test_a_regression_sources_target_of_whole_number_ratings_is_read_as_numbers_the_oracle_too(tiny_registry, tmp_path,
+                                                                                              monkeypatch):
+    """A regression source (ratings with halves) beside a target of whole-number ratings under another column name was
+    refused: the target's labels read as classes ("a text classification dataset; this run is a text regression run"). The target is read as
+    the source's task says, and the oracle trains on it as a regression target."""
+    import headstart
+    import headstart.api_compare
+
+    source, target = tmp_path / "source.csv", tmp_path / "target.csv"
+    source.write_text("review,rating\n" + "".join(f"review {i} {['bad', 'fine', 'good'][i % 3]},{1 + i % 9 / 2}\n"
+                                                  for i in range(90)))
+    target.write_text("review,stars\n" + "".join(f"target {i} {['bad', 'fine', 'good'][i % 3]},{1 + i % 5}\n"
+                                                  for i in range(90)))
+    asked = []
+
+    def stop(sweep, *args, **kwargs):
+        asked.append(sweep)
+        raise KeyboardInterrupt  # nothing needs to train: what the oracle would train on is asked of it
+
+    monkeypatch.setattr(headstart.api_compare, "run_compare", stop)
+    with pytest.raises(KeyboardInterrupt):
+        headstart.adapt(str(source), str(target), backbone="tiny", methods="source-only", sizes=16, seeds=1,
+                        max_steps=2, oracle=True, out=tmp_path / "a")
+    assert asked and asked[0].data == str(target) and asked[0].task == "regression", asked

@@ -720,9 +720,10 @@ def test_evaluate_dedupe_of_a_run_whose_data_changed_is_refused(toy_csv, tiny_re
     assert scored["n"] == 30 and scored["note"].startswith("not checked for rows the run trained on (the data 'data.csv' changed")
 
 
-def test_check_leakage_says_how_star_ratings_were_read_and_names_no_task_it_does_not_take(tmp_path, monkeypatch, capsys):
+def test_check_leakage_takes_task_as_train_does_and_its_note_names_it(tmp_path, monkeypatch, capsys):
     """check-leakage noted "pass --task regression" under a column of -1/0/1, a flag it then refused (No such option:
-    --task); from Python, check_leakage(...) has no task either. The note says how the labels were read, no fix."""
+    --task); from Python, check_leakage(...) had no task either. It takes --task (task=) as train does, and its note
+    names it."""
     import headstart
     from conftest import run_cli
 
@@ -730,8 +731,37 @@ def test_check_leakage_says_how_star_ratings_were_read_and_names_no_task_it_does
     path.write_text("review,condition,rating\n" + "".join(f"review {i} of drug {i % 7},{['pain', 'acne', 'flu'][i % 3]},"
                                                            f"{i % 3 - 1}\n" for i in range(60)))
     code, out, err = run_cli(["check-leakage", "--data", str(path), "--examples", "0"], monkeypatch, capsys)
-    assert code == 0 and "reviews.csv: labels read as 3 classes (-1, 0, 1), not as a scale" in err, err
-    assert "task" not in err, err
-    headstart.check_leakage(str(path), examples=0)
-    err = capsys.readouterr().err
-    assert "labels read as 3 classes (-1, 0, 1), not as a scale" in err and "task" not in err, err
+    assert code == 0 and ("reviews.csv: labels read as 3 classes (-1, 0, 1), not as a scale; pass --task regression to "
+                          "predict them as numbers") in err, err
+    code, out, err = run_cli(["check-leakage", "--data", str(path), "--task", "regression", "--examples", "0"],
+                             monkeypatch, capsys)
+    assert code == 0 and "not as a scale" not in err, err
+    headstart.check_leakage(str(path), task="regression", examples=0)
+    assert "not as a scale" not in capsys.readouterr().err
+
+
+def test_check_leakage_with_task_splits_as_a_run_given_that_task_does(tmp_path, monkeypatch, capsys):
+    """check-leakage stratified the split by the inferred task, so it could not check the split of a --task regression
+    run on whole-number ratings (ten classes by default, five quantiles as a regression target): with --task it cuts
+    the very split train cuts; a bad --task is one line, exit 2."""
+    import headstart.data.leakage
+    from conftest import assert_user_error, run_cli
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+
+    path = tmp_path / "ratings.csv"
+    ratings = [1 + min(9, int(10 * (i / 300) ** 2)) for i in range(300)]  # ten values, more of the low ones
+    pd.DataFrame({"review": [f"review number {i} says {r}" for i, r in enumerate(ratings)], "rating": ratings}).to_csv(
+        path, index=False)
+    cut = []
+    real = headstart.data.leakage.find_leakage
+    monkeypatch.setattr(headstart.data.leakage, "find_leakage",
+                        lambda data, splits, **kw: cut.append(splits) or real(data, splits, **kw))
+    run_split = split_dataset(load_dataset(str(path), task="regression"), SplitConfig())
+    inferred = split_dataset(load_dataset(str(path)), SplitConfig())
+    assert set(run_split.test) != set(inferred.test), "the two tasks cut different splits: the check below can fail"
+    code, _, err = run_cli(["check-leakage", "--data", str(path), "--task", "regression", "--examples", "0"],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    assert sorted(cut[-1].test) == sorted(run_split.test) and sorted(cut[-1].val) == sorted(run_split.val)
+    assert_user_error(run_cli(["check-leakage", "--data", str(path), "--task", "regresion"], monkeypatch, capsys),
+                      "--task must be one of", "regresion")

@@ -611,7 +611,8 @@ def test_a_text_column_beside_eval_data_on_built_in_training_data_points_at_the_
 def test_eval_data_of_star_ratings_is_said_as_read_naming_no_task_evaluate_does_not_take(tiny_registry, tmp_path,
                                                                                           monkeypatch, capsys):
     """evaluate --eval-data noted "pass --task regression" under a column of -1/0/1: evaluate has no --task (the run's
-    task is fixed). The note says how the labels were read, and names no flag evaluate lacks."""
+    task is fixed). The labels are read as the run's task says, classes here, so no note offers another reading, and
+    the refusal of classes that do not map names the mapping to write, not a flag evaluate lacks."""
     from test_cli import TRAIN, cli
 
     trained_on, both = review_tables(tmp_path)
@@ -621,5 +622,48 @@ def test_eval_data_of_star_ratings_is_said_as_read_naming_no_task_evaluate_does_
     assert cli([*TRAIN, "--data", str(trained_on), "--text-column", "review", "--backbone", "tiny", "--strategy",
                 "tfidf-logreg", "--n", "64", "--out", str(out)], monkeypatch, capsys)[0] == 0
     code, _, err = cli(["evaluate", str(out), "--eval-data", str(stars)], monkeypatch, capsys)
-    assert "note: stars.csv: labels read as 3 classes (-1, 0, 1), not as a scale" in err.splitlines(), err
+    assert "not as a scale" not in err and "its label(s) ['-1', '0', '1'] match none of the run's (neg, pos)" in err, err
     assert "--task" not in err, err
+
+
+def test_a_regression_runs_eval_file_of_whole_number_ratings_is_read_as_numbers_as_the_run_reads_them(
+        tiny_registry, tmp_path, monkeypatch, capsys):
+    """A regression run (--task regression on whole-number ratings) scored on a file of whole-number ratings under
+    another column than the run's was refused: the file's labels were read as classes (a classification dataset, "so it
+    cannot be scored there"), with no flag to change it. A file is read as the run's task says, in evaluate,
+    headstart.evaluate and train --eval-data; a file whose labels are not numbers is refused in one line naming the column."""
+    from types import SimpleNamespace
+
+    from conftest import assert_user_error, make_toy
+    from test_cli import TRAIN, cli
+
+    import headstart
+    from headstart.ood import check_elsewhere
+
+    def ratings(path, seed, column):
+        toy = make_toy(120, seed=seed)
+        pd.DataFrame({"text": toy.inputs, column: [1 + 4 * int(y) - (i % 2) for i, y in enumerate(toy.targets)]}).to_csv(
+            path, index=False)
+        return path
+
+    # the file's label column is not the run's: the run's own task was read only into a file holding that column
+    trained_on, other = ratings(tmp_path / "own.csv", 1, "rating"), ratings(tmp_path / "other.csv", 2, "stars")
+    run = SimpleNamespace(hash="run", task="regression", label_names=(), modality="text", source={})
+    data, _, _ = check_elsewhere(str(other), run)
+    assert data.task == "regression" and sorted(set(data.targets.tolist())) == [0.0, 1.0, 4.0, 5.0]
+    out = tmp_path / "run"
+    code, _, err = cli([*TRAIN, "--data", str(trained_on), "--task", "regression", "--backbone", "tiny", "--strategy",
+                        "linear-probe", "--n", "32", "--max-steps", "2", "--eval-data", str(other), "--out", str(out)],
+                       monkeypatch, capsys)
+    assert code == 0, err
+    code, printed, err = cli(["evaluate", str(out), "--eval-data", str(other), "--eval-rows", "all", "--json"],
+                             monkeypatch, capsys)
+    assert code in (0, None), err
+    assert "rmse" in printed and "not as a scale" not in err, (printed, err)
+    scored = headstart.evaluate(str(out), eval_data=str(other), eval_rows="all")
+    assert scored["n"] == 120 and "rmse" in scored and "accuracy" not in scored
+    words = tmp_path / "words.csv"
+    pd.DataFrame({"text": ["good film", "bad film"] * 20, "rating": ["good", "bad"] * 20}).to_csv(words, index=False)
+    assert_user_error(cli(["evaluate", str(out), "--eval-data", str(words)], monkeypatch, capsys),
+                      "label column 'rating' of", "is not numeric, so it cannot be a regression target; a regression "
+                      "run is scored on numbers")

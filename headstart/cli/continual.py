@@ -23,7 +23,8 @@ def continual(
     n: Annotated[str, typer.Option("--n", help="Labelled rows drawn from each task's pool; 'all' = the whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds (chains) per arm.")] = 3,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/continual"),
-    max_test: Annotated[str, typer.Option(help="Test rows kept per task (each is scored after every later task), or all.")] = "1000",
+    max_test: Annotated[str, typer.Option(help="Test rows kept per task (each is scored after every later task), or all; "
+                                                "another cap than 1000 is part of each step's key, as --max-val's.")] = "1000",
     max_val: Annotated[Optional[str], typer.Option(help="Validation rows kept per task at most (the rest join its pool): every "
                                                         "checkpoint choice scores them, so fewer is faster, at a noisier choice "
                                                         "(default: 10% of the rows, at most 300).")] = None,

@@ -72,7 +72,7 @@ def train(
                                                              "and the adapted encoder, and 12 probes fitted (60 cross-fitted on a dataset under "
                                                              "3,000 rows); said with its row count before it starts.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="After training, also score on this dataset's test split, out of domain "
-                                                               "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]'; a file's own columns: 'FILE[text=COLUMN, label=COLUMN]').")] = None,
+                                                               "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]'; a file's own columns: 'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the run's task).")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy or term option, KEY=VALUE or NAME.KEY=VALUE "
@@ -284,7 +284,7 @@ def evaluate(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train', or by 'headstart sft'.")],
     split: Annotated[str, typer.Option(help="test | val (or validation).")] = "test",
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split (a seeded fifth of a file's rows), out of domain "
-                                                               "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]'; a file's own columns: 'FILE[text=COLUMN, label=COLUMN]').")] = None,
+                                                               "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]'; a file's own columns: 'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the run's task).")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
     eval_rows: Annotated[str, typer.Option(help="Which rows of each --eval-data dataset are scored: test (its seeded test fifth; the "
                                                 "rest is the pool --tta adapts on) or all (every row: a labelled file kept apart as a test set).")] = "test",

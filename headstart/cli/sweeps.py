@@ -39,7 +39,8 @@ def compare(
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: "
                                                                "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'; a file's own columns: "
-                                                               "'FILE[text=COLUMN, label=COLUMN]').")] = None,
+                                                               "'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the "
+                                                               "run's task).")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
@@ -182,7 +183,8 @@ def adapt(
     target: Annotated[str, typer.Option(help="Target with the source's labels, scored on its test split; its pool's inputs "
                                              "are what alignment and test-time adaptation read. TARGET[their=ours, x=-] maps "
                                              "labels (then there is no oracle); a file's own columns, as --eval-data's: "
-                                             "'FILE[text=COLUMN, label=COLUMN]'.")],
+                                             "'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the source's "
+                                             "task (a regression source's 1..10 ratings as numbers).")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
     methods: Annotated[Optional[str], typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, "
@@ -290,6 +292,7 @@ def check_leakage(
     data: DataOpt = "rotten-tomatoes",
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    task: TaskOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
@@ -299,12 +302,16 @@ def check_leakage(
     """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split, and
     validation examples that duplicate a pool example.
 
+    The split is stratified by the labels as --task reads them, as train's is: give the --task a run was trained
+    with (ratings 1..10 read as classes by default, as numbers with --task regression) to check that run's split.
+
     \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
+    Example: headstart check-leakage --data ratings.csv --task regression   # the split of a --task regression run
     """
     from headstart.data.leakage import check_leakage as find_duplicates
 
-    report = find_duplicates(data, text_column=text_column, label_column=label_column, group_column=group_column,
+    report = find_duplicates(data, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
                              split_column=split_column, threshold=threshold, examples=examples)
     if as_json:
         _echo_json(report.to_dict())

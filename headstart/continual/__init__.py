@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from headstart.continual.arms import grid_arms, parse_continual_arm, weight_tuning
-from headstart.continual.chain import Chain, ContinualArm, check_arm, run_chain
+from headstart.continual.chain import MAX_TEST, Chain, ContinualArm, check_arm, run_chain
 from headstart.continual.methods import METHODS, get_method
 from headstart.continual.notes import below_majority, budget_notes, constant_acc, joint_notes, recommended_caveat
 from headstart.continual.prepared import Prepared, drawn_rows
@@ -30,7 +30,6 @@ from headstart.outdir import check_same_report
 from headstart.arguments import check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
-MAX_TEST = 1000  # test rows per task (each is scored after every later task)
 # Settings whose new value grows the study a report in --out holds (its runs stay in the new report): not refused.
 GROWN = {"arms": lambda old, new: set(old) <= set(new), "seeds": lambda old, new: old <= new}
 
@@ -72,7 +71,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         config: training settings of every task, a ``TrainConfig`` or a dict of its fields.
         lr / head_lr / epochs / min_steps / max_steps / image_size: the ``TrainConfig`` fields of the same names, over
             ``config``'s, as ``--lr`` and the others (None: ``config``'s, else the strategy's; the budget is a task's).
-        max_test: test rows kept per task (the rest go to its pool); None keeps the split's own.
+        max_test: test rows kept per task (the rest go to its pool); None or "all": every test row. Part of each
+            step's key where it is not ``MAX_TEST``, so another cap is another run.
         max_val: validation rows kept per task at most (the rest go to its pool); None: the split's own, 10% of the
             rows at most 300. Every checkpoint choice scores them: fewer is faster, at a noisier choice. Part of each
             step's key, so another cap is another run.

@@ -5,7 +5,8 @@ their labels as the stream's label ids), so one ``recipe.Setup`` serves every st
 (pool / validation / test, cut as any run's data is) moved by its offset. Step k trains the chain's model on task k's n drawn rows with the method's
 penalties (``recipe.train``: the one engine), choosing its checkpoint on task k's validation split, then scores every
 task seen so far on its validation and test split: row k of the accuracy matrix. A step is stored as a run (its key:
-the step's resolved spec with the stream, method and step, and a validation cap other than 300) after the chain's checkpoint — the model and what the
+the step's resolved spec with the stream, method and step, and a validation cap other than 300 and a test cap other
+than 1000) after the chain's checkpoint — the model and what the
 method keeps — is written beside the store; a re-run resumes after the last stored step from that checkpoint.
 """
 
@@ -31,6 +32,8 @@ from headstart.evaluation import scored_rows
 from headstart.objectives import Objective
 from headstart.results import RunResult
 from headstart.specs import RunSpec, TrainConfig, run_key
+
+MAX_TEST = 1000  # test rows per task (each is scored after every later task); another cap is part of each step's key
 
 
 @dataclass(frozen=True)
@@ -177,11 +180,14 @@ def step_rows(chain: Chain, step: int) -> np.ndarray:
 def step_spec(chain: Chain, s: Any, step: int) -> dict[str, Any]:
     """The stored spec of step ``step``: the step's resolved run spec, with the stream, the method and the step."""
     task = chain.stream.tasks[step]
-    # a validation cap other than the default moves rows to the pool and changes each checkpoint's choice: keyed; the
-    # default's steps keep the keys they had before continual took --max-val
-    cap = chain.prepared.split_config.max_val
-    capped = {"split": {"max_val": cap}} if cap != SplitConfig.max_val else {}
-    return {**s.resolved(), "data": {"name": task.name, "hash": task.data.hash, **capped},
+    # a validation cap other than the default moves rows to the pool and changes each checkpoint's choice, a test cap
+    # other than the default the rows every score reads: keyed; the default's steps keep the keys they had before
+    # continual keyed them (--max-val, --max-test)
+    split = chain.prepared.split_config
+    test_cap = "all" if split.max_test is None else split.max_test  # continual reads None as every test row
+    capped = {**({"max_val": split.max_val} if split.max_val != SplitConfig.max_val else {}),
+              **({"max_test": test_cap} if test_cap != MAX_TEST else {})}
+    return {**s.resolved(), "data": {"name": task.name, "hash": task.data.hash, **({"split": capped} if capped else {})},
             "continual": {"stream": chain.stream.identity(), "arm": chain.arm.label, "method": chain.arm.method,
                           "method_options": dataclasses.asdict(chain.options), "step": step, "steps": len(chain.stream.tasks),
                           **({"classes": "own"} if chain.method.independent and chain.stream.scenario == "class" else {}),

@@ -130,8 +130,9 @@ def task_fixes(fix: Callable[[str], str | None]) -> Iterator[None]:
 @contextmanager
 def no_task_fix() -> Iterator[None]:
     """Labels read in this block name no way to read them otherwise (``task_fixes`` with none): the command takes no
-    --task (check-leakage, evaluate --eval-data, adapt, continual), or the file is read beside the run's own data,
-    whose task --task sets (--retain FILE, a term's data=FILE)."""
+    --task (adapt's source, continual), the file is scored by a run whose task reads it (evaluate, train and compare
+    --eval-data, adapt --target: ``ood.read_elsewhere``), or it is read beside the run's own data, whose task --task
+    sets (--retain FILE, a term's data=FILE)."""
     with task_fixes(lambda kind: None):
         yield
 
@@ -219,7 +220,10 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
             if comma:
                 raise DataError(f"label column {column!r} of {where!r} is not numeric as written: {decimal_comma_fix(comma)}, "
                                 "to predict it as a regression target") from None
-            raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
+            # --task regression given (train), or a regression run's task read into a file it is scored on (no --task)
+            fix = ("drop --task regression" if task_fix("classification")
+                   else "a regression run is scored on numbers: name a file (or a [label=COLUMN]) that holds them")
+            raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; {fix}") from None
         bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max))
         if len(bad):  # training on it would diverge and blame the learning rate
             raise DataError(f"label column {column!r} of {where!r} has {len(bad)} non-finite value(s) (first: {labels[bad[0]]!r}, "

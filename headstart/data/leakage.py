@@ -203,13 +203,15 @@ def _label_name(data: "Dataset", row: int) -> str:
 
 @python_named
 def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = None, label_column: str | None = None,
-                  group_column: str | None = None, split_column: str | None = None, threshold: float = DEFAULT_THRESHOLD,
-                  examples: int = 5) -> LeakageReport:
+                  task: str | None = None, group_column: str | None = None, split_column: str | None = None,
+                  threshold: float = DEFAULT_THRESHOLD, examples: int = 5) -> LeakageReport:
     """Mirrors ``headstart check-leakage``: count the test examples of ``data``'s split (as ``fit`` and ``compare`` split
     it) that duplicate, exactly or nearly, an example of the pool or validation split.
 
     Args:
         data: a built-in dataset or a data file; the column options read a file as ``load_dataset`` does.
+        task: read a file's labels as this task, as ``fit(task=...)`` does (inferred when None): the split is
+            stratified by them, so a ``--task regression`` run on whole-number ratings is split as that run was.
         threshold: word-3-shingle Jaccard similarity at or above which a pair is a near-duplicate, in (0, 1].
         examples: duplicate pairs to keep in the report.
 
@@ -217,12 +219,10 @@ def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = No
         HeadstartError: a bad threshold (checked before the data loads), unreadable data, or a bad column.
     """
     from headstart.data import load_dataset, split_dataset
-    from headstart.data.labels import no_task_fix
 
     check_threshold(threshold)
-    with no_task_fix():  # check-leakage takes no --task: its notes name no fix it lacks
-        dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,
-                               split_column=split_column)
+    dataset = load_dataset(data, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
+                           split_column=split_column)
     if dataset.modality == "image" and threshold != DEFAULT_THRESHOLD:
         raise ConfigError(f"--threshold {threshold:g} is the word-shingle similarity of near-duplicate texts; {dataset.name!r} "
                           "holds images, which are compared pixel for pixel (exact copies only): drop --threshold")

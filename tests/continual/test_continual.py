@@ -953,6 +953,40 @@ def test_max_val_caps_each_tasks_validation_rows_keyed_in_its_steps_and_an_older
     assert run(plain, max_val=300).trained == 0, "the default typed: the same steps, resumed"
 
 
+def test_max_test_is_keyed_in_each_step_as_max_val_is_so_a_resume_with_another_cap_trains_and_the_defaults_resume(
+        stream, tmp_path, tiny_registry):
+    """--max-test was kept in continual.json's settings but not in each step's key: a store stopped before its report
+    (no continual.json to refuse another cap) resumed with another --max-test reused steps scored on the other cap's
+    test rows. A cap other than the default (1000) is part of each step's key, as --max-val's is; the default's steps
+    keep the keys they had, so an older store with it resumes."""
+    from headstart.continual import continual
+    from headstart.store import Store
+
+    def run(out, **keywords):
+        return continual(str(stream), arms="naive", backbone="tiny", n=16, seeds=1, out=out, config=FAST, alone=False,
+                         **keywords)
+
+    def caps(out):
+        with Store(out, create=False) as store:
+            return sorted(str(r.spec["data"].get("split", {}).get("max_test")) for r in store.results())
+
+    capped = tmp_path / "capped"
+    assert run(capped, max_test=20).trained == 2
+    assert caps(capped) == ["20", "20"], "part of each step's key"
+    (capped / "continual.json").unlink()  # as a run stopped before its report leaves the store
+    assert run(capped).trained == 2, "the default cap's steps are not the 20-row steps"
+    assert caps(capped) == ["20", "20", "None", "None"]
+    (capped / "continual.json").unlink()
+    assert run(capped, max_test=20).trained == 0, "the same cap again: its steps, resumed"
+    plain = tmp_path / "plain"
+    assert run(plain, max_test=None).trained == 2
+    assert caps(plain) == ["all", "all"], "every test row is a cap of its own"
+    assert run(plain, max_test="all").trained == 0
+    with Store(capped, create=False) as store:
+        default = [r for r in store.results() if "split" not in r.spec["data"]]
+    assert len(default) == 2, "the default's steps carry no split: their keys as before max_test was keyed"
+
+
 def test_a_stream_files_task_of_star_ratings_says_how_it_was_read_and_names_no_task(tmp_path, caplog):
     """continual takes no --task: a stream file's task of -1/0/1 labels noted "pass --task regression", a flag it
     refuses. The note says how the labels were read, and no fix."""

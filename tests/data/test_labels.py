@@ -119,7 +119,7 @@ def test_thousands_grouped_with_commas_stay_classes_not_decimal_commas(tmp_path)
 
 
 def test_each_label_note_names_the_fix_the_command_reading_it_takes(tmp_path, caplog):
-    """A command with no --task (check-leakage, evaluate --eval-data) printed "pass --task regression" under star
+    """A command with no --task (continual, then check-leakage) printed "pass --task regression" under star
     ratings, a flag it then refused. The notes name the fix ``task_fixes`` says the command takes, and where it takes
     none they say how the labels were read and no more; train's own (--task) is unchanged."""
     from headstart.data.labels import task_fixes
