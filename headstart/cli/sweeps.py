@@ -134,7 +134,7 @@ def compare(
     out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
     with file_keys_named(arguments.get("config")):  # a column the file set is named as its key in the file
         # the sweep compare(...) builds from the same keywords: --option's settings over the file's [options.NAME]
-        sweep = built_sweep({**arguments, "max_test": max_test, "max_val": max_val, "dedupe": dedupe}, say=lambda note: typer.echo(note, err=True),
+        sweep = built_sweep(arguments, say=lambda note: typer.echo(note, err=True),
                             options=lambda table: _sweep_options(table, option, strategies=named_strategies(
                                 arguments.get("strategies", COMPARE_DEFAULTS["strategies"]), arguments.get("arms"))))
         claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
