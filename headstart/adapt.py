@@ -185,9 +185,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.sweep_cell import loaded_cell, loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
-    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows
+    from headstart.data.splits import SplitConfig, split_caps
 
-    max_test, max_val = max_test_rows(max_test), max_val_rows(max_val)
+    split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val)
+    max_test, max_val = split.max_test, None if max_val is None else split.max_val  # as read: "Produced by" names them so
     claim(out, "compare")  # adapt writes a compare store: before anything loads
     check_not_a_compare(Path(out))
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
@@ -205,10 +206,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                           f"--sizes {kept}")
     train = with_keywords(as_config(config, TrainConfig), image_size=image_size, bn=bn, max_steps=max_steps,
                           min_steps=min_steps, epochs=epochs)
-    capped = {**({"max_test": max_test} if max_test is not None else {}),
-              **({"max_val": max_val} if max_val is not None else {})}
-    common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune,
-                  **({"split": SplitConfig(**capped)} if capped else {}))
+    common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune, split=split)
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; drop --oracle (without "

@@ -117,7 +117,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     """
     from headstart.data import load_dataset
     from headstart.data.leakage import split_leakage
-    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows
+    from headstart.data.splits import SplitConfig, split_caps
     from headstart.distributed import check_nproc
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.outdir import claim
@@ -130,6 +130,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.arguments import as_config, as_items
     from headstart.specs import file_options
 
+    split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
         claim(out, "run")
     check_nproc(nproc, pick_device())  # before any data loads
@@ -157,8 +158,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                   split=SplitConfig(max_test=max_test_rows(max_test), dedupe=dedupe,
-                                     **({"max_val": max_val_rows(max_val)} if max_val is not None else {})))
+                   split=split)
     check_tune_and_rate(spec)
     check_settings_used(spec)
     if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...

@@ -182,7 +182,7 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
     from headstart.api_sweep_file import TRAIN_KEYWORDS, FromFile
     from headstart.arguments import as_config, as_items, with_keywords
     from headstart.data import REGISTRY as DATASETS
-    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows, split_given
+    from headstart.data.splits import SplitConfig, split_caps, split_given
     from headstart.ood_labels import check_columns_for_eval
     from headstart.surface import spoken
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
@@ -212,11 +212,8 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
                       train=train, options=options(table) if options else table,
                       train_by_strategy=as_table(a["train_by_strategy"], name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),
-                      split=dataclasses.replace(as_config(split_given(a["split"]), SplitConfig, name="split"),
-                                                **({"max_test": max_test_rows(a["max_test"])} if a["max_test"] is not None
-                                                   else {}),
-                                                **({"max_val": max_val_rows(a["max_val"])} if a["max_val"] is not None
-                                                   else {}), **({"dedupe": True} if a["dedupe"] else {})),
+                      split=split_caps(as_config(split_given(a["split"]), SplitConfig, name="split"),
+                                       max_test=a["max_test"], max_val=a["max_val"], dedupe=a["dedupe"]),
                       tune=a["tune"], grids=as_table(a["grids"], name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"),
                       text_column=a["text_column"], label_column=a["label_column"], task=a["task"], pooling=a["pooling"],
                       arms=a["arms"] or (), retain=as_items(a["retain"], name="retain"), backbones=a["backbones"] or (),

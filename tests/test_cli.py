@@ -757,9 +757,11 @@ def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_major
 @pytest.mark.parametrize("command, module, function", [("continual", "headstart.continual", "continual"),
                                                        ("multitask", "headstart.multitask", "multitask")])
 def test_max_test_all_reaches_the_python_call_as_all(command, module, function, monkeypatch, capsys):
-    """continual / multitask --max-test all keeps every test row, as their Python max_test="all" does."""
+    """continual / multitask --max-test all keeps every test row, as their Python max_test="all" does: the CLI hands
+    the text over as typed, and the Python call reads it as its own keyword."""
     import importlib
 
+    from headstart.data.splits import max_test_rows
     from headstart.errors import ConfigError
 
     seen = []
@@ -773,7 +775,7 @@ def test_max_test_all_reaches_the_python_call_as_all(command, module, function, 
     for value, expected in (("all", "all"), ("250", 250)):
         code, _, err = run_cli([*args, "--max-test", value], monkeypatch, capsys)
         assert code == 2 and "stopped after the call was made" in err, err
-        assert seen[-1] == expected
+        assert seen[-1] == value and max_test_rows(seen[-1]) == expected
 
 
 def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys):
@@ -1154,10 +1156,27 @@ def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv,
     train = [*TRAIN, "--data", str(toy_csv), "--strategy", "linear-probe", "--n", "16", "--out", str(tmp_path / "run")]
     cli([*train, "--max-test", "all"], monkeypatch, capsys)
     cli([*train, "--max-test", "40"], monkeypatch, capsys)
-    assert fits == ["all", 40]
+    assert fits == ["all", "40"], "as typed: fit reads it"
+    monkeypatch.undo()  # fit itself: its refusals, in the CLI's words
     assert_user_error(cli([*train, "--max-test", "0"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '0'")
     # "²" is a digit to str.isdigit() but no integer to int(): it gave a ValueError's traceback, exit 1
     assert_user_error(cli([*train, "--max-test", "\u00b2"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '\u00b2'")
+
+
+def test_a_bad_split_cap_is_named_before_what_fit_checks_first(monkeypatch, capsys, toy_csv):
+    """train read --max-test / --max-val before it called fit, so a bad cap was named before anything fit checks (an
+    --out that is a file, here); fit reads them first itself, as train now hands it their text: from Python too, where
+    fit(max_val=0, out=FILE) named the out."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    train = [*TRAIN, "--data", str(toy_csv), "--strategy", "linear-probe", "--n", "16", "--out", str(toy_csv)]
+    assert_user_error(cli([*train, "--max-test", "0"], monkeypatch, capsys),
+                      "--max-test must be a positive integer or all, got '0'")
+    assert_user_error(cli([*train, "--max-val", "0"], monkeypatch, capsys), "--max-val must be a positive integer",
+                      "got '0'")
+    with pytest.raises(ConfigError, match=r"^max_val must be a positive integer .*got 0; e\.g\. max_val=100$"):
+        headstart.fit(str(toy_csv), "tiny", n=8, max_val=0, out=toy_csv)
 
 
 def test_max_val_caps_validation_from_train_and_compare_as_max_test_caps_test(monkeypatch, capsys, toy_csv, tmp_path):
@@ -1184,10 +1203,11 @@ def test_max_val_caps_validation_from_train_and_compare_as_max_test_caps_test(mo
     train = [*TRAIN, "--data", str(toy_csv), "--strategy", "linear-probe", "--n", "16", "--out", str(tmp_path / "run")]
     cli([*train, "--max-val", "50"], monkeypatch, capsys)
     cli(train, monkeypatch, capsys)
-    assert fits == [50, None]
+    assert fits == ["50", None], "as typed: fit reads it"
+    monkeypatch.undo()  # fit itself: its refusals, in the CLI's words
     for bad in ("0", "-1", "2.5", "all"):
         assert_user_error(cli([*train, "--max-val", bad], monkeypatch, capsys), f"got {bad!r}", "e.g. --max-val 100")
-    monkeypatch.undo()  # Python: the keywords, over a sweep file's [split] as the flags are
+    # Python: the keywords, over a sweep file's [split] as the flags are
     sweeps, _ = _captured_sweeps_and_fits(monkeypatch, "max_val")
     with pytest.raises(ConfigError, match="captured"):
         headstart.compare(str(toy_csv), config=str(wide), strategies="linear-probe", sizes="16", seeds=1,

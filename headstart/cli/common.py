@@ -312,24 +312,3 @@ def main() -> None:
                                     "runs are skipped)" if command in RESUMABLE else ""), err=True)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 
-
-def parse_max_test(text: str) -> int | None:
-    """``--max-test N`` (N >= 1) or ``all`` (None: every test row).
-
-    Raises:
-        ConfigError: anything else, named.
-    """
-    from headstart.data.splits import max_test_rows
-
-    return max_test_rows(text)
-
-
-def parse_max_val(text: str) -> int:
-    """``--max-val N`` (N >= 1): the most validation rows the split keeps.
-
-    Raises:
-        ConfigError: anything else, named.
-    """
-    from headstart.data.splits import max_val_rows
-
-    return max_val_rows(text)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _echo_json, app, parse_max_test, parse_max_val
+from headstart.cli.common import JsonOpt, _echo_json, app
 
 
 @app.command()
@@ -64,8 +64,8 @@ def continual(
                                "image_size": image_size}.items() if v is not None}
     try:
         result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
-                               out=out, config=TrainConfig(**given), max_test=parse_max_test(max_test),
-                               max_val=None if max_val is None else parse_max_val(max_val), alone=alone, tune=tune,
+                               out=out, config=TrainConfig(**given), max_test=max_test,
+                               max_val=max_val, alone=alone, tune=tune,
                                workers=workers, backend=backend, address=address, progress=not quiet)
     except StoreInterrupted as stopped:  # which signal and how many tasks are stored, which main's "interrupted" cannot say
         typer.echo(str(stopped), err=True)

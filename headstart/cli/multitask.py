@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, _strategy_options, app, parse_max_test, parse_max_val
+from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, _strategy_options, app
 
 
 @app.command()
@@ -72,7 +72,7 @@ def multitask(
     try:
         result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
                                options=_strategy_options(scoped, strategy, {}), n=n, seeds=seeds,
-                               max_test=parse_max_test(max_test), max_val=None if max_val is None else parse_max_val(max_val), out=out, config=TrainConfig(**given), alpha=alpha,
+                               max_test=max_test, max_val=max_val, out=out, config=TrainConfig(**given), alpha=alpha,
                                weight_lr=weight_lr, text_column=text_column, progress=not quiet)
     except StoreInterrupted as stopped:  # which signal and how many runs are stored, which main's "interrupted" cannot say
         typer.echo(str(stopped), err=True)

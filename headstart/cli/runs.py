@@ -10,8 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, InterruptReported, JsonOpt, PoolingOpt, SplitColumnOpt,
-                                  TaskOpt, _echo_json, _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app,
-                                  parse_max_test, parse_max_val)
+                                  TaskOpt, _echo_json, _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app)
 from headstart.cli.summary import print_leakage
 from headstart.errors import ConfigError
 from headstart.ood import majority_text, one_class_text
@@ -167,8 +166,8 @@ def train(
     try:
         result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                      text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                     group_column=group_column, split_column=split_column, max_test=None if max_test is None else parse_max_test(max_test),
-                     max_val=None if max_val is None else parse_max_val(max_val), dedupe=dedupe,
+                     group_column=group_column, split_column=split_column, max_test=max_test,
+                     max_val=max_val, dedupe=dedupe,
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
                      overwrite=overwrite)

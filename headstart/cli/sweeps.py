@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _scoped_options, _shown, app, parse_max_test, parse_max_val)
+                                  _scoped_options, _shown, app)
 from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
 
@@ -135,7 +135,7 @@ def compare(
     out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
     with file_keys_named(arguments.get("config")):  # a column the file set is named as its key in the file
         # the sweep compare(...) builds from the same keywords: --option's settings over the file's [options.NAME]
-        sweep = built_sweep({**arguments, "max_test": max_test, "max_val": max_val, "dedupe": dedupe}, say=lambda note: typer.echo(note, err=True),
+        sweep = built_sweep(arguments, say=lambda note: typer.echo(note, err=True),
                             options=lambda table: _sweep_options(table, option, strategies=named_strategies(
                                 arguments.get("strategies", COMPARE_DEFAULTS["strategies"]), arguments.get("arms"))))
         claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
@@ -232,7 +232,7 @@ def adapt(
                            out=out, oracle=oracle, tune="lr" if tune else None,
                            config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
                            workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                           max_test=parse_max_test(max_test), max_val=None if max_val is None else parse_max_val(max_val))
+                           max_test=max_test, max_val=max_val)
     except SweepInterrupted as stopped:  # which signal, and how many cells are stored, as compare says
         typer.echo(str(stopped), err=True)
         raise InterruptReported() from None

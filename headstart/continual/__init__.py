@@ -104,7 +104,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.atomic import write_json
     from headstart.backbones import load_backbone
     from headstart.continual.methods import get_method as method_of
-    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows
+    from headstart.data.splits import SplitConfig, split_caps
     from headstart.interrupts import StoreInterrupted, interrupted_by, sigterm_as_interrupt
     from headstart.report.continual import continual_charts, continual_markdown
     from headstart.report.continual_html import continual_html
@@ -125,9 +125,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     if not isinstance(stream, (str, Path)):
         raise ConfigError(f"--stream takes one stream, got {type(stream).__name__} {stream!r:.60}: a built-in stream's name "
                           f"({', '.join(BUILTIN)}) or a TOML file of tasks, e.g. --stream text")
-    max_test = max_test_rows(max_test)
-    max_test = None if max_test == "all" else max_test  # no data default caps these splits: every row either way
-    split = SplitConfig(max_test=max_test, **({"max_val": max_val_rows(max_val)} if max_val is not None else {}))
+    capped = split_caps(SplitConfig(), max_test=max_test, max_val=max_val)
+    max_test = capped.test_cap  # no data default caps these splits: "all" and none read every row either way
+    split = dataclasses.replace(capped, max_test=max_test)
     from headstart.outdir import claim
     from headstart.sweep_plan import check_backend
 

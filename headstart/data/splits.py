@@ -134,6 +134,28 @@ class SplitConfig:
         return fields
 
 
+def split_caps(split: SplitConfig, *, max_test: Any = None, max_val: Any = None, dedupe: bool = False) -> SplitConfig:
+    """``split`` under the split keywords a caller gave (``fit``, ``compare``, ``adapt``, ``continual``, ``multitask``)
+    or their flags' text (``--max-test``, ``--max-val``, ``--dedupe``): each one given replaces its field, and one not
+    given keeps ``split``'s (a sweep file's ``[split]``, else the default).
+
+    Args:
+        split: the split the caps apply to.
+        max_test: test rows, or "all" (every one, asked for), read by ``max_test_rows``; None keeps ``split.max_test``.
+        max_val: validation rows at most, read by ``max_val_rows``; None keeps ``split.max_val``.
+        dedupe: True turns ``split.dedupe`` on; False keeps ``split``'s (a switch cannot say "off" over a file's on).
+
+    Returns:
+        A ``SplitConfig``, equal to ``split`` where nothing is given.
+
+    Raises:
+        ConfigError: a ``max_test`` or ``max_val`` that is no whole number >= 1 (nor "all"), named as its flag.
+    """
+    max_test, max_val = max_test_rows(max_test), max_val_rows(max_val)
+    given = {"max_test": max_test, "max_val": max_val, "dedupe": True if dedupe else None}
+    return dataclasses.replace(split, **{name: value for name, value in given.items() if value is not None})
+
+
 _LEAKED: dict[tuple[str, SplitConfig, bool], tuple[np.ndarray, np.ndarray]] = {}  # (test, validation) rows dropped; every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
 
 

@@ -108,7 +108,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.analysis.multitask import multitask_rows
     from headstart.atomic import write_atomic, write_json
     from headstart.backbones import load_backbone
-    from headstart.data.splits import SplitConfig
+    from headstart.data.splits import SplitConfig, split_caps
     from headstart.evaluation import reference_metrics
     from headstart.interrupts import StoreInterrupted, interrupted_by, sigterm_as_interrupt
     from headstart.multitask.run import Job, Plan, plan_key, run
@@ -119,14 +119,13 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.specs import TrainConfig
     from headstart.outdir import check_same_report, claim
     from headstart.store import Store
-    from headstart.data.splits import max_test_rows, max_val_rows
 
     progress = progress_default(progress)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
-    max_test = max_test_rows(max_test)
-    max_test = None if max_test == "all" else max_test  # no data default caps these splits: every row either way
-    split = SplitConfig(max_test=max_test, **({"max_val": max_val_rows(max_val)} if max_val is not None else {}))
+    capped = split_caps(SplitConfig(), max_test=max_test, max_val=max_val)
+    max_test = capped.test_cap  # no data default caps these splits: "all" and none read every row either way
+    split = dataclasses.replace(capped, max_test=max_test)
     claim(out, "multitask")  # before the tasks load: a folder of something else is refused, never written into
     size = parse_n(n)
     if size == 0:
