@@ -122,7 +122,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
           out: str | Path = "runs/adapt", oracle: bool | None = None, tune: str | None = "lr", config: Any = None,
           image_size: int | None = None, bn: str | None = None, max_steps: int | None = None, min_steps: int | None = None,
           epochs: int | None = None, workers: int = 1, progress: bool | None = None, command: str | None = None,
-          max_test: int | str | None = None, max_val: int | None = None) -> AdaptResult:
+          max_test: int | str | None = None, max_val: int | str | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 

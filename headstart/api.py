@@ -30,7 +30,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
-        tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | None = None,
+        tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | str | None = None,
         dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
         overwrite: bool = False) -> FitResult:

@@ -86,7 +86,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
             backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
-            max_test: int | str | None = None, max_val: int | None = None, dedupe: bool = False,
+            max_test: int | str | None = None, max_val: int | str | None = None, dedupe: bool = False,
             report_to: str | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 

@@ -57,7 +57,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, lr: float | None = None,
               head_lr: float | None = None, epochs: int | None = None, min_steps: int | None = None,
-              max_steps: int | None = None, image_size: int | None = None, max_test: int | None = MAX_TEST, max_val: int | None = None,
+              max_steps: int | None = None, image_size: int | None = None, max_test: int | str | None = MAX_TEST, max_val: int | str | None = None,
               alone: bool = True, tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
               progress: bool | None = None) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.

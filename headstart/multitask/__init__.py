@@ -63,7 +63,7 @@ def _check_strategy(name: str) -> None:
 def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug-reviews-rating", *,
               weighting: str | list[str] = DEFAULT_WEIGHTINGS, backbone: str = "all-minilm-l6-v2",
               strategy: str = "full-finetune", options: dict[str, Any] | None = None, n: int | str | None = 256,
-              seeds: int = 3, max_test: int | None = MAX_TEST, max_val: int | None = None,
+              seeds: int = 3, max_test: int | str | None = MAX_TEST, max_val: int | str | None = None,
               out: str | Path = "runs/multitask", config: Any = None,
               lr: float | None = None, head_lr: float | None = None, epochs: int | None = None,
               min_steps: int | None = None, max_steps: int | None = None, batch_size: int | None = None,
