@@ -107,6 +107,7 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
     from headstart.arguments import as_table
     from headstart.data.splits import SplitConfig, split_given
     from headstart.specs import tune_setting
+    from headstart.surface import toml_text
     from headstart.sweep_config import narrowed, overridden, read_config
     from headstart.sweep_plan import check_backend
 
@@ -164,10 +165,16 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
         for name, values in mine.items():
             merged[name] = {**merged.get(name, {}), **as_table(values, name=f"{table}[{name!r}]", example="{'rank': 4}")}
         arguments[table] = merged
-    split = given.get("split")
+    split, file_split = given.get("split"), file.get("split", {})
     if not isinstance(split, SplitConfig):  # a SplitConfig is the whole split; a dict sets fields over the file's
-        arguments["split"] = {**file.get("split", {}),
-                              **split_given(as_table(split, name="split", example="{'test_fraction': 0.2}"))}
+        mine = split_given(as_table(split, name="split", example="{'test_fraction': 0.2}"))
+        arguments["split"] = {**file_split, **mine}
+        other = [f"split[{k!r}]={v!r} replaces {k} = {toml_text(file_split[k])} in [split]" for k, v in mine.items()
+                 if k in file_split and str(v).lower() != str(file_split[k]).lower()]
+        notes.append(f"note: keywords override {str(path)!r}: {'; '.join(other)}" if other else None)
+    elif file_split:  # said, as a keyword replacing one field is
+        notes.append(f"note: split={type(split).__name__}(...) replaces [split] of {str(path)!r} (its "
+                     f"{', '.join(f'{k} = {toml_text(v)}' for k, v in file_split.items())})")
     train_fields = {**file.get("train", {}), **{k: given[k] for k in TRAIN_KEYWORDS if given.get(k) is not None}}
     if "address" not in given and "address" in file:  # the file's key named, not the keyword
         check_backend(arguments.get("backend", "local"), file["address"], arguments.get("workers", 1),

@@ -330,3 +330,21 @@ def test_a_split_keyword_over_the_files_split_is_named_in_the_keywords_note(tmp_
     assert (calls[0][0].split.max_test, calls[0][0].split.max_val, calls[0][0].split.dedupe) == ("all", 50, True)
     _python(path, data=str(toy_csv), out=tmp_path / "out", dedupe=False)  # dedupe=False sets nothing: the file's holds
     assert "override" not in capsys.readouterr().err
+
+
+def test_a_split_keyword_over_the_files_split_table_is_said(tmp_path, monkeypatch, capsys, toy_csv):
+    """``compare(config=FILE, split={...})`` set its fields over the file's [split], and a SplitConfig replaced the
+    whole table, both unsaid (a keyword replacing one field of it is said)."""
+    from headstart.data.splits import SplitConfig
+
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n[split]\ntest_fraction = 0.2\nmax_test = 200\n')
+    _python(path, data=str(toy_csv), out=tmp_path / "out", split={"test_fraction": 0.3, "max_test": 200})
+    err = capsys.readouterr().err
+    assert (f"keywords override {str(path)!r}: split['test_fraction']=0.3 replaces test_fraction = 0.2 in [split]"
+            in err and "max_test" not in err), err  # the same value replaces nothing to say
+    assert (calls[-1][0].split.test_fraction, calls[-1][0].split.max_test) == (0.3, 200)
+    _python(path, data=str(toy_csv), out=tmp_path / "out", split=SplitConfig(test_fraction=0.25))
+    err = capsys.readouterr().err
+    assert f"split=SplitConfig(...) replaces [split] of {str(path)!r} (its test_fraction = 0.2, max_test = 200)" in err, err
