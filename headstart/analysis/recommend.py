@@ -239,12 +239,14 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     its rows are not resampled, and the text says so; at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
     metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and
     said to be inconclusive when its interval reaches past the margin. Seeds lost to failure or divergence and the
-    budget flags (``flags.budget_flags``) at the band's sizes are named. Consecutive sizes with the same pick merge
-    into one band; its text quotes the evidence at the band's first size.
+    budget flags (``flags.budget_flags``) at the band's sizes are named. Where the best arm on validation learned
+    nothing (``nothing_learned``), no arm is recommended at that size. Consecutive sizes with the same pick merge into
+    one band, unless it learned nothing at one and learned at the other; the band's text quotes the evidence at its
+    first size.
 
     Returns:
-        Bands ``{from_n, to_n, strategy, text, evidence}``; ``evidence`` holds the per-size picks with the
-        paired comparisons (``versus``, ``equivalence``) and cost.
+        Bands ``{from_n, to_n, strategy, text, evidence}``, with ``learned_nothing: True`` where no arm is recommended;
+        ``evidence`` holds the per-size picks with the paired comparisons (``versus``, ``equivalence``) and cost.
     """
     better_high = resolve_direction(metric, higher_is_better)
     table = label_free(cells(results, metric))
@@ -268,12 +270,6 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     lost = [c for c in tally if c["failed"] or c["diverged"]]
     done = {(c["strategy"], c["n"]): c["done"] for c in tally}
     flagged = budget_flags(results)
-    groups: list[list[dict[str, Any]]] = []
-    for p in picks:
-        if groups and groups[-1][-1]["strategy"] == p["strategy"]:
-            groups[-1].append(p)
-        else:
-            groups.append([p])
     # The best arm on validation learned nothing (``nothing_learned``), so none did. A label-free arm stands at every
     # size on its n = 0 runs, flagged there. (A cheaper pick never sits at or below that line: ``_pick`` passes over
     # such arms.)
@@ -284,12 +280,24 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     def learned_nothing(p: dict[str, Any]) -> str:
         return why_nothing(p["best"], 0 if p["best_label_free"] else p["n"], p["best_val_mean"])
 
+    # A size where the pick learned nothing never joins one where it learned: merged by strategy alone, a band of
+    # n = 16 (nothing learned) and 32 recommended linear-probe at every size, quoting its n = 16 test score.
+    groups: list[list[dict[str, Any]]] = []
+    whys: list[list[str]] = []
+    for p in picks:
+        why = learned_nothing(p)
+        if groups and groups[-1][-1]["strategy"] == p["strategy"] and bool(whys[-1][-1]) == bool(why):
+            groups[-1].append(p)
+            whys[-1].append(why)
+        else:
+            groups.append([p])
+            whys.append([why])
+
     bands = []
-    for i, g in enumerate(groups):
+    for i, (g, why) in enumerate(zip(groups, whys)):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
         text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _absent(g, table, tally)
                 + _unequal_seeds(g) + _few_seeds(g, done) + _caveats(g, lost, flagged))
-        why = [learned_nothing(p) for p in g]
         empty = all(why)
         if not empty and (validation_metric(metric) or metric) == metric:  # the reference's test score is on this metric
             text += _not_above_on_test(g, ref.get("test"), line, metric, sign)
