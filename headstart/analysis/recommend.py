@@ -198,6 +198,14 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     return text
 
 
+def _flagged_sizes(fs: list[dict[str, Any]]) -> str:
+    """The sizes a flag fired at: "16, 64" when every seed there agrees; else each size with its own count, "16 (2 of 2
+    seeds), 32 (1 of 2 seeds)", so that a count is never read as every size's."""
+    if all(f["count"] == f["runs"] for f in fs):
+        return ", ".join(str(f["n"]) for f in fs)
+    return ", ".join(f"{f['n']} ({f['count']} of {f['runs']} seed{'s' if f['runs'] != 1 else ''})" for f in fs)
+
+
 def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: list[dict[str, Any]]) -> str:
     """Lost seeds and budget flags at the band's sizes, named so that no arm wins or loses silently on them."""
     at = {p["n"] for p in group}
@@ -216,10 +224,8 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
         if f["n"] in at:
             by_strategy[f["strategy"]][f["reason"]].append(f)
     for strategy, reasons in by_strategy.items():
-        # "at n = 16, 64" when every seed agrees; a size where only some do says how many: "at n = 32 (1 of 2 seeds)"
-        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = " + ", ".join(
-            str(f["n"]) + ("" if f["count"] == f["runs"] else f" ({f['count']} of {f['runs']} seeds)") for f in fs)
-            for r, fs in reasons.items())
+        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = {_flagged_sizes(fs)}"
+                         for r, fs in reasons.items())
         if set(reasons) == {"majority"}:
             every = all(f["count"] == f["runs"] for f in reasons["majority"])
             verdict = ("within its budget it learned nothing there" if every else

@@ -185,6 +185,24 @@ def test_the_recommendation_says_in_how_many_seeds_an_arm_learned_nothing() -> N
             "nothing within its budget") in band["text"], band["text"]
 
 
+def test_a_note_over_sizes_with_different_counts_gives_each_sizes_count() -> None:
+    """ft never beat the majority-class rate at n = 16 in 2 of 2 seeds and at 32 in 1 of 2: the note read "at n = 16,
+    32 (1 of 2 seeds)", as if the count were both sizes'. Each size now says its own."""
+    from headstart.analysis.recommend import recommend
+
+    def seeds(strategy: str, n: int, per_seed: list[list[float]]) -> list[RunResult]:
+        return [run(strategy, n, s, scores, majority=0.60) for s, scores in enumerate(per_seed)]
+
+    results = (seeds("ft", 16, [[0.59, 0.58, 0.55]] * 2) + seeds("probe", 16, [[0.7, 0.7, 0.7]] * 2)
+               + seeds("ft", 32, [[0.59, 0.58, 0.55], [0.66, 0.65, 0.62]]) + seeds("probe", 32, [[0.7, 0.7, 0.7]] * 2))
+    (band,) = recommend(results)
+    assert ("ft never beat the majority-class rate on validation at n = 16 (2 of 2 seeds), 32 (1 of 2 seeds): in those "
+            "seeds it learned nothing within its budget") in band["text"], band["text"]
+    results += seeds("ft", 64, [[0.59, 0.58, 0.55]] * 2) + seeds("probe", 64, [[0.7, 0.7, 0.7]] * 2)
+    (band,) = recommend([r for r in results if r.spec["n"] != 32])
+    assert "ft never beat the majority-class rate on validation at n = 16, 64: within its budget" in band["text"], band["text"]
+
+
 def test_the_budget_says_when_max_steps_cut_it() -> None:
     """"3 steps (30 epochs, at least 300 steps, capped at 3 by max_steps)" read as 30 epochs run: a capped budget says
     its rule as one, then how many epochs of the rows the steps that ran were."""
