@@ -215,7 +215,8 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
             gone = c["failed"] + c["diverged"]
             kinds = ", ".join(f"{c[k]} {k}" for k in ("diverged", "failed") if c[k])
             picked = any(p["strategy"] == c["strategy"] and p["n"] == c["n"] for p in group)
-            parts.append(f"{c['strategy']} lost {gone} of {gone + c['done']} seeds at n = {c['n']} ({kinds}"
+            total = gone + c["done"]
+            parts.append(f"{c['strategy']} lost {gone} of {total} seed{'s' if total != 1 else ''} at n = {c['n']} ({kinds}"
                          + (f": {c['errors'][0]}" if c["errors"] else "") + ")"
                          + ("; it is recommended on the seeds that finished" if picked else ""))
     picked = {p["strategy"] for p in group}

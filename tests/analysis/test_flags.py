@@ -291,7 +291,8 @@ def test_train_and_compare_agree_whether_max_steps_bound_a_run() -> None:
     (flag,) = flags.budget_flags([stopped])
     assert "capped" not in note["advice"] and "--max-steps" not in flag["text"], (note["advice"], flag["text"])
     assert note["advice"].startswith("validation stopped improving before its budget ended"), note["advice"]
-    assert "validation stopped improving before the budget ended in 1 of these 1 seeds" in flag["text"], flag["text"]
+    assert "validation stopped improving before the budget ended in that seed, so" in flag["text"], flag["text"]
+    assert "at n = 32 (1 of 1 seed; budget: " in flag["text"], "one seed is not 'seeds'"
 
 
 def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
