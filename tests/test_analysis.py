@@ -561,6 +561,14 @@ def test_seeds_lost_to_divergence_are_named_in_the_recommendation() -> None:
             "it is recommended on the seeds that finished") in band["text"]
 
 
+def test_a_lost_seed_of_one_is_counted_in_the_singular() -> None:
+    """lora ran one seed at n = 16 and it diverged: the note read "lora lost 1 of 1 seeds"."""
+    results = grid({"linear-probe": {16: [0.60, 0.61, 0.62]}}, {"linear-probe": 1})
+    results.append(run("lora", 16, 0, 0, status="diverged", error="loss became nan at step 40 in phase 'train'"))
+    (band,) = analysis.recommend(results)
+    assert "note: lora lost 1 of 1 seed at n = 16 (1 diverged: " in band["text"], band["text"]
+
+
 def test_a_size_without_validation_scores_is_named_not_silently_left_out() -> None:
     """n = 16's runs stored no validation score (an older store resumed at new sizes): the advice covers n = 64 and
     says n = 16 is left out and why, instead of reading as if 16 had not been run."""

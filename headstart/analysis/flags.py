@@ -330,7 +330,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                 nothing = "it takes no optimiser steps, so no budget would change it: read it as: this arm learned nothing here"
                 closed = True
             elif plateau:
-                nothing = (f"validation stopped improving before the budget ended in {stopped} of these {count} seeds, so "
+                nothing = ("validation stopped improving before the budget ended in "
+                           + ("that seed" if count == 1 else f"{stopped} of these {count} seeds") + ", so "
                            "more steps would go unused; " + ("" if tuned else "re-run with --tune lr, or ")
                            + "read it as: this arm learned nothing here")
             else:
@@ -344,7 +345,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                    "majority": nothing}[reason]
             lead = "" if reason == "majority" and closed else "its scores may understate it; "  # a closed form: nothing to raise
             task = task_of(runs[0])
-            text = (f"{strategy} {reason_text(reason, task)} at n = {n} ({count} of {len(runs)} seeds; budget: "
+            text = (f"{strategy} {reason_text(reason, task)} at n = {n} ({count} of {len(runs)} seed{'s' if len(runs) != 1 else ''}; budget: "
                     f"{budget_text(runs)}): {lead}{asked(fix)}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
                         "steps": planned, "text": text, "task": task})

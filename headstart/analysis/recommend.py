@@ -198,6 +198,14 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     return text
 
 
+def _flagged_sizes(fs: list[dict[str, Any]]) -> str:
+    """The sizes a flag fired at: "16, 64" when every seed there agrees; else each size with its own count, "16 (2 of 2
+    seeds), 32 (1 of 2 seeds)", so that a count is never read as every size's."""
+    if all(f["count"] == f["runs"] for f in fs):
+        return ", ".join(str(f["n"]) for f in fs)
+    return ", ".join(f"{f['n']} ({f['count']} of {f['runs']} seed{'s' if f['runs'] != 1 else ''})" for f in fs)
+
+
 def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: list[dict[str, Any]]) -> str:
     """Lost seeds and budget flags at the band's sizes, named so that no arm wins or loses silently on them."""
     at = {p["n"] for p in group}
@@ -207,7 +215,8 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
             gone = c["failed"] + c["diverged"]
             kinds = ", ".join(f"{c[k]} {k}" for k in ("diverged", "failed") if c[k])
             picked = any(p["strategy"] == c["strategy"] and p["n"] == c["n"] for p in group)
-            parts.append(f"{c['strategy']} lost {gone} of {gone + c['done']} seeds at n = {c['n']} ({kinds}"
+            total = gone + c["done"]
+            parts.append(f"{c['strategy']} lost {gone} of {total} seed{'s' if total != 1 else ''} at n = {c['n']} ({kinds}"
                          + (f": {c['errors'][0]}" if c["errors"] else "") + ")"
                          + ("; it is recommended on the seeds that finished" if picked else ""))
     picked = {p["strategy"] for p in group}
@@ -216,10 +225,8 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
         if f["n"] in at:
             by_strategy[f["strategy"]][f["reason"]].append(f)
     for strategy, reasons in by_strategy.items():
-        # "at n = 16, 64" when every seed agrees; a size where only some do says how many: "at n = 32 (1 of 2 seeds)"
-        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = " + ", ".join(
-            str(f["n"]) + ("" if f["count"] == f["runs"] else f" ({f['count']} of {f['runs']} seeds)") for f in fs)
-            for r, fs in reasons.items())
+        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = {_flagged_sizes(fs)}"
+                         for r, fs in reasons.items())
         if set(reasons) == {"majority"}:
             every = all(f["count"] == f["runs"] for f in reasons["majority"])
             verdict = ("within its budget it learned nothing there" if every else
@@ -239,12 +246,14 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     its rows are not resampled, and the text says so; at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
     metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and
     said to be inconclusive when its interval reaches past the margin. Seeds lost to failure or divergence and the
-    budget flags (``flags.budget_flags``) at the band's sizes are named. Consecutive sizes with the same pick merge
-    into one band; its text quotes the evidence at the band's first size.
+    budget flags (``flags.budget_flags``) at the band's sizes are named. Where the best arm on validation learned
+    nothing (``nothing_learned``), no arm is recommended at that size. Consecutive sizes with the same pick merge into
+    one band, unless it learned nothing at one and learned at the other; the band's text quotes the evidence at its
+    first size.
 
     Returns:
-        Bands ``{from_n, to_n, strategy, text, evidence}``; ``evidence`` holds the per-size picks with the
-        paired comparisons (``versus``, ``equivalence``) and cost.
+        Bands ``{from_n, to_n, strategy, text, evidence}``, with ``learned_nothing: True`` where no arm is recommended;
+        ``evidence`` holds the per-size picks with the paired comparisons (``versus``, ``equivalence``) and cost.
     """
     better_high = resolve_direction(metric, higher_is_better)
     table = label_free(cells(results, metric))
@@ -268,12 +277,6 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     lost = [c for c in tally if c["failed"] or c["diverged"]]
     done = {(c["strategy"], c["n"]): c["done"] for c in tally}
     flagged = budget_flags(results)
-    groups: list[list[dict[str, Any]]] = []
-    for p in picks:
-        if groups and groups[-1][-1]["strategy"] == p["strategy"]:
-            groups[-1].append(p)
-        else:
-            groups.append([p])
     # The best arm on validation learned nothing (``nothing_learned``), so none did. A label-free arm stands at every
     # size on its n = 0 runs, flagged there. (A cheaper pick never sits at or below that line: ``_pick`` passes over
     # such arms.)
@@ -284,12 +287,24 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     def learned_nothing(p: dict[str, Any]) -> str:
         return why_nothing(p["best"], 0 if p["best_label_free"] else p["n"], p["best_val_mean"])
 
+    # A size where the pick learned nothing never joins one where it learned: merged by strategy alone, a band of
+    # n = 16 (nothing learned) and 32 recommended linear-probe at every size, quoting its n = 16 test score.
+    groups: list[list[dict[str, Any]]] = []
+    whys: list[list[str]] = []
+    for p in picks:
+        why = learned_nothing(p)
+        if groups and groups[-1][-1]["strategy"] == p["strategy"] and bool(whys[-1][-1]) == bool(why):
+            groups[-1].append(p)
+            whys[-1].append(why)
+        else:
+            groups.append([p])
+            whys.append([why])
+
     bands = []
-    for i, g in enumerate(groups):
+    for i, (g, why) in enumerate(zip(groups, whys)):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
         text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _absent(g, table, tally)
                 + _unequal_seeds(g) + _few_seeds(g, done) + _caveats(g, lost, flagged))
-        why = [learned_nothing(p) for p in g]
         empty = all(why)
         if not empty and (validation_metric(metric) or metric) == metric:  # the reference's test score is on this metric
             text += _not_above_on_test(g, ref.get("test"), line, metric, sign)

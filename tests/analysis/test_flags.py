@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -184,6 +185,24 @@ def test_the_recommendation_says_in_how_many_seeds_an_arm_learned_nothing() -> N
             "nothing within its budget") in band["text"], band["text"]
 
 
+def test_a_note_over_sizes_with_different_counts_gives_each_sizes_count() -> None:
+    """ft never beat the majority-class rate at n = 16 in 2 of 2 seeds and at 32 in 1 of 2: the note read "at n = 16,
+    32 (1 of 2 seeds)", as if the count were both sizes'. Each size now says its own."""
+    from headstart.analysis.recommend import recommend
+
+    def seeds(strategy: str, n: int, per_seed: list[list[float]]) -> list[RunResult]:
+        return [run(strategy, n, s, scores, majority=0.60) for s, scores in enumerate(per_seed)]
+
+    results = (seeds("ft", 16, [[0.59, 0.58, 0.55]] * 2) + seeds("probe", 16, [[0.7, 0.7, 0.7]] * 2)
+               + seeds("ft", 32, [[0.59, 0.58, 0.55], [0.66, 0.65, 0.62]]) + seeds("probe", 32, [[0.7, 0.7, 0.7]] * 2))
+    (band,) = recommend(results)
+    assert ("ft never beat the majority-class rate on validation at n = 16 (2 of 2 seeds), 32 (1 of 2 seeds): in those "
+            "seeds it learned nothing within its budget") in band["text"], band["text"]
+    results += seeds("ft", 64, [[0.59, 0.58, 0.55]] * 2) + seeds("probe", 64, [[0.7, 0.7, 0.7]] * 2)
+    (band,) = recommend([r for r in results if r.spec["n"] != 32])
+    assert "ft never beat the majority-class rate on validation at n = 16, 64: within its budget" in band["text"], band["text"]
+
+
 def test_the_budget_says_when_max_steps_cut_it() -> None:
     """"3 steps (30 epochs, at least 300 steps, capped at 3 by max_steps)" read as 30 epochs run: a capped budget says
     its rule as one, then how many epochs of the rows the steps that ran were."""
@@ -272,7 +291,8 @@ def test_train_and_compare_agree_whether_max_steps_bound_a_run() -> None:
     (flag,) = flags.budget_flags([stopped])
     assert "capped" not in note["advice"] and "--max-steps" not in flag["text"], (note["advice"], flag["text"])
     assert note["advice"].startswith("validation stopped improving before its budget ended"), note["advice"]
-    assert "validation stopped improving before the budget ended in 1 of these 1 seeds" in flag["text"], flag["text"]
+    assert "validation stopped improving before the budget ended in that seed, so" in flag["text"], flag["text"]
+    assert "at n = 32 (1 of 1 seed; budget: " in flag["text"], "one seed is not 'seeds'"
 
 
 def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
@@ -330,6 +350,36 @@ def test_a_best_arm_that_learned_nothing_is_not_recommended_as_a_choice() -> Non
     (band,) = recommend(results)
     assert band["text"].startswith("at every size tried: no arm to recommend — the best on validation, ") and band["learned_nothing"]
     assert "Its figures: " in band["text"] and "never beat the majority-class rate on validation" in band["text"]
+
+
+def test_a_size_where_the_pick_learned_nothing_is_not_merged_with_one_where_it_learned() -> None:
+    """probe best on validation at 16 and 32, but at 16 no seed beat the majority-class rate: the two sizes made one
+    band, "at every size tried: probe", quoting its n = 16 test score. n = 16 is now a band of its own with no arm
+    recommended, probe recommended from 32, and the report's text, results.json and the HTML read the same."""
+    from headstart.analysis import summarize
+    from headstart.analysis.recommend import recommend
+    from headstart.report.html import report_html
+    from headstart.report.markdown import report_markdown
+
+    def arm(strategy: str, n: int, scores: list[float], seeds: int = 2) -> list[RunResult]:
+        return [run(strategy, n, seed, scores, majority=0.60) for seed in range(seeds)]
+
+    results = (arm("probe", 16, [0.58, 0.59, 0.59]) + arm("lora", 16, [0.55, 0.55, 0.55])
+               + arm("probe", 32, [0.66, 0.68, 0.70]) + arm("lora", 32, [0.62, 0.63, 0.64]))
+    nothing, probe = recommend(results)
+    assert (nothing["from_n"], nothing["to_n"], probe["from_n"], probe["to_n"]) == (16, 16, 32, 32)
+    assert nothing["learned_nothing"] and nothing["text"].startswith(
+        "up to 16 labelled examples: no arm to recommend — the best on validation, probe, never beat the "
+        "majority-class rate there in any seed"), nothing["text"]
+    assert "learned_nothing" not in probe and probe["text"].startswith(
+        "from 32 labelled examples: probe (best on validation; test 70.0% "), probe["text"]
+    assert "n = 16" not in probe["text"], probe["text"]
+    summary = summarize(results)
+    assert [b["text"] for b in summary["recommendation"]] == [nothing["text"], probe["text"]]
+    html = report_html(summary, title="t", command=None)
+    data = json.loads(html.split('id="report-data">')[1].split("</script>")[0])
+    assert data["picks"] == {"32": "probe"} and data["recommendation"] == [nothing["text"], probe["text"]]
+    assert f"- {nothing['text']}" in report_markdown(summary, title="t", command=None)
 
 
 def test_a_band_says_where_at_a_later_size_its_pick_trails_on_test() -> None:
