@@ -233,7 +233,7 @@ CASES = [
                                                           "--backbone", "tiny", "--n", "5000"],
          ("--n 5000",), note="dropped 4 rows with empty text"),
     Case("NaN labels", lambda f: [*TRAIN, "--data", f.csv("nan.csv", ["nan", "NaN", "null"] + ABC[3:]), "--backbone", "tiny", "--n", "5000"],
-         ("--n 5000",), note="dropped 3 rows with no label"),
+         ("--n 5000",), note="dropped 3 rows with no label (1 'NaN', 1 'nan', 1 'null')"),
     Case("every label missing", lambda f: [*TRAIN, "--data", f.csv("nolabels.csv", ["NaN"] * 90)], ("nolabels.csv", "no rows with both")),
     Case("a single class", lambda f: [*TRAIN, "--data", f.csv("one.csv", ["a"] * 30)], ("single class ('a')", "at least two")),
     Case("a class too small to stratify", lambda f: [*TRAIN, "--data", f.csv("small.csv", ["a", "b"] * 30 + ["c", "c"])],
