@@ -673,6 +673,8 @@ def test_predict_refuses_an_existing_out_file_unless_overwrite(monkeypatch, caps
     assert preds.read_text() == "kept\n"
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(preds), "--overwrite"], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err and len(pd.read_csv(preds)) == 200
+    code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(preds), "--overwrite", "-q"], monkeypatch, capsys)
+    assert code == 0 and "wrote" not in err and "note: toy.csv" in err and len(pd.read_csv(preds)) == 200  # it said "No such option: -q"
 
 
 def test_predict_on_a_labelled_file_names_the_run_and_eval_rows_all_in_its_hint(monkeypatch, capsys, toy_csv, tiny_registry,

@@ -24,7 +24,12 @@ def print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
                    "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)", err=err)
 
 
-def print_report(paths: dict[str, Path], out_dir: Path) -> None:
+def print_report(paths: dict[str, Path], out_dir: Path, *, quiet: bool = False) -> None:
+    """The report's summary lines (experiment, recommendation, ...) and the line naming its files; ``quiet``: that
+    line alone (``headstart report --quiet``)."""
+    if quiet:
+        typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
+        return
     summary = json.loads(paths["results.json"].read_text())
     from headstart.report.markdown import reference_text
 
