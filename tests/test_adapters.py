@@ -457,6 +457,23 @@ def test_cli_lists_shows_merges_and_predicts_with_a_chosen_adapter(toy_csv, tiny
     assert [json.loads(line)["label"] for line in got.output.splitlines()] == [e["label"] for e in expected]
 
 
+def test_cli_show_and_json_print_labels_as_written(monkeypatch, capsys, tmp_path):
+    """adapters show printed ["tr\\u00e8s bien \\ud83d\\udc4d", ...]; --json too (valid, but not readable)."""
+    from conftest import run_cli
+
+    import headstart.adapter_info as adapter_info
+
+    class Shown:
+        def to_dict(self):
+            return {"labels": ["not good", "très bien 👍"], "size": "12 kB"}
+
+    monkeypatch.setattr(adapter_info, "inspect", lambda directory: Shown())
+    code, out, _ = run_cli(["adapters", "show", str(tmp_path)], monkeypatch, capsys)
+    assert code in (0, None) and 'labels: ["not good", "très bien 👍"]' in out.splitlines(), out
+    code, out, _ = run_cli(["adapters", "show", str(tmp_path), "--json"], monkeypatch, capsys)
+    assert code in (0, None) and '"très bien 👍"' in out and json.loads(out)["labels"][1] == "très bien 👍", out
+
+
 def test_plain_peft_adapter_folder_works_as_a_backbone(make_tiny_bert, tmp_path):
     from peft import LoraConfig, get_peft_model
 

@@ -90,7 +90,7 @@ def adapters_show(
     for key, value in info.items():
         if key == "ended_by" and value is None:  # a run its steps finished: nothing ended it (--json keeps the null)
             continue
-        typer.echo(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}")
 
 
 @adapters_app.command("merge")

@@ -7,13 +7,12 @@ run (``loaded.predict_loaded``; several adapters on one base with ``--adapter-di
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import app
+from headstart.cli.common import app, utf8_stdout
 from headstart.errors import ConfigError
 
 
@@ -102,7 +101,7 @@ def predict(
         rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
     rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
     if out is None:  # readable "Très", not "Tr\\u00e8s", where stdout takes UTF-8
-        readable = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
+        readable = utf8_stdout()
         for row in rows:
             typer.echo(_json_line(row, ascii_only=not readable))
         return
