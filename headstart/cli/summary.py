@@ -102,5 +102,5 @@ def ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
         if below:
             lines.append(f"warning: on {data} at n = {n}, " + ("every arm scores" if len(below) == len(found) else
                          ", ".join(below) + (" scores" if len(below) == 1 else " score"))
-                         + f" {BELOW_MAJORITY}: no transfer to read there")
+                         + f" {BELOW_MAJORITY}: nothing learned shows on those rows")
     return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]
