@@ -389,8 +389,8 @@ def report(
     margin: Annotated[Optional[float], typer.Option(help="Points a cheaper strategy may trail the best (if not significantly "
                                                          "worse) and be recommended instead (default 2; for rmse-like "
                                                          "metrics, percent of the best).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the line naming the report's files, not its "
-                                                              "summary (the same lines open report.md).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the line naming the report's files, not the "
+                                                              "summary lines before it (report.md says the same).")] = False,
 ) -> None:
     """Re-render chart.png, report.html, report.md and results.json from the store alone.
 
