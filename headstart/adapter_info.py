@@ -35,7 +35,7 @@ class AdapterInfo:
     labels: list[str] = field(default_factory=list)
     task: str | None = None
     trainable_params: int | None = None
-    adapter_bytes: int = 0  # files that hold what trained (adapter + head)
+    adapter_bytes: int = 0  # what trained (adapter + head): its tensors' bytes, as a report's "saved size" counts them (files add headers)
     config: dict[str, Any] = field(default_factory=dict)
     val: dict[str, Any] = field(default_factory=dict)
     ended_by: str | None = None  # a run that an interrupt ended: "interrupted by SIGTERM at step 37 of 120" (metrics.json)
@@ -75,7 +75,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
                 _parameters(directory / name)
         return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],
                            meta["spec"]["backbone"], list(meta.get("label_names", [])), resolved["data"]["task"],
-                           metrics.get("trainable_params"), sum((directory / f).stat().st_size for f in files if (directory / f).exists()),
+                           metrics.get("trainable_params"), sum(_tensor_bytes(directory / f) for f in files if (directory / f).exists()),
                            _summary(config) if config else resolved.get("options", {}),
                            {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"},
                            steps_interrupted(metrics))  # not one interrupted while scored: its steps finished
@@ -87,7 +87,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
             hint = " (adapter_model.bin is pickle-based and is not loaded; re-save it with safe_serialization=True)" if pickled else ""
             raise StoreError(f"{str(directory)!r} has adapter_config.json but no adapter_model.safetensors{hint}")
         return AdapterInfo(str(directory), "peft", None, config.get("peft_type"), config.get("base_model_name_or_path"),
-                           trainable_params=_parameters(weights), adapter_bytes=weights.stat().st_size, config=_summary(config))
+                           trainable_params=_parameters(weights), adapter_bytes=_tensor_bytes(weights), config=_summary(config))
     raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
 
 
@@ -104,6 +104,14 @@ def _parameters(path: Path) -> int:
             return sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
     except (SafetensorError, OSError, ValueError) as e:
         raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
+
+
+def _tensor_bytes(path: Path) -> int:
+    """The bytes a safetensors file's tensors take: its size less the 8-byte length and the JSON header that name them
+    (a few kB for an adapter's many tensors), so a run's size here is the report's "saved size" (``saved.saved_bytes``)."""
+    with path.open("rb") as f:
+        header = int.from_bytes(f.read(8), "little")
+    return max(path.stat().st_size - 8 - header, 0)
 
 
 def _summary(config: dict[str, Any]) -> dict[str, Any]:

@@ -326,10 +326,11 @@ def with_majority_flag(found: dict[str, Any]) -> dict[str, Any]:
 
 def majority_text(found: dict[str, Any], *, elsewhere: bool) -> str:
     """What a score's line adds when it is at or below its rows' majority class ("" otherwise, or where its one-class
-    warning already says why). ``elsewhere``: an out-of-domain score, where it means no transfer."""
+    warning already says why). ``elsewhere``: a score on --eval-data, a file out of the run's domain or a held-out one
+    of its own kind, so the words hold for either (not "no transfer", which presumes another domain)."""
     if not at_or_below_majority(found) or found.get("one_class"):
         return ""
-    what = "no transfer to read there" if elsewhere else "no better than that constant answer"
+    what = "nothing the run learned shows on these rows" if elsewhere else "no better than that constant answer"
     return f"; WARNING: this score is {BELOW_MAJORITY}: {what}"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from headstart.errors import ColumnError, ConfigError, HeadstartError, closest
+from headstart.keyword_routes import routed_hint
 from headstart.surface import on_cli, python_names, setting_text, toml_text
 
 
@@ -77,7 +78,8 @@ OTHER_FUNCTIONS: dict[tuple[str, str], str] = {
 def check_keywords(function: Callable[..., Any], kwargs: dict[str, Any], *, name: str | None = None) -> None:
     """Refuse a keyword ``function`` lacks, by name, before Python's bare TypeError: a field of its ``config`` (the CLI's
     ``--max-steps 5`` is ``config={'max_steps': 5}``) says so; another keyword names the one it takes for what another
-    function or the CLI spells that way (``OTHER_SPELLINGS``), else the closest, and lists its keywords.
+    function or the CLI spells that way (``OTHER_SPELLINGS``), else a strategy option or near miss of a setting as the
+    ``options=`` / ``config=`` that passes it (``keyword_routes``), else the closest keyword, and lists its keywords.
 
     Args:
         name: the function as the caller calls it (``strategies`` for ``list_strategies``); default its ``__name__``.
@@ -113,7 +115,9 @@ def check_keywords(function: Callable[..., Any], kwargs: dict[str, Any], *, name
     elif meant:
         hint = f"; did you mean {' or '.join(repr(k) for k in meant)}?"
     else:
-        hint = closest(first, keywords)
+        per_strategy = None if "options" not in parameters else "strategies" in parameters  # compare's go by strategy
+        hint = routed_hint(first, kwargs[first], kwargs=kwargs, keywords=keywords, settings=fields,
+                           per_strategy=per_strategy) or closest(first, keywords)
     takes = f"its keywords: {', '.join(keywords)}" if keywords else "it takes none"
     raise ConfigError(f"{called} has no keyword {first!r}{hint} ({takes})")
 

@@ -457,6 +457,39 @@ def test_cli_lists_shows_merges_and_predicts_with_a_chosen_adapter(toy_csv, tiny
     assert [json.loads(line)["label"] for line in got.output.splitlines()] == [e["label"] for e in expected]
 
 
+@pytest.mark.parametrize("strategy", ["lora", "bitfit"])
+def test_listed_size_is_the_reports_saved_size(toy_csv, tiny_registry, tmp_path, strategy):
+    """A LoRA run's report said 298 kB and adapters list 301.6 kB: the list counted the files, headers and all, the
+    report the tensors. Both count the tensors now."""
+    from headstart.adapter_info import inspect
+    from headstart.saved import backbone_saved, saved_bytes
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy=strategy, n=64, seed=0, train=FAST)
+    s = setup(spec)
+    report = train(s)
+    save(s, report, tmp_path / "run")
+    reported = saved_bytes(s.model, report, backbone_saved(s, report))
+    files = sum(p.stat().st_size for p in (tmp_path / "run").glob("*.safetensors"))
+    assert inspect(tmp_path / "run").adapter_bytes == reported < files
+
+
+def test_cli_show_and_json_print_labels_as_written(monkeypatch, capsys, tmp_path):
+    """adapters show printed ["tr\\u00e8s bien \\ud83d\\udc4d", ...]; --json too (valid, but not readable)."""
+    from conftest import run_cli
+
+    import headstart.adapter_info as adapter_info
+
+    class Shown:
+        def to_dict(self):
+            return {"labels": ["not good", "très bien 👍"], "size": "12 kB"}
+
+    monkeypatch.setattr(adapter_info, "inspect", lambda directory: Shown())
+    code, out, _ = run_cli(["adapters", "show", str(tmp_path)], monkeypatch, capsys)
+    assert code in (0, None) and 'labels: ["not good", "très bien 👍"]' in out.splitlines(), out
+    code, out, _ = run_cli(["adapters", "show", str(tmp_path), "--json"], monkeypatch, capsys)
+    assert code in (0, None) and '"très bien 👍"' in out and json.loads(out)["labels"][1] == "très bien 👍", out
+
+
 def test_plain_peft_adapter_folder_works_as_a_backbone(make_tiny_bert, tmp_path):
     from peft import LoraConfig, get_peft_model
 

@@ -233,11 +233,15 @@ CASES = [
                                                           "--backbone", "tiny", "--n", "5000"],
          ("--n 5000",), note="dropped 4 rows with empty text"),
     Case("NaN labels", lambda f: [*TRAIN, "--data", f.csv("nan.csv", ["nan", "NaN", "null"] + ABC[3:]), "--backbone", "tiny", "--n", "5000"],
-         ("--n 5000",), note="dropped 3 rows with no label"),
+         ("--n 5000",), note="dropped 3 rows with no label (1 'NaN', 1 'nan', 1 'null')"),
     Case("every label missing", lambda f: [*TRAIN, "--data", f.csv("nolabels.csv", ["NaN"] * 90)], ("nolabels.csv", "no rows with both")),
     Case("a single class", lambda f: [*TRAIN, "--data", f.csv("one.csv", ["a"] * 30)], ("single class ('a')", "at least two")),
     Case("a class too small to stratify", lambda f: [*TRAIN, "--data", f.csv("small.csv", ["a", "b"] * 30 + ["c", "c"])],
-         ("['c']", "fewer than 3 examples", "remove them or merge")),
+         ("['c']", "fewer than 3 examples", "edit the file: in its label column 'label', delete their 2 rows or give them "
+                                             "another class's label")),
+    Case("a label mapping in brackets on --data", lambda f: [*TRAIN, "--data", f.csv("small.csv", ["a", "b"] * 30 + ["c", "c"])
+                                                               + "[c=-]"],
+         ("small.csv[c=-]'", "read on --eval-data only, not on training data", "edit '", "small.csv' (in its label column")),
     Case("--label-column naming a column of free text", lambda f: [*TRAIN, "--data", f.write("texts.csv", "text,label\n" + "".join(
         f"review {i} is here,pos\n" for i in range(40))), "--label-column", "text"],
          ("has 40 classes in 40 rows", "and 35 more", "the label column looks like free text", "--label-column")),

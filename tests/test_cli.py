@@ -592,7 +592,7 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
     assert "paired differences" not in out, "with full-finetune alone there is nothing to pair: report.md has none"
     assert ("out of domain on shift after tent at n = 16: full-finetune 75.0% (in domain − out: +5.0 points); its most "
             "frequent class alone: 66.7%") in out, out
-    assert "no transfer to read there" not in out
+    assert "nothing learned shows on those rows" not in out
     assert "warning: full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 seed(s)" in out
     from headstart.cli.summary import forgetting_lines
 
@@ -673,6 +673,8 @@ def test_predict_refuses_an_existing_out_file_unless_overwrite(monkeypatch, caps
     assert preds.read_text() == "kept\n"
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(preds), "--overwrite"], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err and len(pd.read_csv(preds)) == 200
+    code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(preds), "--overwrite", "-q"], monkeypatch, capsys)
+    assert code == 0 and "wrote" not in err and "note: toy.csv" in err and len(pd.read_csv(preds)) == 200  # it said "No such option: -q"
 
 
 def test_predict_on_a_labelled_file_names_the_run_and_eval_rows_all_in_its_hint(monkeypatch, capsys, toy_csv, tiny_registry,
@@ -747,7 +749,7 @@ def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_major
     lines = ood_lines([row("full-finetune", 0.646), row("lora", 0.70), row("probe", 0.60)], 100.0)
     assert lines[0].endswith("; its most frequent class alone: 66.3%") and "full-finetune 64.6% (in domain − out: -8.0 points)" in lines[0]
     assert lines[1] == ("warning: on drug-reviews-sentiment at n = 16, full-finetune, probe score at or below always "
-                        "answering its most frequent class: no transfer to read there")
+                        "answering its most frequent class: nothing learned shows on those rows")
     every = ood_lines([row("full-finetune", 0.646)], 100.0)
     assert every[1].startswith("warning: on drug-reviews-sentiment at n = 16, every arm scores at or below")
     f1 = ood_lines([{**row("full-finetune", 0.45), "majority": None}], 100.0)  # macro_f1: no accuracy floor to compare

@@ -164,6 +164,24 @@ def test_an_unknown_keyword_names_the_spelling_this_function_takes(call, keyword
         getattr(headstart, call)(**{keyword: "x"})
 
 
+@pytest.mark.parametrize("call, args, given, meant", [
+    # the options / config route, where the closest keyword was a wrong guess ('retain', 'max_test')
+    ("fit", dict(strategy="lora", n=16), dict(rank=4), "it is a strategy option: options={'rank': 4}"),
+    ("fit", dict(strategy="lora"), dict(ranks=4), "did you mean options={'rank': 4} or 'retain'?"),
+    ("fit", dict(strategy="tfidf-logreg"), dict(rank=4),
+     "did you mean options={'rank': 4} (an option of lora, dora, qlora, not of 'tfidf-logreg') or 'retain'?"),
+    ("fit", {}, dict(max_step=3), "did you mean config={'max_steps': 3} or 'max_test'?"),
+    ("compare", dict(strategies=["lora"]), dict(rank=4), "it is a strategy option: options={'lora': {'rank': 4}}"),
+    ("compare", {}, dict(max_step=3), "did you mean 'max_steps'?"),  # a keyword of its own
+    ("continual", {}, dict(lr_warmup=0.1), "did you mean config={'warmup': 0.1}?"),
+    ("adapt", dict(target="b"), dict(max_step=3), "did you mean 'max_steps'?"),
+])
+def test_an_unknown_keyword_that_is_an_option_or_setting_names_that_route(call, args, given, meant):
+    """fit(data, strategy='lora', rank=4) said "did you mean 'retain'?"; fit(max_step=3) "did you mean 'max_test'?"."""
+    with pytest.raises(ConfigError, match=rf"^{call}\(\) has no keyword {next(iter(given))!r}; {re.escape(meant)} \(its keywords: "):
+        getattr(headstart, call)("rotten-tomatoes", **args, **given)
+
+
 @pytest.mark.parametrize("given, python, cli", [
     (dict(strategies=()), "strategies is empty; e.g. strategies=('scratch', 'linear-probe', 'full-finetune')",
      "--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune"),

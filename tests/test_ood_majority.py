@@ -23,7 +23,7 @@ def test_a_score_at_or_below_its_rows_majority_class_is_flagged_in_either_shape_
     assert at_or_below_majority({"rmse": 0.3}) is None and with_majority_flag({"rmse": 0.3}) == {"rmse": 0.3}
     assert with_majority_flag({"accuracy": 0.5, "majority": 0.6})["at_or_below_majority"] is True
     assert majority_text({"accuracy": 0.5, "majority": 0.6}, elsewhere=True) == (
-        f"; WARNING: this score is {BELOW_MAJORITY}: no transfer to read there")
+        f"; WARNING: this score is {BELOW_MAJORITY}: nothing the run learned shows on these rows")
     assert majority_text({"accuracy": 0.5, "majority": 0.6}, elsewhere=False).endswith("no better than that constant answer")
     assert majority_text({"accuracy": 0.9, "majority": 0.6}, elsewhere=True) == ""
     assert majority_text({"accuracy": 0.6, "majority": 0.6, "one_class": "neg"}, elsewhere=True) == ""  # its own warning says why
@@ -43,11 +43,11 @@ def test_evaluate_and_train_flag_an_out_of_domain_score_at_or_below_the_majority
                               "--out", str(run), "--eval-data", str(tmp_path / "swapped.csv")], monkeypatch, capsys)
     assert code == 0, err
     (line,) = [x for x in out.splitlines() if x.startswith("out of domain")]
-    assert f"; WARNING: this score is {BELOW_MAJORITY}: no transfer to read there" in line, out
+    assert f"; WARNING: this score is {BELOW_MAJORITY}: nothing the run learned shows on these rows" in line, out
     code, out, err = run_cli(["evaluate", str(run), *other], monkeypatch, capsys)
     assert code == 0, err
     inside, outside = [x for x in out.splitlines() if not x.startswith("  ")]
-    assert f"WARNING: this score is {BELOW_MAJORITY}: no transfer to read there" in outside, out
+    assert f"WARNING: this score is {BELOW_MAJORITY}: nothing the run learned shows on these rows" in outside, out
     assert "WARNING" not in inside, out
     code, out, err = run_cli(["evaluate", str(run), *other, "--json"], monkeypatch, capsys)
     scored = json.loads(out)

@@ -24,7 +24,8 @@ def adapters_list(
     paths: Annotated[list[Path], typer.Argument(help="Adapter / run directories, or folders holding them.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """List adapters and runs: kind, method, base, trainable parameters, the size of what trained on disk, and what
+    """List adapters and runs: kind, method, base, trainable parameters, the size of what trained (its tensors, as a
+    compare report's saved size counts them; the files add a few kB of headers naming them), and what
     interrupted a run that an interrupt ended (ended_by: its weights are the best checkpoint before it). A damaged
     run in a folder is listed as such and the listing exits 2, as the run named alone does.
 
@@ -90,7 +91,7 @@ def adapters_show(
     for key, value in info.items():
         if key == "ended_by" and value is None:  # a run its steps finished: nothing ended it (--json keeps the null)
             continue
-        typer.echo(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}")
 
 
 @adapters_app.command("merge")

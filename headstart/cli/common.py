@@ -67,8 +67,13 @@ SplitColumnOpt = Annotated[Optional[str], typer.Option(help="Column holding the 
                                                             "(validation cut from train if absent).")]
 
 
+def utf8_stdout() -> bool:
+    """Whether stdout takes UTF-8: JSON printed there then keeps text as written ("Très", not "Tr\\u00e8s")."""
+    return (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
+
+
 def _echo_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2, default=str))
+    typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=not utf8_stdout()))
 
 
 def _scoped_options(texts: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -138,7 +143,7 @@ def _listed(value: Any) -> Any:
 
 def _shown(value: Any) -> str:
     """An option's value as the command line writes it: text as is, anything else as compact JSON."""
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _parse_option(text: str) -> tuple[str, Any]:

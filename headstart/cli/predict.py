@@ -7,13 +7,12 @@ run (``loaded.predict_loaded``; several adapters on one base with ``--adapter-di
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import app
+from headstart.cli.common import app, utf8_stdout
 from headstart.errors import ConfigError
 
 
@@ -28,6 +27,8 @@ def predict(
     adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
     adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given); each prediction names it in an 'adapter' field (a CSV's column).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file (refused without it, before anything loads).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No 'wrote N predictions' line on stderr after --out is "
+                                                              "written (notes on rows dropped still print, as train's do).")] = False,
 ) -> None:
     """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
 
@@ -100,12 +101,13 @@ def predict(
         rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
     rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
     if out is None:  # readable "Très", not "Tr\\u00e8s", where stdout takes UTF-8
-        readable = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
+        readable = utf8_stdout()
         for row in rows:
             typer.echo(_json_line(row, ascii_only=not readable))
         return
     _write_predictions(rows, out)
-    typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
+    if not quiet:
+        typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
 
 
 def _eval_refusal(loaded: Any, inputs: str) -> str | None:

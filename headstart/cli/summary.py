@@ -24,7 +24,12 @@ def print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
                    "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)", err=err)
 
 
-def print_report(paths: dict[str, Path], out_dir: Path) -> None:
+def print_report(paths: dict[str, Path], out_dir: Path, *, quiet: bool = False) -> None:
+    """The report's summary lines (experiment, recommendation, ...) and the line naming its files; ``quiet``: that
+    line alone (``headstart report --quiet``)."""
+    if quiet:
+        typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
+        return
     summary = json.loads(paths["results.json"].read_text())
     from headstart.report.markdown import reference_text
 
@@ -97,5 +102,5 @@ def ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
         if below:
             lines.append(f"warning: on {data} at n = {n}, " + ("every arm scores" if len(below) == len(found) else
                          ", ".join(below) + (" scores" if len(below) == 1 else " score"))
-                         + f" {BELOW_MAJORITY}: no transfer to read there")
+                         + f" {BELOW_MAJORITY}: nothing learned shows on those rows")
     return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]

@@ -389,6 +389,8 @@ def report(
     margin: Annotated[Optional[float], typer.Option(help="Points a cheaper strategy may trail the best (if not significantly "
                                                          "worse) and be recommended instead (default 2; for rmse-like "
                                                          "metrics, percent of the best).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the line naming the report's files, not the "
+                                                              "summary lines before it (report.md says the same).")] = False,
 ) -> None:
     """Re-render chart.png, report.html, report.md and results.json from the store alone.
 
@@ -407,4 +409,4 @@ def report(
         typer.echo(f"note: --margin weighs a cheaper strategy only where it and the best share {MIN_PAIRS} or more seeds; "
                    f"this store has at most {max(seeds)} per cell, so the recommendation is the best on validation (a "
                    f"compare with --seeds {MIN_PAIRS} or more into the same --out adds them)", err=True)
-    print_report(paths, directory)
+    print_report(paths, directory, quiet=quiet)

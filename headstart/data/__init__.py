@@ -45,11 +45,28 @@ def load_dataset(name_or_path: str, *, text_column: str | None = None, label_col
             raise DataError(f"{applies} {name_or_path!r}, a folder of class folders (images) whose labels are the folder "
                             f"names; {drop}")
         return read_image_folder(name_or_path)
+    _refuse_brackets(name_or_path)
     looks_like_file = Path(name_or_path).suffix != "" or "/" in name_or_path or Path(name_or_path).exists()
     if looks_like_file:
         return read_table(name_or_path, text_column=text_column, label_column=label_column, task=task,
                           group_column=group_column, split_column=split_column, run_source=run_source)
     return load_builtin(name_or_path)  # raises "unknown dataset … did you mean"
+
+
+def _refuse_brackets(name_or_path: str) -> None:
+    """Refuse ``reviews.csv[mixed feelings=-]`` (no such file: a mapping in brackets after one), naming where brackets
+    are read and how to drop or merge a training file's classes, where it said "data file not found"."""
+    if not (name_or_path.endswith("]") and "[" in name_or_path) or Path(name_or_path).exists():
+        return
+    base = name_or_path[:name_or_path.index("[")].rstrip()
+    if base in REGISTRY:
+        raise DataError(f"{name_or_path!r}: brackets after a dataset (a label mapping, columns) are read on --eval-data "
+                        f"only; the built-in dataset {base!r} is trained on as it is: drop the brackets")
+    if Path(base).exists():
+        raise DataError(f"{name_or_path!r}: brackets after a file (a label mapping, columns) are read on --eval-data only, "
+                        f"not on training data; drop them, and to drop or merge classes edit {base!r} (in its label column, "
+                        "delete a class's rows or give them another class's label); columns are named by --text-column "
+                        "and --label-column")
 
 
 def file_hash(name_or_path: str) -> str | None:

@@ -19,7 +19,8 @@ from headstart.data.columns import (find_run_column, guess_notes, pick_image_col
                                     text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
-from headstart.data.labels import decimal_comma, decimal_comma_fix, encode_labels, infer_task, missing_label, task_fix, task_note
+from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_note, encode_labels, infer_task, kept_as_class_note,
+                                    missing_label, task_fix, task_note)
 from headstart.errors import DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
@@ -120,7 +121,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     if empty.any():
         notes.append(f"dropped {_rows(int(empty.sum()))} with empty text")
     if (missing & ~empty).any():
-        notes.append(f"dropped {_rows(int((missing & ~empty).sum()))} with no label")
+        notes.append(dropped_note(frame.loc[missing & ~empty, label_col].tolist()))
     for note in notes:
         if note.startswith("dropped"):
             log.info("%s: %s", Path(where).name, note)
@@ -138,10 +139,11 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task,
               "pair": text_col not in frame.columns}  # "a,b" two columns read as a pair; a column so named is one
     targets, names, label_notes = encode_labels(labels, task, where, label_col)
-    notes += [n for n in (task_note(labels, task, given), *label_notes) if n]
-    for note in notes[-1 - len(label_notes):]:
-        if not note.startswith(("dropped", "using column")):
-            log.info("%s: %s", Path(where).name, note)
+    added = [n for n in (task_note(labels, task, given), kept_as_class_note(labels) if task == "classification" else None,
+                         *label_notes) if n]
+    notes += added
+    for note in added:
+        log.info("%s: %s", Path(where).name, note)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
 
 
@@ -221,14 +223,15 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     if empty.any():
         notes.append(f"dropped {int(empty.sum())} rows with no image path")
     if (missing & ~empty).any():
-        notes.append(f"dropped {_rows(int((missing & ~empty).sum()))} with no label")
+        notes.append(dropped_note(frame.loc[missing & ~empty, label_col].tolist()))
     keep = ~(empty | missing)
     if keep.sum() == 0:
         raise DataError(f"{where!r} has no rows with both an image ({image_col!r}) and a label ({label_col!r})")
     labels = frame.loc[keep, label_col].tolist()
     given, task = task, task or infer_task(labels)
     targets, names, label_notes = encode_labels(labels, task, where, label_col)
-    notes += [n for n in (task_note(labels, task, given), *label_notes) if n]
+    notes += [n for n in (task_note(labels, task, given), kept_as_class_note(labels) if task == "classification" else None,
+                          *label_notes) if n]
     named = frame.loc[keep, image_col].tolist()
     images = resolve_image_paths(named, Path(path))
     source = {"path": str(Path(path).resolve()), "text_column": image_col, "label_column": label_col, "task": task}

@@ -19,9 +19,11 @@ import numpy as np
 
 from headstart.errors import DataError
 
-# Label cells that are a serialised missing value, not a class (pandas / numpy / SQL / Excel spellings).
-# Not "none" or "na": those can be real class names ("no toxicity", "North America").
-MISSING_LABELS = ("nan", "-nan", "null", "<na>", "#n/a")
+# Label cells that are a serialised missing value, not a class: pandas' default NA strings (numpy, SQL, Excel, C runtime
+# spellings), case ignored. Not "none" or "na": those can be real class names ("no toxicity", "North America"), so they
+# stay classes and a note says so (``kept_as_class_note``).
+MISSING_LABELS = ("nan", "-nan", "null", "<na>", "n/a", "#n/a", "#n/a n/a", "#na", "1.#ind", "-1.#ind", "1.#qnan", "-1.#qnan")
+AMBIGUOUS_LABELS = ("na", "none")  # pandas' other NA strings: kept as classes
 
 MAX_CLASS_IDS = 20  # more distinct whole-number labels than this are read as a regression target (said in a note)
 
@@ -177,9 +179,40 @@ def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
 
 
 def missing_label(value: Any) -> bool:
+    """Whether a label cell holds no label: empty, null, NaN, or a spelling of a missing value (``MISSING_LABELS``)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return True
     return isinstance(value, str) and value.strip().lower() in ("", *MISSING_LABELS)
+
+
+def _spellings(values: list[Any]) -> str:
+    """``values`` counted by spelling, most first: ``7 'N/A', 6 'NaN'`` (empty cells, None and float NaN as ``empty``)."""
+    counts: dict[str, int] = {}
+    for v in values:
+        key = v.strip() if isinstance(v, str) and v.strip() else "empty"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {k if k == 'empty' else repr(k)}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def dropped_note(values: list[Any]) -> str:
+    """The note on rows dropped for their label cells ``values`` (each ``missing_label``): how many, and the spellings
+    when a cell spells a missing value (``dropped 13 rows with no label (7 'N/A', 6 'NaN')``), so a class that
+    happens to be spelled so is seen dropped."""
+    count = f"{len(values)} row{'' if len(values) == 1 else 's'}"
+    spelled = any(isinstance(v, str) and v.strip() for v in values)
+    return f"dropped {count} with no label" + (f" ({_spellings(values)})" if spelled else "")
+
+
+def kept_as_class_note(labels: list[Any]) -> str | None:
+    """A note when a label is ``NA`` or ``None`` (any case), which pandas and other tools read as missing: headstart
+    keeps it as a class (it may be one: North America), and the note says how to drop those rows instead."""
+    kept = [v for v in labels if isinstance(v, str) and v.strip().lower() in AMBIGUOUS_LABELS]
+    if not kept:
+        return None
+    one = len(kept) == 1
+    classes = "a class" if len({v.strip() for v in kept}) == 1 else "classes"
+    return (f"read {_spellings(kept)} as {classes}, not as missing labels; to drop {'that row' if one else 'those rows'}, "
+            f"empty {'its label cell' if one else 'their label cells'}")
 
 
 def canonical_label(value: Any) -> str:

@@ -348,7 +348,8 @@ def _check_classes(data: Dataset, labels: np.ndarray) -> None:
     if len(present) < 2:
         only = data.label_names[present[0]] if len(present) else "none"
         raise DataError(f"{data.name!r} has a single class ({only!r}); classification needs at least two labels")
-    too_small = [data.label_names[c] for c in present if counts[c] < MIN_PER_CLASS]
+    small_ids = [c for c in present if counts[c] < MIN_PER_CLASS]
+    too_small = [data.label_names[c] for c in small_ids]
     if not too_small:
         return
     if len(labels) < 2 * MIN_PER_CLASS:
@@ -360,9 +361,20 @@ def _check_classes(data: Dataset, labels: np.ndarray) -> None:
         raise DataError(f"{data.name!r} has {len(present)} classes in {len(labels)} rows, {shown}: the label column "
                         "looks like free text; name the column of labels (--label-column)")
     enough = len(present) - len(too_small)  # removing the small classes must leave two to tell apart
-    fix = "remove them or merge them into another class" if enough >= 2 else f"add examples until each has {MIN_PER_CLASS}"
+    fix = _rare_fix(data, int(counts[small_ids].sum())) if enough >= 2 else f"add examples until each has {MIN_PER_CLASS}"
     raise DataError(f"classes {shown} of {data.name!r} have fewer than {MIN_PER_CLASS} examples, too few to appear in "
                     f"train, validation and test; {fix}")
+
+
+def _rare_fix(data: Dataset, rows: int) -> str:
+    """How to drop or merge rare classes holding ``rows`` rows: in the file itself, since a training file is read as it
+    is (a label mapping in brackets is --eval-data's only)."""
+    them = "its row" if rows == 1 else f"their {rows} rows"
+    column = data.source.get("label_column")
+    if column and data.source.get("path"):
+        return (f"edit the file: in its label column {column!r}, delete {them} or give {'it' if rows == 1 else 'them'} "
+                "another class's label")
+    return f"drop {them} from the data or give {'it' if rows == 1 else 'them'} another class's label"
 
 
 def joint_splits(tasks: Sequence[tuple[str, Dataset]], config: SplitConfig) -> list[Splits]:

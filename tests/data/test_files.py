@@ -261,6 +261,25 @@ def test_empty_text_and_missing_labels_dropped_with_notes(tmp_path):
     assert "dropped 1 row with no label" in data.notes  # one row, said as one ("1 rows" before)
 
 
+def test_pandas_missing_spellings_are_no_label_and_the_note_names_them(tmp_path):
+    """N/A and n/a (pandas' NA strings, read as text here) were classes: only nan / null / #N/A were dropped."""
+    path = tmp_path / "d.csv"
+    extra = ["N/A", "n/a", "N/A", "#NA", "NaN", ""]
+    pd.DataFrame({"text": TEXTS + [f"extra {i}" for i in range(6)], "label": LABELS + extra}).to_csv(path, index=False)
+    data = read_table(path, text_column="text", label_column="label")
+    check(data)
+    assert "dropped 6 rows with no label (2 'N/A', 1 '#NA', 1 'NaN', 1 empty, 1 'n/a')" in data.notes
+
+
+def test_na_and_none_stay_classes_with_a_note(tmp_path):
+    """'NA' may be North America and 'None' a real answer: kept as classes, said, with how to drop them instead."""
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": TEXTS + ["x", "y", "z"], "label": LABELS + ["NA", "NA", "None"]}).to_csv(path, index=False)
+    data = read_table(path, text_column="text", label_column="label")
+    assert data.label_names == ("NA", "None", "neg", "pos")
+    assert "read 2 'NA', 1 'None' as classes, not as missing labels; to drop those rows, empty their label cells" in data.notes
+
+
 def test_single_class(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"text": TEXTS, "label": ["pos"] * 6}).to_csv(path, index=False)

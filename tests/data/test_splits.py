@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -157,6 +159,16 @@ def test_single_class_is_an_error():
 def test_class_too_small_is_an_error():
     with pytest.raises(DataError, match=r"classes \['c1'\] .* fewer than 3 examples"):
         split_dataset(labelled([50, 2]))
+
+
+def test_class_too_small_says_how_many_rows_to_drop_or_relabel():
+    """It said "remove them or merge them into another class", with no way named to do either (--data takes no mapping)."""
+    data = labelled([50, 50, 2])
+    with pytest.raises(DataError, match=r"drop their 2 rows from the data or give them another class's label"):
+        split_dataset(data)
+    data = dataclasses.replace(data, source={"path": "/x/d.csv", "label_column": "stars"})
+    with pytest.raises(DataError, match=r"edit the file: in its label column 'stars', delete their 2 rows"):
+        split_dataset(data)
 
 
 def test_bad_split_config():
