@@ -25,10 +25,16 @@ def nearest(name: str, choices: Iterable[str], *, cutoff: float) -> tuple[str, f
     return (best[1], best[0]) if best and best[0] >= cutoff else None
 
 
+# Where the strategies are listed, imported by name at call time as ``python_checks.CONFIG_CLASSES``: this module sits
+# below every module whose settings it names (python_checks uses it)
+STRATEGY_LIST = ("headstart.strategies", "STRATEGIES")
+
+
 def option_owners() -> dict[str, list[str]]:
     """Each strategy option's name -> the strategies that take it, in listing order (imports the strategies, and torch:
     only on the way to an error from a function that trains)."""
-    strategies = importlib.import_module("headstart.strategies").STRATEGIES
+    module, name = STRATEGY_LIST
+    strategies = getattr(importlib.import_module(module), name)
     owners: dict[str, list[str]] = {}
     for strategy in strategies.values():
         for field in dataclasses.fields(strategy.Options):
