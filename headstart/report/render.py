@@ -310,7 +310,7 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
     settings = report_settings(results, metric, margin)
     metric = metric or default_metric(results)
     leakage = leakage_summary(directory)
-    summary = {**summarize(results, metric, margin_points=margin, plan=record.get("plan")), "leakage": leakage,  # checks margin first
+    summary = {**summarize(results, metric, margin_points=margin, plan=record.get("plan"), sweep=record), "leakage": leakage,  # checks margin first
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
                "report_settings": settings, "report_command": report_command(directory, settings),
                "unfinished": unfinished(record.get("plan"), results)}
