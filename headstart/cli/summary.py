@@ -1,4 +1,4 @@
-"""What ``compare`` (and ``report``) print after a sweep: the leakage line, then per experiment the reference, the test
+"""What ``compare`` (and ``report``) print after a sweep: the leakage line, the data line, then per experiment the reference, the test
 split, the head start, the crossover, the recommendation with the command that trains it, the flags, retention and out-of-domain lines, as report.md
 says them."""
 
@@ -29,6 +29,8 @@ def print_report(paths: dict[str, Path], out_dir: Path) -> None:
     from headstart.report.markdown import reference_text
 
     others = summary.get("other_experiments") or []
+    if summary.get("data"):  # the columns read, rows dropped: said on stderr while loading, kept in the report
+        typer.echo(f"data: {summary['data']['text']}")
     if summary.get("metric_note"):
         typer.echo(f"metric: {summary['metric_note']}")
     # Several experiments in one store (--backbones a,b): each its own block, named, never ranked together

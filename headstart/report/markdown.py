@@ -213,6 +213,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     lines += [f"- {md_text(band['text'])}" for band in summary["recommendation"]] or ["- no finished runs yet"]
     lines += train_markdown(summary)
     hs = summary["head_start"]
+    if summary.get("data"):  # what reading the data did: the columns read, rows dropped
+        lines += ["", f"**Data:** {md_text(summary['data']['text'])}"]
     if reference_text(summary):
         lines += ["", f"**Reference:** {md_text(reference_text(summary))}"]
     lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}", ""]
