@@ -220,7 +220,7 @@ class Store:
         return len(dead)
 
     def set_sweep(self, command: str, sweep: dict[str, Any], *, by: str = "compare",
-                  plan: list[dict[str, Any]] | None = None) -> None:
+                  plan: list[dict[str, Any]] | None = None, data: dict[str, Any] | None = None) -> None:
         """Remember the command line and the SweepSpec (as a dict) of the latest sweep into this store, and add the
         command to ``commands`` (each distinct one once, oldest first; those before it are forgotten while the store
         holds no finished run, as they stored nothing: a cell claimed and stopped is no result).
@@ -231,9 +231,12 @@ class Store:
             plan: every cell the sweep planned (``{"key", "n", "n_actual", "seed"}`` with its experiment's and arm's
                 settings, ``arms.EXPERIMENT_FIELDS`` and ``arms.ARM_FIELDS``): the report names those with no result
                 yet (``analysis.unfinished``) and labels an arm planned beside another of its strategy before it ran.
+            data: what reading the data did (``{"name", "modality", "text_column", "label_column", "text_given",
+                "label_given", "notes"}``: the columns read, whether the user named them, rows dropped): the report's
+                data line (``report.render.data_summary``).
         """
-        value = json.dumps({"command": command, "sweep": sweep, "by": by, **({"plan": plan} if plan is not None else {})},
-                           sort_keys=True)
+        value = json.dumps({"command": command, "sweep": sweep, "by": by, **({"plan": plan} if plan is not None else {}),
+                            **({"data": data} if data is not None else {})}, sort_keys=True)
         with self._transaction() as conn:
             # before 'sweep' is replaced: a store from before the list holds its command there; a command that stored
             # no run (stopped before its first cell) is no part of this store's history: its reproduction skips it
@@ -247,8 +250,8 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------------
 
     def sweep(self) -> dict[str, Any] | None:
-        """Return ``{"command": str, "sweep": dict, "by": str, "plan": list}`` as saved by ``set_sweep`` (no "by" or
-        "plan" in a store written before they were kept), or None."""
+        """Return ``{"command": str, "sweep": dict, "by": str, "plan": list, "data": dict}`` as saved by ``set_sweep``
+        (no "by", "plan" or "data" in a store written before they were kept), or None."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'sweep'").fetchone()
         try:
             value = None if row is None else json.loads(row["value"])

@@ -111,6 +111,16 @@ def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
         raise StoreError(f"cannot write {str(out / 'leakage.json')!r} ({e.strerror}); choose a writable --out") from None
 
 
+def data_read(sweep: SweepSpec) -> dict[str, Any]:
+    """What loading the sweep's data did, kept with the store for the report's data line: the columns read (None for a
+    built-in dataset), whether the user named them, and the loader's notes (rows dropped, columns guessed)."""
+    data = loaded_data(sweep)
+    source = data.source or {}
+    return {"name": data.name, "modality": data.modality, "text_column": source.get("text_column"),
+            "label_column": source.get("label_column"), "text_given": sweep.text_column is not None,
+            "label_given": sweep.label_column is not None, "notes": list(data.notes)}
+
+
 def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",
               progress: Callable[[int, int, dict[str, Any]], None] | None = None,
               leakage: LeakageReport | None = None, backend: str = "local", address: str | None = None,
@@ -151,7 +161,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         cells = [{"key": key, "n": resolved.get("n_requested"), "n_actual": resolved.get("n"), "seed": resolved.get("seed"),
                   **{k: resolved.get(k) for k in (*EXPERIMENT_FIELDS, *ARM_FIELDS)}}
                  for _, key, resolved in planned]
-        store.set_sweep(command, sweep.to_dict(), by=by, plan=cells)
+        store.set_sweep(command, sweep.to_dict(), by=by, plan=cells, data=data_read(sweep))
         merge_spool(store)  # results an earlier sweep could not store (headstart.spool)
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again

@@ -38,6 +38,7 @@ from headstart.analysis.arms import differences_text, experiments, label_arms, p
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.readings import crossover, head_start
 from headstart.analysis.recommend import margin, recommend
+from headstart.analysis.train_command import band_commands
 from headstart.analysis.stats import interval, mean_ci, paired_test
 from headstart.errors import ConfigError
 from headstart.results import RunResult
@@ -51,7 +52,8 @@ __all__ = ["BASELINE", "CONFIDENCE", "MARGIN_POINTS", "MIN_PAIRS", "PERCENT_METR
 
 def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
               a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
-              margin_points: float | None = None, plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              margin_points: float | None = None, plan: list[dict[str, Any]] | None = None,
+              sweep: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain JSON-able data (the ``results.json`` shape), for the store's newest
     experiment (``arms.experiments``: data, split and backbone); each other experiment in the store is summarised
     apart under ``other_experiments`` — two experiments are never averaged, paired or ranked together.
@@ -65,6 +67,9 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         margin_points: how far a cheaper strategy may trail the best and be recommended instead (``recommend``).
         plan: the cells the store's last compare planned (``Store.sweep()["plan"]``): arms are labelled with those of
             their experiment that have no run yet (``arms.label_arms``), as ``analysis.unfinished`` names them.
+        sweep: the store's last sweep record (``Store.sweep()``); each recommendation band then carries
+            ``train_commands``, the ``headstart train`` line and ``headstart.fit`` call that train its arm as the
+            compare ran it (``train_command.band_commands``; none for an arm that sweep did not plan).
 
     Returns:
         ``{experiment, metric, higher_is_better, scale, confidence, test_rows, margin_points, reference, curves, head_start,
@@ -77,7 +82,8 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """
     groups = [(name, with_arms(runs, planned=planned_cells(plan, runs)))  # labelled with the plan's arms not yet run
               for name, runs in experiments(results)] or [("", [])]
-    kwargs = dict(higher_is_better=higher_is_better, a=a, b=b, confidence=confidence, margin_points=margin_points)
+    kwargs = dict(higher_is_better=higher_is_better, a=a, b=b, confidence=confidence, margin_points=margin_points,
+                  sweep=sweep)
     (label, main), others = groups[0], groups[1:]
     summary = {"experiment": label, **_summarize_one(main, metric, **kwargs)}
     shown = [(name, runs) for name, runs in others if any(r.status == "done" for r in runs)]
@@ -98,7 +104,7 @@ def _test_rows(results: list[RunResult]) -> int | None:
 
 def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
               a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
-              margin_points: float | None = None) -> dict[str, Any]:
+              margin_points: float | None = None, sweep: dict[str, Any] | None = None) -> dict[str, Any]:
     """One experiment's summary: ``summarize`` without ``experiment`` and ``other_experiments`` (same arguments)."""
     done = [r for r in results if r.status == "done"]
     available = sorted({m for r in done for m, v in r.metrics.items() if isinstance(v, (int, float)) and m != "n"})  # n: a count
@@ -108,6 +114,9 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
     current = current_runs(results)
     totals = {s: sum(r.status == s for r in current) for s in ("done", "failed", "diverged", "pending", "running")}
     totals["superseded"] = len(results) - len(current)
+    advice = recommend(results, metric, higher_is_better=better_high, confidence=confidence, margin_points=margin_points)
+    for band in advice:
+        band["train_commands"] = band_commands(band, current, sweep)
     return {
         "metric": metric, "higher_is_better": better_high, "scale": scale(metric), "confidence": confidence,
         "test_rows": _test_rows(current),
@@ -116,8 +125,7 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
         "curves": curves(results, metric, confidence=confidence),
         "head_start": head_start(results, metric, higher_is_better=better_high, confidence=confidence),
         "crossover": crossover(results, metric, a, b, higher_is_better=better_high, confidence=confidence),
-        "recommendation": recommend(results, metric, higher_is_better=better_high, confidence=confidence,
-                                    margin_points=margin_points),
+        "recommendation": advice,
         "retention": retention_rows(results, confidence),
         "ood": ood_rows(results, metric, confidence),
         "budget_flags": budget_flags(results), "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,

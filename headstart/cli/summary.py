@@ -1,5 +1,5 @@
-"""What ``compare`` (and ``report``) print after a sweep: the leakage line, then per experiment the reference, the test
-split, the head start, the crossover, the recommendation, the flags, retention and out-of-domain lines, as report.md
+"""What ``compare`` (and ``report``) print after a sweep: the leakage line, the data line, then per experiment the reference, the test
+split, the head start, the crossover, the recommendation with the command that trains it, the flags, retention and out-of-domain lines, as report.md
 says them."""
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def print_report(paths: dict[str, Path], out_dir: Path, *, quiet: bool = False) 
     from headstart.report.markdown import reference_text
 
     others = summary.get("other_experiments") or []
+    if summary.get("data"):  # the columns read, rows dropped: said on stderr while loading, kept in the report
+        typer.echo(f"data: {summary['data']['text']}")
     if summary.get("metric_note"):
         typer.echo(f"metric: {summary['metric_note']}")
     # Several experiments in one store (--backbones a,b): each its own block, named, never ranked together
@@ -53,6 +55,8 @@ def print_report(paths: dict[str, Path], out_dir: Path, *, quiet: bool = False) 
             typer.echo(f"crossover: {cross['text']}")
         for band in one.get("recommendation", []):
             typer.echo(f"recommendation: {band['text']}")
+            for command in band.get("train_commands") or []:  # the recommended arm as the compare ran it
+                typer.echo(f"train it: {command['cli']}" + (f" ({command['note']})" if command.get("note") else ""))
         for flag in one.get("budget_flags", []):
             typer.echo(f"budget: {flag['text']}")
         for edge in one.get("grid_edges", []):

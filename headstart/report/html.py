@@ -16,7 +16,7 @@ from headstart.report.chart import log_x, metric_label
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
                                        others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
                                        retention_ci_text, score_ci_text, seconds_text, signed_value, size_text,
-                                       superseded_text, value_text)
+                                       superseded_text, TRAIN_LEAD, train_commands, value_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -67,7 +67,8 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <th>train time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
-<p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
+<div id="train"></div>
+<p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
@@ -178,6 +179,12 @@ showSize();
 
 for (const text of D.recommendation) $("advice").append(el("li", text));
 if (!D.recommendation.length) $("advice").append(el("li", "no finished runs yet"));
+if (D.train.length) {  // the headstart train commands (and headstart.fit calls) that train the recommended arm
+  $("train").append(el("p", "To train it: " + D.train_lead), el("pre", D.train.map((c) => c.cli).join("\\n")),
+                    el("p", "From Python:"), el("pre", D.train.map((c) => c.python).join("\\n")));
+  for (const c of D.train) if (c.note) $("train").append(el("p", c.note));
+} else $("train").remove();
+if (D.data) $("data").textContent = "Data: " + D.data.text; else $("data").remove();
 $("head-start").textContent = D.head_start ? "Head start: " + D.head_start : "Head start: scratch was not run, so there is no baseline.";
 if (D.crossover) $("crossover").textContent = "Crossover: " + D.crossover;
 if (D.reference) $("reference").textContent = "Reference: " + D.reference.text;
@@ -300,6 +307,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
         "recommendation": [band["text"] for band in summary["recommendation"]],
+        "train": train_commands(summary), "train_lead": TRAIN_LEAD, "data": summary.get("data"),
         "unfinished": (summary.get("unfinished") or {}).get("text"),
         "picks": {format_n(e["n"], e["n_actual"]): e["strategy"] for band in summary["recommendation"] for e in band["evidence"]
                   if not band.get("learned_nothing")},  # no arm learned there: nothing is shown as the pick

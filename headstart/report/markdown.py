@@ -7,7 +7,7 @@ from typing import Any
 from headstart.analysis import REFERENCE_WORDS, format_n
 from headstart.analysis.stats import range_text
 from headstart.report.chart import metric_label
-from headstart.report.mdtext import md_fence, md_text
+from headstart.report.mdtext import md_code, md_fence, md_text
 
 
 def value_text(summary: dict[str, Any], v: float) -> str:
@@ -170,6 +170,26 @@ def curve_ci_text(summary: dict[str, Any], r: dict[str, Any]) -> str:
     return r.get("note") or "no CI"
 
 
+TRAIN_LEAD = ("what is recommended, trained as the compare ran it (its data, backbone, size, options, train settings and "
+              "the learning rate tuning chose there); --out names its folder (default runs/latest), out= in Python")
+
+
+def train_commands(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every recommendation band's ``train_commands`` (``analysis.train_command``), in band order; [] without any."""
+    return [c for band in summary.get("recommendation") or [] for c in band.get("train_commands") or []]
+
+
+def train_markdown(summary: dict[str, Any]) -> list[str]:
+    """The "To train it" lines under the recommendation: the ``headstart train`` commands in one block, then each
+    ``headstart.fit`` call and why a command tunes where it does."""
+    commands = train_commands(summary)
+    if not commands:
+        return []
+    lines = ["", f"**To train it:** {md_text(TRAIN_LEAD)}", "", md_fence("\n".join(c["cli"] for c in commands)), "",
+             "From Python: " + "; ".join(md_code(c["python"]) for c in commands)]
+    return lines + [f"- {md_text(c['note'])}" for c in commands if c.get("note")]
+
+
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[str] | None) -> str:
     """Render the report as Markdown.
 
@@ -191,7 +211,10 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
         lines += [f"**Not finished:** {md_text(summary['unfinished']['text'])}", ""]
     lines += ["![learning curves](chart.png)", "", "## Recommendation", ""]
     lines += [f"- {md_text(band['text'])}" for band in summary["recommendation"]] or ["- no finished runs yet"]
+    lines += train_markdown(summary)
     hs = summary["head_start"]
+    if summary.get("data"):  # what reading the data did: the columns read, rows dropped
+        lines += ["", f"**Data:** {md_text(summary['data']['text'])}"]
     if reference_text(summary):
         lines += ["", f"**Reference:** {md_text(reference_text(summary))}"]
     lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}", ""]

@@ -174,6 +174,31 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, 
             "label": "Small test split" if small else "Test split", "text": text}
 
 
+def data_summary(record: dict[str, Any]) -> dict[str, Any] | None:
+    """What reading the sweep's data did (``Store.sweep()["data"]``, kept by ``run_sweep``): the columns read as text and
+    label (guessed where the user did not name them), and the loader's notes (rows dropped, the task inferred), with a
+    sentence: ``"reviews2.csv: text from column 'review', labels from 'sentiment' (text column and label column
+    guessed, not named); dropped 2 rows with empty text"``. None for a store written before it was kept, or damaged."""
+    data = record.get("data")
+    if not isinstance(data, dict):
+        return None
+    notes = [str(n) for n in data.get("notes") or [] if isinstance(n, str) and not n.startswith("using column")]
+    text, label = data.get("text_column"), data.get("label_column")
+    parts = []
+    if isinstance(text, str) and isinstance(label, str):
+        inputs = "images" if data.get("modality") == "image" else "text"
+        guessed = [what for what, given in ((f"{inputs[:5]} column", "text_given"), ("label column", "label_given"))
+                   if not data.get(given)]
+        parts.append(f"{inputs} from column {text!r}, labels from {label!r}"
+                     + (f" ({' and '.join(guessed)} guessed, not named)" if guessed else ""))
+    parts += notes
+    if not parts:
+        return None
+    name = shown_name(str(data.get("name") or ""))
+    return {"name": name, "text_column": text, "label_column": label, "notes": notes,
+            "text": (f"{name}: " if name else "") + "; ".join(parts)}
+
+
 def ranking_summary(directory: Path, results: list[RunResult]) -> dict[str, Any] | None:
     """``DIR/rank.json`` (``headstart rank-backbones --out DIR``) beside what the store measured
     (``analysis.backbone_ranking.ranked_beside_measured``), or None without one."""
@@ -310,10 +335,10 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
     settings = report_settings(results, metric, margin)
     metric = metric or default_metric(results)
     leakage = leakage_summary(directory)
-    summary = {**summarize(results, metric, margin_points=margin, plan=record.get("plan")), "leakage": leakage,  # checks margin first
+    summary = {**summarize(results, metric, margin_points=margin, plan=record.get("plan"), sweep=record), "leakage": leakage,  # checks margin first
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
                "report_settings": settings, "report_command": report_command(directory, settings),
-               "unfinished": unfinished(record.get("plan"), results)}
+               "unfinished": unfinished(record.get("plan"), results), "data": data_summary(record)}
     note = metric_note(results, metric, directory)
     if note:  # a report of the runs' own accuracy (rmse) carries none
         summary["metric_note"] = note

@@ -500,3 +500,40 @@ def test_a_tuned_and_a_stopped_untuned_compare_name_each_arm_by_its_tuning_every
     assert not re.search(r"(?<![\w-])(linear-probe|full-finetune) \(no run", markdown + html)
     listed = {row["arm"] for row in headstart.runs(store)}  # headstart runs lists them by the report's labels
     assert arms <= listed and "linear-probe[tuned=no]" in listed, listed
+
+
+def test_the_report_says_which_columns_it_read_and_which_rows_it_dropped(tiny_registry, toy_csv, tmp_path, monkeypatch,
+                                                                          capsys) -> None:
+    """compare said "dropped 2 rows with empty text" on stderr alone: report.md, report.html and results.json named no
+    dropped row, and results.json's text_column / label_column were null where the columns were guessed."""
+    import pandas as pd
+    from conftest import run_cli
+
+    frame = pd.read_csv(toy_csv).rename(columns={"text": "review", "label": "sentiment"})
+    frame.loc[3, "review"], frame.loc[5, "review"], frame.loc[7, "sentiment"] = "", None, None
+    data = tmp_path / "reviews.csv"
+    frame.to_csv(data, index=False)
+    store = tmp_path / "cmp"
+    code, out, err = run_cli(["compare", "--data", str(data), "--backbone", "tiny", "--strategies", "tfidf-logreg",
+                              "--sizes", "16", "--seeds", "1", "--out", str(store), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    said = json.loads((store / "results.json").read_text())["data"]
+    assert (said["text_column"], said["label_column"]) == ("review", "sentiment")
+    assert said["text"].startswith("reviews.csv: text from column 'review', labels from 'sentiment' (text column and "
+                                   "label column guessed, not named)")
+    assert "dropped 2 rows with empty text" in said["text"] and "dropped 1 row with no label" in said["text"]
+    assert f"**Data:** {md_text(said['text'])}" in (store / "report.md").read_text()
+    assert script_json(said["text"])[1:-1] in (store / "report.html").read_text()
+    assert f"data: {said['text']}" in out
+    code, out, err = run_cli(["compare", "--data", str(data), "--backbone", "tiny", "--strategies", "tfidf-logreg",
+                              "--sizes", "16", "--seeds", "1", "--text-column", "review", "--label-column", "sentiment",
+                              "--out", str(tmp_path / "named"), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    text = json.loads((tmp_path / "named" / "results.json").read_text())["data"]["text"]
+    assert "guessed" not in text and "dropped 2 rows with empty text" in text
+
+
+def test_a_store_from_before_the_data_was_kept_has_no_data_line(tmp_path: Path) -> None:
+    paths = render(make_store(tmp_path, sweep_results()))
+    assert json.loads(paths["results.json"].read_text())["data"] is None
+    assert "**Data:**" not in paths["report.md"].read_text()

@@ -1,0 +1,200 @@
+"""The ``headstart train`` command (and its ``headstart.fit`` call) that trains a recommended arm as the compare ran it.
+
+A compare tunes by default and ``train`` does not: a recommended arm trained with ``train --strategy S --n N`` alone
+ran at the strategy's untuned rate, not the one the compare chose. The command built here carries the arm's data and
+columns, backbone, strategy, size, options, terms, its train settings that differ from ``train``'s defaults, the split
+settings ``train`` takes, and the learning rate tuning chose at that size (``--tune lr`` with the same grid where the
+seeds chose different ones). It reads the store's last sweep (``Store.sweep()``: what the user asked, before any
+default was filled), so only an arm of that sweep's plan gets one. Torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+from typing import Any
+
+from headstart.results import RunResult
+
+DEFAULT_DATA = "rotten-tomatoes"
+DEFAULT_BACKBONE = "all-minilm-l6-v2"
+# split settings train has no flag for: an arm cut with another of these gets no command (it would train on other rows)
+_SPLIT_FIXED = {"seed": 0, "test_fraction": 0.2, "val_fraction": 0.1, "stratify": True}
+_DEFAULT_MAX_VAL = 300
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _bracket(values: dict[str, Any]) -> str:
+    return f"[{','.join(f'{k}={_text(v)}' for k, v in values.items())}]" if values else ""
+
+
+def _arms(sweep: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]]:
+    """The sweep's arms as ``(strategy, options, train overrides, terms)``, as ``SweepSpec.arm_specs`` reads them."""
+    from headstart.arm_text import parse_arm
+
+    if sweep.get("arms"):
+        return [parse_arm(a) for a in sweep["arms"]]
+    options = sweep.get("options") or {}
+    return [(s, dict(options.get(s) or {}), {}, {}) for s in sweep.get("strategies") or ()]
+
+
+def _same(given: Any, resolved: Any) -> bool:
+    canon = (lambda v: json.dumps(list(v) if isinstance(v, tuple) else v, sort_keys=True, default=str))
+    return canon(given) == canon(resolved) or _text(given) == _text(resolved)
+
+
+def _arm_of(spec: dict[str, Any], sweep: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]] | None:
+    """The sweep's arm a run's resolved ``spec`` is a cell of: the same strategy and terms, each option, term option
+    and train override the arm gives equal to the run's; None unless exactly one arm (as given) matches."""
+    options, train, terms = spec.get("options") or {}, spec.get("train") or {}, spec.get("terms") or {}
+    found = []
+    for strategy, given, overrides, given_terms in _arms(sweep):
+        if (strategy == spec.get("strategy") and sorted(given_terms) == sorted(terms)
+                and all(k in options and _same(v, options[k]) for k, v in given.items())
+                and all(k in train and _same(v, train[k]) for k, v in overrides.items())
+                and all(all(k in (terms[t] or {}) and _same(v, terms[t][k]) for k, v in (o or {}).items())
+                        for t, o in given_terms.items())):
+            found.append((strategy, given, overrides, given_terms))
+    unique = {json.dumps(a, sort_keys=True, default=str) for a in found}
+    return found[0] if len(unique) == 1 else None
+
+
+def _backbone_of(spec: dict[str, Any], sweep: dict[str, Any]) -> str | None:
+    """The backbone as the user gave it for this run: the sweep's one, or the one of ``--backbones`` the run names."""
+    given = list(sweep.get("backbones") or [])
+    if not given:
+        return sweep.get("backbone")
+    name = str(spec.get("backbone"))
+    return next((b for b in given if b == name or str(b).rstrip("/").rsplit("/", 1)[-1] == name), None)
+
+
+def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n: int | str) -> dict[str, Any] | None:
+    """The command that trains the arm of ``runs`` (one arm's finished runs at requested size ``n``) as the compare ran it.
+
+    Args:
+        runs: the arm's finished runs at that size (its seeds).
+        sweep_record: ``Store.sweep()``: ``{"sweep": SweepSpec as a dict, "plan": [{"key", ...}]}``.
+        n: the requested size (``"all"`` for the whole pool).
+
+    Returns:
+        ``{"n", "cli", "python", "note"}``: ``cli`` the ``headstart train`` line (shell-quoted; no ``--out``: the user
+        names it, else runs/latest), ``python`` the ``headstart.fit(...)`` call, ``note`` why ``--tune lr`` is in it ("" where the rate is
+        fixed); None where the runs are not cells of the store's last sweep (its settings as asked are not stored),
+        their data is no file or built-in name, or the sweep cut the data in a way ``train`` cannot.
+    """
+    record = sweep_record or {}
+    sweep, plan = record.get("sweep"), record.get("plan")
+    if not runs or not isinstance(sweep, dict) or not isinstance(plan, list):
+        return None
+    planned = {c.get("key") for c in plan if isinstance(c, dict)}
+    if not all(r.key in planned for r in runs) or not isinstance(sweep.get("data"), str):
+        return None
+    from headstart.data.memory import shown_name
+
+    name = str(sweep["data"]).replace("\\", "/").rsplit("/", 1)[-1]
+    if shown_name(name) != name:  # data passed from Python (a DataFrame): a cached table the user never named
+        return None
+    split = sweep.get("split") or {}
+    if any(split.get(k, v) != v for k, v in _SPLIT_FIXED.items()):
+        return None
+    spec = runs[0].spec or {}
+    arm = _arm_of(spec, sweep)
+    backbone = _backbone_of(spec, sweep)
+    if arm is None or backbone is None:
+        return None
+    strategy, options, overrides, terms = arm
+    from headstart.specs import TrainConfig
+
+    defaults = TrainConfig.field_defaults()
+    given_train = {**(sweep.get("train") or {}), **((sweep.get("train_by_strategy") or {}).get(strategy) or {}), **overrides}
+    train = {k: v for k, v in given_train.items() if k in defaults and v != defaults[k]}
+    tuned = spec.get("tune") if isinstance(spec.get("tune"), dict) else None
+    note, tune, grid = "", None, None
+    if tuned and sweep.get("tune"):
+        param = str(tuned.get("param"))
+        chosen = [(r.chosen or {}).get(param) for r in runs]
+        values = {float(v) for v in chosen if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if len(values) == 1 and len(chosen) == len([v for v in chosen if v is not None]):
+            train[param] = values.pop()
+        else:
+            tune = "lr"
+            grid = (sweep.get("grids") or {}).get(strategy)
+            shown = ", ".join(_text(v) for v in chosen)
+            note = (f"--tune lr, not one {param}: its {len(runs)} seeds chose different rates ({shown}), so train tunes "
+                    f"on validation as compare did")
+    cli = ["headstart", "train", "--data", shlex.quote(sweep["data"])]
+    python = [repr(sweep["data"])]
+    for field in ("text_column", "label_column", "task", "group_column", "split_column"):
+        if sweep.get(field) is not None:
+            cli += [_flag(field), shlex.quote(str(sweep[field]))]
+            python.append(f"{field}={sweep[field]!r}")
+    if backbone != DEFAULT_BACKBONE:
+        cli += ["--backbone", shlex.quote(str(backbone))]
+        python.append(f"backbone={backbone!r}")
+    size = "all" if n is None else n
+    cli += ["--strategy", shlex.quote(strategy), "--n", str(size)]
+    python += [f"strategy={strategy!r}", f"n={size!r}"]
+    if sweep.get("pooling") is not None:
+        cli += ["--pooling", shlex.quote(str(sweep["pooling"]))]
+        python.append(f"pooling={sweep['pooling']!r}")
+    for key, value in options.items():
+        cli += ["--option", shlex.quote(f"{key}={_text(value)}")]
+    if options:
+        python.append(f"options={dict(options)!r}")
+    if terms:
+        cli += ["--terms", shlex.quote("+".join(f"{t}{_bracket(o or {})}" for t, o in terms.items()))]
+        python.append(f"terms={ {t: dict(o or {}) for t, o in terms.items()}!r}")
+    ordered = {f.name: train[f.name] for f in dataclasses.fields(TrainConfig) if f.name in train}
+    for key, value in ordered.items():
+        cli += [_flag(key), shlex.quote(_text(value))]
+    if ordered:
+        python.append(f"config={ordered!r}")
+    if tune:
+        cli += ["--tune", "lr"] + (["--grid", _text(grid)] if grid else [])
+        python += ["tune='lr'"] + ([f"grid={list(grid)!r}"] if grid else [])
+    if split.get("max_test") is not None:
+        cli += ["--max-test", _text(split["max_test"])]
+        python.append(f"max_test={split['max_test']!r}")
+    if split.get("max_val", _DEFAULT_MAX_VAL) != _DEFAULT_MAX_VAL:
+        cli += ["--max-val", _text(split["max_val"])]
+        python.append(f"max_val={split['max_val']!r}")
+    if split.get("dedupe"):
+        cli.append("--dedupe")
+        python.append("dedupe=True")
+    for field in ("retain", "eval_data", "tta"):
+        values = list(sweep.get(field) or [])
+        for value in values:
+            cli += [_flag(field), shlex.quote(str(value))]
+        if values:
+            python.append(f"{field}={values!r}")
+    return {"n": size, "cli": " ".join(cli), "python": f"headstart.fit({', '.join(python)})", "note": note}
+
+
+def band_commands(band: dict[str, Any], results: list[RunResult], sweep_record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One ``train_command`` per size of a recommendation band (``recommend``'s), for the arm picked there; [] for a band
+    that recommends nothing (nothing chosen, or no arm learned the task)."""
+    from headstart.analysis.arms import arm_name
+
+    if not band.get("strategy") or band.get("learned_nothing") or band.get("nothing_chosen"):
+        return []
+    out = []
+    for pick in band.get("evidence") or []:
+        n = 0 if pick.get("label_free") else pick["n"]  # a label-free arm stands at every size on its n = 0 runs
+        runs = [r for r in results if r.status == "done" and arm_name(r) == pick["strategy"]
+                and (r.spec or {}).get("n_requested") == n]
+        command = train_command(runs, sweep_record, n)
+        if command is not None and all(c["cli"] != command["cli"] for c in out):
+            out.append(command)
+    return out

@@ -1,0 +1,132 @@
+"""Tests of headstart/analysis/train_command.py: the report gives the command that trains the recommended arm as the
+compare ran it (its tuned learning rate, options and train settings), and the command trains that cell again."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from headstart.report import render
+from headstart.report.html import script_json
+from headstart.results import RunResult
+from headstart.store import Store
+
+SWEEP = {"data": "my data.csv", "backbone": "all-minilm-l6-v2", "backbones": [], "strategies": ["linear-probe", "lora"],
+         "arms": [], "options": {"lora": {"rank": 4}}, "train": {"max_steps": 3, "batch_size": 16},
+         "train_by_strategy": {}, "tune": "lr", "grids": {}, "split": {"max_test": 100, "max_val": 300, "seed": 0,
+         "test_fraction": 0.2, "val_fraction": 0.1, "dedupe": False, "stratify": True},
+         "text_column": None, "label_column": "sentiment", "task": None, "group_column": None, "split_column": None,
+         "pooling": None, "retain": [], "eval_data": [], "tta": [], "sizes": [16, 32], "seeds": 2}
+
+
+def run(strategy: str, n: int, seed: int, score: float, chosen: float, *, param: str = "head_lr") -> RunResult:
+    options = {"rank": 4, "alpha": 16.0} if strategy == "lora" else {}
+    spec = {"strategy": strategy, "n": n, "n_requested": n, "seed": seed, "backbone": "all-minilm-l6-v2",
+            "data": {"name": "my data.csv", "hash": "h"}, "options": options,
+            "train": {"max_steps": 3, "head_lr": 0.001, "lr": 1e-5, "batch_size": 16},
+            "tune": {"param": param, "grid": [0.001, 0.003, 0.01]}}
+    return RunResult(key=f"{strategy}-{n}-{seed}", spec=spec, status="done", metrics={"accuracy": score},
+                     val_metrics={"accuracy": score}, train_seconds=1.0 if strategy == "linear-probe" else 9.0,
+                     trainable_params=770, chosen={param: chosen, "tune_seconds": 1.0})
+
+
+def store_of(tmp_path: Path, results: list[RunResult], *, plan: bool = True) -> Path:
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep("headstart compare ...", SWEEP,
+                        plan=[{"key": r.key, "n": r.spec["n"], "seed": r.spec["seed"]} for r in results] if plan else None)
+    return tmp_path
+
+
+def probe_wins(lora_lrs: tuple[float, float] = (1e-3, 1e-3), probe_lrs: tuple[float, float] = (0.01, 0.01)) -> list[RunResult]:
+    out = []
+    for seed in range(2):
+        for n in (16, 32):
+            out.append(run("linear-probe", n, seed, 0.8 + 0.01 * seed, probe_lrs[seed]))
+            out.append(run("lora", n, seed, 0.6 + 0.01 * seed, lora_lrs[seed], param="lr"))
+    return out
+
+
+def test_the_report_gives_the_train_command_of_the_recommended_arm_with_its_tuned_rate(tmp_path: Path) -> None:
+    """compare chose head_lr 0.01 for the probe, but train (untuned) ran it at 0.001 and no report line said how to
+    train what was recommended."""
+    paths = render(store_of(tmp_path, probe_wins()))
+    doc = json.loads(paths["results.json"].read_text())
+    band = doc["recommendation"][0]
+    assert band["strategy"] == "linear-probe"
+    commands = band["train_commands"]
+    assert [c["n"] for c in commands] == [16, 32]
+    assert commands[0]["cli"] == ("headstart train --data 'my data.csv' --label-column sentiment --strategy linear-probe "
+                                  "--n 16 --head-lr 0.01 --max-steps 3 --max-test 100")
+    assert commands[0]["python"] == ("headstart.fit('my data.csv', label_column='sentiment', strategy='linear-probe', "
+                                     "n=16, config={'head_lr': 0.01, 'max_steps': 3}, max_test=100)")
+    assert commands[0]["note"] == ""
+    markdown, html = paths["report.md"].read_text(), paths["report.html"].read_text()
+    assert "**To train it:**" in markdown and commands[1]["cli"] in markdown and commands[0]["python"] in markdown
+    assert script_json(commands[0]["cli"])[1:-1] in html
+
+
+def test_seeds_that_chose_different_rates_give_tune_with_the_reason(tmp_path: Path) -> None:
+    doc = json.loads(render(store_of(tmp_path, probe_wins(probe_lrs=(0.01, 0.003))))["results.json"].read_text())
+    command = doc["recommendation"][0]["train_commands"][0]
+    assert "--tune lr" in command["cli"] and "--head-lr" not in command["cli"]
+    assert "tune='lr'" in command["python"]
+    assert "seeds chose different rates (0.01, 0.003)" in command["note"]
+
+
+def test_a_recommended_arm_with_options_passes_them(tmp_path: Path) -> None:
+    results = [run("lora", n, seed, 0.9, 3e-4, param="lr") if r.spec["strategy"] == "lora" else
+               run("linear-probe", n, seed, 0.5, 0.01) for r in probe_wins()
+               for n, seed in [(r.spec["n"], r.spec["seed"])]]
+    doc = json.loads(render(store_of(tmp_path, results))["results.json"].read_text())
+    band = doc["recommendation"][0]
+    assert band["strategy"] == "lora"
+    cli = band["train_commands"][0]["cli"]
+    assert "--strategy lora" in cli and "--option rank=4" in cli and "--lr 0.0003" in cli
+    assert shlex.split(cli)[:4] == ["headstart", "train", "--data", "my data.csv"]
+
+
+def test_no_command_for_runs_the_store_keeps_no_settings_of(tmp_path: Path) -> None:
+    """A store written before compare kept its plan: what the user asked is not known, so no command is guessed."""
+    doc = json.loads(render(store_of(tmp_path, probe_wins(), plan=False))["results.json"].read_text())
+    assert doc["recommendation"][0]["train_commands"] == []
+    assert "**To train it:**" not in (tmp_path / "report.md").read_text()
+
+
+def test_a_compares_printed_command_trains_the_cell_it_recommends(tiny_registry, toy_csv, tmp_path, monkeypatch,
+                                                                   capsys) -> None:
+    """The command compare prints, run as is, trains with the settings of the compare's seed-0 cell: the same
+    resolved spec with the tuned rate fixed, and the same validation loss."""
+    from conftest import run_cli
+
+    store = tmp_path / "cmp"
+    code, out, err = run_cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies",
+                              "linear-probe,full-finetune", "--sizes", "16", "--seeds", "2", "--max-steps", "3",
+                              "--max-test", "40", "--out", str(store), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    doc = json.loads((store / "results.json").read_text())
+    commands = [c for band in doc["recommendation"] for c in band["train_commands"]]
+    assert commands, doc["recommendation"]
+    command = commands[0]
+    assert f"train it: {command['cli']}" in out
+    args = shlex.split(command["cli"])
+    assert args[:2] == ["headstart", "train"] and "--max-steps" in args and "--max-test" in args
+    code, _, err = run_cli([*args[1:], "--out", str(tmp_path / "trained"), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    saved = json.loads((tmp_path / "trained" / "spec.json").read_text())
+    with Store(store, create=False) as s:
+        cell = next(r for r in s.results() if r.spec["strategy"] == args[args.index("--strategy") + 1]
+                    and r.spec["seed"] == 0)
+    param = cell.spec["tune"]["param"]
+    mine = saved["resolved"]
+    assert mine["train"][param] == cell.chosen[param]
+    assert {k: v for k, v in mine["train"].items() if k != param} == {k: v for k, v in cell.spec["train"].items() if k != param}
+    assert (mine["strategy"], mine["n"], mine["options"], mine["data"]) == (cell.spec["strategy"], cell.spec["n"],
+                                                                           cell.spec["options"], cell.spec["data"])
+    metrics = json.loads((tmp_path / "trained" / "metrics.json").read_text())
+    for name in ("loss", "accuracy"):  # the same weights: the same validation scores (train scores no test rows)
+        assert metrics["val"][name] == pytest.approx(cell.val_metrics[name], rel=1e-6)
