@@ -207,11 +207,22 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         splits = Splits(pool=splits.pool, val=val, test=test)
     for name in ("pool", "val", "test"):
         if len(splits.part(name)) == 0:
-            raise EmptySplit(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset",
+            raise EmptySplit(f"the {name} split of {data.name!r} is empty ({len(data)} examples); {_empty_fix(name, data, config)}",
                              name, len(data))
     if by_label:
         _check_pool_has_every_label(data, splits)
     return splits
+
+
+def _empty_fix(part: str, data: Dataset, config: SplitConfig) -> str:
+    """What to do about an empty ``part``: where ``max_val`` cut validation's share below its usual 10%, that cap is
+    what to raise (a cap on test rows only moves rows to the pool, and test takes a group whatever its cap); otherwise
+    the data is too small."""
+    if part == "val" and data.given_split is None and config.max_val < config.val_fraction * len(data):
+        more = 100 if config.max_val < 100 else 2 * config.max_val
+        return (f"--max-val {config.max_val} gives validation a share that rounds to no row; raise it, e.g. "
+                f"--max-val {more}, or leave it out (10% of the rows, at most 300)")
+    return "use a larger dataset"
 
 
 class EmptySplit(DataError):
@@ -243,7 +254,10 @@ def rows_to_split(config: SplitConfig = SplitConfig()) -> int:
 
 def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_total: float, val_total: float) -> np.ndarray:
     """(len(data),) part of each row — 0 pool, 1 val, 2 test — cutting only ``rows`` (the others stay 0): stratified,
-    whole groups, seeded. A group goes to test while the test part is below its target, then to val likewise."""
+    whole groups, seeded. In each stratum a group goes to test while the test part is below its target, then to val
+    while test and val together are below their joint target, so test's overshoot comes out of validation's share.
+    Where whole groups push test a row or more past that joint target too, validation would get nothing: it takes its
+    share of rows after test's last group instead (single rows never overshoot by a row, so their cut is unchanged)."""
     groups = data.groups[rows] if data.groups is not None else rows
     group_ids, inverse = np.unique(groups, return_inverse=True)
     group_stratum = group_majority(inverse, strata[rows], len(group_ids))
@@ -257,8 +271,11 @@ def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_
         want_val = val_total * size / len(rows)
         filled = np.cumsum(group_size[members])
         before = filled - group_size[members]
-        part_of_group[members[before < want_test]] = 2
-        in_val = (before >= want_test) & (before < want_test + want_val)
+        in_test = before < want_test
+        part_of_group[members[in_test]] = 2
+        test_end = filled[in_test][-1] if in_test.any() else 0
+        val_from = test_end if test_end >= want_test + want_val and test_end - want_test >= 1 else want_test
+        in_val = ~in_test & (before >= val_from) & (before < val_from + want_val)
         part_of_group[members[in_val]] = 1
     part = np.zeros(len(data), dtype=np.int64)
     part[rows] = part_of_group[inverse]

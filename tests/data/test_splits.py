@@ -215,6 +215,44 @@ def test_max_test_caps_the_test_split_and_grows_the_pool():
         SplitConfig(max_test=0)
 
 
+def _movies(big: int, small: int, rows: int = 600) -> Dataset:
+    """``rows`` rows, class 0 in groups of ``big`` rows, class 1 in groups of ``small`` (a movie's reviews)."""
+    half = rows // 2
+    groups = np.concatenate([np.arange(half) // big, half + np.arange(half) // small]).astype(np.int64)
+    return labelled([half, half], groups=groups)
+
+
+@pytest.mark.parametrize("max_test, max_val", [(20, 20), (20, 5), (50, 20), (None, 10)])
+def test_validation_takes_its_share_after_test_where_whole_groups_push_test_past_both_targets(max_test, max_val):
+    """rotten-tomatoes at --max-test 20 --max-val 20: a 34-review movie pushes test past test's and validation's joint
+    target, and validation got nothing (the run stopped on an empty split); it now takes its share after test's last
+    group, in every class, and the test rows are those the same --max-test always gives."""
+    data = _movies(30, 30)
+    splits = split_dataset(data, SplitConfig(max_test=max_test, max_val=max_val))
+    assert set(data.targets[splits.val].tolist()) == {0, 1}
+    assert len(splits.val) <= max_val + 2 * 30  # about the cap: at most a whole group past each class's share
+    assert splits.test.tolist() == split_dataset(data, SplitConfig(max_test=max_test)).test.tolist()
+    assert not set(data.groups[splits.val]) & (set(data.groups[splits.pool]) | set(data.groups[splits.test]))
+
+
+def test_a_class_whose_test_groups_overshoot_still_has_validation_rows():
+    """Class 0's 30-row groups swallow its validation share at --max-val 20; class 1's single rows do not: validation
+    held class 1 alone, so checkpoints were chosen without class 0."""
+    data = _movies(30, 1)
+    splits = split_dataset(data, SplitConfig(max_test=20, max_val=20))
+    assert np.bincount(data.targets[splits.val], minlength=2)[0] >= 1
+
+
+def test_a_validation_cap_that_leaves_no_row_names_the_flag_and_the_fix():
+    from headstart.data.splits import EmptySplit
+
+    data = labelled([1000, 1000])
+    with pytest.raises(EmptySplit, match=r"empty \(2000 examples\); --max-val 1 gives validation a share that rounds to "
+                                         r"no row; raise it, e.g. --max-val 100, or leave it out") as e:
+        split_dataset(data, SplitConfig(max_val=1, max_test=333))
+    assert e.value.part == "val" and "larger dataset" not in str(e.value)
+
+
 def test_rows_to_split_is_the_size_from_which_every_dataset_cuts_into_three_parts():
     """evaluate --eval-data on a tiny file says how many rows it needs: the count must be the one the cut obeys (6 rows
     leave validation empty, 4 and 5 do not)."""
