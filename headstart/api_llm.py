@@ -88,12 +88,22 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
 
 
 @python_named
-def generate(run: str | Path | LoadedLM, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> list[str]:
+def generate(run: str | Path | LoadedLM, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0,
+             progress: Any = None) -> list[str]:
     """``headstart generate``: each prompt's response from an sft / prefer run (a folder or what ``sft`` returned);
-    greedy unless ``temperature`` > 0."""
+    greedy unless ``temperature`` > 0. ``progress=True`` draws the CLI's bar on stderr (None, the default, and False:
+    none): loading the run's model, then the prompts answered, a batch counted by its tokens generated; a function
+    ``progress(done, total, info)`` is told the same."""
     from headstart.llm.runs import LoadedLM, load_run
+    from headstart.progress import Stages, check_progress, progress_callback
 
     if isinstance(prompts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
         raise ConfigError(f"generate takes a list of prompts, got one string {str(prompts)[:40]!r}: wrap it in a list")
-    loaded = run if isinstance(run, LoadedLM) else load_run(run)
-    return loaded.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    check_progress(progress)
+    with progress_callback(progress, "generate") as update:
+        stages = Stages(update)
+        if not isinstance(run, LoadedLM):
+            stages.said(f"loading the run's model from {str(run)!r}")
+        loaded = run if isinstance(run, LoadedLM) else load_run(run)
+        return loaded.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                               progress=stages.counter("answered", unit="prompts"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
     Args:
         features: when given (a frozen, unchanged backbone), the head runs on these cached features.
         progress: called with the rows done so far, 0 before the first batch, then after each batch (the prompt arms'
-            bar counts them).
+            bar counts them; their batches are as many rows as one LM call scores, ``pieces``).
     """
     if features is not None:  # only the head runs: switch only its modes (a probe validates hundreds of times a sweep)
         modes = module_modes(model.head)
@@ -44,7 +44,8 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         done = 0
         if progress:  # the count starts here, so that the first batch paces it (its ETA read "?" until a second)
             progress(done)
-        for batch in length_sorted_batches([padded_length(x) for x in items], batch_size):
+        per_pass = getattr(model.backbone, "inputs_per_pass", None)  # a prompted LM: a batch is that many LM calls
+        for batch in pieces(length_sorted_batches([padded_length(x) for x in items], batch_size), per_pass, items):
             collated = {k: v.to(device) for k, v in model.backbone.collate([items[i] for i in batch]).items()}
             with under(autocast):
                 out[torch.as_tensor(batch)] = model(collated).float().cpu()
@@ -54,6 +55,14 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         return out
     finally:
         restore_modes(modes)
+
+
+def pieces(batches: list[np.ndarray], per_pass: Callable[[list], int] | None, items: list) -> Iterator[np.ndarray]:
+    """``batches`` each cut into runs of at most ``per_pass(its items)`` positions (``PromptScorer.inputs_per_pass``),
+    or as they are without ``per_pass``."""
+    for batch in batches:
+        size = len(batch) if per_pass is None else per_pass([items[i] for i in batch])
+        yield from (batch[i : i + size] for i in range(0, len(batch), size))
 
 
 def outputs_to_predictions(outputs: torch.Tensor, task: str, model: torch.nn.Module) -> np.ndarray:

@@ -116,7 +116,7 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
         return _with_tuned(reason, tuned)
 
     def weighted(reason: str) -> str:  # the rare classes weigh nothing in the loss: the head settles on the majority
-        if reason == "majority" and result.spec.get("n") and imbalanced_unweighted(result):
+        if reason == "majority" and result.spec.get("n") and weighs_classes(result) and imbalanced_unweighted(result):
             return (advice(reason) + "; its classes are more than 3:1 imbalanced and the loss weighs them equally: try "
                     "--class-weights balanced (or auto, which weights them only when imbalanced)")
         return advice(reason)
@@ -148,6 +148,17 @@ def _with_tuned(reason: str, tuned: tuple[str, tuple[float, ...], float] | None,
         higher = " or rates above those it searched (" + spoken("--grid " + ",".join(f"{v:g}" for v in wider),
                                                                  "grid=(" + ", ".join(f"{v:g}" for v in wider) + ")") + ")"
     return TUNED[reason] + higher + cap + "; " + _searched_text(tuned)
+
+
+def weighs_classes(result: Any) -> bool:
+    """Whether ``result``'s strategy has a loss or a fit that --class-weights weighs (``Strategy.weighs_classes``): icl
+    and kNN have neither, and "try --class-weights balanced" could not change them; an unknown strategy: True."""
+    from headstart.strategies import get_strategy
+
+    try:
+        return get_strategy(result.spec.get("strategy")).weighs_classes
+    except ConfigError:  # a stored run of a strategy this version lacks: the advice as for any trained arm
+        return True
 
 
 def imbalanced_unweighted(result: Any) -> bool:

@@ -51,7 +51,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
              "precisely those rows measure this one run); that interval does not cover seeds (another seed draws other "
              "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures."
-             + (f" On its {majority['test']['rows']:,} test rows, {_always(majority['test'], 3)}, the line the accuracy "
+             + (f" On {_test_rows(majority['test'])}, {_always(majority['test'], 3)}, the line the accuracy "
                 "`headstart evaluate` prints there is read against." if "test" in majority else ""), "",
              *_flags(metrics), *_interrupted(metrics),
              "## Use", "", how, "",
@@ -66,6 +66,15 @@ def _kept(metrics: dict[str, Any] | None) -> str:
     if not isinstance(steps, int) or not isinstance(best, int) or steps <= 0 or best <= 0 or steps_interrupted(metrics):
         return ""
     return f" The weights kept are step {best}'s of {steps}, the best on validation."
+
+
+def _test_rows(majority: dict[str, Any]) -> str:
+    """``its 1,000 test rows``, or ``a stratified 50 of its 1,000 test rows (train's --max-test)`` where the cap cut
+    the split (``"of"``): what ``headstart evaluate`` scores, as it says."""
+    full = majority.get("of")
+    if isinstance(full, int) and full > majority["rows"]:
+        return f"a stratified {majority['rows']:,} of its {full:,} test rows (train's --max-test)"
+    return f"its {majority['rows']:,} test rows"
 
 
 def _always(majority: dict[str, Any], digits: int) -> str:

@@ -132,13 +132,19 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
 
 def _majority(s: Any) -> dict[str, Any]:
     """A classifier's ``{"majority": {"val": ..., "test": ...}}`` (``evaluation.majority_class`` of each split): the
-    accuracy of always answering the split's most frequent class, which the card quotes beside the run's own."""
+    accuracy of always answering the split's most frequent class, which the card quotes beside the run's own; a test
+    split that ``max_test`` cut says its full size (``"of"``)."""
     from headstart.evaluation import majority_class
 
     if s.data.task != "classification":
         return {}
+    from headstart.data.splits import uncapped_test_rows
+
     split = {part: majority_class(s.data.targets[rows], tuple(s.data.label_names))
              for part, rows in (("val", s.splits.val), ("test", s.splits.test))}
+    full = uncapped_test_rows(s.data, s.split_config) if split["test"] is not None else None
+    if full is not None and full > split["test"]["rows"]:  # --max-test cut the split: "of" its full size, as evaluate says
+        split["test"]["of"] = full
     return {"majority": {part: m for part, m in split.items() if m is not None}}
 
 

@@ -148,6 +148,15 @@ def test_a_run_on_imbalanced_classes_without_class_weights_is_told_to_weigh_them
     assert "try class_weights='balanced'" in budget_notes(imbalanced("none"))[0]["advice"]
 
 
+@pytest.mark.parametrize("strategy, weighs", [("icl", False), ("embed-knn", False), ("embed-logreg", True), ("lora", True)])
+def test_class_weights_are_suggested_only_to_an_arm_they_would_change(strategy, weighs):
+    """icl was told "it takes no optimiser steps; ... try --class-weights balanced": a prompt and a kNN vote have no
+    loss to weigh, so the flag cannot change them; a logistic fit and a loss can."""
+    run = imbalanced("none")
+    (note,) = budget_notes(dataclasses.replace(run, spec={**run.spec, "strategy": strategy}))
+    assert note["reason"] == "majority" and ("class_weights" in note["advice"]) == weighs, note["advice"]
+
+
 @pytest.mark.parametrize("imported", [False, True])
 def test_importing_headstart_keeps_pefts_notice_to_its_maintainers_out_of_a_notebook(imported):
     """A LoRA fit from Python printed transformers' FutureWarning on ``is_gradient_checkpointing`` (read by PEFT on

@@ -50,6 +50,23 @@ def test_a_classifiers_card_quotes_each_splits_majority_class_beside_accuracy_an
     assert "always predicting" not in old and f"accuracy {metrics['val']['accuracy']:.4f}" in old.replace("\\", ""), old
 
 
+def test_a_capped_test_split_is_carded_as_a_stratified_part_of_the_whole(tmp_path, toy_csv, tiny_registry):
+    """With --max-test 50 the card said only "On its 50 test rows": it names them a stratified 50 of the full split,
+    as evaluate does; an uncapped run's card says its rows alone."""
+    import headstart
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "lp"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, out=run, max_test=10,
+                  config=TrainConfig(max_steps=2, batch_size=8, precision="fp32"))
+    test = json.loads((run / "metrics.json").read_text())["majority"]["test"]
+    full = len(split_dataset(load_dataset(str(toy_csv)), SplitConfig()).test)
+    assert test["rows"] < full and test["of"] == full, (test, full)
+    card = (run / "README.md").read_text().replace("\\", "")
+    assert f"On a stratified {test['rows']} of its {full} test rows (train's --max-test), always predicting" in card, card
+
+
 def test_a_stepped_runs_card_says_the_step_whose_weights_it_kept():
     """An exported classifier's card said which split chose the checkpoint, not which step it kept."""
     from headstart.model_card import model_card

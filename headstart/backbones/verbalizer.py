@@ -148,6 +148,15 @@ class PromptScorer(nn.Module):
             batch["answer_mask"][i, : len(w)] = 1.0
         return batch
 
+    def inputs_per_pass(self, encoded: list[list[int]]) -> int:
+        """How many of ``encoded`` one LM call scores (``forward`` runs a batch as calls of up to ``TOKENS_PER_PASS``
+        tokens): a batch of no more is one call, so ``evaluation.model_outputs`` batches these rows by it and its count
+        moves per call. An icl prompt of ~1,000 tokens scores ~7 inputs a call, and a batch of 128 said "0/44 rows"
+        for 100 s on a CPU, then "44/44"."""
+        single = all(len(a) == 1 for a in self._answers)
+        width = max(len(x) for x in encoded) + len(self._tail) + (0 if single else max(map(len, self._answers), default=0))
+        return max(1, TOKENS_PER_PASS // (len(self._prefix) + width) // (1 if single else max(1, len(self._answers))))
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, C) log-probabilities of the classes' answers, normalised over the classes."""
         from headstart.backbones.causal import lm_head_weight

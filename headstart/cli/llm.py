@@ -302,8 +302,10 @@ def generate(
     temperature: Annotated[float, typer.Option(help="0: greedy (the default); above 0: sampled at this temperature.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of sampling.")] = 0,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Generate a response to each prompt with an sft / prefer run.
+    """Generate a response to each prompt with an sft / prefer run (on stderr, unless --quiet: loading the model, then
+    the prompts answered with an ETA).
 
     \b
     Example: headstart generate runs/sft --prompt "Write a positive review of Heat."
@@ -319,7 +321,7 @@ def generate(
     if not prompts:
         raise ConfigError("no prompt given; add --prompt TEXT (repeatable, or - for stdin lines)")
     read_spec(run)  # not a run: one line before any model loads
-    texts = run_generate(run, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    texts = run_generate(run, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, progress=not quiet)
     if as_json:
         _echo_json([{"prompt": p, "response": t} for p, t in zip(prompts, texts)])
         return

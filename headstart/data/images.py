@@ -6,6 +6,7 @@ them. The built-in image datasets are in ``builtin.py``; a table of image paths 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from headstart.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_SIDE = 512  # user images are shrunk to fit this on load: larger than any backbone input, 768 KB per RGB image at most
+log = logging.getLogger(__name__)  # files skipped while reading; the CLI prints these as "note: ..." lines, as files.py's
 
 
 def read_image(path: Path, *, max_side: int | None = MAX_SIDE) -> np.ndarray:
@@ -68,7 +70,9 @@ def read_image_folder(root: str | Path) -> Dataset:
         if not images:
             raise DataError(f"class folder {str(folder)!r} has no images ({', '.join(IMAGE_SUFFIXES)}); add some or remove the folder")
         if len(entries) > len(images):
-            notes.append(f"ignored {len(entries) - len(images)} non-image files in {folder.name!r}")
+            skipped = len(entries) - len(images)
+            notes.append(f"ignored {skipped} non-image file{'s' if skipped != 1 else ''} in {folder.name!r}")
+            log.info("%s: %s", root.name, notes[-1])
         files += images
         labels += [label] * len(images)
     if len(classes) < 2:

@@ -185,17 +185,17 @@ def mean_loss(model: torch.nn.Module, rows: list[tuple[list[int], list[int]]], *
     return total / max(count, 1)
 
 
-def answering(progress: Callable[[int, int, dict[str, Any]], None] | None) -> Callable[[int, int], None] | None:
+def answering(progress: Callable[[float, int, dict[str, Any]], None] | None) -> Callable[[float, int], None] | None:
     """``progress`` for the test prompts' greedy generation, the slow part of evaluating on a CPU (minutes after the
     last step): its own count of prompts answered and its own ETA, at the seconds a prompt has taken so far (the steps'
-    rate would say 0s), not known before the first batch is answered."""
+    rate would say 0s), a batch counted by its tokens generated (``runs.generate``), not known before the first token."""
     if progress is None:
         return None
     from headstart.progress import ETA_KEY
 
     start = monotonic()
 
-    def said(done: int, total: int) -> None:
+    def said(done: float, total: int) -> None:
         took = monotonic() - start
         progress(done, total, {"generating": f"answers to {total} test prompt{'s' if total != 1 else ''}",
                                ETA_KEY: took / done * (total - done) if done else None})
@@ -239,8 +239,9 @@ def answer_test(run: LoadedLM, prompts: list[str], references: list[str], *, max
 
     answered, said = [0], answering(progress)
 
-    def counted(done: int, total: int) -> None:
-        answered[0] = done
+    def counted(done: float, total: int) -> None:
+        if isinstance(done, int):  # a whole batch answered; a float is a share of one, its tokens so far
+            answered[0] = done
         if said:
             said(done, total)
 

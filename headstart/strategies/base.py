@@ -137,6 +137,7 @@ class Strategy:
     # uses the loaded backbone as is, without the private copy (90 MB for MiniLM, ~0.3 s a run) others need.
     leaves_backbone: ClassVar[bool] = False
     solved: ClassVar[bool] = False  # fitted by a closed-form solver (Phase.solve), not by minimising a loss
+    weighs_classes: ClassVar[bool] = True  # its loss or fit reads --class-weights; False: neither exists (a vote, a prompt)
     quantized: ClassVar[bool] = False  # trains on a 4-bit base (merging needs --dequantize)
     needs_encoder: ClassVar[bool] = False  # adapts the layers of a transformers encoder (backbone.model)
     tune_param: ClassVar[str] = "lr"  # what --tune lr searches: "lr", or "head_lr" for head-only strategies

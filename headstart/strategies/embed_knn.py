@@ -105,6 +105,7 @@ class EmbedKnn(Strategy):
     name = "embed-knn"
     leaves_backbone = True
     solved = True
+    weighs_classes = False  # its neighbours vote unweighted
     gradient_free_head = True  # predictions are votes of stored neighbours: nothing for tent's gradient to move
     description = "frozen encoder, k nearest neighbours (cosine) on cached features, k chosen on validation"
     loss_note = ("a kNN's probabilities are its k neighbours' vote shares, so a row whose neighbours give its class no "

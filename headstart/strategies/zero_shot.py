@@ -136,6 +136,7 @@ class ZeroShot(Strategy):
     Options = ZeroShotOptions
     leaves_backbone = True
     solved = True
+    weighs_classes = False  # the nearest description wins
     needs_labels = False
     modalities = ("text",)
     refused_why = {"image": "it needs an image-text model (CLIP-like) to embed the label names, and none ships offline"}

@@ -61,6 +61,7 @@ class PromptStrategy(Strategy):
     leaves_backbone = True  # the LM is read, never changed: no private copy
     uses_pretrained = False  # features are the scorer's, not the LM's pooled states: no feature cache
     solved = True
+    weighs_classes = False  # the LM's answer words are scored as they are
     modalities = ("text",)
     refused_why = {"image": "it asks a causal language model in words; no image-text model ships offline"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -170,12 +171,15 @@ def folder(tmp_path):
     return root
 
 
-def test_image_folder(folder):
-    data = load_dataset(str(folder))
+def test_image_folder(folder, caplog):
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        data = load_dataset(str(folder))
     assert data.modality == "image" and data.label_names == ("cat", "dog") and len(data) == 8
     assert data.inputs[0].shape == (10, 12) and data.inputs[-1].shape == (30, 20, 3)  # mixed sizes and channels kept
     assert data.targets.tolist() == [0] * 4 + [1] * 4
-    assert any("non-image" in n for n in data.notes)
+    assert data.notes == ("ignored 1 non-image file in 'dog'",)
+    # said, as a table's dropped rows are: the note was kept on the dataset, and train printed none
+    assert [r.getMessage() for r in caplog.records] == ["pets: ignored 1 non-image file in 'dog'"]
     assert data.origins == ("cat/c0.png", "cat/c1.png", "cat/c2.png", "cat/c3.png", "dog/d0.jpg", "dog/d1.jpg", "dog/d2.jpg",
                             "dog/d3.jpg"), "each image's file, as messages name it"
     again = load_dataset(data.source["path"], text_column=data.source["text_column"], label_column=data.source["label_column"],

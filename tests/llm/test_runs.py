@@ -117,3 +117,29 @@ def test_a_missing_causal_lm_folder_names_what_of_its_path_exists(tmp_path, monk
         lm_folder("path/x/y")
     with pytest.raises(BackboneError, match=r"^--backbone 'nopath/x': no such folder; check the path"):
         lm_folder("nopath/x")
+
+
+def test_generate_counts_a_batch_by_its_tokens_and_the_cli_says_loading_then_the_prompts_answered(
+        tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """generate said nothing for 48 s (loading the model, then answering), and a batch of 8 prompts read "0/8" until
+    all 8 were answered: the CLI says the loading, then the prompts answered as the tokens come (stderr; --quiet: none)."""
+    from conftest import run_cli
+
+    from headstart.api_llm import sft
+    from headstart.llm.runs import generate
+    from headstart.llm.sft import SftConfig
+
+    out = tmp_path / "run"
+    run = sft(str(sft_csv), out=out, config=SftConfig(backbone=str(tiny_lm), max_steps=1, batch_size=6, eval_rows=0, val_rows=4))
+    told: list[tuple[float, int]] = []
+    texts = generate(run.model, run.tokenizer, ["say hello", "name a colour"], max_new_tokens=6,
+                     progress=lambda done, total: told.append((done, total)))
+    assert len(texts) == 2 and told[0] == (0, 2) and told[-1] == (2, 2) and {t for _, t in told} == {2}
+    within = [d for d, _ in told if 0 < d < 2]
+    assert within and within == sorted(within), "the one batch's count moves with its tokens"
+    monkeypatch.setattr("headstart.progress.LOG_EVERY", 0.0)  # a log line at every update
+    code, printed, err = run_cli(["generate", str(out), "--prompt", "say hello", "--max-new-tokens", "4"], monkeypatch, capsys)
+    assert code in (0, None) and printed.startswith("> say hello"), err
+    assert f"loading the run's model from {str(out)!r}" in err and "prompts answered" in err and "1/1" in err, err
+    code, printed, err = run_cli(["generate", str(out), "--prompt", "say hello", "-q"], monkeypatch, capsys)
+    assert code in (0, None) and printed and err == "", err

@@ -106,8 +106,12 @@ def test_progress_says_the_first_check_before_it_and_the_generation_after_the_la
     sft(str(sft_csv), config=config(tiny_lm, max_steps=3), progress=lambda done, total, info: seen.append((done, total, info)))
     assert seen[0] == (0, 3, {"setup": "validation loss before training (on 6 validation prompts)"}), "its rows, as the card's"
     assert (3, 3) in [s[:2] for s in seen]
-    assert seen[-2:] == [(0, 1, {"generating": "answers to 1 test prompt", "eta_s": None}),
-                         (1, 1, {"generating": "answers to 1 test prompt", "eta_s": 0.0})]
+    answering = [s for s in seen if "generating" in s[2]]
+    assert seen[-len(answering):] == answering and {s[2]["generating"] for s in answering} == {"answers to 1 test prompt"}
+    assert answering[0] == (0, 1, {"generating": "answers to 1 test prompt", "eta_s": None})
+    assert answering[-1] == (1, 1, {"generating": "answers to 1 test prompt", "eta_s": 0.0})
+    shares = [done for done, _, _ in answering[1:-1]]
+    assert shares and shares == sorted(shares) and 0 < shares[0] and shares[-1] < 1, "the prompt's tokens move the count"
 
 
 def test_generating_the_test_answers_counts_prompts_with_an_eta_of_its_own(tiny_lm, monkeypatch):

@@ -234,3 +234,29 @@ def test_a_bad_icl_option_offers_the_fix_in_the_form_the_user_typed(flag, fix, t
 
     assert_user_error(run_cli(["train", "--strategy", "icl", "--backbone", "tiny-llama", "--option", flag, "--n", "8",
                                "--out", str(tmp_path / "run")], monkeypatch, capsys), fix)
+
+
+def test_a_long_icl_prompt_counts_its_rows_per_lm_call_not_per_eval_batch(toy, monkeypatch):
+    """A batch of 128 rows under a ~1,000-token icl prompt is many LM calls: "0/44 rows" stood for 100 s on a CPU, then
+    "44/44". The rows are batched as one call scores them, so the count moves per call, and the scores stay the same."""
+    from conftest import tiny_llama
+
+    from headstart.backbones import verbalizer
+    from headstart.evaluation import model_outputs
+
+    s = setup(RunSpec(data="toy", backbone="tiny-llama", strategy="icl", n=32, options={"k": 8}, train=CFG),
+              data=toy, pretrained=tiny_llama(0))
+    train(s)
+    scorer = s.model.backbone
+    rows = np.arange(12)
+    items = [s.encoded[r] for r in rows]
+    # the toy prompt is short: a call of the tokens of ~3 rows stands in for a real prompt's ~7 rows in 8,192 tokens
+    monkeypatch.setattr(verbalizer, "TOKENS_PER_PASS", 3 * (scorer.prompt_tokens() + max(map(len, items)) + 8))
+    per_call = scorer.inputs_per_pass(items)
+    assert 1 <= per_call < len(rows), "the demonstrations make a call hold fewer inputs than the batch"
+    told: list[int] = []
+    with torch.no_grad():
+        out = model_outputs(s.model, s.encoded, rows, batch_size=128, progress=told.append)
+        alone = torch.cat([s.model(scorer.collate([x])).float() for x in items])
+    assert told[0] == 0 and told[-1] == len(rows) and len(told) - 1 == math.ceil(len(rows) / per_call), told
+    assert torch.allclose(out, alone, atol=1e-5)
