@@ -73,6 +73,8 @@ NO_KEYWORD = {
     ("cache", "clear"): "headstart.clear_cache(kind)",
     ("adapters merge", "base"): "a plain PEFT adapter merges by headstart.adapters.merge_base(directory, out, base=...)",
     ("sft", "quiet"): "progress as evaluate's", ("prefer", "quiet"): "progress as evaluate's",
+    ("predict", "quiet"): "it drops the CLI's 'wrote N predictions' line; a call returns them and prints none",
+    ("report", "quiet"): "it drops the CLI's summary lines; a call returns the report's paths and prints none",
 }
 # The flags a function takes through its ``config`` (one settings dataclass, README: "a function's config goes in as
 # its dataclass or a dict of its fields"): train's TrainConfig flags, sft's / prefer's / meta-train's every setting.
