@@ -50,7 +50,8 @@ def check_settings_used(spec: RunSpec) -> None:
     """Refuse a setting ``train`` would silently ignore for its one strategy: ``--lr`` where nothing but the head trains
     (linear-probe: its rate is ``--head-lr``), a rate or step budget for a strategy fitted in closed form (embed-logreg,
     zero-shot ...), ``--tune lr`` for one with no learning rate to search, ``--augment`` for one that trains on the
-    backbone's cached features (linear-probe: never an augmented image). (A compare shares its settings across arms,
+    backbone's cached features (linear-probe: never an augmented image), ``--class-weights`` for one with no loss or fit
+    to weigh (``Strategy.weighs_classes``: embed-knn, zero-shot, icl ...). (A compare shares its settings across arms,
     each taking those it reads.)
 
     Raises:
@@ -70,6 +71,10 @@ def check_settings_used(spec: RunSpec) -> None:
     elif spec.train.lr is not None and "lr" not in strategy.defaults:
         raise ConfigError(f"--lr sets the backbone's rate, and {spec.strategy} trains only its head; its rate is --head-lr "
                           f"(e.g. --head-lr {spec.train.lr:g})")
+    if spec.train.class_weights != "none" and not strategy.weighs_classes:
+        flag = spoken(f"--class-weights {spec.train.class_weights}", f"config's class_weights={spec.train.class_weights!r}")
+        raise ConfigError(f"{flag}: {spec.strategy} has no loss or fit to weigh classes in (its answer is a vote, the "
+                          "nearest description or a prompt's scores); drop it")
     if spec.train.augment != "none" and strategy.head_only("image"):
         raise ConfigError(f"--augment {spec.train.augment}: {spec.strategy} trains only its head, on the backbone's features "
                           "computed once per image, so no training image is ever augmented; drop it, or use a strategy "

@@ -231,6 +231,18 @@ def test_a_column_argument_for_a_built_in_dataset_names_the_argument_given(monke
                       "--text-column 'x' applies to files, not to the built-in dataset 'rotten-tomatoes'")
 
 
+def test_class_weights_for_an_arm_with_nothing_to_weigh_is_refused_on_both_surfaces(monkeypatch, capsys, tmp_path):
+    """train --strategy embed-knn --class-weights balanced trained unweighted, unsaid (a vote has no loss to weigh), and
+    a run that learned nothing was then told to 'try --class-weights balanced'."""
+    from tests.conftest import assert_user_error, run_cli
+
+    assert_user_error(run_cli(["train", "--strategy", "embed-knn", "--class-weights", "balanced", "--out",
+                               str(tmp_path / "a")], monkeypatch, capsys),
+                      "--class-weights balanced: embed-knn has no loss or fit to weigh classes in")
+    with pytest.raises(ConfigError, match=r"^config's class_weights='balanced': zero-shot has no loss or fit .*; drop it$"):
+        headstart.fit(strategy="zero-shot", config={"class_weights": "balanced"}, out=tmp_path / "b")
+
+
 def test_settings_a_closed_form_strategy_ignores_and_a_cache_part_are_named_in_python_words(monkeypatch, capsys, tmp_path):
     """'--lr: tfidf-logreg is fitted in closed form', '--tune lr: ...; drop --tune' and '(e.g. --clear temp)' reached
     Python callers as the CLI wrote them: the punctuation after each flag kept python_named from rewriting it."""
