@@ -24,7 +24,7 @@ GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids ke
 def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrupted: bool = False) -> None:
     """The run's numbers and notes, and its exit status: 130 where Ctrl-C or SIGTERM stopped it (``interrupted``: in
     its steps, or in sft's test answers after training finished), 1 where it failed."""
-    from headstart.llm.format import truncation_note
+    from headstart.llm.notes import run_notes
     from headstart.llm.runs import validation_rows
 
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
@@ -48,7 +48,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     if status not in ("done", "interrupted"):
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
-    apart = ("status", "error", "kept", "moved", "replaced", "ended_by", "test_not_scored", "val_rows")  # said in words
+    apart = ("status", "error", "kept", "moved", "replaced", "ended_by", "test_not_scored", "val_rows", "dropped")  # said in words
     rows = validation_rows(metrics)  # sft: said beside its validation losses
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
         if not isinstance(value, (dict, list)) and value is not None and key not in apart:
@@ -59,18 +59,8 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
             typer.echo(f"{what}{_pairs_said(pairs, chose=key == 'val')}: "
                        + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
-    ended = _ended(metrics)
-    if ended:
-        typer.echo(f"note: {ended}")
-    if metrics.get("identical_pairs"):
-        typer.echo(f"note: {metrics['identical_pairs']} of the {metrics.get('train_pairs', '?')} training pairs have chosen "
-                   "identical to rejected; they teach nothing (their margin is 0 whatever the policy): drop them from the file")
-    cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
-    if cut:
-        typer.echo(f"note: {cut}")
-    if metrics.get("steps") and metrics.get("best_step") == 0 and status == "done":  # interrupted: said below
-        typer.echo("note: no step improved the validation loss, so the saved weights are the starting point's, unchanged; "
-                   "try more steps (--max-steps), more pairs (--n) or another --lr / --beta")
+    for note in metrics.get("notes", run_notes(metrics)):  # as the model card lists them
+        typer.echo(f"note: {note}")
     _test_lines(metrics.get("test") or {}, run.spec)
     if metrics.get("test_not_scored"):  # training finished and was saved before the test prompts were answered
         typer.echo(f"{metrics['test_not_scored']}; " + (
@@ -133,22 +123,6 @@ def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], 
                    "kept, not of a run that finished its steps (train it again to finish them)", err=True)
     _test_lines(scored, read_spec(run))
     typer.echo(f"written into {run}: its metrics.json and README.md")
-
-
-def _ended(metrics: dict[str, Any]) -> str | None:
-    """What cut the run short of its data or its steps, in words (metrics' ``ended_by``), else None."""
-    noun, drawn = next(((k.removesuffix("_seen").replace("_", " "), metrics.get(d)) for k, d in
-                        (("pairs_seen", "train_pairs"), ("sequences_seen", "train_sequences"), ("rows_seen", "train_rows"))
-                        if k in metrics), ("rows", None))
-    seen = metrics.get(f"{noun}_seen")
-    if metrics.get("ended_by") == "early stopping":
-        return (f"early stopping ended the run at step {metrics.get('steps')} of {metrics.get('planned_steps')} (the "
-                f"validation loss had stopped improving), after {seen} of the {drawn} training {noun}; the checkpoint "
-                f"kept is step {metrics.get('best_step')}")
-    if metrics.get("ended_by") == "max_steps":
-        return (f"--max-steps {metrics.get('steps')} ended the run after {seen} of the {drawn} training {noun} "
-                f"({metrics.get('epochs'):.2g} epochs): the rest were never read; raise --max-steps or lower --n to read them all")
-    return None
 
 
 def _pairs_said(pairs: Any, *, chose: bool) -> str:

@@ -222,6 +222,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, budget, train
+    from headstart.llm.notes import run_notes
     from headstart.llm.runs import Interrupted, save_outcome
     from headstart.llm.sft import _read, draw, epochs_of
 
@@ -229,7 +230,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     check_start(cfg)  # before the data loads
     table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column},
                        group_column=group_column)
-    train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
+    train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
     val_rows = table.spread("validation", cfg.val_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation pairs; it needs both")
@@ -325,7 +326,9 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
                "train_pairs": len(train_rows), "val_pairs": len(val_rows), **({"identical_pairs": same} if same else {}),
                **_read(budget(report, items=len(train_rows), batch_size=cfg.batch_size, planned=steps,
                               capped=cfg.max_steps is not None), "pairs_seen"),
-               **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {})}
+               **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {}),
+               **({"dropped": table.dropped} if table.dropped else {})}
+    metrics["notes"] = run_notes(metrics)  # what the CLI prints after the numbers, and the model card lists
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
                      "rejected_column": rejected_column,

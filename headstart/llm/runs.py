@@ -175,7 +175,7 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
              f"- base model: {md_text(spec.get('backbone'))}" + (f" ({'; '.join(about)})" if about else ""),
              f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
-             f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
+             f"- data: {md_text(data)}, n = {drawn(spec, metrics)}, seed {spec.get('seed')}"]
     kept = weights_kept(spec, metrics)
     if kept:
         lines.append(f"- weights: {kept}")
@@ -191,11 +191,31 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     if budget is not None:
         lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)}; "
                      "`headstart evaluate DIR` scores it at its own again)")
+    lines += card_notes(spec, metrics)
     lines += ["", *merged_paragraph(spec.get("merged"), compared="logits", inputs_are="validation sequences", unmerge=False)]
     lines += ["Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
     return "\n".join(lines) + "\n"
+
+
+def drawn(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """The card's ``n``: the --n given, or ``all`` with the training rows (pairs) that are, where metrics.json records
+    them (``all (7 training rows)``; the rows reading the file dropped are among the notes, ``card_notes``)."""
+    n = spec.get("n") if spec.get("n") is not None else "all"
+    count, noun = next(((metrics[k], w) for k, w in (("train_pairs", "pair"), ("train_rows", "row"))
+                        if isinstance(metrics.get(k), int)), (None, ""))
+    return f"all ({count} training {noun}{'s' if count != 1 else ''})" if count is not None and n == "all" else str(n)
+
+
+def card_notes(spec: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The run's notes as the CLI printed them (metrics.json's ``dropped`` and ``notes``: what reading the file left
+    out, what ended the run short of its data, examples cut to --max-length, ...): a paragraph, or none."""
+    notes = [metrics["dropped"]] if metrics.get("dropped") else []
+    notes += [n for n in metrics.get("notes") or [] if isinstance(n, str)]
+    if not notes:
+        return []
+    return ["", f"Notes (as `headstart {spec.get('kind', 'sft')}` printed them):", "", *(f"- {md_text(n)}" for n in notes)]
 
 
 def score_lines(metrics: dict[str, Any]) -> list[str]:

@@ -430,7 +430,7 @@ def test_metrics_and_the_summary_say_what_rows_the_step_cap_left_unread(tiny_lm,
 
 
 def test_the_summary_says_early_stopping_ended_the_run():
-    from headstart.cli.llm import _ended
+    from headstart.llm.notes import ended as _ended
 
     metrics = {"status": "done", "steps": 3, "planned_steps": 4, "best_step": 1, "pairs_seen": 12, "train_pairs": 16,
                "ended_by": "early stopping"}
