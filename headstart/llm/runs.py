@@ -221,19 +221,37 @@ def card_notes(spec: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
 def score_lines(metrics: dict[str, Any]) -> list[str]:
     """A run's recorded held-out numbers as card items: ``- validation loss: 0.6931 (on 40 validation prompts)``, then
     each test number, each with the rows it was scored on where metrics.json records them (``- test exact_match: 0 (on
-    4 test prompts)``): a number from a handful of prompts read as the model's. A run saved before its validation rows
-    were recorded (sft's ``val_rows``) says its loss alone."""
+    4 test prompts)``): a number from a handful of prompts read as the model's. A prefer run's validation numbers say
+    they are optimistic (its pairs chose the step kept) beside their value before training (the policy is its
+    reference: chance, reward accuracy 0.5 and loss ln 2), and a finished run without a test score says it has none.
+    A run saved before its validation rows were recorded (sft's ``val_rows``) says its loss alone."""
     val_on = validation_rows(metrics)
-    val_on = f" (on {val_on})" if val_on else ""
     rows = (metrics.get("test") or {}).get("rows")
-    test_on = f" (on {rows} test prompts)" if isinstance(rows, int) else ""
-    scores = {**{f"validation {k}": (v, val_on) for k, v in (metrics.get("val") or {}).items()
+    test_on = f" (on {rows} test prompt{'s' if rows != 1 else ''})" if isinstance(rows, int) else ""
+    prefer = isinstance(metrics.get("val"), dict)
+    before = metrics.get("val_before") if isinstance(metrics.get("val_before"), dict) else {}
+
+    def said(key: str | None = None) -> str:  # what a validation number is on, and for prefer what it is against
+        if not prefer:
+            return f" (on {val_on})" if val_on else ""
+        start = before.get(key)
+        return (f" (on {val_on or 'the validation pairs'}, the pairs that chose the step kept: optimistic"
+                + (f"; before training {start:.4g}, the policy its own reference: chance" if isinstance(start, (int, float))
+                   else "") + ")")
+
+    scores = {**{f"validation {k}": (v, said(k)) for k, v in (metrics.get("val") or {}).items()
                  if isinstance(v, (int, float))},
-              **({"validation loss": (metrics["val_loss"], val_on)} if isinstance(metrics.get("val_loss"), (int, float))
+              **({"validation loss": (metrics["val_loss"], said())} if isinstance(metrics.get("val_loss"), (int, float))
                  else {}),
               **{f"test {k}": (v, test_on) for k, v in (metrics.get("test") or {}).items()
                  if isinstance(v, (int, float)) and k not in ("rows", "max_new_tokens")}}
-    return [f"- {k}: {v:.4g}{on}" for k, (v, on) in scores.items()]
+    lines = [f"- {k}: {v:.4g}{on}" for k, (v, on) in scores.items()]
+    if prefer:
+        lines.append("- test: no held-out test score (prefer answers no test prompts; its numbers are the validation "
+                     "pairs', which chose the step kept)")
+    elif metrics.get("status") == "done" and not metrics.get("test") and not metrics.get("test_not_scored"):
+        lines.append("- test: no held-out test score (no test prompt was answered)")
+    return lines
 
 
 def validation_rows(metrics: dict[str, Any]) -> str | None:
