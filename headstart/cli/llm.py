@@ -81,6 +81,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
 def _test_lines(test: dict[str, Any], spec: dict[str, Any]) -> None:
     """An sft run's test score and its first answers beside their references, as sft and evaluate print them; the
     token budget of an answer is said where it is not the run's own (``runs.other_budget``: evaluate --max-new-tokens)."""
+    from headstart.llm.notes import many
     from headstart.llm.runs import other_budget, own_budget
 
     if not test:
@@ -90,13 +91,13 @@ def _test_lines(test: dict[str, Any], spec: dict[str, Any]) -> None:
                        if not isinstance(v, (dict, list)) and k not in ("rows", "max_new_tokens", "split", "cut_short"))
     tokens = other_budget(test, spec)
     other = f", answers of up to {tokens} new tokens where the run's own are up to {own_budget(spec)}" if tokens is not None else ""
-    typer.echo(f"test ({test.get('rows', '?')} held-out prompts{other}): {scored}"
+    typer.echo(f"test ({many(test.get('rows', '?'), 'held-out prompt')}{other}): {scored}"
                + ("; exact_match counts responses identical to the reference, rare for free text: read the samples"
                   if "exact_match" in test else ""))
     for sample in samples:
         typer.echo(f"> {sample.get('prompt')}\n  generated: {_short(sample.get('generated'))}\n  reference: {_short(sample.get('reference'))}")
     if samples:
-        typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
+        typer.echo(f"({len(samples)} of the {many(test.get('rows', '?'), 'test prompt')} shown; all in --json)")
 
 
 def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], eval_rows: str, dedupe: bool,

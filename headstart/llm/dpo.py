@@ -222,7 +222,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, budget, train
-    from headstart.llm.notes import run_notes
+    from headstart.llm.notes import many, run_notes
     from headstart.llm.runs import Interrupted, save_outcome
     from headstart.llm.sft import _read, draw, epochs_of
 
@@ -233,7 +233,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
     val_rows = table.spread("validation", cfg.val_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
-        raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation pairs; it needs both")
+        raise DataError(f"{data!r} has {len(train_rows)} training and {many(len(val_rows), 'validation pair')}; it needs both")
     same = identical_pairs(table.columns, train_rows, data)  # before the LM loads
     policy, params, start = _start(cfg)
     model, tokenizer = policy.model, policy.tokenizer

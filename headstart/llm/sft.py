@@ -336,7 +336,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                       has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, budget, train
-    from headstart.llm.notes import run_notes
+    from headstart.llm.notes import many, run_notes
     from headstart.llm.runs import Interrupted, save_outcome
     from headstart.precision import pick_device
 
@@ -346,7 +346,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
     val_rows, (test_asked, test_answers) = table.spread("validation", cfg.val_rows), test_prompts(table, cfg.eval_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
-        raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation rows; it needs both")
+        raise DataError(f"{data!r} has {len(train_rows)} training and {many(len(val_rows), 'validation row')}; it needs both")
     folder = lm_folder(cfg.backbone)
     torch.manual_seed(cfg.seed)  # LoRA's A matrices
     model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
@@ -381,10 +381,10 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                               capped=cfg.max_steps is not None), "sequences_seen" if cfg.packing else "rows_seen"),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {}),
                                **({"dropped": table.dropped} if table.dropped else {})}
-    metrics["notes"] = run_notes(metrics)  # what the CLI prints after the numbers, and the model card lists
+    metrics["notes"] = run_notes(metrics, test_rows=len(test_asked))  # what the CLI prints after the numbers, and the card lists
     answering_test = len(test_asked) and report.status == "done"  # interrupted: the checkpoint is saved untested
     if answering_test:  # what metrics.json says if the process is killed while the test prompts are answered
-        metrics["test_not_scored"] = f"the process ended while answering its {len(test_asked)} test prompts, after training finished"
+        metrics["test_not_scored"] = f"the process ended while answering its {many(len(test_asked), 'test prompt')}, after training finished"
     # save: before the test prompts are answered (minutes on a CPU), so a stop there keeps the trained run
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",

@@ -63,3 +63,27 @@ def test_a_prefer_file_says_which_columns_were_empty(tmp_path, monkeypatch, caps
     table = read_table(str(path), {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"})
     assert table.dropped == "dropped 3 rows with an empty cell (2 in 'chosen', 2 in 'rejected')"
     assert len(table.columns["prompt"]) == 5
+
+
+def test_a_run_validated_and_tested_on_one_prompt_says_so_few_measure_little_in_the_singular(tiny_lm, sft_csv, tmp_path,
+                                                                                              monkeypatch, capsys):
+    code, out, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--val-rows", "1",
+                              "--eval-rows", "1", "--max-new-tokens", "2", "--out", str(tmp_path / "run"), "-q"],
+                             monkeypatch, capsys)
+    assert code == 0, err
+    note = ("the checkpoint was chosen on 1 validation prompt and the test score is on 1 prompt: so few measure little")
+    assert f"note: {note}" in out, out
+    assert note in (tmp_path / "run" / "README.md").read_text()
+    assert "test (1 held-out prompt): " in out and "(1 of the 1 test prompt shown" in out
+    assert "- test exact_match: " in (tmp_path / "run" / "README.md").read_text()
+    assert "(on 1 test prompt)" in (tmp_path / "run" / "README.md").read_text()
+
+
+def test_counts_of_one_are_singular():
+    from headstart.llm.notes import ended, few_note, many
+
+    assert (many(1, "prompt"), many(3, "prompt")) == ("1 prompt", "3 prompts")
+    said = ended({"ended_by": "max_steps", "steps": 1, "epochs": 1.0, "rows_seen": 1, "train_rows": 1})
+    assert said.startswith("--max-steps 1 ended the run after 1 of the 1 training row (1 epoch)")
+    assert few_note({"val_pairs": 8}, None) is None and few_note({"val_rows": 64}, 32) is None
+    assert few_note({"val_pairs": 2}, None).startswith("the checkpoint was chosen on 2 validation pairs: so few")
