@@ -186,7 +186,7 @@ def sft(
     Example: headstart sft --n 512 --epochs 3 --patience 2 --dropout 0.1 --max-new-tokens 128 --out runs/sft-long
     """
     from headstart.api_llm import sft as run_sft
-    from headstart.llm.runs import Interrupted
+    from headstart.llm.runs import Interrupted, NothingTrained
     from headstart.llm.sft import SftConfig, check_adapter_given
     from headstart.progress import progress_bar
     from headstart.arguments import parse_n
@@ -205,6 +205,9 @@ def sft(
                           config=cfg, progress=progress, overwrite=overwrite)
     except Interrupted as stop:  # the best checkpoint so far, or the trained run before its test answers, is saved
         run, stopped = stop.run, True
+    except NothingTrained as stop:  # in its setup: one line says nothing was saved
+        typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
     else:
         stopped = False
     _summary(run, out, as_json, replacing=replacing, interrupted=stopped)
@@ -246,7 +249,7 @@ def prefer(
     """
     from headstart.api_llm import prefer as run_prefer
     from headstart.llm.dpo import PreferConfig
-    from headstart.llm.runs import Interrupted
+    from headstart.llm.runs import Interrupted, NothingTrained
     from headstart.progress import progress_bar
     from headstart.arguments import parse_n
 
@@ -266,6 +269,9 @@ def prefer(
                              overwrite=overwrite)
     except Interrupted as stop:
         run = stop.run
+    except NothingTrained as stop:  # in its setup (the reference pass takes minutes): one line says nothing was saved
+        typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
     _summary(run, out, as_json, replacing=replacing)
 
 

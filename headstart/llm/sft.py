@@ -337,34 +337,35 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.notes import many, run_notes
-    from headstart.llm.runs import Interrupted, save_outcome
+    from headstart.llm.runs import Interrupted, save_outcome, setting_up
     from headstart.precision import pick_device
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
-    # setup
-    table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
-    train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
-    val_rows, (test_asked, test_answers) = table.spread("validation", cfg.val_rows), test_prompts(table, cfg.eval_rows)
-    if len(train_rows) == 0 or len(val_rows) == 0:
-        raise DataError(f"{data!r} has {len(train_rows)} training and {many(len(val_rows), 'validation row')}; it needs both")
-    folder = lm_folder(cfg.backbone)
-    torch.manual_seed(cfg.seed)  # LoRA's A matrices
-    model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
-    model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
-    eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
-    prompts, responses = table.columns["prompt"], table.columns["response"]
-    check_fits(tokenizer, [(prompts[r], responses[r]) for r in train_rows[:FIT_SAMPLE]], eos=eos, max_length=cfg.max_length)
-    cuts: Counter = Counter()
-    encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length, cuts=cuts)  # noqa: E731
-                           for r in rows]
-    train_items: list[Any] = encode(train_rows)
-    if cfg.packing:
-        check_packing(model)
-        train_items = pack(train_items, cfg.max_length)
-    batch_of = collate_packed if cfg.packing else collate
-    val_items = encode(val_rows)
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_items) / cfg.batch_size)
-    device = next(model.parameters()).device
+    with setting_up("sft"):  # setup; Ctrl-C here: nothing trained, nothing saved, said so (runs.NothingTrained)
+        # setup
+        table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
+        train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
+        val_rows, (test_asked, test_answers) = table.spread("validation", cfg.val_rows), test_prompts(table, cfg.eval_rows)
+        if len(train_rows) == 0 or len(val_rows) == 0:
+            raise DataError(f"{data!r} has {len(train_rows)} training and {many(len(val_rows), 'validation row')}; it needs both")
+        folder = lm_folder(cfg.backbone)
+        torch.manual_seed(cfg.seed)  # LoRA's A matrices
+        model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
+        model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
+        eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
+        prompts, responses = table.columns["prompt"], table.columns["response"]
+        check_fits(tokenizer, [(prompts[r], responses[r]) for r in train_rows[:FIT_SAMPLE]], eos=eos, max_length=cfg.max_length)
+        cuts: Counter = Counter()
+        encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length, cuts=cuts)  # noqa: E731
+                               for r in rows]
+        train_items: list[Any] = encode(train_rows)
+        if cfg.packing:
+            check_packing(model)
+            train_items = pack(train_items, cfg.max_length)
+        batch_of = collate_packed if cfg.packing else collate
+        val_items = encode(val_rows)
+        steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_items) / cfg.batch_size)
+        device = next(model.parameters()).device
     # train
     report = train(model, params, epochs_of(train_items, cfg.batch_size, cfg.seed),
                    lambda rows: response_loss(model, {k: v.to(device) for k, v in batch_of(rows, pad_id=pad).items()}),
