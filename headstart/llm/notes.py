@@ -44,8 +44,9 @@ def few_note(metrics: dict[str, Any], test_rows: int | None) -> str | None:
         parts.append(f"the test score is on {many(test_rows, 'prompt')}")
     if not parts:
         return None
+    more = "validation pairs, tens of them" if pairs else "validation and test rows, tens of each"
     return (f"{' and '.join(parts)}: so few measure little (one of them moves a score by more than a fifth); give the "
-            "file more validation and test rows, tens of each")
+            f"file more {more}")
 
 
 def ended(metrics: dict[str, Any]) -> str | None:
