@@ -23,7 +23,8 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     the best checkpoint so far, then raises ``headstart.llm.runs.Interrupted`` (a KeyboardInterrupt whose ``run`` it
     is, status "interrupted"); the trained run is saved before its test prompts are answered, and Ctrl-C there raises
     ``Interrupted`` with that run (status "done", ``metrics["test_not_scored"]`` saying what stopped it), which
-    ``headstart.evaluate(out)`` scores later.
+    ``headstart.evaluate(out)`` scores later. Ctrl-C during its setup (the data read, the model loaded), before the
+    first step, raises ``headstart.llm.runs.NothingTrained`` (a KeyboardInterrupt): nothing trained, nothing saved.
 
     ``out`` holding a run of other settings, or a prefer run, is refused before anything loads unless ``overwrite``;
     the same run asked for again replaces itself (``headstart.llm.same_run``). ``progress=True`` draws the CLI's bar on
@@ -58,7 +59,8 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
            chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
            config: PreferConfig | dict | None = None, progress: Any = None, overwrite: bool = False) -> LoadedLM:
     """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``).
-    Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does; ``out``
+    Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does (during its
+    setup, the reference log-probabilities included, ``NothingTrained``: nothing saved); ``out``
     holding another run (of other settings, or an sft run) is refused unless ``overwrite``, as ``sft`` refuses it;
     ``progress`` as ``sft``'s."""
     from headstart.progress import check_progress

@@ -671,3 +671,18 @@ def test_adapters_functions_from_python_name_their_arguments_not_the_clis_flags(
         adapters.unmerge(tmp_path / "nope", tmp_path / "out", inputs=0)
     with pytest.raises(ConfigError, match=r"^dequantize must be True or False, got str 'yes'"):
         adapters.merge(tmp_path / "nope", tmp_path / "out", dequantize="yes")
+
+
+def test_unmerge_help_says_it_takes_a_merged_classifier_run_and_readme_says_list_leaves_out_sft_and_prefer(monkeypatch, capsys):
+    """unmerge --help said it takes 'a run directory written by headstart adapters merge', and refused a merged sft /
+    prefer run that merge wrote; README showed adapters list without saying it leaves sft / prefer LoRA runs out."""
+    from conftest import run_cli
+
+    code, out, _ = run_cli(["adapters", "unmerge", "--help"], monkeypatch, capsys)
+    said = " ".join(out.replace("│", " ").split())
+    assert code == 0 and "A classifier run directory written by 'headstart adapters merge'" in said, said
+    assert "a merged sft / prefer run is refused" in said
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    listed = next(i for i, line in enumerate(readme.splitlines()) if line.startswith("headstart adapters list"))
+    shown = " ".join(line.split("#", 1)[-1].strip() for line in readme.splitlines()[listed : listed + 4])
+    assert "sft / prefer LoRA runs are left out" in shown, shown

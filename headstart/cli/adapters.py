@@ -165,13 +165,17 @@ def adapters_merge(
 
 @adapters_app.command("unmerge")
 def adapters_unmerge(
-    directory: Annotated[Path, typer.Argument(help="A run directory written by 'headstart adapters merge'.")],
+    directory: Annotated[Path, typer.Argument(help="A classifier run directory written by 'headstart adapters merge' "
+                                                   "(a merged sft / prefer run is refused: its adapter is the run it was "
+                                                   "merged from).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New adapter run directory (must not exist).")],
     tolerance: Annotated[float, typer.Option(help="Largest accepted difference to the pre-trained base.")] = 1e-4,
     inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on (where the run's data cannot "
                                              "be read, up to 8 fixed sentences, said in a note).")] = 64,
 ) -> None:
-    """Recover the adapter run from a merged one; checks the base weights come back to the pre-trained ones.
+    """Recover the adapter run from a merged classifier run (headstart train, then adapters merge); checks the base
+    weights come back to the pre-trained ones. A merged sft / prefer run is not taken apart: the run it was merged from
+    is its adapter.
 
     \b
     Example: headstart adapters unmerge runs/lora-merged --out runs/lora-again

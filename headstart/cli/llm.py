@@ -24,7 +24,7 @@ GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids ke
 def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrupted: bool = False) -> None:
     """The run's numbers and notes, and its exit status: 130 where Ctrl-C or SIGTERM stopped it (``interrupted``: in
     its steps, or in sft's test answers after training finished), 1 where it failed."""
-    from headstart.llm.format import truncation_note
+    from headstart.llm.notes import run_notes
     from headstart.llm.runs import validation_rows
 
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
@@ -48,7 +48,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     if status not in ("done", "interrupted"):
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
-    apart = ("status", "error", "kept", "moved", "replaced", "ended_by", "test_not_scored", "val_rows")  # said in words
+    apart = ("status", "error", "kept", "moved", "replaced", "ended_by", "test_not_scored", "val_rows", "dropped")  # said in words
     rows = validation_rows(metrics)  # sft: said beside its validation losses
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
         if not isinstance(value, (dict, list)) and value is not None and key not in apart:
@@ -59,18 +59,8 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
             typer.echo(f"{what}{_pairs_said(pairs, chose=key == 'val')}: "
                        + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
-    ended = _ended(metrics)
-    if ended:
-        typer.echo(f"note: {ended}")
-    if metrics.get("identical_pairs"):
-        typer.echo(f"note: {metrics['identical_pairs']} of the {metrics.get('train_pairs', '?')} training pairs have chosen "
-                   "identical to rejected; they teach nothing (their margin is 0 whatever the policy): drop them from the file")
-    cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
-    if cut:
-        typer.echo(f"note: {cut}")
-    if metrics.get("steps") and metrics.get("best_step") == 0 and status == "done":  # interrupted: said below
-        typer.echo("note: no step improved the validation loss, so the saved weights are the starting point's, unchanged; "
-                   "try more steps (--max-steps), more pairs (--n) or another --lr / --beta")
+    for note in metrics.get("notes", run_notes(metrics)):  # as the model card lists them
+        typer.echo(f"note: {note}")
     _test_lines(metrics.get("test") or {}, run.spec)
     if metrics.get("test_not_scored"):  # training finished and was saved before the test prompts were answered
         typer.echo(f"{metrics['test_not_scored']}; " + (
@@ -91,6 +81,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
 def _test_lines(test: dict[str, Any], spec: dict[str, Any]) -> None:
     """An sft run's test score and its first answers beside their references, as sft and evaluate print them; the
     token budget of an answer is said where it is not the run's own (``runs.other_budget``: evaluate --max-new-tokens)."""
+    from headstart.llm.notes import many
     from headstart.llm.runs import other_budget, own_budget
 
     if not test:
@@ -100,13 +91,13 @@ def _test_lines(test: dict[str, Any], spec: dict[str, Any]) -> None:
                        if not isinstance(v, (dict, list)) and k not in ("rows", "max_new_tokens", "split", "cut_short"))
     tokens = other_budget(test, spec)
     other = f", answers of up to {tokens} new tokens where the run's own are up to {own_budget(spec)}" if tokens is not None else ""
-    typer.echo(f"test ({test.get('rows', '?')} held-out prompts{other}): {scored}"
+    typer.echo(f"test ({many(test.get('rows', '?'), 'held-out prompt')}{other}): {scored}"
                + ("; exact_match counts responses identical to the reference, rare for free text: read the samples"
                   if "exact_match" in test else ""))
     for sample in samples:
         typer.echo(f"> {sample.get('prompt')}\n  generated: {_short(sample.get('generated'))}\n  reference: {_short(sample.get('reference'))}")
     if samples:
-        typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
+        typer.echo(f"({len(samples)} of the {many(test.get('rows', '?'), 'test prompt')} shown; all in --json)")
 
 
 def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], eval_rows: str, dedupe: bool,
@@ -133,22 +124,6 @@ def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], 
                    "kept, not of a run that finished its steps (train it again to finish them)", err=True)
     _test_lines(scored, read_spec(run))
     typer.echo(f"written into {run}: its metrics.json and README.md")
-
-
-def _ended(metrics: dict[str, Any]) -> str | None:
-    """What cut the run short of its data or its steps, in words (metrics' ``ended_by``), else None."""
-    noun, drawn = next(((k.removesuffix("_seen").replace("_", " "), metrics.get(d)) for k, d in
-                        (("pairs_seen", "train_pairs"), ("sequences_seen", "train_sequences"), ("rows_seen", "train_rows"))
-                        if k in metrics), ("rows", None))
-    seen = metrics.get(f"{noun}_seen")
-    if metrics.get("ended_by") == "early stopping":
-        return (f"early stopping ended the run at step {metrics.get('steps')} of {metrics.get('planned_steps')} (the "
-                f"validation loss had stopped improving), after {seen} of the {drawn} training {noun}; the checkpoint "
-                f"kept is step {metrics.get('best_step')}")
-    if metrics.get("ended_by") == "max_steps":
-        return (f"--max-steps {metrics.get('steps')} ended the run after {seen} of the {drawn} training {noun} "
-                f"({metrics.get('epochs'):.2g} epochs): the rest were never read; raise --max-steps or lower --n to read them all")
-    return None
 
 
 def _pairs_said(pairs: Any, *, chose: bool) -> str:
@@ -211,7 +186,7 @@ def sft(
     Example: headstart sft --n 512 --epochs 3 --patience 2 --dropout 0.1 --max-new-tokens 128 --out runs/sft-long
     """
     from headstart.api_llm import sft as run_sft
-    from headstart.llm.runs import Interrupted
+    from headstart.llm.runs import Interrupted, NothingTrained
     from headstart.llm.sft import SftConfig, check_adapter_given
     from headstart.progress import progress_bar
     from headstart.arguments import parse_n
@@ -230,6 +205,9 @@ def sft(
                           config=cfg, progress=progress, overwrite=overwrite)
     except Interrupted as stop:  # the best checkpoint so far, or the trained run before its test answers, is saved
         run, stopped = stop.run, True
+    except NothingTrained as stop:  # in its setup: one line says nothing was saved
+        typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
     else:
         stopped = False
     _summary(run, out, as_json, replacing=replacing, interrupted=stopped)
@@ -271,7 +249,7 @@ def prefer(
     """
     from headstart.api_llm import prefer as run_prefer
     from headstart.llm.dpo import PreferConfig
-    from headstart.llm.runs import Interrupted
+    from headstart.llm.runs import Interrupted, NothingTrained
     from headstart.progress import progress_bar
     from headstart.arguments import parse_n
 
@@ -291,6 +269,9 @@ def prefer(
                              overwrite=overwrite)
     except Interrupted as stop:
         run = stop.run
+    except NothingTrained as stop:  # in its setup (the reference pass takes minutes): one line says nothing was saved
+        typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
     _summary(run, out, as_json, replacing=replacing)
 
 

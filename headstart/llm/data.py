@@ -17,6 +17,7 @@ rotten), split by movie so that train, validation and test movies are disjoint:
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from headstart.data.preferences import SENTIMENTS, SPLIT_SEED, preference_column
 from headstart.errors import ConfigError, DataError, clipped, closest
 
 SPLITS = ("train", "validation", "test")
+log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,14 @@ class TextTable:
         columns: column -> values, one per row.
         split: (rows,) "train" / "validation" / "test".
         hash: content hash of the columns and split (part of a run's spec).
+        dropped: what reading the file left out, in words (``dropped 3 rows with an empty 'response'``), or "".
     """
 
     name: str
     columns: dict[str, list[str]]
     split: np.ndarray
     hash: str
+    dropped: str = ""
 
     def rows(self, split: str) -> np.ndarray:
         """Row indices of ``split``, in table order."""
@@ -97,9 +101,13 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
                             f"needs one text per row: " + (_chat_fix(columns) if chat else "name a column of plain text, or flatten this one first"))
     values = {role: frame[c].fillna("").astype(str).str.strip() for role, c in columns.items()}
     keep = np.logical_and.reduce([(v != "").to_numpy() for v in values.values()])
+    dropped = dropped_note({columns[role]: int((v == "").sum()) for role, v in values.items()}, int((~keep).sum()))
+    if dropped:
+        log.info("%s: %s", Path(path).name, dropped)
     frame = frame[keep]
     if len(frame) < 3:
-        raise DataError(f"{str(path)!r} has {len(frame)} rows with every column filled; it needs at least 3 (train, validation, test)")
+        raise DataError(f"{str(path)!r} has {_rows(len(frame))} with every column filled"
+                        + (f" ({dropped})" if dropped else "") + "; it needs at least 3 (train, validation, test)")
     table = {role: values[role][keep].tolist() for role in columns}
     if "split" in frame.columns and not group_column:
         split = frame["split"].astype(str).str.strip().str.lower().replace({"val": "validation", "valid": "validation", "dev": "validation"}).to_numpy()
@@ -109,7 +117,23 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     else:
         split = split_groups(_groups(frame, table, group_column))
     split = np.asarray(split, dtype=str)
-    return TextTable(str(path), table, split, _hash(table, split))
+    return TextTable(str(path), table, split, _hash(table, split), dropped)
+
+
+def dropped_note(empty: dict[str, int], rows: int) -> str:
+    """The note on a file's rows dropped for an empty cell (``empty``: column -> its empty cells; ``rows``: the rows
+    dropped): ``dropped 3 rows with an empty 'response'``, each column named with its count where several have
+    empties; "" where none was dropped."""
+    named = {column: count for column, count in empty.items() if count}
+    if not rows:
+        return ""
+    which = (f"an empty {next(iter(named))!r}" if len(named) == 1 else
+             "an empty cell (" + ", ".join(f"{count} in {column!r}" for column, count in named.items()) + ")")
+    return f"dropped {_rows(rows)} with {which}"
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'' if count == 1 else 's'}"
 
 
 def _first(cells: "pd.Series") -> object:  # noqa: F821

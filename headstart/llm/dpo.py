@@ -222,58 +222,60 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, budget, train
-    from headstart.llm.runs import Interrupted, save_outcome
+    from headstart.llm.notes import many, run_notes
+    from headstart.llm.runs import Interrupted, save_outcome, setting_up
     from headstart.llm.sft import _read, draw, epochs_of
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
-    check_start(cfg)  # before the data loads
-    table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column},
-                       group_column=group_column)
-    train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
-    val_rows = table.spread("validation", cfg.val_rows)
-    if len(train_rows) == 0 or len(val_rows) == 0:
-        raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation pairs; it needs both")
-    same = identical_pairs(table.columns, train_rows, data)  # before the LM loads
-    policy, params, start = _start(cfg)
-    model, tokenizer = policy.model, policy.tokenizer
-    eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
-    col = table.columns
-    check_fits(tokenizer, [(col["prompt"][r], col["chosen"][r]) for r in train_rows[:FIT_SAMPLE]], eos=eos,
-               max_length=cfg.max_length)
+    with setting_up("prefer"):  # Ctrl-C here: nothing trained, nothing saved, said so (runs.NothingTrained)
+        check_start(cfg)  # before the data loads
+        table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column},
+                           group_column=group_column)
+        train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
+        val_rows = table.spread("validation", cfg.val_rows)
+        if len(train_rows) == 0 or len(val_rows) == 0:
+            raise DataError(f"{data!r} has {len(train_rows)} training and {many(len(val_rows), 'validation pair')}; it needs both")
+        same = identical_pairs(table.columns, train_rows, data)  # before the LM loads
+        policy, params, start = _start(cfg)
+        model, tokenizer = policy.model, policy.tokenizer
+        eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
+        col = table.columns
+        check_fits(tokenizer, [(col["prompt"][r], col["chosen"][r]) for r in train_rows[:FIT_SAMPLE]], eos=eos,
+                   max_length=cfg.max_length)
 
-    cuts: Counter = Counter()
+        cuts: Counter = Counter()
 
-    def pair(r: int) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
-        return (example(tokenizer, col["prompt"][r], col["chosen"][r], eos=eos, max_length=cfg.max_length, cuts=cuts),
-                example(tokenizer, col["prompt"][r], col["rejected"][r], eos=eos, max_length=cfg.max_length, cuts=cuts))
+        def pair(r: int) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
+            return (example(tokenizer, col["prompt"][r], col["chosen"][r], eos=eos, max_length=cfg.max_length, cuts=cuts),
+                    example(tokenizer, col["prompt"][r], col["rejected"][r], eos=eos, max_length=cfg.max_length, cuts=cuts))
 
-    pairs = {int(r): pair(int(r)) for r in np.concatenate([train_rows, val_rows])}
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_rows) / cfg.batch_size)
-    batches = epochs_of([int(r) for r in train_rows], cfg.batch_size, cfg.seed)
-    schedule = [next(batches) for _ in range(steps)]  # drawn up front: π_ref is needed for exactly these pairs
+        pairs = {int(r): pair(int(r)) for r in np.concatenate([train_rows, val_rows])}
+        steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_rows) / cfg.batch_size)
+        batches = epochs_of([int(r) for r in train_rows], cfg.batch_size, cfg.seed)
+        schedule = [next(batches) for _ in range(steps)]  # drawn up front: π_ref is needed for exactly these pairs
 
-    def logps(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:  # (B,) chosen and (B,) rejected, one forward pass
-        both = sequence_logps(model, [pairs[r][0] for r in rows] + [pairs[r][1] for r in rows], pad_id=pad)
-        return both[: len(rows)], both[len(rows):]
+        def logps(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:  # (B,) chosen and (B,) rejected, one forward pass
+            both = sequence_logps(model, [pairs[r][0] for r in rows] + [pairs[r][1] for r in rows], pad_id=pad)
+            return both[: len(rows)], both[len(rows):]
 
-    model.eval()
-    reference: dict[int, tuple[float, float]] = {}
-    needed = sorted({r for batch in schedule for r in batch} | {int(r) for r in val_rows})
-    reference_batches = math.ceil(len(needed) / cfg.batch_size)
-    left = pace()
+        model.eval()
+        reference: dict[int, tuple[float, float]] = {}
+        needed = sorted({r for batch in schedule for r in batch} | {int(r) for r in val_rows})
+        reference_batches = math.ceil(len(needed) / cfg.batch_size)
+        left = pace()
 
-    def counted(done: int) -> None:  # the reference pass: its own count of batches, its own time left at its pace
-        if progress:
-            progress(done, reference_batches, {"setup": f"{REFERENCE}, {done}/{reference_batches} batches",
-                                               ETA_KEY: left(REFERENCE, done, reference_batches)})
+        def counted(done: int) -> None:  # the reference pass: its own count of batches, its own time left at its pace
+            if progress:
+                progress(done, reference_batches, {"setup": f"{REFERENCE}, {done}/{reference_batches} batches",
+                                                   ETA_KEY: left(REFERENCE, done, reference_batches)})
 
-    counted(0)
-    with torch.no_grad():
-        for i in range(0, len(needed), cfg.batch_size):
-            rows = needed[i : i + cfg.batch_size]
-            chosen, rejected = logps(rows)
-            reference.update((r, (float(c), float(j))) for r, c, j in zip(rows, chosen, rejected))
-            counted(i // cfg.batch_size + 1)
+        counted(0)
+        with torch.no_grad():
+            for i in range(0, len(needed), cfg.batch_size):
+                rows = needed[i : i + cfg.batch_size]
+                chosen, rejected = logps(rows)
+                reference.update((r, (float(c), float(j))) for r, c, j in zip(rows, chosen, rejected))
+                counted(i // cfg.batch_size + 1)
 
     def loss(rows: list[int], *, margins: bool = False) -> Any:
         chosen, rejected = logps(rows)
@@ -325,7 +327,9 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
                "train_pairs": len(train_rows), "val_pairs": len(val_rows), **({"identical_pairs": same} if same else {}),
                **_read(budget(report, items=len(train_rows), batch_size=cfg.batch_size, planned=steps,
                               capped=cfg.max_steps is not None), "pairs_seen"),
-               **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {})}
+               **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {}),
+               **({"dropped": table.dropped} if table.dropped else {})}
+    metrics["notes"] = run_notes(metrics)  # what the CLI prints after the numbers, and the model card lists
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
                      "rejected_column": rejected_column,

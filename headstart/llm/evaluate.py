@@ -56,6 +56,7 @@ def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = Non
         Kept: Ctrl-C or SIGTERM before the score was written; the run is as it was.
         Written: Ctrl-C or SIGTERM while the score was written, held back until it was: the score is saved.
     """
+    from headstart.llm.notes import many
     from headstart.interrupts import ended_by, sigterm_as_interrupt, signals_held
     from headstart.llm.runs import check_generation, check_holds, load_run, own_budget, saved_stamp
     from headstart.llm.sft import AnswersStopped, answer_test, record_test
@@ -94,7 +95,7 @@ def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = Non
         into = (f"written into {where!r} (its metrics.json and README.md)" if folder is not None else
                 "in the run's metrics (it has no folder to write)")
         raise Written(f"{ended_by(stop)} while the score was written, held back until it was: the score is saved, "
-                      f"{into}: exact_match {test['exact_match']:.4g} on {test['rows']} test prompts", scored) from None
+                      f"{into}: exact_match {test['exact_match']:.4g} on {many(test['rows'], 'test prompt')}", scored) from None
     return scored
 
 

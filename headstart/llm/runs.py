@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,30 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, run: "LoadedLM") -> None:
         super().__init__((run.metrics or {}).get("error") or (run.metrics or {}).get("test_not_scored"))
         self.run = run
+
+
+class NothingTrained(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while an sft / prefer run set up (its data read, its model loaded, prefer's reference
+    log-probabilities computed), before its first step: nothing trained, nothing saved (``--out`` as it was). A
+    KeyboardInterrupt still; its text is the CLI's line, worded as train's (``fit_result.NothingSaved``)."""
+
+    def __init__(self, interrupt: KeyboardInterrupt, command: str) -> None:
+        from headstart.interrupts import ended_by
+
+        super().__init__(f"{ended_by(interrupt)} while {command} set up, before its first step: nothing trained yet; "
+                         "nothing saved; the same command starts again")
+
+
+@contextmanager
+def setting_up(command: str) -> Iterator[None]:
+    """Within the block (a run's setup), Ctrl-C or SIGTERM raises ``NothingTrained`` saying what it left."""
+    from headstart.interrupts import sigterm_as_interrupt
+
+    try:
+        with sigterm_as_interrupt():  # a scheduler's limit here says the same as Ctrl-C, not a silent kill
+            yield
+    except KeyboardInterrupt as stop:
+        raise NothingTrained(stop, command) from None
 
 
 def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any],
@@ -175,7 +200,7 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
              f"- base model: {md_text(spec.get('backbone'))}" + (f" ({'; '.join(about)})" if about else ""),
              f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
-             f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
+             f"- data: {md_text(data)}, n = {drawn(spec, metrics)}, seed {spec.get('seed')}"]
     kept = weights_kept(spec, metrics)
     if kept:
         lines.append(f"- weights: {kept}")
@@ -191,6 +216,7 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     if budget is not None:
         lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)}; "
                      "`headstart evaluate DIR` scores it at its own again)")
+    lines += card_notes(spec, metrics)
     lines += ["", *merged_paragraph(spec.get("merged"), compared="logits", inputs_are="validation sequences", unmerge=False)]
     lines += ["Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
@@ -198,22 +224,59 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def drawn(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """The card's ``n``: the --n given, or ``all`` with the training rows (pairs) that are, where metrics.json records
+    them (``all (7 training rows)``; the rows reading the file dropped are among the notes, ``card_notes``)."""
+    n = spec.get("n") if spec.get("n") is not None else "all"
+    count, noun = next(((metrics[k], w) for k, w in (("train_pairs", "pair"), ("train_rows", "row"))
+                        if isinstance(metrics.get(k), int)), (None, ""))
+    return f"all ({count} training {noun}{'s' if count != 1 else ''})" if count is not None and n == "all" else str(n)
+
+
+def card_notes(spec: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The run's notes as the CLI printed them (metrics.json's ``dropped`` and ``notes``: what reading the file left
+    out, what ended the run short of its data, examples cut to --max-length, ...): a paragraph, or none."""
+    notes = [metrics["dropped"]] if metrics.get("dropped") else []
+    notes += [n for n in metrics.get("notes") or [] if isinstance(n, str)]
+    if not notes:
+        return []
+    return ["", f"Notes (as `headstart {spec.get('kind', 'sft')}` printed them):", "", *(f"- {md_text(n)}" for n in notes)]
+
+
 def score_lines(metrics: dict[str, Any]) -> list[str]:
     """A run's recorded held-out numbers as card items: ``- validation loss: 0.6931 (on 40 validation prompts)``, then
     each test number, each with the rows it was scored on where metrics.json records them (``- test exact_match: 0 (on
-    4 test prompts)``): a number from a handful of prompts read as the model's. A run saved before its validation rows
-    were recorded (sft's ``val_rows``) says its loss alone."""
+    4 test prompts)``): a number from a handful of prompts read as the model's. A prefer run's validation numbers say
+    they are optimistic (its pairs chose the step kept) beside their value before training (the policy is its
+    reference: chance, reward accuracy 0.5 and loss ln 2), and a finished run without a test score says it has none.
+    A run saved before its validation rows were recorded (sft's ``val_rows``) says its loss alone."""
     val_on = validation_rows(metrics)
-    val_on = f" (on {val_on})" if val_on else ""
     rows = (metrics.get("test") or {}).get("rows")
-    test_on = f" (on {rows} test prompts)" if isinstance(rows, int) else ""
-    scores = {**{f"validation {k}": (v, val_on) for k, v in (metrics.get("val") or {}).items()
+    test_on = f" (on {rows} test prompt{'s' if rows != 1 else ''})" if isinstance(rows, int) else ""
+    prefer = isinstance(metrics.get("val"), dict)
+    before = metrics.get("val_before") if isinstance(metrics.get("val_before"), dict) else {}
+
+    def said(key: str | None = None) -> str:  # what a validation number is on, and for prefer what it is against
+        if not prefer:
+            return f" (on {val_on})" if val_on else ""
+        start = before.get(key)
+        return (f" (on {val_on or 'the validation pairs'}, the pairs that chose the step kept: optimistic"
+                + (f"; before training {start:.4g}, the policy its own reference: chance" if isinstance(start, (int, float))
+                   else "") + ")")
+
+    scores = {**{f"validation {k}": (v, said(k)) for k, v in (metrics.get("val") or {}).items()
                  if isinstance(v, (int, float))},
-              **({"validation loss": (metrics["val_loss"], val_on)} if isinstance(metrics.get("val_loss"), (int, float))
+              **({"validation loss": (metrics["val_loss"], said())} if isinstance(metrics.get("val_loss"), (int, float))
                  else {}),
               **{f"test {k}": (v, test_on) for k, v in (metrics.get("test") or {}).items()
                  if isinstance(v, (int, float)) and k not in ("rows", "max_new_tokens")}}
-    return [f"- {k}: {v:.4g}{on}" for k, (v, on) in scores.items()]
+    lines = [f"- {k}: {v:.4g}{on}" for k, (v, on) in scores.items()]
+    if prefer:
+        lines.append("- test: no held-out test score (prefer answers no test prompts; its numbers are the validation "
+                     "pairs', which chose the step kept)")
+    elif metrics.get("status") == "done" and not metrics.get("test") and not metrics.get("test_not_scored"):
+        lines.append("- test: no held-out test score (no test prompt was answered)")
+    return lines
 
 
 def validation_rows(metrics: dict[str, Any]) -> str | None:

@@ -150,16 +150,19 @@ def check_adapter_given(strategy: str, given: list[str], *, flag: bool = True) -
                       f"{'--strategy lora' if flag else 'strategy=' + repr('lora')}")
 
 
-def draw(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+def draw(rows: np.ndarray, n: int | None, seed: int, *, dropped: str = "") -> np.ndarray:
     """``n`` of ``rows`` drawn with ``seed`` (all of them, in table order, for None).
 
     Raises:
-        DataError: ``n`` above the number of rows.
+        DataError: ``n`` above the number of rows; ``dropped`` (``TextTable.dropped``) says which rows reading the file
+            left out.
     """
     if n is None:
         return rows
     if n > len(rows):
-        raise DataError(f"--n {n} is more than the {len(rows)} training rows; use --n {len(rows)} or fewer (or all)")
+        left = f" (reading the file {dropped})" if dropped else ""
+        raise DataError(f"--n {n} is more than the {len(rows)} training row{'s' if len(rows) != 1 else ''}{left}; "
+                        f"use --n {len(rows)} or fewer (or all)")
     return np.sort(np.random.default_rng(seed).choice(rows, size=n, replace=False))
 
 
@@ -334,34 +337,36 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                       has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, budget, train
-    from headstart.llm.runs import Interrupted, save_outcome
+    from headstart.llm.notes import many, run_notes
+    from headstart.llm.runs import Interrupted, save_outcome, setting_up
     from headstart.precision import pick_device
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
-    # setup
-    table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
-    train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
-    val_rows, (test_asked, test_answers) = table.spread("validation", cfg.val_rows), test_prompts(table, cfg.eval_rows)
-    if len(train_rows) == 0 or len(val_rows) == 0:
-        raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation rows; it needs both")
-    folder = lm_folder(cfg.backbone)
-    torch.manual_seed(cfg.seed)  # LoRA's A matrices
-    model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
-    model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
-    eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
-    prompts, responses = table.columns["prompt"], table.columns["response"]
-    check_fits(tokenizer, [(prompts[r], responses[r]) for r in train_rows[:FIT_SAMPLE]], eos=eos, max_length=cfg.max_length)
-    cuts: Counter = Counter()
-    encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length, cuts=cuts)  # noqa: E731
-                           for r in rows]
-    train_items: list[Any] = encode(train_rows)
-    if cfg.packing:
-        check_packing(model)
-        train_items = pack(train_items, cfg.max_length)
-    batch_of = collate_packed if cfg.packing else collate
-    val_items = encode(val_rows)
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_items) / cfg.batch_size)
-    device = next(model.parameters()).device
+    with setting_up("sft"):  # setup; Ctrl-C here: nothing trained, nothing saved, said so (runs.NothingTrained)
+        # setup
+        table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
+        train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
+        val_rows, (test_asked, test_answers) = table.spread("validation", cfg.val_rows), test_prompts(table, cfg.eval_rows)
+        if len(train_rows) == 0 or len(val_rows) == 0:
+            raise DataError(f"{data!r} has {len(train_rows)} training and {many(len(val_rows), 'validation row')}; it needs both")
+        folder = lm_folder(cfg.backbone)
+        torch.manual_seed(cfg.seed)  # LoRA's A matrices
+        model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
+        model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
+        eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
+        prompts, responses = table.columns["prompt"], table.columns["response"]
+        check_fits(tokenizer, [(prompts[r], responses[r]) for r in train_rows[:FIT_SAMPLE]], eos=eos, max_length=cfg.max_length)
+        cuts: Counter = Counter()
+        encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length, cuts=cuts)  # noqa: E731
+                               for r in rows]
+        train_items: list[Any] = encode(train_rows)
+        if cfg.packing:
+            check_packing(model)
+            train_items = pack(train_items, cfg.max_length)
+        batch_of = collate_packed if cfg.packing else collate
+        val_items = encode(val_rows)
+        steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_items) / cfg.batch_size)
+        device = next(model.parameters()).device
     # train
     report = train(model, params, epochs_of(train_items, cfg.batch_size, cfg.seed),
                    lambda rows: response_loss(model, {k: v.to(device) for k, v in batch_of(rows, pad_id=pad).items()}),
@@ -376,10 +381,12 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                "train_rows": len(train_rows), "train_sequences": len(train_items),
                                **_read(budget(report, items=len(train_items), batch_size=cfg.batch_size, planned=steps,
                                               capped=cfg.max_steps is not None), "sequences_seen" if cfg.packing else "rows_seen"),
-                               **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
+                               **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {}),
+                               **({"dropped": table.dropped} if table.dropped else {})}
+    metrics["notes"] = run_notes(metrics, test_rows=len(test_asked))  # what the CLI prints after the numbers, and the card lists
     answering_test = len(test_asked) and report.status == "done"  # interrupted: the checkpoint is saved untested
     if answering_test:  # what metrics.json says if the process is killed while the test prompts are answered
-        metrics["test_not_scored"] = f"the process ended while answering its {len(test_asked)} test prompts, after training finished"
+        metrics["test_not_scored"] = f"the process ended while answering its {many(len(test_asked), 'test prompt')}, after training finished"
     # save: before the test prompts are answered (minutes on a CPU), so a stop there keeps the trained run
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",

@@ -293,3 +293,37 @@ def test_prefer_says_its_check_before_training_once_before_it_runs_with_its_pair
     assert said == ["validation loss before training (on 4 validation pairs)"], events
     assert events.index(said[0]) < events.index("validation"), "said before the check runs, not after it"
     assert run.metrics["history"][0]["val_loss"] == run.metrics["val_before"]["loss"]
+
+
+def test_ctrl_c_or_sigterm_while_prefer_sets_up_says_nothing_was_saved(tiny_lm, pref_csv, tmp_path, monkeypatch, capsys):
+    """Ctrl-C during prefer's reference pass printed a bare 'interrupted', without saying what was kept (train says
+    'nothing trained yet; nothing saved')."""
+    from conftest import run_cli
+    from headstart.interrupts import Terminated
+    from headstart.llm import dpo
+
+    for stop, by in ((KeyboardInterrupt, "Ctrl-C"), (Terminated, "SIGTERM")):
+        def stopped(*args, **kwargs):
+            raise stop()
+
+        monkeypatch.setattr(dpo, "sequence_logps", stopped)  # its first use is the reference pass, before any step
+        code, out, err = run_cli(["prefer", "--data", str(pref_csv), "--backbone", str(tiny_lm), "--max-steps", "1",
+                                  "--out", str(tmp_path / "dpo"), "-q"], monkeypatch, capsys)
+        assert code == 130 and out == ""
+        assert err == (f"interrupted by {by} while prefer set up, before its first step: nothing trained yet; nothing "
+                       "saved; the same command starts again\n"), err
+        assert not (tmp_path / "dpo" / "spec.json").exists()
+
+
+def test_ctrl_c_while_sft_loads_its_model_says_nothing_was_saved(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+    from headstart.llm import lm
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(lm, "load_lm", stopped)
+    code, out, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1",
+                              "--out", str(tmp_path / "sft"), "-q"], monkeypatch, capsys)
+    assert code == 130 and err.startswith("interrupted by Ctrl-C while sft set up, before its first step: nothing trained "
+                                          "yet; nothing saved"), err

@@ -74,7 +74,7 @@ def test_evaluate_scores_an_sft_run_whose_test_answers_were_interrupted(tiny_lm,
     assert code in (0, None) and err == "", err
     assert "test_not_scored" not in metrics and metrics["test"]["rows"] == 1 and metrics["test"]["max_new_tokens"] == 64
     assert metrics["status"] == "done" and metrics["steps"] == 2, "the rest of the run is as it was"
-    assert printed.startswith(f"test (1 held-out prompts): exact_match {metrics['test']['exact_match']:.4g}; "), printed
+    assert printed.startswith(f"test (1 held-out prompt): exact_match {metrics['test']['exact_match']:.4g}; "), printed
     assert "> say hello\n  generated: " in printed and "  reference: hello there" in printed
     assert f"written into {run}: its metrics.json and README.md" in printed
     card = (run / "README.md").read_text()
@@ -108,7 +108,7 @@ def test_evaluate_max_new_tokens_rescores_and_says_the_budget(tiny_lm, sft_csv, 
     assert run_cli(sft_command(tiny_lm, sft_csv, run), monkeypatch, capsys)[0] in (0, None)
     code, printed, err = run_cli(["evaluate", str(run), "--max-new-tokens", "2", "-q"], monkeypatch, capsys)
     assert code in (0, None), err
-    assert printed.startswith("test (1 held-out prompts, answers of up to 2 new tokens where the run's own are up to 64): ")
+    assert printed.startswith("test (1 held-out prompt, answers of up to 2 new tokens where the run's own are up to 64): ")
     assert json.loads((run / "metrics.json").read_text())["test"]["max_new_tokens"] == 2
     assert "test answers of up to 2 new tokens (the run's own setting: 64; `headstart evaluate DIR` scores it at its own again)" in (run / "README.md").read_text()
     scored = headstart.evaluate(run, max_new_tokens=3)
@@ -162,7 +162,7 @@ def test_evaluate_scores_a_run_an_interrupt_ended_and_says_so(tiny_lm, sft_csv, 
     code, printed, err = run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys)
     metrics = json.loads((run / "metrics.json").read_text())
     assert code in (0, None) and metrics["status"] == "interrupted" and metrics["test"]["rows"] == 1
-    assert err.startswith("note: this run's steps were cut short (interrupted by Ctrl-C at step 2 of 4: ") and "test (1 held-out prompts)" in printed, err
+    assert err.startswith("note: this run's steps were cut short (interrupted by Ctrl-C at step 2 of 4: ") and "test (1 held-out prompt)" in printed, err
     assert "no test prompt was answered" not in (run / "README.md").read_text()
     code, stdout, _ = run_cli(["evaluate", str(run), "--json", "-q"], monkeypatch, capsys)
     assert json.loads(stdout)["cut_short"].startswith("interrupted by Ctrl-C at step 2 of 4")
@@ -405,7 +405,7 @@ def test_a_stop_while_the_score_is_written_is_held_and_then_says_it_was_saved(ti
     assert code == 130 and printed == "", (code, printed, err)
     assert err == (f"interrupted by {signal_name} while the score was written, held back until it was: the score is "
                    f"saved, written into {str(run)!r} (its metrics.json and README.md): exact_match "
-                   f"{test['exact_match']:.4g} on 1 test prompts\n"), err
+                   f"{test['exact_match']:.4g} on 1 test prompt\n"), err
     assert "test exact_match" in (run / "README.md").read_text() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     with pytest.raises(Written, match="the score is saved") as stop:
         headstart.evaluate(run)

@@ -301,7 +301,9 @@ def test_a_prefer_export_card_names_the_chain_the_weights_kept_and_the_validatio
     assert items[2].startswith(f"then the prefer run {dpo_shown} (lora, 3 steps on reviews-preferences, n = 16, seed 0; kept step 0)")
     assert items[3] == (f"weights: the starting point's, unchanged: no step improved the validation loss, so these are the "
                         f"sft run {shown}'s weights (step 0 of 3)")
-    assert "validation loss: 0.6931" in items and "validation reward_accuracy: 0.5" in items
+    assert "validation loss: 0.6931 (on the validation pairs, the pairs that chose the step kept: optimistic)" in items
+    assert "validation reward_accuracy: 0.5 (on the validation pairs, the pairs that chose the step kept: optimistic)" in items
+    assert any(item.startswith("test: no held-out test score") for item in items)
     sft_card = export_card(json.loads((sft / "spec.json").read_text()), tokenizer, sft)
     assert "- weights: step 3's of 3, the best on validation" in sft_card and "- validation loss: 4.18" in sft_card
     assert "then the sft run" in sft_card and "then the prefer run" not in sft_card

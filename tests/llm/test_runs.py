@@ -97,10 +97,31 @@ def test_a_run_card_and_its_export_card_say_the_rows_a_held_out_number_was_score
                             "test": {"rows": 4, "exact_match": 0.0, "max_new_tokens": 64}})
     assert "- test exact_match: 0 (on 4 test prompts)" in card, card
     assert score_lines({"val": {"reward_accuracy": 0.5}, "val_pairs": 8}) == [
-        "- validation reward_accuracy: 0.5 (on 8 validation pairs)"]
+        "- validation reward_accuracy: 0.5 (on 8 validation pairs, the pairs that chose the step kept: optimistic)",
+        "- test: no held-out test score (prefer answers no test prompts; its numbers are the validation pairs', which "
+        "chose the step kept)"]
     assert score_lines({"val_loss": 0.6931}) == ["- validation loss: 0.6931"], "a run saved before val_rows was recorded"
     assert score_lines({"val_loss": 2.31, "val_rows": 40}) == ["- validation loss: 2.31 (on 40 validation prompts)"]
     assert score_lines({"val_loss": 2.31, "val_rows": 1}) == ["- validation loss: 2.31 (on 1 validation prompt)"]
+
+
+def test_a_prefer_card_says_its_validation_score_is_optimistic_beside_chance_and_that_it_has_no_test_score():
+    """A prefer run's card said '- validation reward_accuracy: 0.375 (on 8 validation pairs)' alone, where the CLI said
+    the pairs chose the step kept (optimistic) and gave the score before training (0.6931 / 0.5: chance)."""
+    from headstart.llm.runs import model_card
+
+    spec = {"kind": "prefer", "backbone": "tiny", "strategy": "lora", "data": {"name": "d"}}
+    card = model_card(spec, {"status": "done", "steps": 4, "best_step": 2, "val_pairs": 8,
+                             "val_before": {"loss": 0.6931, "reward_accuracy": 0.5, "margin": 0.0},
+                             "val": {"loss": 0.71, "reward_accuracy": 0.375, "margin": -0.01}})
+    assert ("- validation reward_accuracy: 0.375 (on 8 validation pairs, the pairs that chose the step kept: optimistic; "
+            "before training 0.5, the policy its own reference: chance)") in card, card
+    assert "- validation loss: 0.71 (on 8 validation pairs, the pairs that chose the step kept: optimistic; before training 0.6931" in card
+    assert "- test: no held-out test score (prefer answers no test prompts" in card
+    sft = {"kind": "sft", "backbone": "tiny", "strategy": "lora", "data": {"name": "d"}}
+    assert "- test: no held-out test score" in model_card(sft, {"status": "done", "steps": 3, "best_step": 3, "val_loss": 4.1})
+    tested = model_card(sft, {"status": "done", "steps": 3, "best_step": 3, "val_loss": 4.1, "test": {"rows": 1, "exact_match": 0.0}})
+    assert "no held-out test score" not in tested and "- test exact_match: 0 (on 1 test prompt)" in tested
 
 
 def test_a_missing_causal_lm_folder_names_what_of_its_path_exists(tmp_path, monkeypatch):

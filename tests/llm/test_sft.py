@@ -248,7 +248,7 @@ def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monke
                               "--eval-rows", "1", "--out", str(tmp_path / "table-run"), "-q"], monkeypatch, capsys)
     lines = table.splitlines()
     assert code in (0, None) and "steps: 2" in lines and not table.lstrip().startswith("{"), "a table without --json"
-    assert any(line.startswith("test (1 held-out prompts): exact_match ") for line in lines), table
+    assert any(line.startswith("test (1 held-out prompt): exact_match ") for line in lines), table
     assert lines[-1] == f"saved to {tmp_path / 'table-run'}"
 
 
@@ -434,7 +434,7 @@ def test_metrics_and_the_summary_say_what_rows_the_step_cap_left_unread(tiny_lm,
 
 
 def test_the_summary_says_early_stopping_ended_the_run():
-    from headstart.cli.llm import _ended
+    from headstart.llm.notes import ended as _ended
 
     metrics = {"status": "done", "steps": 3, "planned_steps": 4, "best_step": 1, "pairs_seen": 12, "train_pairs": 16,
                "ended_by": "early stopping"}
@@ -487,7 +487,7 @@ def test_a_stop_while_answering_the_test_prompts_keeps_the_trained_run(tiny_lm, 
         progress(1, len(prompts))
         assert (tmp_path / "run" / "metrics.json").is_file(), "the trained run is saved before the test prompts are answered"
         saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
-        assert saved["status"] == "done" and "the process ended while answering its 1 test prompts" in saved["test_not_scored"]
+        assert saved["status"] == "done" and "the process ended while answering its 1 test prompt," in saved["test_not_scored"]
         if signal_name == "Ctrl-C":
             raise KeyboardInterrupt
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
