@@ -107,8 +107,9 @@ def test_a_missing_gguf_file_is_said_missing_not_an_unknown_backbone(tmp_path, m
     from headstart.llm.lm import lm_folder
 
     monkeypatch.chdir(tmp_path)
-    for load in (load_backbone, lm_folder):  # train's and sft's
-        with pytest.raises(BackboneError, match="--backbone 'missing.gguf': no such file"):
+    # train's, called from Python: its own parameter; sft's (an inner function): the flag its command takes
+    for load, named in ((load_backbone, "name_or_path='missing.gguf'"), (lm_folder, "--backbone 'missing.gguf'")):
+        with pytest.raises(BackboneError, match=f"{named}: no such file"):
             load("missing.gguf")
     with pytest.raises(BackboneError, match="--backbone 'runs/nope': no such folder"):
         lm_folder("runs/nope")

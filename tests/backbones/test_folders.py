@@ -81,7 +81,7 @@ def test_corrupt_weights_are_a_clear_error(tmp_path):
 def test_hub_id_offline_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(BackboneError, match="pass its folder: --backbone MODEL_FOLDER"):
+    with pytest.raises(BackboneError, match="pass its folder: name_or_path=MODEL_FOLDER"):
         load_backbone("sentence-transformers/not-cached-here")
 
 
@@ -241,7 +241,7 @@ def test_a_backbone_named_by_a_file_never_starts_a_download(monkeypatch, toy_csv
         raise OSError("not here")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    with pytest.raises(BackboneError, match="pass its folder: --backbone MODEL_FOLDER"):
+    with pytest.raises(BackboneError, match="pass its folder: name_or_path=MODEL_FOLDER"):
         load_backbone("someone/model")
     headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, config=TrainConfig(max_steps=2, min_steps=2), out=tmp_path / "run")
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())

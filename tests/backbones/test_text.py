@@ -151,7 +151,7 @@ def test_unknown_name_suggests_the_closest():
 
 def test_a_path_that_does_not_exist_is_said_as_a_missing_folder(tmp_path):
     """``--backbone /nonexistent/model`` read "unknown backbone" with the built-in names, as if it were a typo'd name."""
-    with pytest.raises(BackboneError, match=r"^--backbone '.*/nope/model': no such folder \('.*' exists, with no 'nope' in it\); give a model folder"):
+    with pytest.raises(BackboneError, match=r"^name_or_path='.*/nope/model': no such folder \('.*' exists, with no 'nope' in it\); give a model folder"):
         load_backbone(str(tmp_path / "nope" / "model"))
 
 
