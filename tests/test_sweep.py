@@ -412,7 +412,16 @@ def test_compare_refuses_a_metric_the_task_lacks_before_any_cell(toy_csv, tiny_r
     assert not (tmp_path / "cmp" / "runs.sqlite").exists()
 
 
-def test_a_driver_stopped_alone_ends_its_workers_running_cells_instead_of_waiting_for_them():
+def _started_then_sleep(marker: str, seconds: float) -> None:
+    """A pool cell that says it runs (``marker`` written), then sleeps."""
+    import pathlib
+    import time
+
+    pathlib.Path(marker).write_text("running")
+    time.sleep(seconds)
+
+
+def test_a_driver_stopped_alone_ends_its_workers_running_cells_instead_of_waiting_for_them(tmp_path):
     """SIGTERM sent to the driver alone (Kubernetes' PID 1, ``kill PID``) never reaches the pool's workers, as a Ctrl-C
     in a terminal does: leaving the pool must not wait for a running cell to finish, past the scheduler's grace period."""
     import multiprocessing
@@ -421,12 +430,15 @@ def test_a_driver_stopped_alone_ends_its_workers_running_cells_instead_of_waitin
 
     from headstart.sweep_cell import stop_workers
 
+    marker = tmp_path / "running"
     started = time.monotonic()
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        running = pool.submit(time.sleep, 90)  # a cell that would train for a minute and a half
+        running = pool.submit(_started_then_sleep, str(marker), 90)  # a cell that would train for a minute and a half
         queued = pool.submit(time.sleep, 90)
         workers = list(pool._processes.values())
-        while not running.running():
+        # the cell runs in the worker: a future reads "running" once queued to it, and a SIGTERM sent while the worker
+        # is still starting (forked, not yet its own program) can be lost on a loaded machine
+        while not (running.running() and marker.exists()) and time.monotonic() - started < 40:
             time.sleep(0.05)
         stop_workers(pool)
     assert time.monotonic() - started < 45, "the pool's exit waited for the running cell"
