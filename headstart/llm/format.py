@@ -112,7 +112,8 @@ def truncation_note(found: dict[str, int] | None, what: str = "examples") -> str
     """``4 of 6 training and validation examples were cut to --max-length 8 tokens: ...``, or None."""
     if not found:
         return None
-    return (f"{found['examples']} of {found['of']} training and validation {what} were cut to --max-length "
+    verb = "was" if found["examples"] == 1 else "were"
+    return (f"{found['examples']} of {found['of']} training and validation {what} {verb} cut to --max-length "
             f"{found['max_length']} tokens ({found['prompt']} lost the start of their prompt, {found['response']} the end "
             "of their response, which the model then never learns to finish); raise --max-length")
 

@@ -261,7 +261,8 @@ def score_lines(metrics: dict[str, Any]) -> list[str]:
             return f" (on {val_on})" if val_on else ""
         start = before.get(key)
         return (f" (on {val_on or 'the validation pairs'}, the pairs that chose the step kept: optimistic"
-                + (f"; before training {start:.4g}, the policy its own reference: chance" if isinstance(start, (int, float))
+                + (f"; before training {start:.4g}, the policy its own reference: "
+                   f"{'no preference either way' if 'margin' in str(key) else 'chance'}" if isinstance(start, (int, float))
                    else "") + ")")
 
     scores = {**{f"validation {k}": (v, said(k)) for k, v in (metrics.get("val") or {}).items()

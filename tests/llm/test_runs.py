@@ -118,6 +118,8 @@ def test_a_prefer_card_says_its_validation_score_is_optimistic_beside_chance_and
             "before training 0.5, the policy its own reference: chance)") in card, card
     assert "- validation loss: 0.71 (on 8 validation pairs, the pairs that chose the step kept: optimistic; before training 0.6931" in card
     assert "- test: no held-out test score (prefer answers no test prompts" in card
+    assert "validation margin: -0.01 (on 8 validation pairs, the pairs that chose the step kept: optimistic; before " \
+           "training 0, the policy its own reference: no preference either way)" in card, card  # not 'chance'
     sft = {"kind": "sft", "backbone": "tiny", "strategy": "lora", "data": {"name": "d"}}
     assert "- test: no held-out test score" in model_card(sft, {"status": "done", "steps": 3, "best_step": 3, "val_loss": 4.1})
     tested = model_card(sft, {"status": "done", "steps": 3, "best_step": 3, "val_loss": 4.1, "test": {"rows": 1, "exact_match": 0.0}})

@@ -267,6 +267,10 @@ def test_examples_cut_to_max_length_are_counted_and_said(tiny_lm, sft_csv, tmp_p
     assert found == {"examples": 8, "of": 8, "prompt": found["prompt"], "response": found["response"], "max_length": 4}
     assert 0 < found["prompt"] <= 8 and 0 < found["response"] <= 8
     assert f"note: {found['examples']} of {found['of']} training and validation examples were cut to --max-length 4 tokens" in table
+    from headstart.llm.format import truncation_note
+
+    one = {"examples": 1, "of": 2, "prompt": 1, "response": 0, "max_length": 4}
+    assert truncation_note(one).startswith("1 of 2 training and validation examples was cut"), truncation_note(one)
     cuts: Counter = Counter()
     example(tokenizer_of(tiny_lm), "a prompt", "a reply", eos=None, max_length=10_000, cuts=cuts)
     assert not cuts
