@@ -187,6 +187,8 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         val_total = min(config.val_fraction * len(data), config.max_val)
         test_total = config.test_fraction * len(data) if config.test_cap is None else min(config.test_fraction * len(data), config.test_cap)
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
+        if val_total > 0 and not (part == 1).any():  # whole groups swallowed validation's share in every stratum
+            part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total, moved=True)
         if data.groups is not None and notes:
             note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total})
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
@@ -252,12 +254,14 @@ def rows_to_split(config: SplitConfig = SplitConfig()) -> int:
     return max(short, default=0) + 1
 
 
-def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_total: float, val_total: float) -> np.ndarray:
+def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_total: float, val_total: float, *,
+           moved: bool = False) -> np.ndarray:
     """(len(data),) part of each row — 0 pool, 1 val, 2 test — cutting only ``rows`` (the others stay 0): stratified,
     whole groups, seeded. In each stratum a group goes to test while the test part is below its target, then to val
     while test and val together are below their joint target, so test's overshoot comes out of validation's share.
-    Where whole groups push test a row or more past that joint target too, validation would get nothing: it takes its
-    share of rows after test's last group instead (single rows never overshoot by a row, so their cut is unchanged)."""
+    ``moved`` (``split_dataset`` asks for it only where that cut leaves validation no row at all, which stopped the run
+    before, so no stored run split that way): where whole groups push a stratum's test a row or more past the joint
+    target, its validation takes its share of rows after test's last group instead. The test part is the same."""
     groups = data.groups[rows] if data.groups is not None else rows
     group_ids, inverse = np.unique(groups, return_inverse=True)
     group_stratum = group_majority(inverse, strata[rows], len(group_ids))
@@ -274,7 +278,7 @@ def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_
         in_test = before < want_test
         part_of_group[members[in_test]] = 2
         test_end = filled[in_test][-1] if in_test.any() else 0
-        val_from = test_end if test_end >= want_test + want_val and test_end - want_test >= 1 else want_test
+        val_from = test_end if moved and test_end >= want_test + want_val and test_end - want_test >= 1 else want_test
         in_val = ~in_test & (before >= val_from) & (before < val_from + want_val)
         part_of_group[members[in_val]] = 1
     part = np.zeros(len(data), dtype=np.int64)
