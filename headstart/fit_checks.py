@@ -3,6 +3,7 @@ setting its strategy would ignore, and the budget flags it says after, each with
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -46,13 +47,35 @@ def check_tune_and_rate(spec: RunSpec) -> None:
                           f"{getattr(spec.train, plan[0]):g} fixes it; give one of them (drop {flag}, or --tune)")
 
 
+STEP_FIELDS = ("lr", "head_lr", "epochs", "min_steps", "max_steps")  # what a strategy fitted in closed form never reads
+
+
+def unread_settings(strategy: Any, train: dict[str, Any], modality: str = "image") -> list[str]:
+    """The fields of ``train`` (TrainConfig's, as given: a field absent or None is not given) that ``strategy`` never
+    reads, which ``train`` refuses (``check_settings_used``) and a report's ``train it:`` command leaves out (a
+    compare shares its settings across arms, each taking those it reads): a rate or step budget for a strategy fitted
+    in closed form, ``lr`` where only the head trains, ``augment`` where the head trains on features computed once per
+    image, ``class_weights`` where no loss or fit weighs classes (``Strategy.weighs_classes``)."""
+    given = {k for k, v in train.items() if v is not None}
+    unread = []
+    if strategy.solved and "lr" not in strategy.defaults:  # no backbone rate, no steps: a solve, a lookup, a prompt
+        unread += [f for f in STEP_FIELDS if f in given]
+    elif "lr" in given and "lr" not in strategy.defaults:
+        unread.append("lr")
+    if train.get("augment") not in (None, "none") and strategy.head_only(modality):
+        unread.append("augment")
+    if train.get("class_weights") not in (None, "none") and not strategy.weighs_classes:
+        unread.append("class_weights")
+    return unread
+
+
 def check_settings_used(spec: RunSpec) -> None:
-    """Refuse a setting ``train`` would silently ignore for its one strategy: ``--lr`` where nothing but the head trains
-    (linear-probe: its rate is ``--head-lr``), a rate or step budget for a strategy fitted in closed form (embed-logreg,
-    zero-shot ...), ``--tune lr`` for one with no learning rate to search, ``--augment`` for one that trains on the
-    backbone's cached features (linear-probe: never an augmented image), ``--class-weights`` for one with no loss or fit
-    to weigh (``Strategy.weighs_classes``: embed-knn, zero-shot, icl ...). (A compare shares its settings across arms,
-    each taking those it reads.)
+    """Refuse a setting ``train`` would silently ignore for its one strategy (``unread_settings``): ``--lr`` where
+    nothing but the head trains (linear-probe: its rate is ``--head-lr``), a rate or step budget for a strategy fitted
+    in closed form (embed-logreg, zero-shot ...), ``--augment`` for one that trains on the backbone's cached features
+    (linear-probe: never an augmented image), ``--class-weights`` for one with no loss or fit to weigh (embed-knn,
+    zero-shot, icl ...), and ``--tune lr`` for one with no learning rate to search. (A compare shares its settings
+    across arms, each taking those it reads.)
 
     Raises:
         ConfigError: naming the setting, why it does nothing, and what to give instead.
@@ -61,21 +84,20 @@ def check_settings_used(spec: RunSpec) -> None:
     from headstart.tuning import grid_for
 
     strategy = get_strategy(spec.strategy)
-    closed = strategy.solved and "lr" not in strategy.defaults  # no backbone rate, no steps: a solve, a lookup, a prompt
-    if closed:
-        given = [f for f in ("lr", "head_lr", "epochs", "min_steps", "max_steps") if getattr(spec.train, f) is not None]
-        if given:
-            flags = spoken(", ".join("--" + f.replace("_", "-") for f in given), f"config's {', '.join(given)}")
-            raise ConfigError(f"{flags}: {spec.strategy} is fitted in closed form, with no learning rate and no steps; drop "
-                              f"{'it' if len(given) == 1 else 'them'}")
-    elif spec.train.lr is not None and "lr" not in strategy.defaults:
+    unread = unread_settings(strategy, dataclasses.asdict(spec.train))
+    steps = [f for f in unread if f in STEP_FIELDS]
+    if steps == ["lr"] and not (strategy.solved and "lr" not in strategy.defaults):
         raise ConfigError(f"--lr sets the backbone's rate, and {spec.strategy} trains only its head; its rate is --head-lr "
                           f"(e.g. --head-lr {spec.train.lr:g})")
-    if spec.train.class_weights != "none" and not strategy.weighs_classes:
+    if steps:
+        flags = spoken(", ".join("--" + f.replace("_", "-") for f in steps), f"config's {', '.join(steps)}")
+        raise ConfigError(f"{flags}: {spec.strategy} is fitted in closed form, with no learning rate and no steps; drop "
+                          f"{'it' if len(steps) == 1 else 'them'}")
+    if "class_weights" in unread:
         flag = spoken(f"--class-weights {spec.train.class_weights}", f"config's class_weights={spec.train.class_weights!r}")
         raise ConfigError(f"{flag}: {spec.strategy} has no loss or fit to weigh classes in (its answer is a vote, the "
                           "nearest description or a prompt's scores); drop it")
-    if spec.train.augment != "none" and strategy.head_only("image"):
+    if "augment" in unread:
         raise ConfigError(f"--augment {spec.train.augment}: {spec.strategy} trains only its head, on the backbone's features "
                           "computed once per image, so no training image is ever augmented; drop it, or use a strategy "
                           "that trains the backbone (full-finetune, lora, partial-freeze, ...)")

@@ -5,7 +5,8 @@ ran at the strategy's untuned rate, not the one the compare chose. The command b
 columns, backbone, strategy, size, options, terms, its train settings that differ from ``train``'s defaults, the split
 settings ``train`` takes, and the learning rate tuning chose at that size (``--tune lr`` with the same grid where the
 seeds chose different ones). It reads the store's last sweep (``Store.sweep()``: what the user asked, before any
-default was filled), so only an arm of that sweep's plan gets one. Torch-free.
+default was filled), so only an arm of that sweep's plan gets one. Torch-free unless the sweep set train settings
+(which of them the arm reads is the strategy's to say).
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     defaults = TrainConfig.field_defaults()
     given_train = {**(sweep.get("train") or {}), **((sweep.get("train_by_strategy") or {}).get(strategy) or {}), **overrides}
     train = {k: v for k, v in given_train.items() if k in defaults and v != defaults[k]}
+    if train:  # a compare shares its settings across arms, each reading its own: train refuses the rest for this arm
+        from headstart.fit_checks import unread_settings
+        from headstart.strategies import get_strategy
+
+        image = bool((spec.get("backbone_config") or {}).get("image_size"))
+        for unread in unread_settings(get_strategy(strategy), train, "image" if image else "text"):
+            train.pop(unread)
     tuned = spec.get("tune") if isinstance(spec.get("tune"), dict) else None
     note, tune, grid = "", None, None
     if tuned and sweep.get("tune"):

@@ -130,3 +130,24 @@ def test_a_compares_printed_command_trains_the_cell_it_recommends(tiny_registry,
     metrics = json.loads((tmp_path / "trained" / "metrics.json").read_text())
     for name in ("loss", "accuracy"):  # the same weights: the same validation scores (train scores no test rows)
         assert metrics["val"][name] == pytest.approx(cell.val_metrics[name], rel=1e-6)
+
+
+def test_settings_the_recommended_arm_never_reads_are_left_out_of_its_command() -> None:
+    """A compare's --max-steps / --lr / --class-weights reach the arms that read them; the command for a recommended
+    embed-knn (or a probe, after --lr) copied them all, and train refused it: 'fitted in closed form ... drop it'."""
+    from headstart.analysis.train_command import train_command
+
+    sweep = {**SWEEP, "strategies": ["embed-knn", "linear-probe", "full-finetune"], "options": {}, "tune": None,
+             "train": {"max_steps": 3, "lr": 5e-5, "class_weights": "balanced", "batch_size": 16}}
+    runs = {}
+    for strategy in sweep["strategies"]:
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": 0, "backbone": "all-minilm-l6-v2",
+                "data": {"name": "my data.csv", "hash": "h"}, "options": {}, "train": dict(sweep["train"])}
+        runs[strategy] = [RunResult(key=strategy, spec=spec, status="done", metrics={"accuracy": 0.7})]
+    record = {"sweep": sweep, "plan": [{"key": s} for s in runs]}
+    knn = train_command(runs["embed-knn"], record, 16)["cli"]
+    assert not any(f in knn for f in ("--max-steps", "--lr", "--class-weights")), knn
+    probe = train_command(runs["linear-probe"], record, 16)["cli"]
+    assert "--max-steps 3" in probe and "--class-weights balanced" in probe and "--lr" not in probe, probe
+    full = train_command(runs["full-finetune"], record, 16)["cli"]
+    assert "--lr 5e-05 --max-steps 3" in full and "--class-weights balanced" in full, full
