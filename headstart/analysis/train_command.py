@@ -157,8 +157,10 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     if sweep.get("pooling") is not None:
         cli += ["--pooling", shlex.quote(str(sweep["pooling"]))]
         python.append(f"pooling={sweep['pooling']!r}")
-    for key, value in options.items():
-        cli += ["--option", shlex.quote(f"{key}={_text(value)}")]
+    for key, value in options.items():  # --option reads a value as JSON first: a nested one goes as JSON (descriptions)
+        nested = isinstance(value, dict) or (isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple, dict)) for v in value))
+        shown = json.dumps(value, ensure_ascii=False) if nested else _text(value)
+        cli += ["--option", shlex.quote(f"{key}={shown}")]
     if options:
         python.append(f"options={dict(options)!r}")
     if terms:

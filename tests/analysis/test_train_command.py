@@ -151,3 +151,21 @@ def test_settings_the_recommended_arm_never_reads_are_left_out_of_its_command() 
     assert "--max-steps 3" in probe and "--class-weights balanced" in probe and "--lr" not in probe, probe
     full = train_command(runs["full-finetune"], record, 16)["cli"]
     assert "--lr 5e-05 --max-steps 3" in full and "--class-weights balanced" in full, full
+
+
+def test_a_nested_option_value_is_written_as_json_that_option_reads_back() -> None:
+    """Label descriptions are stored as (label, text) pairs; the command wrote them as bare comma text, which --option
+    reads as one string, and the strategy refused it."""
+    from headstart.analysis.train_command import train_command
+    from headstart.arm_text import option_value
+
+    pairs = [["fresh", "a positive review, glowing"], ["rotten", "a négative one"]]
+    sweep = {**SWEEP, "strategies": ["zero-shot"], "options": {"zero-shot": {"descriptions": pairs}}, "tune": None,
+             "train": {}}
+    spec = {"strategy": "zero-shot", "n": 0, "n_requested": 0, "seed": 0, "backbone": "all-minilm-l6-v2",
+            "data": {"name": "my data.csv", "hash": "h"}, "options": {"descriptions": pairs}, "train": {}}
+    runs = [RunResult(key="zs", spec=spec, status="done", metrics={"accuracy": 0.7})]
+    cli = train_command(runs, {"sweep": sweep, "plan": [{"key": "zs"}]}, 0)["cli"]
+    words = shlex.split(cli)
+    given = words[words.index("--option") + 1]
+    assert given.startswith("descriptions=") and option_value(given.removeprefix("descriptions=")) == pairs, cli
