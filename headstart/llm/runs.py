@@ -374,8 +374,16 @@ class LoadedLM:
         return f"LoadedLM({kind} run of {backbone}, directory={str(self.directory) if self.directory else None}, metrics={self.metrics})"
 
     def generate(self, prompts: list[str], **options: Any) -> list[str]:
-        """``generate`` with this run's model (options: max_new_tokens, temperature, seed, batch_size, progress)."""
-        return generate(self.model, self.tokenizer, list(prompts), **options)
+        """``generate`` with this run's model (options: max_new_tokens, temperature, seed, batch_size, progress: True
+        a bar on stderr, None or False none, or a function ``(done, total)`` told the prompts answered)."""
+        from headstart.progress import Stages, progress_callback
+
+        progress = options.pop("progress", None)
+        if progress is None or isinstance(progress, bool):  # True: the CLI's bar, counting prompts as headstart.generate
+            with progress_callback(progress, "generate") as update:
+                return generate(self.model, self.tokenizer, list(prompts), **options,
+                                progress=Stages(update).counter("answered", unit="prompts") if update else None)
+        return generate(self.model, self.tokenizer, list(prompts), progress=progress, **options)
 
 
 def load_run(directory: str | Path, *, trainable: bool = False, device: torch.device | None = None) -> LoadedLM:

@@ -244,6 +244,12 @@ def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monke
     assert code in (0, None) and json.loads(stdout)["steps"] == 2
     code, stdout, _ = run_cli(["generate", str(out), "--prompt", "say hello", "--max-new-tokens", "3", "--json"], monkeypatch, capsys)
     assert code in (0, None) and json.loads(stdout)[0]["prompt"] == "say hello"
+    from headstart.llm.runs import load_run
+
+    loaded, told = load_run(out), []  # progress=True drew nothing: True was called as the function, a TypeError
+    assert len(loaded.generate(["say hello"], max_new_tokens=2, progress=True)) == 1
+    loaded.generate(["a", "b"], max_new_tokens=2, progress=lambda done, total: told.append((done, total)))
+    assert told and told[-1] == (2, 2), told
     code, table, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "2", "--packing",
                               "--eval-rows", "1", "--out", str(tmp_path / "table-run"), "-q"], monkeypatch, capsys)
     lines = table.splitlines()
