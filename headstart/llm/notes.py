@@ -45,8 +45,9 @@ def few_note(metrics: dict[str, Any], test_rows: int | None) -> str | None:
     if not parts:
         return None
     more = "validation pairs, tens of them" if pairs else "validation and test rows, tens of each"
+    caps = "--val-rows" if pairs else "--val-rows / --eval-rows"
     return (f"{' and '.join(parts)}: so few measure little (one of them moves a score by more than a fifth); give the "
-            f"file more {more}")
+            f"file more {more}, or raise {caps} where they cut them")
 
 
 def ended(metrics: dict[str, Any]) -> str | None:
