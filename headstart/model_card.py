@@ -69,11 +69,11 @@ def _kept(metrics: dict[str, Any] | None) -> str:
 
 
 def _test_rows(majority: dict[str, Any]) -> str:
-    """``its 1,000 test rows``, or ``a stratified 50 of its 1,000 test rows (train's --max-test)`` where the cap cut
+    """``its 1,000 test rows``, or ``a stratified 50 of its 1,000 test rows (--max-test)`` where the cap cut
     the split (``"of"``): what ``headstart evaluate`` scores, as it says."""
     full = majority.get("of")
     if isinstance(full, int) and full > majority["rows"]:
-        return f"a stratified {majority['rows']:,} of its {full:,} test rows (train's --max-test)"
+        return f"a stratified {majority['rows']:,} of its {full:,} test rows (--max-test)"
     return f"its {majority['rows']:,} test rows"
 
 

@@ -64,7 +64,7 @@ def test_a_capped_test_split_is_carded_as_a_stratified_part_of_the_whole(tmp_pat
     full = len(split_dataset(load_dataset(str(toy_csv)), SplitConfig()).test)
     assert test["rows"] < full and test["of"] == full, (test, full)
     card = (run / "README.md").read_text().replace("\\", "")
-    assert f"On a stratified {test['rows']} of its {full} test rows (train's --max-test), always predicting" in card, card
+    assert f"On a stratified {test['rows']} of its {full} test rows (--max-test), always predicting" in card, card
 
 
 def test_a_stepped_runs_card_says_the_step_whose_weights_it_kept():

@@ -18,11 +18,9 @@ from typing import Any
 
 from headstart.results import RunResult
 
-DEFAULT_DATA = "rotten-tomatoes"
-DEFAULT_BACKBONE = "all-minilm-l6-v2"
+DEFAULT_BACKBONE = "all-minilm-l6-v2"  # backbones.DEFAULT, named here: that package imports torch
 # split settings train has no flag for: an arm cut with another of these gets no command (it would train on other rows)
-_SPLIT_FIXED = {"seed": 0, "test_fraction": 0.2, "val_fraction": 0.1, "stratify": True}
-_DEFAULT_MAX_VAL = 300
+_SPLIT_FIXED = ("seed", "test_fraction", "val_fraction", "stratify")
 
 
 def _flag(name: str) -> str:
@@ -108,7 +106,10 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     if shown_name(name) != name:  # data passed from Python (a DataFrame): a cached table the user never named
         return None
     split = sweep.get("split") or {}
-    if any(split.get(k, v) != v for k, v in _SPLIT_FIXED.items()):
+    from headstart.data.splits import SplitConfig
+
+    default = SplitConfig()
+    if any(split.get(k, getattr(default, k)) != getattr(default, k) for k in _SPLIT_FIXED):
         return None
     spec = runs[0].spec or {}
     arm = _arm_of(spec, sweep)
@@ -177,7 +178,7 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     if split.get("max_test") is not None:
         cli += ["--max-test", _text(split["max_test"])]
         python.append(f"max_test={split['max_test']!r}")
-    if split.get("max_val", _DEFAULT_MAX_VAL) != _DEFAULT_MAX_VAL:
+    if split.get("max_val", default.max_val) != default.max_val:
         cli += ["--max-val", _text(split["max_val"])]
         python.append(f"max_val={split['max_val']!r}")
     if split.get("dedupe"):

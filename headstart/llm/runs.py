@@ -240,7 +240,7 @@ def card_notes(spec: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     notes += [n for n in metrics.get("notes") or [] if isinstance(n, str)]
     if not notes:
         return []
-    return ["", f"Notes (as `headstart {spec.get('kind', 'sft')}` printed them):", "", *(f"- {md_text(n)}" for n in notes)]
+    return ["", f"Notes (what the {spec.get('kind', 'sft')} run said as it ran):", "", *(f"- {md_text(n)}" for n in notes)]
 
 
 def score_lines(metrics: dict[str, Any]) -> list[str]:

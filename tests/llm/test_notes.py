@@ -38,7 +38,7 @@ def test_rows_dropped_for_an_empty_response_are_said_and_named_where_n_is_refuse
     assert metrics["dropped"] == "dropped 2 rows with an empty 'response'"
     card = (tmp_path / "run" / "README.md").read_text()
     assert "n = all (6 training rows)" in card
-    assert "Notes (as `headstart sft` printed them):" in card
+    assert "Notes (what the sft run said as it ran):" in card
     assert "- dropped 2 rows with an empty 'response'" in card
     assert "- --max-steps 1 ended the run after 2 of the 6 training rows (0.33 epochs)" in card
     assert metrics["notes"] and all(f"note: {n}" in out for n in metrics["notes"])  # the card's notes are the CLI's
