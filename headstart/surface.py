@@ -47,11 +47,11 @@ def on_cli() -> bool:
     return _SURFACE.get() == "cli" or os.environ.get(SURFACE_ENV) == "cli"
 
 
-def python_names(message: str, names: set[str], renamed: dict[str, str] | None = None) -> str:
+def python_names(message: str, names: set[str], aliases: dict[str, str] | None = None) -> str:
     """``message`` with each ``--flag [VALUE]`` whose parameter is in ``names`` written as Python: ``n=64``,
-    ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``). ``renamed``:
+    ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``). ``aliases``:
     a function's own flag -> parameter where the names differ (``load_backbone``: ``{"backbone": "name_or_path"}``)."""
-    renames = {**_RENAMED, **(renamed or {})}
+    renames = {**_RENAMED, **(aliases or {})}
     def renamed(match: re.Match) -> str:
         flag, value = match.group(1), match.group(2)
         if value is not None and len(value) > 3 and value[-1] == ":" and value[0] in _QUOTES and value[-2] == value[0]:
