@@ -101,7 +101,7 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
                             f"needs one text per row: " + (_chat_fix(columns) if chat else "name a column of plain text, or flatten this one first"))
     values = {role: frame[c].fillna("").astype(str).str.strip() for role, c in columns.items()}
     keep = np.logical_and.reduce([(v != "").to_numpy() for v in values.values()])
-    dropped = dropped_note({columns[role]: int((v == "").sum()) for role, v in values.items()}, int((~keep).sum()))
+    dropped = empty_cells_note({columns[role]: int((v == "").sum()) for role, v in values.items()}, int((~keep).sum()))
     if dropped:
         log.info("%s: %s", Path(path).name, dropped)
     frame = frame[keep]
@@ -120,7 +120,7 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     return TextTable(str(path), table, split, _hash(table, split), dropped)
 
 
-def dropped_note(empty: dict[str, int], rows: int) -> str:
+def empty_cells_note(empty: dict[str, int], rows: int) -> str:
     """The note on a file's rows dropped for an empty cell (``empty``: column -> its empty cells; ``rows``: the rows
     dropped): ``dropped 3 rows with an empty 'response'``, each column named with its count where several have
     empties; "" where none was dropped."""
