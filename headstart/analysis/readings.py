@@ -18,6 +18,13 @@ from headstart.analysis.units import format_n, resolve_direction, validation_met
 from headstart.results import RunResult
 
 
+def best_on_validation(cells_: list[Cell], sign: float) -> Cell:
+    """The cell of ``cells_`` best on validation (``choosable``; a tie: the faster, as ``recommend`` breaks it), or,
+    where none has a validation score, the first (a reading then names that size unread)."""
+    pick = choosable(cells_)
+    return min(pick, key=lambda c: (-c.choice_score(sign), c.train_seconds)) if pick else cells_[0]
+
+
 def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
                confidence: float = CONFIDENCE) -> dict[str, Any] | None:
     """The gain over ``scratch`` of the transfer strategy best *on validation*, at the smallest size where both ran,
@@ -41,10 +48,10 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         unchosen = others if not choosable(others) else scratch if len(scratch) > 1 and not choosable(scratch) else None
         if unchosen:  # no validation score measures the metric: nothing to choose the arms by
             return {"n": None, "strategy": None, "text": f"not read on {metric}: {chosen_on(unchosen).removeprefix('nothing: ')}"}
-        best = min(choosable(others), key=lambda c: (-c.choice_score(sign), c.train_seconds))  # a tie: the faster, as recommend
+        best = best_on_validation(others, sign)
         # scratch's variants (scratch[tuned=yes], scratch[tuned=no]: an arm planned beside another) are chosen among as
         # the transfer strategy is, on validation
-        base = min(choosable(scratch), key=lambda c: (-c.choice_score(sign), c.train_seconds)) if len(scratch) > 1 else scratch[0]
+        base = best_on_validation(scratch, sign) if len(scratch) > 1 else scratch[0]
         diff = paired_cell(table, best.strategy, base.strategy, n, confidence, metric=metric)
         if diff is None:
             continue
@@ -154,9 +161,7 @@ def _variants_chosen(table: dict[tuple[str, int | str], Cell], names: tuple[str,
         for n in sizes(table):
             runs = [table[(s, n)] for s in kin if (s, n) in table]
             if runs:
-                pick = choosable(runs) or runs
-                out[(name, n)] = min(pick, key=lambda c: (-c.choice_score(sign) if c.has_validation else 0.0,
-                                                         c.train_seconds))
+                out[(name, n)] = best_on_validation(runs, sign)
     return out, variants
 
 
