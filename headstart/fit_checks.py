@@ -47,28 +47,6 @@ def check_tune_and_rate(spec: RunSpec) -> None:
                           f"{getattr(spec.train, plan[0]):g} fixes it; give one of them (drop {flag}, or --tune)")
 
 
-STEP_FIELDS = ("lr", "head_lr", "epochs", "min_steps", "max_steps")  # what a strategy fitted in closed form never reads
-
-
-def unread_settings(strategy: Any, train: dict[str, Any], modality: str = "image") -> list[str]:
-    """The fields of ``train`` (TrainConfig's, as given: a field absent or None is not given) that ``strategy`` never
-    reads, which ``train`` refuses (``check_settings_used``) and a report's ``train it:`` command leaves out (a
-    compare shares its settings across arms, each taking those it reads): a rate or step budget for a strategy fitted
-    in closed form, ``lr`` where only the head trains, ``augment`` where the head trains on features computed once per
-    image, ``class_weights`` where no loss or fit weighs classes (``Strategy.weighs_classes``)."""
-    given = {k for k, v in train.items() if v is not None}
-    unread = []
-    if strategy.solved and "lr" not in strategy.defaults:  # no backbone rate, no steps: a solve, a lookup, a prompt
-        unread += [f for f in STEP_FIELDS if f in given]
-    elif "lr" in given and "lr" not in strategy.defaults:
-        unread.append("lr")
-    if train.get("augment") not in (None, "none") and strategy.head_only(modality):
-        unread.append("augment")
-    if train.get("class_weights") not in (None, "none") and not strategy.weighs_classes:
-        unread.append("class_weights")
-    return unread
-
-
 def check_settings_used(spec: RunSpec) -> None:
     """Refuse a setting ``train`` would silently ignore for its one strategy (``unread_settings``): ``--lr`` where
     nothing but the head trains (linear-probe: its rate is ``--head-lr``), a rate or step budget for a strategy fitted
@@ -81,6 +59,7 @@ def check_settings_used(spec: RunSpec) -> None:
         ConfigError: naming the setting, why it does nothing, and what to give instead.
     """
     from headstart.strategies import get_strategy
+    from headstart.strategies.base import STEP_FIELDS, unread_settings
     from headstart.tuning import grid_for
 
     strategy = get_strategy(spec.strategy)

@@ -123,8 +123,8 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     given_train = {**(sweep.get("train") or {}), **((sweep.get("train_by_strategy") or {}).get(strategy) or {}), **overrides}
     train = {k: v for k, v in given_train.items() if k in defaults and v != defaults[k]}
     if train:  # a compare shares its settings across arms, each reading its own: train refuses the rest for this arm
-        from headstart.fit_checks import unread_settings
         from headstart.strategies import get_strategy
+        from headstart.strategies.base import unread_settings
 
         image = bool((spec.get("backbone_config") or {}).get("image_size"))
         for unread in unread_settings(get_strategy(strategy), train, "image" if image else "text"):

@@ -249,3 +249,25 @@ def other_backbone_params(model: nn.Module, blocks: list[nn.Module]) -> list[nn.
 def check_int_range(name: str, value: int, low: int, high: int, what: str) -> None:
     if not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try {name.replace('-', '_')}={max(low, min(high, (low + high) // 2))}")
+
+
+STEP_FIELDS = ("lr", "head_lr", "epochs", "min_steps", "max_steps")  # what a strategy fitted in closed form never reads
+
+
+def unread_settings(strategy: Any, train: dict[str, Any], modality: str = "image") -> list[str]:
+    """The fields of ``train`` (TrainConfig's, as given: a field absent or None is not given) that ``strategy`` never
+    reads, which ``train`` refuses (``fit_checks.check_settings_used``) and a report's ``train it:`` command leaves out (a
+    compare shares its settings across arms, each taking those it reads): a rate or step budget for a strategy fitted
+    in closed form, ``lr`` where only the head trains, ``augment`` where the head trains on features computed once per
+    image, ``class_weights`` where no loss or fit weighs classes (``Strategy.weighs_classes``)."""
+    given = {k for k, v in train.items() if v is not None}
+    unread = []
+    if strategy.solved and "lr" not in strategy.defaults:  # no backbone rate, no steps: a solve, a lookup, a prompt
+        unread += [f for f in STEP_FIELDS if f in given]
+    elif "lr" in given and "lr" not in strategy.defaults:
+        unread.append("lr")
+    if train.get("augment") not in (None, "none") and strategy.head_only(modality):
+        unread.append("augment")
+    if train.get("class_weights") not in (None, "none") and not strategy.weighs_classes:
+        unread.append("class_weights")
+    return unread
