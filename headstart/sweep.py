@@ -319,14 +319,16 @@ GROUP_STOP_GRACE_SECONDS = 0.5
 
 
 def _stopped_by_signal(processes: Any) -> str | None:
-    """"SIGTERM" or "SIGINT" where every worker of a broken pool that has ended was ended by that signal (as a ``kill``
-    or a stop sent to the whole process group ends them; the pool then SIGTERMs the rest), else None: a worker the OOM
-    killer or a kill -9 took (SIGKILL), or one that exited."""
+    """"SIGTERM" or "SIGINT" where a worker of a broken pool was ended by that signal (a ``kill``, or a stop sent to the
+    whole process group) and none by another (the OOM killer's or a kill -9's SIGKILL, a crash's SIGSEGV), else None.
+    A worker that exited with a code of its own beside it is not another cause: the pool SIGTERMs the rest as it breaks,
+    and one inside a run's interrupt handler ends by exiting."""
     import signal
 
     codes = {process.exitcode for process in processes if process.exitcode is not None}
+    signals = {-code for code in codes if code < 0}
     for stop in (signal.SIGTERM, signal.SIGINT):
-        if codes and codes <= {-signal.SIGTERM, -stop}:
+        if stop in signals and signals <= {signal.SIGTERM, stop}:
             return stop.name
     return None
 

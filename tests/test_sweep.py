@@ -446,3 +446,21 @@ def test_a_driver_stopped_alone_ends_its_workers_running_cells_instead_of_waitin
     for worker in workers:  # sent SIGTERM: each ends within moments (on a loaded machine, not always by the exit)
         worker.join(timeout=30)
     assert workers and not any(worker.is_alive() for worker in workers)
+
+
+def test_a_broken_pool_is_said_stopped_by_the_signal_one_worker_died_of():
+    """A worker SIGTERMed from outside broke the pool; the pool then SIGTERMed the other, which, inside a run's
+    interrupt handler, ended by exiting (code 1): 'died (killed, or out of memory?)' was said, now and then."""
+    from types import SimpleNamespace
+
+    from headstart.sweep import _stopped_by_signal
+
+    def ended(*codes):
+        return [SimpleNamespace(exitcode=c) for c in codes]
+
+    assert _stopped_by_signal(ended(-15, 1)) == "SIGTERM"
+    assert _stopped_by_signal(ended(-15, None)) == "SIGTERM"
+    assert _stopped_by_signal(ended(-2, -15)) == "SIGINT"
+    assert _stopped_by_signal(ended(-9, -15)) is None  # the OOM killer's SIGKILL is the cause
+    assert _stopped_by_signal(ended(-11, 1)) is None
+    assert _stopped_by_signal(ended(1)) is None and _stopped_by_signal(ended(None)) is None
