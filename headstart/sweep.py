@@ -318,14 +318,25 @@ def steps_seconds(result: RunResult) -> float:
 GROUP_STOP_GRACE_SECONDS = 0.5
 
 
-def _stopped_by_signal(processes: Any) -> str | None:
+# How long a driver whose pool broke waits for the dead worker's exit status: the pool breaks when the worker's pipe
+# closes, which the kernel does as the process ends but a moment before its status can be read (a loaded host: tens
+# of ms); read at once, no worker had ended, and a SIGTERM was said as "killed, or out of memory?".
+EXIT_STATUS_WAIT_SECONDS = 2.0
+
+
+def _stopped_by_signal(processes: Any, wait_seconds: float = EXIT_STATUS_WAIT_SECONDS) -> str | None:
     """"SIGTERM" or "SIGINT" where a worker of a broken pool was ended by that signal (a ``kill``, or a stop sent to the
     whole process group) and none by another (the OOM killer's or a kill -9's SIGKILL, a crash's SIGSEGV), else None.
     A worker that exited with a code of its own beside it is not another cause: the pool SIGTERMs the rest as it breaks,
-    and one inside a run's interrupt handler ends by exiting."""
+    and one inside a run's interrupt handler ends by exiting. Waits up to ``wait_seconds`` for a first exit status."""
     import signal
 
+    processes = list(processes)
+    deadline = time.monotonic() + wait_seconds
     codes = {process.exitcode for process in processes if process.exitcode is not None}
+    while not codes and time.monotonic() < deadline:
+        time.sleep(0.01)
+        codes = {process.exitcode for process in processes if process.exitcode is not None}
     signals = {-code for code in codes if code < 0}
     for stop in (signal.SIGTERM, signal.SIGINT):
         if stop in signals and signals <= {signal.SIGTERM, stop}:
