@@ -1,5 +1,5 @@
 """Tests of headstart/ood.py's majority flag: a score at or below always answering the scored rows' most frequent
-class is said so by evaluate (in domain and out) and by train's out-of-domain line, as compare and adapt say it."""
+class is said so by evaluate (in domain and out) and by train's --eval-data line, as compare and adapt say it."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_evaluate_and_train_flag_an_out_of_domain_score_at_or_below_the_majority
     code, out, err = run_cli(["train", "--strategy", "tfidf-logreg", "--quiet", "--data", str(tmp_path / "toy.csv"),
                               "--out", str(run), "--eval-data", str(tmp_path / "swapped.csv")], monkeypatch, capsys)
     assert code == 0, err
-    (line,) = [x for x in out.splitlines() if x.startswith("out of domain")]
+    (line,) = [x for x in out.splitlines() if x.startswith(f"test of {tmp_path / 'swapped.csv'} (")]
     assert f"; WARNING: this score is {BELOW_MAJORITY}: nothing the run learned shows on these rows" in line, out
     code, out, err = run_cli(["evaluate", str(run), *other], monkeypatch, capsys)
     assert code == 0, err
@@ -56,3 +56,24 @@ def test_evaluate_and_train_flag_an_out_of_domain_score_at_or_below_the_majority
                               "--out", str(tmp_path / "run2"), "--eval-data", str(tmp_path / "swapped.csv"), "--json"],
                              monkeypatch, capsys)
     assert code == 0 and json.loads(out)["ood"][0]["at_or_below_majority"] is True, (out, err)
+
+
+def test_train_names_an_eval_data_file_as_evaluate_does_without_calling_it_out_of_domain(tmp_path, monkeypatch, capsys):
+    """train's line on an --eval-data file began 'out of domain, FILE test', though the file here is of the run's own
+    kind (the same toy task, other rows): it says what was scored, 'test of FILE (N examples, ...)', as evaluate
+    --eval-data does, with the same scores."""
+    toy_frame(120).to_csv(tmp_path / "toy.csv", index=False)
+    toy_frame(60, seed=7).to_csv(tmp_path / "more.csv", index=False)
+    run, more = tmp_path / "run", str(tmp_path / "more.csv")
+    code, out, err = run_cli(["train", "--strategy", "tfidf-logreg", "--quiet", "--data", str(tmp_path / "toy.csv"),
+                              "--out", str(run), "--eval-data", more], monkeypatch, capsys)
+    assert code == 0, err
+    assert "out of domain" not in out, out
+    (trained,) = [x for x in out.splitlines() if x.startswith(f"test of {more} (")]
+    assert trained.startswith(f"test of {more} (12 examples, split without reading its labels): accuracy "), out
+    code, out, err = run_cli(["evaluate", str(run), "--eval-data", more, "--quiet"], monkeypatch, capsys)
+    assert code == 0, err
+    (evaluated,) = [x for x in out.splitlines() if x.startswith(f"test of {more} (")]
+    assert evaluated.startswith(f"test of {more} (12 examples): "), out
+    assert trained.split("): ", 1)[1] == evaluated.split("): ", 1)[1], (trained, evaluated)
+

@@ -70,7 +70,7 @@ def train(
                                                              "short training: up to 3,000 of its rows (plus validation) encoded twice, by the original "
                                                              "and the adapted encoder, and 12 probes fitted (60 cross-fitted on a dataset under "
                                                              "3,000 rows); said with its row count before it starts.")] = None,
-    eval_data: Annotated[Optional[list[str]], typer.Option(help="After training, also score on this dataset's test split, out of domain "
+    eval_data: Annotated[Optional[list[str]], typer.Option(help="After training, also score on this dataset's test split "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]'; a file's own columns: 'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the run's task).")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
@@ -267,8 +267,8 @@ def train(
         logged = summary["mlflow"]
         typer.echo(f"MLflow: {'logged as run ' + logged['run_id'] if logged['logged'] else 'already logged'} ({logged['uri']})")
     for o in result.ood:
-        typer.echo(f"out of domain, {o['data']} test{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} rows, "
-                   "split without reading its labels): "
+        typer.echo(f"test of {o['data']}{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} examples, "
+                   "split without reading its labels): "  # as evaluate --eval-data says it: the file may be of the run's own domain
                    + _metric_line(with_interval({**o["metrics"], "n": o["test_rows"]}), interval=True)
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
                    + majority_text(o, elsewhere=True) + one_class_text(o)
@@ -282,7 +282,7 @@ def train(
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train', or by 'headstart sft'.")],
     split: Annotated[str, typer.Option(help="test | val (or validation).")] = "test",
-    eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split (a seeded fifth of a file's rows), out of domain "
+    eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split (a seeded fifth of a file's rows) "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]'; a file's own columns: 'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the run's task).")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
     eval_rows: Annotated[str, typer.Option(help="Which rows of each --eval-data dataset are scored: test (its seeded test fifth; the "
@@ -293,7 +293,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (on stderr) while the rows are scored, or an sft run's test prompts answered.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
+    """Print a trained run's metrics on the test (or validation) split, and on each --eval-data dataset's.
 
     An --eval-data that is unknown, unreadable or whose labels do not map, or a --tta that cannot adapt the run, is
     refused in one line before any row is scored.
