@@ -4,7 +4,7 @@ A compare tunes by default and ``train`` does not: a recommended arm trained wit
 ran at the strategy's untuned rate, not the one the compare chose. The command built here carries the arm's data and
 columns, backbone, strategy, size, options, terms, its train settings that differ from ``train``'s defaults, the split
 settings ``train`` takes, and the learning rate tuning chose at that size (``--tune lr`` with the same grid where the
-seeds chose different ones). It reads the store's last sweep (``Store.sweep()``: what the user asked, before any
+seeds chose different ones or one recorded none). It reads the store's last sweep (``Store.sweep()``: what the user asked, before any
 default was filled), so only an arm of that sweep's plan gets one. Torch-free unless the sweep set train settings
 (which of them the arm reads is the strategy's to say).
 """
@@ -79,6 +79,17 @@ def _backbone_of(spec: dict[str, Any], sweep: dict[str, Any]) -> str | None:
     return next((b for b in given if b == name or str(b).rstrip("/").rsplit("/", 1)[-1] == name), None)
 
 
+def _why_tune(recorded: list[float], seeds: int) -> str:
+    """Why ``seeds`` runs whose tuned rates are ``recorded`` (a seed that recorded none left out) give no one rate."""
+    unrecorded = seeds - len(recorded)
+    missing = f"{unrecorded} of its {seeds} seeds recorded no rate" if unrecorded else ""
+    distinct = list(dict.fromkeys(recorded))
+    if len(distinct) > 1:
+        chose = f"its {len(recorded)} seeds{' that recorded one' if unrecorded else ''} chose different rates ({', '.join(_text(v) for v in recorded)})"
+        return f"{chose}; {missing}" if missing else chose
+    return f"{missing} (the rest chose {_text(distinct[0])})" if distinct else missing
+
+
 def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n: int | str) -> dict[str, Any] | None:
     """The command that trains the arm of ``runs`` (one arm's finished runs at requested size ``n``) as the compare ran it.
 
@@ -133,16 +144,14 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     note, tune, grid = "", None, None
     if tuned and sweep.get("tune"):
         param = str(tuned.get("param"))
-        chosen = [(r.chosen or {}).get(param) for r in runs]
-        values = {float(v) for v in chosen if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if len(values) == 1 and len(chosen) == len([v for v in chosen if v is not None]):
-            train[param] = values.pop()
+        recorded = [float(v) for r in runs for v in [(r.chosen or {}).get(param)]
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(set(recorded)) == 1 and len(recorded) == len(runs):
+            train[param] = recorded[0]
         else:
             tune = "lr"
             grid = (sweep.get("grids") or {}).get(strategy)
-            shown = ", ".join(_text(v) for v in chosen)
-            note = (f"--tune lr, not one {param}: its {len(runs)} seeds chose different rates ({shown}), so train tunes "
-                    f"on validation as compare did")
+            note = f"--tune lr, not one {param}: {_why_tune(recorded, len(runs))}, so train tunes on validation as compare did"
     cli = ["headstart", "train", "--data", shlex.quote(sweep["data"])]
     python = [repr(sweep["data"])]
     for field in ("text_column", "label_column", "task", "group_column", "split_column"):

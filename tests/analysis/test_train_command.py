@@ -3,6 +3,7 @@ compare ran it (its tuned learning rate, options and train settings), and the co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -76,6 +77,30 @@ def test_seeds_that_chose_different_rates_give_tune_with_the_reason(tmp_path: Pa
     assert "--tune lr" in command["cli"] and "--head-lr" not in command["cli"]
     assert "tune='lr'" in command["python"]
     assert "seeds chose different rates (0.01, 0.003)" in command["note"]
+
+
+def test_a_seed_that_recorded_no_rate_is_said_so_not_shown_as_none(tmp_path: Path) -> None:
+    """The note read 'its 2 seeds chose different rates (0.01, None)' where one seed recorded no tuned rate."""
+    results = [dataclasses.replace(r, chosen={"tune_seconds": 1.0})  # tuned, but no head_lr kept
+               if r.spec["strategy"] == "linear-probe" and r.spec["seed"] == 1 else r for r in probe_wins()]
+    doc = json.loads(render(store_of(tmp_path, results))["results.json"].read_text())
+    command = doc["recommendation"][0]["train_commands"][0]
+    assert "--tune lr" in command["cli"] and "--head-lr" not in command["cli"]
+    assert command["note"] == ("--tune lr, not one head_lr: 1 of its 2 seeds recorded no rate (the rest chose 0.01), "
+                               "so train tunes on validation as compare did")
+    assert "None" not in (tmp_path / "report.md").read_text().split("**To train it:**", 1)[1]
+
+
+@pytest.mark.parametrize(("recorded", "seeds", "why"), [
+    ([0.01, 0.003], 2, "its 2 seeds chose different rates (0.01, 0.003)"),
+    ([0.01, 0.003], 3, "its 2 seeds that recorded one chose different rates (0.01, 0.003); 1 of its 3 seeds recorded no rate"),
+    ([0.01], 2, "1 of its 2 seeds recorded no rate (the rest chose 0.01)"),
+    ([], 2, "2 of its 2 seeds recorded no rate"),
+])
+def test_why_a_command_tunes_names_only_the_rates_seeds_recorded(recorded, seeds, why) -> None:
+    from headstart.analysis.train_command import _why_tune
+
+    assert _why_tune(recorded, seeds) == why
 
 
 def test_a_recommended_arm_with_options_passes_them(tmp_path: Path) -> None:
