@@ -82,15 +82,14 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     if Path(path).suffix.lower() in INPUTS_ONLY:  # one column, "text": naming a column cannot help
         raise DataError(f"{str(path)!r} holds one input per line, not a table of {' / '.join(columns)} columns; give "
                         f"{data_files(labelled=True)} with a column for each, e.g. {_example_table(columns)}")
-    needed = list(columns.values()) + ([group_column] if group_column else [])
-    for column in needed:
-        if column not in frame.columns:
-            chats = [c for c in frame.columns if _is_chat(_first(frame[c]))]
-            if chats:  # a chat file: naming a column of it cannot help
-                raise DataError(f"column {column!r} not in {str(path)!r}: its {str(chats[0])!r} column holds chat turns "
-                                f"(role/content lists), which are not read; {_chat_fix(columns)}")
-            raise DataError(f"column {column!r} not in {str(path)!r}{closest(column, frame.columns)} "
-                            f"(columns: {', '.join(map(str, frame.columns))}); name it with --{_flag(columns, column)}")
+    needed = list(dict.fromkeys(list(columns.values()) + ([group_column] if group_column else [])))
+    missing = [column for column in needed if column not in frame.columns]
+    if missing:  # every one named at once: a second run should not find the next
+        chats = [c for c in frame.columns if _is_chat(_first(frame[c]))]
+        if chats:  # a chat file: naming a column of it cannot help
+            raise DataError(f"{_columns_text(missing)} not in {str(path)!r}: its {str(chats[0])!r} column holds chat turns "
+                            f"(role/content lists), which are not read; {_chat_fix(columns)}")
+        raise DataError(_missing_columns(missing, path, list(frame.columns), columns))
     for role, column in columns.items():
         structured = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))
         if structured.any():  # astype(str) would train on its Python repr, "[{'role': 'user', ..."
@@ -194,6 +193,24 @@ def _groups(frame: "pd.DataFrame", table: dict[str, list[str]], group_column: st
     if PROMPT_GROUPS <= distinct < len(prompts):  # prompts that repeat, and enough of them to hold some out
         return prompts.astype(str)
     return np.arange(len(frame)).astype(str)
+
+
+def _columns_text(names: list[str]) -> str:
+    """``column 'a'`` or ``columns 'a' and 'b'`` (``'a', 'b' and 'c'``)."""
+    quoted = [repr(n) for n in names]
+    return f"column {quoted[0]}" if len(quoted) == 1 else f"columns {', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _missing_columns(missing: list[str], path: str, present: list, columns: dict[str, str]) -> str:
+    """One line naming every column of ``missing`` the file at ``path`` lacks, the columns it has, and each one's flag."""
+    flags = [f"--{_flag(columns, c)}" for c in missing]
+    if len(missing) == 1:
+        return (f"column {missing[0]!r} not in {str(path)!r}{closest(missing[0], present)} "
+                f"(columns: {', '.join(map(str, present))}); name it with {flags[0]}")
+    hints = [closest(c, present).removeprefix("; ") for c in missing]
+    named = [f"{c!r}" + (f" ({hint})" if hint else "") for c, hint in zip(missing, hints)]
+    return (f"columns {', '.join(named[:-1])} and {named[-1]} not in {str(path)!r} (columns: {', '.join(map(str, present))}); "
+            f"name them with {', '.join(flags[:-1])} and {flags[-1]}")
 
 
 def _flag(columns: dict[str, str], column: str) -> str:

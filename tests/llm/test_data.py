@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_user_error, run_cli
+from lm_fixtures import tiny_lm  # noqa: F401  (a fixture)
 
 from headstart.errors import ConfigError, DataError
 from headstart.llm.data import load_table, split_groups
@@ -44,6 +46,30 @@ def test_a_file_splits_by_its_group_column_and_names_a_missing_one(tmp_path):
     with pytest.raises(DataError, match="column 'answer' not in"):
         load_table(str(path), {"prompt": "q", "response": "answer"})
     assert list(split_groups(np.arange(10))) == list(split_groups(np.arange(10))), "fixed, not drawn per run"
+
+
+def test_every_missing_column_is_named_in_one_error_with_the_columns_the_file_has(tmp_path):
+    """Only 'prompt' was named: with it fixed, a second run found 'response' missing too."""
+    path = tmp_path / "qa.csv"
+    pd.DataFrame({"Prompt": ["q"] * 8, "answer": ["a"] * 8}).to_csv(path, index=False)
+    with pytest.raises(DataError) as e:
+        load_table(str(path), {"prompt": "prompt", "response": "response"})
+    assert str(e.value) == (f"columns 'prompt' (did you mean 'Prompt'?) and 'response' not in {str(path)!r} (columns: "
+                            "Prompt, answer); name them with --prompt-column and --response-column")
+    with pytest.raises(DataError) as e:
+        load_table(str(path), {"prompt": "Prompt", "chosen": "chosen", "rejected": "rejected"}, group_column="movie")
+    assert str(e.value).startswith(f"columns 'chosen', 'rejected' and 'movie' not in {str(path)!r} (columns: Prompt, "
+                                   "answer); name them with --chosen-column, --rejected-column and --group-column"), e.value
+
+
+@pytest.mark.parametrize("command,flags", [("sft", "--prompt-column and --response-column"),
+                                           ("prefer", "--prompt-column, --chosen-column and --rejected-column")])
+def test_sft_and_prefer_name_every_missing_column_and_exit_2(tiny_lm, tmp_path, monkeypatch, capsys, command, flags):
+    path = tmp_path / "qa.csv"
+    pd.DataFrame({"question": ["q"] * 8, "answer": ["a"] * 8}).to_csv(path, index=False)
+    assert_user_error(run_cli([command, "--data", str(path), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"),
+                               "-q"], monkeypatch, capsys), "(columns: question, answer); name them with " + flags)
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_file_without_groups_keeps_each_prompt_on_one_side(tmp_path):

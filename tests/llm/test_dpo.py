@@ -95,7 +95,8 @@ def test_prefer_refuses_a_folder_that_is_not_an_sft_run(pref_csv, tmp_path, monk
 
 def test_prefer_names_a_missing_column(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
     assert_user_error(run_cli(["prefer", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q"],
-                       monkeypatch, capsys), "column 'chosen' not in", "--chosen-column")
+                       monkeypatch, capsys), "columns 'chosen' and 'rejected' not in",
+                      "name them with --chosen-column and --rejected-column")
 
 
 @pytest.mark.parametrize("beta", ["0", "-1"])
