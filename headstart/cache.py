@@ -197,11 +197,3 @@ def clear_cache(what: str = "temp") -> CacheReport:
         with contextlib.suppress(OSError):
             (where / name).rmdir()
     return CacheReport(str(where), removed)
-
-
-def human_bytes(n: int) -> str:
-    """``1.5 GB``, ``12.0 MB``, ``980 B``: decimal units, as ``du --si``."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"

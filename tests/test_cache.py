@@ -87,12 +87,12 @@ def test_cli_lists_clears_and_refuses_an_unknown_part(cache, monkeypatch, capsys
     code, out, err = run_cli(["cache"], monkeypatch, capsys)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == f"cache: {cache} (6.3 kB)"
+    assert lines[0] == f"cache: {cache} (6.32 kB)"
     assert lines[1].split()[:3] == ["features", "2", "files"] and lines[4].split()[:3] == ["leakage", "1", "file"] and lines[5].split()[:3] == ["precision", "1", "file"]
     code, out, err = run_cli(["cache", "--json"], monkeypatch, capsys)
     assert json.loads(out)["parts"]["models"] == {"files": 2, "bytes": 3002}
     code, out, err = run_cli(["cache", "--clear", "temp"], monkeypatch, capsys)
-    assert code == 0 and out == "removed temp: 2 files, 1.6 kB\n"
+    assert code == 0 and out == "removed temp: 2 files, 1.60 kB\n"
     assert_user_error(run_cli(["cache", "--clear", "feature"], monkeypatch, capsys), "unknown cache part 'feature'", "--clear temp")
     assert (cache / "features" / FEATURE_A).exists()
 

@@ -127,6 +127,7 @@ def adapters_merge(
     from headstart.adapters import merge, merge_base
     from headstart.llm.runs import is_lm_run
     from headstart.output_checks import checked_on_text
+    from headstart.report.mdtext import bytes_text
 
     from headstart.errors import ConfigError
 
@@ -150,13 +151,13 @@ def adapters_merge(
     if lm:
         typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| logit = {report.max_abs_diff:.2e} in fp32 on "
                    f"{checked_on_text(report.inputs, report.checked_on, 'validation sequences')}, loaded back with transformers (tolerance {report.tolerance:g})"
-                   f"{'; base dequantized from 4-bit' if report.dequantized else ''}; {report.merged_bytes / 1e6:.1f} MB; "
+                   f"{'; base dequantized from 4-bit' if report.dequantized else ''}; {bytes_text(report.merged_bytes)}; "
                    f"headstart generate {report.out} --prompt TEXT, or AutoModelForCausalLM.from_pretrained('{report.out}') "
                    "(its README.md shows how to generate as headstart does)")
         return
     typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} in fp32 on "
                f"{checked_on_text(report.inputs, report.checked_on)} (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
-               f"{report.merged_bytes / 1e6:.1f} MB")
+               f"{bytes_text(report.merged_bytes)}")
     if report.at_precision is not None:
         gap = report.at_precision
         typer.echo(f"note: at the run's own precision ({gap.precision}, as predict and evaluate run it) merged and adapter logits "

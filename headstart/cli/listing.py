@@ -103,7 +103,8 @@ def cache(
     Example: headstart cache
     Example: headstart cache --clear temp
     """
-    from headstart.cache import cache_info, check_kind, clear_cache, human_bytes
+    from headstart.cache import cache_info, check_kind, clear_cache
+    from headstart.report.mdtext import bytes_text
 
     report = clear_cache(check_kind(clear)) if clear is not None else cache_info()
     if as_json:
@@ -111,15 +112,15 @@ def cache(
         return
     if clear is not None:
         for part in report.parts:
-            typer.echo(f"removed {part.name}: {_files(part.files)}, {human_bytes(part.bytes)}")
+            typer.echo(f"removed {part.name}: {_files(part.files)}, {bytes_text(part.bytes)}")
         return
-    typer.echo(f"cache: {report.where} ({human_bytes(report.bytes)})")
+    typer.echo(f"cache: {report.where} ({bytes_text(report.bytes)})")
     about = {"features": "frozen-backbone features", "data": "tables given as rows or a DataFrame",
              "models": "causal LMs converted from GGUF",
              "leakage": "test rows that repeat training rows, per data and split", "precision": "the measured bf16 / fp32 verdict",
              "temp": "left-overs of killed writes, over an hour old"}
     for part in report.parts:
-        typer.echo(f"  {part.name:<10} {_files(part.files):>12}  {human_bytes(part.bytes):>9}  {about[part.name]}")
+        typer.echo(f"  {part.name:<10} {_files(part.files):>12}  {bytes_text(part.bytes):>9}  {about[part.name]}")
 
 
 def _files(n: int) -> str:

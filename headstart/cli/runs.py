@@ -203,6 +203,7 @@ def train(
     pct = percent(result.trainable_params, result.total_params)
     from headstart.analysis.arms import spec_label
     from headstart.report.markdown import seconds_text  # as the reports write them: a probe's 0.012 s is not "0.0s"
+    from headstart.report.mdtext import bytes_text
 
     arm = spec_label({"strategy": strategy, "terms": terms_given})  # full-finetune+ewc[weight=10]: what trained
     typer.echo(f"{result.status}: {arm} on {data}, n={n}, seed={seed} -> {out}")
@@ -218,10 +219,10 @@ def train(
     else:  # a zero-shot head from descriptions, a prompt, a lookup: no weight learned from the rows
         typer.echo(f"trainable params: 0 of {result.total_params:,}: nothing trained, no optimiser step, "
                    f"{seconds_text(result.train_seconds)}s" + ("; no label read (n = 0)" if n == "0" else ""))
-    memory = f"peak memory {result.peak_rss_bytes / 1e6:.0f} MB (RSS)"
+    memory = f"peak memory {bytes_text(result.peak_rss_bytes)} (RSS)"
     if result.base_weights:
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
-        memory += f"; 4-bit base linear weights {stored / 1e6:.1f} MB = {stored / fp32:.2f}x of fp32 ({fp32 / 1e6:.1f} MB)"
+        memory += f"; 4-bit base linear weights {bytes_text(stored)} = {stored / fp32:.2f}x of fp32 ({bytes_text(fp32)})"
     typer.echo(memory)
     resolved = _saved(out).get("resolved") or {}
     chosen = chosen_on_validation(result.chosen, resolved.get("options"), resolved.get("n"))

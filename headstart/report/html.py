@@ -13,9 +13,10 @@ from typing import Any
 
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
+from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
                                        others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
-                                       retention_ci_text, score_ci_text, seconds_text, signed_value, size_text,
+                                       retention_ci_text, score_ci_text, seconds_text, signed_value,
                                        superseded_text, TRAIN_LEAD, train_commands, value_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
@@ -347,7 +348,7 @@ def _texts(summary: dict[str, Any], r: dict[str, Any]) -> dict[str, str]:
     unit = " %" if summary["scale"] == 100.0 else ""
     mean, ci = value_text(summary, r["mean"]), curve_ci_text(summary, r)
     costs = {"seconds_text": seconds_text(r["train_seconds"]), "per_step_text": per_step_text(r.get("seconds_per_step")),
-             "params_text": f"{r['trainable_params']:,}", "size_text": size_text(r.get("saved_bytes", 0))}
+             "params_text": f"{r['trainable_params']:,}", "size_text": bytes_text(r["saved_bytes"]) if r.get("saved_bytes") else "–"}
     if r.get("interval", "seeds" if r["seeds"] > 1 else "none") == "none":  # as curve_ci_text reads it
         return {**costs, "mean_text": mean + unit, "tip_text": mean + unit, "interval_text": ci}
     if value_text(summary, r["mean"] - r["ci_low"]) == value_text(summary, r["ci_high"] - r["mean"]):

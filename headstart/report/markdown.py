@@ -7,7 +7,7 @@ from typing import Any
 from headstart.analysis import REFERENCE_WORDS, format_n
 from headstart.analysis.stats import range_text
 from headstart.report.chart import metric_label
-from headstart.report.mdtext import md_code, md_fence, md_text
+from headstart.report.mdtext import bytes_text, md_code, md_fence, md_text
 
 
 def value_text(summary: dict[str, Any], v: float) -> str:
@@ -31,17 +31,6 @@ def score_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
 def difference_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
     """A difference's interval, ``"+1.2 to +5.0"`` (with its one-seed caveat), or why it has none (``stats.range_text``)."""
     return range_text(ci, lambda v: signed_value(summary, v), joiner=" to ")
-
-
-def size_text(n: int) -> str:
-    """Bytes as B / kB / MB / GB (decimal units, as file browsers show them): "90.9 MB", "1.3 GB", "1,300 GB"."""
-    if not n:
-        return "–"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            text = f"{n / scale:.3g}"
-            return f"{n / scale:,.0f} {unit}" if "e+" in text else f"{text} {unit}"
-    return f"{n} B"
 
 
 def superseded_text(summary: dict[str, Any]) -> str:
@@ -235,7 +224,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {value_text(summary, r['mean'])} | "
                      f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {seconds_text(r['train_seconds'])} | "
                      f"{per_step_text(r.get('seconds_per_step'))} | {r['trainable_params']:,} | "
-                     f"{size_text(r.get('saved_bytes', 0))} |")
+                     f"{bytes_text(r['saved_bytes']) if r.get('saved_bytes') else '–'} |")
     retained = summary.get("retention") or []
     ref = summary.get("reference")
     if ref:

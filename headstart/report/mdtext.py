@@ -17,11 +17,16 @@ def md_text(text: Any) -> str:
 
 
 def bytes_text(count: int) -> str:
-    """A size on disk as a reader takes it in: 3.4 kB, 301.9 kB, 90.9 MB."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} B"
+    """Bytes as every page and command writes them (sizes on disk, in memory): decimal units, as file browsers and
+    ``du --si`` show them, with three significant digits and their trailing zeros, as seconds are written, so a
+    column lines up ("12.0 MB" beside "9.87 MB"): "500 B", "6.30 kB", "298 kB", "90.9 MB", "1.30 GB", "1,300 GB"."""
+    if count < 1000:
+        return f"{count} B"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        text = f"{count / scale:#.3g}".rstrip(".")
+        if "e+" not in text:  # 999,999 B is "1.00 MB", not "1.00e+03 kB"
+            return f"{text} {unit}"
+    return f"{count / 1e9:,.0f} GB"
 
 
 def _backtick_run(text: str) -> int:

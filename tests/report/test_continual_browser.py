@@ -80,7 +80,7 @@ def test_a_value_on_a_half_reads_as_continual_md_writes_it(page: Any, tmp_path: 
              "plasticity": _summary(0.8), "train_seconds": 2.5, "kept_bytes": 1_250_000}]
     data = {"arms": arms, "tried": [], "recommended": None}
     md = continual_markdown(data, stream="s", scenario="task", tasks=["a", "b"], notes=[])
-    assert "| ewc | 18.2 (16.2 to 20.2) |" in md and "| 1 | 30.0 | 70.2 |" in md and "| 2 | 1.2 MB |" in md, md
+    assert "| ewc | 18.2 (16.2 to 20.2) |" in md and "| 1 | 30.0 | 70.2 |" in md and "| 2 | 1.25 MB |" in md, md
     path = tmp_path / "continual.html"
     path.write_text(continual_html(data, title="t", tasks=["a", "b"], notes=[]))
     tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
@@ -88,5 +88,5 @@ def test_a_value_on_a_half_reads_as_continual_md_writes_it(page: Any, tmp_path: 
     cells = tab.locator("#arms tbody td").all_inner_texts()
     matrix = tab.locator("#matrix svg text").all_text_contents()
     tab.close()
-    assert cells[1] == "18.2 (16.2 to 20.2)" and cells[6:] == ["2", "1.2 MB"], cells
+    assert cells[1] == "18.2 (16.2 to 20.2)" and cells[6:] == ["2", "1.25 MB"], cells
     assert "70.2" in matrix and "70.3" not in matrix, matrix

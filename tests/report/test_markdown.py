@@ -59,13 +59,14 @@ def test_another_experiments_table_shows_no_interval_where_the_main_table_shows_
 def test_long_runs_and_large_files_read_as_numbers_not_exponents():
     """``.3g`` wrote a 1,234-second cell as "1.23e+03" and a 1.3 GB run as "1.3e+03 MB" in report.md (and, since the
     page writes report.md's cells, in report.html)."""
-    from headstart.report.markdown import per_step_text, seconds_text, size_text
+    from headstart.report.markdown import per_step_text, seconds_text
+    from headstart.report.mdtext import bytes_text
 
     assert [seconds_text(s) for s in (0.318, 12.5, 999.4, 999.6, 1234.5, 123_456.0)] == [
         "0.318", "12.5", "999", "1,000", "1,234", "123,456"]
     assert per_step_text(None) == "–" and per_step_text(0.25) == "0.250"
-    assert [size_text(n) for n in (0, 500, 90_900_000, 1_300_000_000, 1_300_000_000_000)] == [
-        "–", "500 B", "90.9 MB", "1.3 GB", "1,300 GB"]
+    assert [bytes_text(n) for n in (500, 90_900_000, 1_300_000_000, 1_300_000_000_000)] == [
+        "500 B", "90.9 MB", "1.30 GB", "1,300 GB"]
 
 
 def test_seconds_keep_their_trailing_zeros_so_a_column_lines_up():
