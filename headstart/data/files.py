@@ -118,13 +118,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     texts = text_values(frame, text_col)
     empty = texts == ""
     missing = frame[label_col].map(missing_label)
-    if empty.any():
-        notes.append(f"dropped {_rows(int(empty.sum()))} with empty text")
-    if (missing & ~empty).any():
-        notes.append(dropped_note(frame.loc[missing & ~empty, label_col].tolist()))
-    for note in notes:
-        if note.startswith("dropped"):
-            log.info("%s: %s", Path(where).name, note)
+    dropped = [*([f"dropped {_rows(int(empty.sum()))} with empty text"] if empty.any() else []),
+               *([dropped_note(frame.loc[missing & ~empty, label_col].tolist())] if (missing & ~empty).any() else [])]
+    notes += _said(where, dropped)
     keep = ~(empty | missing)
     if keep.sum() == 0:
         raise DataError(f"{where!r} has no rows with both text ({text_col!r}) and label ({label_col!r})")
@@ -139,12 +135,17 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task,
               "pair": text_col not in frame.columns}  # "a,b" two columns read as a pair; a column so named is one
     targets, names, label_notes = encode_labels(labels, task, where, label_col)
-    added = [n for n in (task_note(labels, task, given), kept_as_class_note(labels) if task == "classification" else None,
-                         *label_notes) if n]
-    notes += added
-    for note in added:
-        log.info("%s: %s", Path(where).name, note)
+    notes += _said(where, [n for n in (task_note(labels, task, given),
+                                       kept_as_class_note(labels) if task == "classification" else None, *label_notes) if n])
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _said(where: str, notes: list[str]) -> list[str]:
+    """``notes`` (rows dropped, how the labels were read), each logged as "FILE: note" (the CLI prints it as a "note: ..."
+    line) as it is made: a text table and a table of image paths say them alike."""
+    for note in notes:
+        log.info("%s: %s", Path(where).name, note)
+    return notes
 
 
 def _rows(count: int) -> str:
@@ -220,18 +221,17 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     empty = frame[image_col].map(lambda v: not isinstance(v, str) or not v.strip())
     missing = frame[label_col].map(missing_label)
     notes = [f"using column {image_col!r} as images and {label_col!r} as label"] if label_column is None else []
-    if empty.any():
-        notes.append(f"dropped {int(empty.sum())} rows with no image path")
-    if (missing & ~empty).any():
-        notes.append(dropped_note(frame.loc[missing & ~empty, label_col].tolist()))
+    dropped = [*([f"dropped {_rows(int(empty.sum()))} with no image path"] if empty.any() else []),
+               *([dropped_note(frame.loc[missing & ~empty, label_col].tolist())] if (missing & ~empty).any() else [])]
+    notes += _said(where, dropped)
     keep = ~(empty | missing)
     if keep.sum() == 0:
         raise DataError(f"{where!r} has no rows with both an image ({image_col!r}) and a label ({label_col!r})")
     labels = frame.loc[keep, label_col].tolist()
     given, task = task, task or infer_task(labels)
     targets, names, label_notes = encode_labels(labels, task, where, label_col)
-    notes += [n for n in (task_note(labels, task, given), kept_as_class_note(labels) if task == "classification" else None,
-                          *label_notes) if n]
+    notes += _said(where, [n for n in (task_note(labels, task, given),
+                                       kept_as_class_note(labels) if task == "classification" else None, *label_notes) if n])
     named = frame.loc[keep, image_col].tolist()
     images = resolve_image_paths(named, Path(path))
     source = {"path": str(Path(path).resolve()), "text_column": image_col, "label_column": label_col, "task": task}

@@ -235,6 +235,27 @@ def test_csv_of_image_paths(folder):
     assert again.hash == data.hash
 
 
+def test_a_table_of_image_paths_says_the_rows_it_drops_as_a_text_table_does(folder, caplog):
+    """The rows left out (no image path, no label) were kept as notes on the dataset, but nothing was said: train
+    printed no "note: ..." line, where a text table's dropped rows are said as they are read."""
+    table = folder / "labels.csv"
+    rows = [("cat/c0.png", "x"), ("cat/c1.png", "x"), ("dog/d0.jpg", "y"), ("dog/d1.jpg", "y"), ("", "y"), ("dog/d2.jpg", "")]
+    pd.DataFrame(rows, columns=["file", "species"]).to_csv(table, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        data = load_dataset(str(table), text_column="file", label_column="species")
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["labels.csv: dropped 1 row with no image path", "labels.csv: dropped 1 row with no label"], said
+    assert [f"labels.csv: {n}" for n in data.notes] == said
+    texts = folder / "texts.csv"  # the same rows with texts for paths: the same words
+    pd.DataFrame([(f"a {p[:3]} photo" if p else "", label) for p, label in rows],
+                 columns=["text", "species"]).to_csv(texts, index=False)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        load_dataset(str(texts), text_column="text", label_column="species")
+    assert [r.getMessage() for r in caplog.records] == ["texts.csv: dropped 1 row with empty text",
+                                                        "texts.csv: dropped 1 row with no label"]
+
+
 def test_csv_naming_a_missing_image(folder):
 
     table = folder / "labels.csv"
