@@ -1,6 +1,6 @@
 """check-leakage (``headstart.check_leakage``) counts the split a run trains on: train's split flags (--max-test,
---max-val, --dedupe) cut it as they cut train's (it counted the default split only, whatever caps a run was trained
-with)."""
+--max-val, --dedupe) cut it as they cut train's, and --run reads a saved run's own (it counted the default split only,
+whatever caps a run was trained with)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from conftest import assert_user_error, make_toy, run_cli
 
 import headstart
 from headstart.data import SplitConfig, load_dataset, split_dataset
+from headstart.errors import ConfigError, DataError
 from headstart.specs import TrainConfig
 
 
@@ -84,6 +85,75 @@ def test_dedupe_counts_the_rows_it_removes(big_csv, monkeypatch, capsys):
     assert said["n_test"] - said["removed_from_test"] == len(kept.test)
 
 
+def _run(csv: Path, out: Path, **split) -> dict:
+    headstart.fit(str(csv), "tiny", strategy="linear-probe", n=16, out=out,
+                  config=TrainConfig(max_steps=1, min_steps=1, batch_size=8, precision="fp32"), **split)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_run_checks_the_runs_own_split(big_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """--run reads the run's data and split settings from its spec: the counts are of the split it was scored on (its
+    metrics.json's test row count), and flags beside it that say another split are refused in one line."""
+    run = tmp_path / "capped"
+    metrics = _run(big_csv, run, max_test=40, max_val=20, dedupe=True)
+    said = _counted(["--run", str(run)], monkeypatch, capsys)
+    assert said["n_test"] - said["removed_from_test"] == metrics["majority"]["test"]["rows"]
+    assert said["n_val"] - said["removed_from_validation"] == metrics["majority"]["val"]["rows"]
+    assert said["split"]["max_test"] == 40 and said["run"] == str(run) and said["removed_from_test"] > 0
+    assert _counted(["--run", str(run), "--data", str(big_csv), "--max-test", "40", "--max-val", "20", "--dedupe"],
+                    monkeypatch, capsys) == said  # the flags it was trained with agree
+    where = f"the run in {str(run)!r}"
+    for args, fragment in [
+        (["--max-test", "all"], f"--max-test all is not the split of {where} (--max-test 40); drop --max-test"),
+        (["--max-val", "300"], f"--max-val 300 is not the split of {where} (--max-val 20); drop --max-val"),
+        (["--data", "rotten-tomatoes"], f"--data 'rotten-tomatoes' is not the data of {where} ('big.csv'); drop --data"),
+        (["--task", "regression"], f"--task 'regression' is not how {where} read its data (--task 'classification')"),
+        (["--group-column", "text"], f"--group-column 'text' is not how {where} read its data (no --group-column)"),
+        (["--threshold", "0.6"], f"{where} was split with --dedupe, which drops the copies at Jaccard >= 0.8"),
+    ]:
+        assert_user_error(run_cli(["check-leakage", "--run", str(run), *args], monkeypatch, capsys), fragment)
+    with pytest.raises(ConfigError, match=r"^max_test=41 is not the split of .*\(max_test=40\); drop max_test"):
+        headstart.check_leakage(run=run, max_test=41)
+    with pytest.raises(ConfigError, match=r"^max_test='all' is not the split of"):
+        headstart.check_leakage(run=run, max_test="all")
+    plain = tmp_path / "plain"
+    metrics = _run(big_csv, plain)
+    said = _counted(["--run", str(plain)], monkeypatch, capsys)
+    assert said["n_test"] == metrics["majority"]["test"]["rows"] == len(split_dataset(load_dataset(str(big_csv))).test)
+    assert_user_error(run_cli(["check-leakage", "--run", str(plain), "--dedupe"], monkeypatch, capsys),
+                      "--dedupe is not the split of", "(split without --dedupe); drop --dedupe; --run checks the run's own split")
+    assert_user_error(run_cli(["check-leakage", "--run", str(tmp_path / "none")], monkeypatch, capsys), "does not exist")
+
+
+def test_a_run_whose_data_cannot_be_read_again_says_so(big_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """A run's data file changed or gone, or the cache's copy of a DataFrame it trained on cleared: one line, exit 2,
+    naming the flags that cut its split for a check of a copy. A DataFrame's copy still there is checked."""
+    frame = pd.read_csv(big_csv)
+    run = tmp_path / "frame"
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, out=run, max_test=40,
+                  config=TrainConfig(max_steps=1, min_steps=1, batch_size=8, precision="fp32"))
+    said = _counted(["--run", str(run)], monkeypatch, capsys)
+    assert said["n_test"] == json.loads((run / "metrics.json").read_text())["majority"]["test"]["rows"]
+    Path(json.loads((run / "spec.json").read_text())["data_source"]["path"]).unlink()
+    assert_user_error(run_cli(["check-leakage", "--run", str(run)], monkeypatch, capsys),
+                      f"the run in {str(run)!r} trained on data passed from Python (a DataFrame), whose copy in the cache",
+                      "is gone; write that data to a file and check it with --data FILE --text-column text --label-column "
+                      "label --task classification --max-test 40")
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(big_csv.read_bytes())
+    filed = tmp_path / "filed"
+    _run(copy, filed, max_val=20)
+    copy.write_text(copy.read_text() + "one more review,positive\n")
+    assert_user_error(run_cli(["check-leakage", "--run", str(filed)], monkeypatch, capsys),
+                      "the data 'copy.csv' changed since the run in", "so its split is not the run's")
+    copy.unlink()
+    assert_user_error(run_cli(["check-leakage", "--run", str(filed)], monkeypatch, capsys),
+                      f"the data file {str(copy)!r} of the run in {str(filed)!r} is missing; put it back, or check a copy "
+                      "with --data FILE --text-column text --label-column label --task classification --max-val 20")
+    with pytest.raises(DataError, match="is missing"):
+        headstart.check_leakage(run=filed)
+
+
 def test_a_large_image_test_split_is_capped_as_a_runs_is(tmp_path, monkeypatch, capsys):
     """Without --max-test, an image test split over the data default keeps that many rows, as train's and compare's
     do (``data_defaults``): the split checked is a run's; --max-test all checks every one."""
@@ -105,3 +175,20 @@ def test_a_large_image_test_split_is_capped_as_a_runs_is(tmp_path, monkeypatch, 
     assert said["split"]["max_test"] == 6
     assert _counted(["--data", str(tmp_path / "imgs"), "--max-test", "all"], monkeypatch, capsys)["n_test"] == len(
         split_dataset(data).test)
+
+
+@pytest.mark.slow
+def test_run_of_a_capped_real_run_counts_its_test_split(tmp_path, monkeypatch, capsys):
+    """rotten-tomatoes: a run trained with --max-test 100 is scored on a part of the test split (its metrics.json
+    counts the rows); check-leakage --run counts that part, and so does --max-test 100, where without either it counts
+    the default split's rows (the rows a run without --max-test is scored on)."""
+    run = tmp_path / "capped"
+    code, _, err = run_cli(["train", "--data", "rotten-tomatoes", "--n", "16", "--max-steps", "1", "--max-test", "100",
+                            "--out", str(run), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    rows = json.loads((run / "metrics.json").read_text())["majority"]["test"]["rows"]
+    said = _counted(["--run", str(run)], monkeypatch, capsys)
+    assert said["n_test"] == rows and said["split"]["max_test"] == 100
+    assert _counted(["--max-test", "100"], monkeypatch, capsys) == {k: v for k, v in said.items() if k != "run"}
+    default = _counted([], monkeypatch, capsys)
+    assert default["n_test"] == len(split_dataset(load_dataset("rotten-tomatoes")).test) > rows

@@ -290,7 +290,8 @@ def _parse_grid_flag(text: str) -> tuple[str, str]:
 @app.command("check-leakage")
 def check_leakage(
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.json/.parquet "
-                                                                     "file, or a folder of class folders of images (default: rotten-tomatoes).")] = None,
+                                                                     "file, or a folder of class folders of images (default: rotten-tomatoes; "
+                                                                     "with --run, the run's own).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: TaskOpt = None,
@@ -303,6 +304,9 @@ def check_leakage(
                                                         "about this many rows (default: 10% of the rows, at most 300).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="The split of a run given train's or compare's --dedupe: the copies counted "
                                                           "are the test and validation rows it removes.")] = False,
+    run: Annotated[Optional[Path], typer.Option(help="A run folder (train --out): check the split it trained and was scored on, its "
+                                                     "data, columns, task and split settings read from its spec.json; a flag above "
+                                                     "given beside it must agree with the run's.")] = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,
@@ -312,22 +316,24 @@ def check_leakage(
 
     The split is the one train and compare cut: give the split flags a run was trained with (--max-test, --max-val,
     --dedupe) and the --task it read the labels as (ratings 1..10 read as classes by default, as numbers with --task
-    regression; the split is stratified by them) to check that run's split.
+    regression; the split is stratified by them), or --run with the run's folder, to check that run's split.
 
     \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
     Example: headstart check-leakage --data ratings.csv --task regression   # the split of a --task regression run
     Example: headstart check-leakage --max-test 100 --max-val 50   # the split of train --max-test 100 --max-val 50
+    Example: headstart check-leakage --run runs/ft64   # the split that run trained and was scored on
     """
     from headstart.api_leakage import checked_split
 
     report, split = checked_split(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column, max_test=max_test, max_val=max_val,
-                                  dedupe=dedupe, threshold=threshold, examples=examples)
+                                  dedupe=dedupe, run=run, threshold=threshold, examples=examples)
     if as_json:  # the split counted, and what its dedupe removes, as compare's leakage.json says them
         _echo_json({**report.to_dict(), "split": split.identity(),
                     "removed_from_test": report.exact + report.near if split.dedupe else 0,
-                    "removed_from_validation": report.val_leaked if split.dedupe else 0})
+                    "removed_from_validation": report.val_leaked if split.dedupe else 0,
+                    **({"run": str(run)} if run is not None else {})})
         return
     typer.echo(report.summary(removed=split.dedupe))
     for test_text, train_text, similarity in report.examples:
