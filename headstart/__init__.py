@@ -52,7 +52,7 @@ _LAZY = {
     "SplitConfig": "headstart.data.splits",
     "HeadstartError": "headstart.errors",
     "AdapterSet": "headstart.adapter_set",
-    "check_leakage": "headstart.data.leakage",
+    "check_leakage": "headstart.api_leakage",
     "datasets": "headstart.listings",
     "install_datasets": "headstart.listings",
     "runs": "headstart.listings",

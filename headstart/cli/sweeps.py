@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
+from headstart.cli.common import (GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _scoped_options, _shown, app)
 from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
@@ -289,12 +289,24 @@ def _parse_grid_flag(text: str) -> tuple[str, str]:
 
 @app.command("check-leakage")
 def check_leakage(
-    data: DataOpt = "rotten-tomatoes",
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.json/.parquet "
+                                                                     "file, or a folder of class folders of images (default: rotten-tomatoes; "
+                                                                     "with --run, the run's own).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: TaskOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
+    max_test: Annotated[Optional[str], typer.Option(help="The split of a run given train's or compare's --max-test: about this many "
+                                                         "test rows (the rest join the pool), or all (default: every row, but 2,000 of "
+                                                         "a larger image test split, as a run's).")] = None,
+    max_val: Annotated[Optional[str], typer.Option(help="The split of a run given train's or compare's --max-val: validation capped at "
+                                                        "about this many rows (default: 10% of the rows, at most 300).")] = None,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="The split of a run given train's or compare's --dedupe: the copies counted "
+                                                          "are the test and validation rows it removes.")] = False,
+    run: Annotated[Optional[Path], typer.Option(help="A run folder (train --out): check the split it trained and was scored on, its "
+                                                     "data, columns, task and split settings read from its spec.json; a flag above "
+                                                     "given beside it must agree with the run's.")] = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,
@@ -302,26 +314,33 @@ def check_leakage(
     """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split, and
     validation examples that duplicate a pool example.
 
-    The split is stratified by the labels as --task reads them, as train's is: give the --task a run was trained
-    with (ratings 1..10 read as classes by default, as numbers with --task regression) to check that run's split.
+    The split is the one train and compare cut: give the split flags a run was trained with (--max-test, --max-val,
+    --dedupe) and the --task it read the labels as (ratings 1..10 read as classes by default, as numbers with --task
+    regression; the split is stratified by them), or --run with the run's folder, to check that run's split.
 
     \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
     Example: headstart check-leakage --data ratings.csv --task regression   # the split of a --task regression run
+    Example: headstart check-leakage --max-test 100 --max-val 50   # the split of train --max-test 100 --max-val 50
+    Example: headstart check-leakage --run runs/ft64   # the split that run trained and was scored on
     """
-    from headstart.data.leakage import check_leakage as find_duplicates
+    from headstart.api_leakage import checked_split
 
-    report = find_duplicates(data, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
-                             split_column=split_column, threshold=threshold, examples=examples)
-    if as_json:
-        _echo_json(report.to_dict())
+    report, split = checked_split(data, text_column=text_column, label_column=label_column, task=task,
+                                  group_column=group_column, split_column=split_column, max_test=max_test, max_val=max_val,
+                                  dedupe=dedupe, run=run, threshold=threshold, examples=examples)
+    if as_json:  # the split counted, and what its dedupe removes, as compare's leakage.json says them
+        _echo_json({**report.to_dict(), "split": split.identity(),
+                    "removed_from_test": report.exact + report.near if split.dedupe else 0,
+                    "removed_from_validation": report.val_leaked if split.dedupe else 0,
+                    **({"run": str(run)} if run is not None else {})})
         return
-    typer.echo(report.summary())
+    typer.echo(report.summary(removed=split.dedupe))
     for test_text, train_text, similarity in report.examples:
         typer.echo(f"  {similarity:.2f}  test:  {clipped(test_text)}\n        train: {clipped(train_text)}")
     from headstart.data.leakage import LEAKAGE_WARN
 
-    if report.fraction > LEAKAGE_WARN:
+    if report.fraction > LEAKAGE_WARN and not split.dedupe:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
                    "train or compare --dedupe drops those test examples"
                    + (" and the validation examples that duplicate pool ones" if report.val_leaked else ""))

@@ -35,7 +35,6 @@ import numpy as np
 
 from headstart.data.duplicates import match_texts, normalize
 from headstart.errors import ConfigError
-from headstart.python_checks import python_named
 
 if TYPE_CHECKING:
     from headstart.data.dataset import Dataset, Splits
@@ -199,34 +198,6 @@ def _label_name(data: "Dataset", row: int) -> str:
     if target.ndim:  # multilabel
         return "{" + ", ".join(data.label_names[i] for i in np.flatnonzero(target > 0.5)) + "}"
     return data.label_names[int(target)] if data.label_names else str(target)
-
-
-@python_named
-def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = None, label_column: str | None = None,
-                  task: str | None = None, group_column: str | None = None, split_column: str | None = None,
-                  threshold: float = DEFAULT_THRESHOLD, examples: int = 5) -> LeakageReport:
-    """Mirrors ``headstart check-leakage``: count the test examples of ``data``'s split (as ``fit`` and ``compare`` split
-    it) that duplicate, exactly or nearly, an example of the pool or validation split.
-
-    Args:
-        data: a built-in dataset or a data file; the column options read a file as ``load_dataset`` does.
-        task: read a file's labels as this task, as ``fit(task=...)`` does (inferred when None): the split is
-            stratified by them, so a ``--task regression`` run on whole-number ratings is split as that run was.
-        threshold: word-3-shingle Jaccard similarity at or above which a pair is a near-duplicate, in (0, 1].
-        examples: duplicate pairs to keep in the report.
-
-    Raises:
-        HeadstartError: a bad threshold (checked before the data loads), unreadable data, or a bad column.
-    """
-    from headstart.data import load_dataset, split_dataset
-
-    check_threshold(threshold)
-    dataset = load_dataset(data, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
-                           split_column=split_column)
-    if dataset.modality == "image" and threshold != DEFAULT_THRESHOLD:
-        raise ConfigError(f"--threshold {threshold:g} is the word-shingle similarity of near-duplicate texts; {dataset.name!r} "
-                          "holds images, which are compared pixel for pixel (exact copies only): drop --threshold")
-    return find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
 
 
 def split_leakage(data: "Dataset", config: Any) -> LeakageReport:

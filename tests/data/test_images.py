@@ -145,7 +145,7 @@ def test_leakage_names_a_copied_image_by_its_file(tmp_path):
     # compared pixel for pixel: said so, not "Jaccard >= 1"; a text threshold given for images is refused
     assert (f"({report.exact} exact copies; images are compared pixel for pixel, near-duplicates are not searched)"
             in report.summary()) and "Jaccard" not in report.summary()
-    from headstart.data.leakage import check_leakage
+    from headstart.api_leakage import check_leakage
     from headstart.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"^threshold=0.5 is the word-shingle similarity of near-duplicate texts; 'imgs' "

@@ -1,0 +1,185 @@
+"""``check_leakage`` mirrors ``headstart check-leakage``: the test (and validation) rows that duplicate training rows,
+in the split a run is cut into, from the split flags ``train`` and ``compare`` take (``--max-test``, ``--max-val``,
+``--dedupe``) or read from a saved run's spec (``--run``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headstart.data.leakage import DEFAULT_THRESHOLD
+from headstart.data.splits import SplitConfig
+from headstart.errors import ConfigError, DataError, StoreError
+from headstart.python_checks import python_named
+
+if TYPE_CHECKING:
+    from headstart.data.dataset import Dataset
+    from headstart.data.leakage import LeakageReport
+
+DEFAULT_DATA = "rotten-tomatoes"
+
+
+@python_named
+def check_leakage(data: str | None = None, *, text_column: str | None = None, label_column: str | None = None,
+                  task: str | None = None, group_column: str | None = None, split_column: str | None = None,
+                  max_test: int | str | None = None, max_val: int | str | None = None, dedupe: bool = False,
+                  run: str | Path | None = None, threshold: float = DEFAULT_THRESHOLD, examples: int = 5) -> LeakageReport:
+    """Count the test examples of a split (as ``fit`` and ``compare`` cut it) that duplicate, exactly or nearly, an
+    example of the pool or validation split, and the validation examples that duplicate a pool example.
+
+    Args:
+        data: a built-in dataset or a data file (default: rotten-tomatoes; with ``run``, the run's own); the column
+            options read a file as ``load_dataset`` does.
+        task: read a file's labels as this task, as ``fit(task=...)`` does (inferred when None): the split is
+            stratified by them, so a ``task="regression"`` run on whole-number ratings is split as that run was.
+        max_test / max_val / dedupe: the split settings of ``fit`` and ``compare``, read as theirs: the split checked
+            is the one a run given them trains and is scored on. A test split of over 2,000 images keeps 2,000 where
+            ``max_test`` is not given, as a run's does (``headstart.data_defaults``). Under ``dedupe`` the counts are
+            of the cut before it: the rows it removes.
+        run: a saved run's folder (``fit(out=...)``): its data, columns, task and split settings are read from its
+            spec, so the split checked is the run's own; an argument above given beside it must agree with the run's.
+        threshold: word-3-shingle Jaccard similarity at or above which a pair is a near-duplicate, in (0, 1].
+        examples: duplicate pairs to keep in the report.
+
+    Raises:
+        HeadstartError: a bad threshold or split setting (checked before the data loads), an argument that disagrees
+            with ``run``'s, a run whose data cannot be read again (missing, changed, or a DataFrame's copy cleared
+            from the cache), unreadable data, or a bad column.
+    """
+    return checked_split(data, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
+                         split_column=split_column, max_test=max_test, max_val=max_val, dedupe=dedupe, run=run,
+                         threshold=threshold, examples=examples)[0]
+
+
+def checked_split(data: str | None, *, text_column: str | None, label_column: str | None, task: str | None,
+                  group_column: str | None, split_column: str | None, max_test: Any, max_val: Any, dedupe: bool,
+                  run: str | Path | None, threshold: float, examples: int) -> tuple[LeakageReport, SplitConfig]:
+    """``check_leakage``'s report and the split it counted (the CLI prints both). Raises as ``check_leakage``."""
+    from headstart.data import load_dataset, split_dataset
+    from headstart.data.leakage import check_threshold, find_leakage
+    from headstart.data.splits import split_caps
+    from headstart.data_defaults import IMAGE_MAX_TEST, test_capped
+
+    check_threshold(threshold)
+    split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # a bad cap before any data loads
+    reading = {"text_column": text_column, "label_column": label_column, "task": task, "group_column": group_column,
+               "split_column": split_column}
+    if run is not None:
+        meta = _run_meta(run)
+        _check_agrees(run, meta, data, reading, max_test=max_test, max_val=max_val, dedupe=dedupe)
+        dataset = _run_data(run, meta)
+        split = SplitConfig(**meta["resolved"]["data"]["split"])  # filled in as the run cut it (an image test cap included)
+    else:
+        dataset = load_dataset(DEFAULT_DATA if data is None else data, **reading)
+        if split.max_test is None and test_capped(dataset, split):  # as fit and compare fill it in
+            split = dataclasses.replace(split, max_test=IMAGE_MAX_TEST)
+    if dataset.modality == "image" and threshold != DEFAULT_THRESHOLD:
+        raise ConfigError(f"--threshold {threshold:g} is the word-shingle similarity of near-duplicate texts; {dataset.name!r} "
+                          "holds images, which are compared pixel for pixel (exact copies only): drop --threshold")
+    if split.dedupe and threshold != DEFAULT_THRESHOLD:
+        which = f"the run in {str(run)!r} was split with --dedupe, which" if run is not None else "--dedupe"
+        raise ConfigError(f"--threshold {threshold:g}: {which} drops the copies at Jaccard >= {DEFAULT_THRESHOLD:g}, so counts at "
+                          f"another threshold would not be the rows it removes; drop --threshold")
+    # under dedupe, the cut before it: the copies counted are the rows it removes (as train and compare say them)
+    splits = split_dataset(dataset, dataclasses.replace(split, dedupe=False))
+    return find_leakage(dataset, splits, threshold=threshold, examples=examples), split
+
+
+def _run_meta(run: str | Path) -> dict[str, Any]:
+    """The spec.json of the run folder ``run`` (``saved.read_meta``: a folder that is no run is refused by name)."""
+    from headstart.saved import read_meta
+
+    meta = read_meta(run)
+    if not isinstance(meta.get("data_source"), dict) or not isinstance(meta["resolved"]["data"].get("split"), dict):
+        raise StoreError(f"{str(Path(run) / 'spec.json')!r} is damaged: it names no data source or split; train the run again")
+    return meta
+
+
+def _run_values(meta: dict[str, Any]) -> dict[str, Any]:
+    """A saved run's data and split settings, keyed as ``check_leakage``'s arguments."""
+    source, data = meta["data_source"], meta["resolved"]["data"]
+    return {"data": source.get("name") or source.get("path"), "task": data.get("task"),
+            **{k: source.get(k) for k in ("text_column", "label_column", "group_column", "split_column")},
+            "max_test": data["split"].get("max_test"), "max_val": data["split"].get("max_val", SplitConfig().max_val),
+            "dedupe": bool(data["split"].get("dedupe"))}
+
+
+def _check_agrees(run: str | Path, meta: dict[str, Any], data: str | None, reading: dict[str, Any], *, max_test: Any,
+                  max_val: Any, dedupe: bool) -> None:
+    """Refuse an argument given beside ``run`` that says another split than the run's (one given as the run has it is
+    accepted: a command line copied from train's).
+
+    Raises:
+        ConfigError: the first that disagrees, with what the run has.
+    """
+    from headstart.data.memory import shown_name
+    from headstart.data.splits import max_test_rows, max_val_rows
+    from headstart.surface import spoken
+
+    has = _run_values(meta)
+    where = f"the run in {str(run)!r}"
+    if data is not None and data != has["data"] and not (
+            has["data"] and Path(data).expanduser().resolve() == Path(has["data"]).expanduser().resolve()):
+        raise ConfigError(f"--data {data!r} is not the data of {where} ({shown_name(Path(has['data']).name)!r}); drop --data; "
+                          "--run reads the run's own")
+    for name, value in reading.items():
+        if value is not None and value != has[name]:
+            flag = f"--{name.replace('_', '-')}"
+            said = f"{flag} {has[name]!r}" if has[name] is not None else f"no {flag}"
+            raise ConfigError(f"{flag} {value!r} is not how {where} read its data ({said}); drop {flag}; --run reads the run's own")
+    test = max_test_rows(max_test)
+    if test is not None and (None if test == "all" else test) != has["max_test"]:
+        said = f"--max-test {has['max_test']}" if has["max_test"] is not None else "every test row"
+        raise ConfigError(f"--max-test {spoken('all', repr('all')) if test == 'all' else test} is not the split of {where} ({said}); drop --max-test; --run checks the "
+                          "run's own split")
+    val = max_val_rows(max_val)
+    if val is not None and val != has["max_val"]:
+        raise ConfigError(f"--max-val {val} is not the split of {where} (--max-val {has['max_val']}); drop --max-val; "
+                          "--run checks the run's own split")
+    if dedupe and not has["dedupe"]:
+        raise ConfigError(f"--dedupe is not the split of {where} (split without --dedupe); drop --dedupe; --run checks the "
+                          "run's own split")
+
+
+def _run_data(run: str | Path, meta: dict[str, Any]) -> Dataset:
+    """The dataset a saved run trained on, read again as ``evaluate`` reads it.
+
+    Raises:
+        DataError: its file is gone (a DataFrame's copy in the cache included), or its content changed since.
+    """
+    from headstart.data import load_dataset
+    from headstart.data.memory import shown_name
+    from headstart.specs import file_options
+
+    source, recorded = meta["data_source"], meta["resolved"]["data"].get("hash")
+    where = f"the run in {str(run)!r}"
+    if "name" in source:
+        dataset = load_dataset(source["name"])
+    else:
+        path = Path(str(source.get("path")))
+        passed = shown_name(path.name) != path.name  # a DataFrame (or other in-memory data) the cache kept as a table
+        if not path.exists():
+            if passed:
+                raise DataError(f"{where} trained on data passed from Python (a DataFrame), whose copy in the cache "
+                                f"({str(path)!r}) is gone; write that data to a file and check it with --data FILE"
+                                + _split_flags(meta))
+            raise DataError(f"the data file {str(path)!r} of {where} is missing; put it back, or check a copy with "
+                            "--data FILE" + _split_flags(meta))
+        dataset = load_dataset(str(path), **file_options(source))
+    if recorded is not None and dataset.hash != recorded:
+        raise DataError(f"the data {shown_name(dataset.name)!r} changed since {where} was trained (hash {dataset.hash} != "
+                        f"{recorded}), so its split is not the run's; check the original data, or train again")
+    return dataset
+
+
+def _split_flags(meta: dict[str, Any]) -> str:
+    """`` --max-test 100 --max-val 50``: the flags that cut a saved run's split, for a check of a copy of its data; ""
+    where it was cut with the defaults."""
+    has = _run_values(meta)
+    flags = [f"--{name.replace('_', '-')} {has[name]}" for name in ("text_column", "label_column", "task", "group_column",
+                                                                    "split_column") if has[name] is not None]
+    flags += [f"--max-test {has['max_test']}"] if has["max_test"] is not None else []
+    flags += [f"--max-val {has['max_val']}"] if has["max_val"] != SplitConfig().max_val else []
+    flags += ["--dedupe"] if has["dedupe"] else []
+    return f" {' '.join(flags)}" if flags else ""

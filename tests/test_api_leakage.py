@@ -1,0 +1,194 @@
+"""check-leakage (``headstart.check_leakage``) counts the split a run trains on: train's split flags (--max-test,
+--max-val, --dedupe) cut it as they cut train's, and --run reads a saved run's own (it counted the default split only,
+whatever caps a run was trained with)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import assert_user_error, make_toy, run_cli
+
+import headstart
+from headstart.data import SplitConfig, load_dataset, split_dataset
+from headstart.errors import ConfigError, DataError
+from headstart.specs import TrainConfig
+
+
+@pytest.fixture
+def big_csv(tmp_path: Path) -> Path:
+    """600 toy rows, a tenth of them copies of others: a test cap of 40 and a validation cap of 20 cut a smaller split
+    than the default (120 test rows, 60 validation rows)."""
+    data = make_toy(600, seed=3)
+    texts = [*data.inputs[:540], *data.inputs[:60]]
+    labels = [data.label_names[y] for y in [*data.targets[:540], *data.targets[:60]]]
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return path
+
+
+def _counted(args: list[str], monkeypatch, capsys) -> dict:
+    code, out, err = run_cli(["check-leakage", *args, "--examples", "0", "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_the_split_flags_cut_the_split_as_trains_do(big_csv, monkeypatch, capsys):
+    """--max-test 40 --max-val 20 counts the test and validation rows of the split train --max-test 40 --max-val 20
+    cuts (it counted the default split's, 120 and 60 rows, whatever was given); the Python keywords are the same."""
+    data = load_dataset(str(big_csv))
+    capped = split_dataset(data, SplitConfig(max_test=40, max_val=20))
+    default = split_dataset(data, SplitConfig())
+    assert len(capped.test) < len(default.test) and len(capped.val) < len(default.val)
+    said = _counted(["--data", str(big_csv), "--max-test", "40", "--max-val", "20"], monkeypatch, capsys)
+    assert (said["n_test"], said["n_val"]) == (len(capped.test), len(capped.val))
+    assert said["split"] == SplitConfig(max_test=40, max_val=20).identity() and said["removed_from_test"] == 0
+    plain = _counted(["--data", str(big_csv)], monkeypatch, capsys)
+    assert (plain["n_test"], plain["n_val"]) == (len(default.test), len(default.val)) and plain["exact"] > 0
+    every = _counted(["--data", str(big_csv), "--max-test", "all"], monkeypatch, capsys)
+    assert every["n_test"] == len(default.test)
+    report = headstart.check_leakage(str(big_csv), max_test=40, max_val="20", examples=0)
+    assert (report.n_test, report.n_val) == (len(capped.test), len(capped.val))
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--max-test", "0"], "--max-test must be a positive integer or all, got '0'; e.g. --max-test 1000"),
+    (["--max-test", "ten"], "--max-test must be a positive integer or all, got 'ten'; e.g. --max-test 1000"),
+    (["--max-val", "-3"], "--max-val must be a positive integer (validation rows kept; leave it out for the default: "
+                          "10% of the rows, at most 300), got '-3'; e.g. --max-val 100"),
+])
+def test_bad_split_flags_are_refused_as_trains_are(big_csv, monkeypatch, capsys, args, fragment):
+    """The same line as train's, exit 2, before any data loads."""
+    for command in (["check-leakage"], ["train", "--out", str(big_csv.parent / "run")]):
+        assert_user_error(run_cli([*command, "--data", str(big_csv), *args], monkeypatch, capsys), fragment)
+    assert not (big_csv.parent / "run").exists()
+
+
+def test_a_threshold_other_than_dedupes_is_refused_under_dedupe(big_csv, monkeypatch, capsys):
+    """--dedupe removes the copies at Jaccard >= 0.8: counts at another threshold would not be the rows it removes."""
+    assert_user_error(run_cli(["check-leakage", "--data", str(big_csv), "--dedupe", "--threshold", "0.6"], monkeypatch,
+                              capsys), "--threshold 0.6: --dedupe drops the copies at Jaccard >= 0.8", "drop --threshold")
+
+
+def test_dedupe_counts_the_rows_it_removes(big_csv, monkeypatch, capsys):
+    """--dedupe counts the copies of the cut before it (the rows it removes, as train --dedupe says them) and says they
+    are removed; no advice to re-run with --dedupe."""
+    code, out, err = run_cli(["check-leakage", "--data", str(big_csv), "--dedupe", "--examples", "0"], monkeypatch, capsys)
+    assert code == 0 and "removed from test (--dedupe)" in out.splitlines()[0] and "drops those" not in out, out
+    said = _counted(["--data", str(big_csv), "--dedupe"], monkeypatch, capsys)
+    data = load_dataset(str(big_csv))
+    kept = split_dataset(data, SplitConfig(dedupe=True))
+    assert said["removed_from_test"] == said["exact"] + said["near"] > 0 and said["split"]["dedupe"] is True
+    assert said["n_test"] - said["removed_from_test"] == len(kept.test)
+
+
+def _run(csv: Path, out: Path, **split) -> dict:
+    headstart.fit(str(csv), "tiny", strategy="linear-probe", n=16, out=out,
+                  config=TrainConfig(max_steps=1, min_steps=1, batch_size=8, precision="fp32"), **split)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_run_checks_the_runs_own_split(big_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """--run reads the run's data and split settings from its spec: the counts are of the split it was scored on (its
+    metrics.json's test row count), and flags beside it that say another split are refused in one line."""
+    run = tmp_path / "capped"
+    metrics = _run(big_csv, run, max_test=40, max_val=20, dedupe=True)
+    said = _counted(["--run", str(run)], monkeypatch, capsys)
+    assert said["n_test"] - said["removed_from_test"] == metrics["majority"]["test"]["rows"]
+    assert said["n_val"] - said["removed_from_validation"] == metrics["majority"]["val"]["rows"]
+    assert said["split"]["max_test"] == 40 and said["run"] == str(run) and said["removed_from_test"] > 0
+    assert _counted(["--run", str(run), "--data", str(big_csv), "--max-test", "40", "--max-val", "20", "--dedupe"],
+                    monkeypatch, capsys) == said  # the flags it was trained with agree
+    where = f"the run in {str(run)!r}"
+    for args, fragment in [
+        (["--max-test", "all"], f"--max-test all is not the split of {where} (--max-test 40); drop --max-test"),
+        (["--max-val", "300"], f"--max-val 300 is not the split of {where} (--max-val 20); drop --max-val"),
+        (["--data", "rotten-tomatoes"], f"--data 'rotten-tomatoes' is not the data of {where} ('big.csv'); drop --data"),
+        (["--task", "regression"], f"--task 'regression' is not how {where} read its data (--task 'classification')"),
+        (["--group-column", "text"], f"--group-column 'text' is not how {where} read its data (no --group-column)"),
+        (["--threshold", "0.6"], f"{where} was split with --dedupe, which drops the copies at Jaccard >= 0.8"),
+    ]:
+        assert_user_error(run_cli(["check-leakage", "--run", str(run), *args], monkeypatch, capsys), fragment)
+    with pytest.raises(ConfigError, match=r"^max_test=41 is not the split of .*\(max_test=40\); drop max_test"):
+        headstart.check_leakage(run=run, max_test=41)
+    with pytest.raises(ConfigError, match=r"^max_test='all' is not the split of"):
+        headstart.check_leakage(run=run, max_test="all")
+    plain = tmp_path / "plain"
+    metrics = _run(big_csv, plain)
+    said = _counted(["--run", str(plain)], monkeypatch, capsys)
+    assert said["n_test"] == metrics["majority"]["test"]["rows"] == len(split_dataset(load_dataset(str(big_csv))).test)
+    assert_user_error(run_cli(["check-leakage", "--run", str(plain), "--dedupe"], monkeypatch, capsys),
+                      "--dedupe is not the split of", "(split without --dedupe); drop --dedupe; --run checks the run's own split")
+    assert_user_error(run_cli(["check-leakage", "--run", str(tmp_path / "none")], monkeypatch, capsys), "does not exist")
+
+
+def test_a_run_whose_data_cannot_be_read_again_says_so(big_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """A run's data file changed or gone, or the cache's copy of a DataFrame it trained on cleared: one line, exit 2,
+    naming the flags that cut its split for a check of a copy. A DataFrame's copy still there is checked."""
+    frame = pd.read_csv(big_csv)
+    run = tmp_path / "frame"
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, out=run, max_test=40,
+                  config=TrainConfig(max_steps=1, min_steps=1, batch_size=8, precision="fp32"))
+    said = _counted(["--run", str(run)], monkeypatch, capsys)
+    assert said["n_test"] == json.loads((run / "metrics.json").read_text())["majority"]["test"]["rows"]
+    Path(json.loads((run / "spec.json").read_text())["data_source"]["path"]).unlink()
+    assert_user_error(run_cli(["check-leakage", "--run", str(run)], monkeypatch, capsys),
+                      f"the run in {str(run)!r} trained on data passed from Python (a DataFrame), whose copy in the cache",
+                      "is gone; write that data to a file and check it with --data FILE --text-column text --label-column "
+                      "label --task classification --max-test 40")
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(big_csv.read_bytes())
+    filed = tmp_path / "filed"
+    _run(copy, filed, max_val=20)
+    copy.write_text(copy.read_text() + "one more review,positive\n")
+    assert_user_error(run_cli(["check-leakage", "--run", str(filed)], monkeypatch, capsys),
+                      "the data 'copy.csv' changed since the run in", "so its split is not the run's")
+    copy.unlink()
+    assert_user_error(run_cli(["check-leakage", "--run", str(filed)], monkeypatch, capsys),
+                      f"the data file {str(copy)!r} of the run in {str(filed)!r} is missing; put it back, or check a copy "
+                      "with --data FILE --text-column text --label-column label --task classification --max-val 20")
+    with pytest.raises(DataError, match="is missing"):
+        headstart.check_leakage(run=filed)
+
+
+def test_a_large_image_test_split_is_capped_as_a_runs_is(tmp_path, monkeypatch, capsys):
+    """Without --max-test, an image test split over the data default keeps that many rows, as train's and compare's
+    do (``data_defaults``): the split checked is a run's; --max-test all checks every one."""
+    from PIL import Image
+
+    import headstart.data_defaults
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(40):
+            Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8)).save(tmp_path / "imgs" / label / f"{i}.png")
+    monkeypatch.setattr(headstart.data_defaults, "IMAGE_MAX_TEST", 6)
+    data = load_dataset(str(tmp_path / "imgs"))
+    _, split, _ = headstart.data_defaults.fill(data, [], TrainConfig(), SplitConfig())  # what a run fills in
+    assert split.max_test == 6
+    said = _counted(["--data", str(tmp_path / "imgs")], monkeypatch, capsys)
+    assert said["n_test"] == len(split_dataset(data, split).test) < len(split_dataset(data).test)
+    assert said["split"]["max_test"] == 6
+    assert _counted(["--data", str(tmp_path / "imgs"), "--max-test", "all"], monkeypatch, capsys)["n_test"] == len(
+        split_dataset(data).test)
+
+
+@pytest.mark.slow
+def test_run_of_a_capped_real_run_counts_its_test_split(tmp_path, monkeypatch, capsys):
+    """rotten-tomatoes: a run trained with --max-test 100 is scored on a part of the test split (its metrics.json
+    counts the rows); check-leakage --run counts that part, and so does --max-test 100, where without either it counts
+    the default split's rows (the rows a run without --max-test is scored on)."""
+    run = tmp_path / "capped"
+    code, _, err = run_cli(["train", "--data", "rotten-tomatoes", "--n", "16", "--max-steps", "1", "--max-test", "100",
+                            "--out", str(run), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    rows = json.loads((run / "metrics.json").read_text())["majority"]["test"]["rows"]
+    said = _counted(["--run", str(run)], monkeypatch, capsys)
+    assert said["n_test"] == rows and said["split"]["max_test"] == 100
+    assert _counted(["--max-test", "100"], monkeypatch, capsys) == {k: v for k, v in said.items() if k != "run"}
+    default = _counted([], monkeypatch, capsys)
+    assert default["n_test"] == len(split_dataset(load_dataset("rotten-tomatoes")).test) > rows
