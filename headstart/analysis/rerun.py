@@ -1,0 +1,86 @@
+"""What a compare into a store that already holds runs changes: the shared training settings (``--max-steps``,
+``--batch-size``, ...) its arms run with where the stored arms of the same experiment ran with others. Such a setting
+is part of an arm (``arms.ARM_FIELDS``), so every cell is a new arm, ``lora[max_steps=4]`` beside the stored
+``lora[max_steps=3]``, and nothing stored is reused; ``changed_text`` is the line compare says so with before it trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from headstart.analysis.arms import canonical, setting_value, arm_key, experiment_key, label_arms
+from headstart.results import RunResult
+
+SHOWN = 4  # new arms named in the line; the rest counted
+
+
+def _sibling(spec: dict[str, Any]) -> str:
+    """What must match for two arms to differ only in their training settings: experiment, strategy, options, terms,
+    tuning."""
+    return canonical([experiment_key(spec), *(spec.get(k) for k in ("strategy", "options", "terms", "tune"))])
+
+
+def changed_settings(planned: Sequence[dict[str, Any]], stored: Sequence[dict[str, Any]]) -> dict[str, tuple[list[Any], list[Any]]]:
+    """The training settings (``spec["train"]``'s fields) in which the planned arms that have no stored run differ
+    from their nearest stored arm of the same experiment, strategy, options, terms and tuning (the fewest settings
+    apart): ``{"max_steps": ([3], [4])}``, the stored values and the planned ones, each in first-seen order. An arm
+    with no such stored sibling (a strategy the store never ran) changes nothing; {} where every arm is stored.
+
+    Args:
+        planned: the resolved specs of a compare's cells (``sweep_plan.plan``'s third items).
+        stored: the resolved specs of the store's runs.
+    """
+    have = {(experiment_key(s), arm_key(s)) for s in stored}
+    siblings: dict[str, list[dict[str, Any]]] = {}
+    for s in stored:
+        siblings.setdefault(_sibling(s), []).append(s.get("train") or {})
+    found: dict[str, tuple[list[Any], list[Any]]] = {}
+    seen: set[str] = set()
+    for cell in planned:
+        if (experiment_key(cell), arm_key(cell)) in have or arm_key(cell) in seen:
+            continue
+        seen.add(arm_key(cell))
+        mine = cell.get("train") or {}
+        diffs = [[k for k in dict.fromkeys([*mine, *train]) if canonical(mine.get(k)) != canonical(train.get(k))]
+                 for train in siblings.get(_sibling(cell), [])]
+        if not diffs:
+            continue
+        nearest = min(len(d) for d in diffs)
+        for train, names in zip(siblings[_sibling(cell)], diffs):
+            if len(names) != nearest:
+                continue
+            for name in names:
+                was, now = found.setdefault(name, ([], []))
+                for values, value in ((was, train.get(name)), (now, mine.get(name))):
+                    if value not in values:
+                        values.append(value)
+    return found
+
+
+def changed_text(planned: Sequence[dict[str, Any]], stored: Sequence[RunResult]) -> str | None:
+    """``the store's arms ran with --max-steps 3; these run with --max-steps 4: new arms lora[max_steps=4],
+    linear-probe[max_steps=4]; the stored ones stay in the report beside them``, or
+    None where no planned arm differs from a stored one in a training setting alone (``changed_settings``).
+
+    Args:
+        planned: the resolved specs of a compare's cells.
+        stored: the store's runs.
+    """
+    specs = [r.spec for r in stored]
+    changed = changed_settings(planned, specs)
+    if not changed:
+        return None
+    have = {(experiment_key(s), arm_key(s)) for s in specs}
+    experiments = {experiment_key(c) for c in planned}
+    ours = [r for r in stored if experiment_key(r.spec) in experiments]
+    labels = label_arms(ours, planned=planned)  # as the report will name them, beside the stored arms
+    new = list(dict.fromkeys(labels[arm_key(c)] for c in planned if (experiment_key(c), arm_key(c)) not in have))
+    named = ", ".join(new[:SHOWN]) + (f" and {len(new) - SHOWN} more" if len(new) > SHOWN else "")
+
+    def flags(which: int) -> str:
+        return ", ".join(f"--{name.replace('_', '-')} " + " or ".join("its default" if v is None else setting_value(v) for v in values[which])
+                         for name, values in changed.items())
+
+    return (f"the store's arms ran with {flags(0)}; these run with {flags(1)}: new arm{'s' if len(new) != 1 else ''} "
+            f"{named}; the stored ones stay in the report beside them")
