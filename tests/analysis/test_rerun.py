@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from headstart.analysis.rerun import changed_settings, changed_text
 from headstart.results import RunResult
+from headstart.surface import SURFACE_ENV
 
 DATA = {"name": "d.csv", "hash": "h", "task": "classification", "split": {"seed": 0}}
 
@@ -12,6 +15,12 @@ def spec(strategy: str, n: int = 16, seed: int = 0, *, backbone: str = "tiny", o
     return {"strategy": strategy, "n": n, "n_requested": n, "seed": seed, "backbone": backbone, "data": DATA,
             "options": options or {}, "terms": {}, "tune": None,
             "train": {"max_steps": 3, "batch_size": 16, "lr": 1e-5, **train}}
+
+
+@pytest.fixture(autouse=True)
+def on_cli(monkeypatch):
+    """The lines as the CLI says them (``test_from_python_...`` says them as Python)."""
+    monkeypatch.setenv(SURFACE_ENV, "cli")
 
 
 def stored(*specs: dict) -> list[RunResult]:
@@ -44,12 +53,28 @@ def test_each_new_arm_is_read_against_its_nearest_stored_arm_and_a_default_is_sa
     assert changed_settings(planned, [r.spec for r in store]) == {"max_steps": ([3, None], [4, 5]),
                                                                   "batch_size": ([8], [16])}
     text = changed_text(planned, store)
-    assert text.startswith("the store's arms ran with --max-steps 3 or its default, --batch-size 8; these run with "
-                           "--max-steps 4 or 5, --batch-size 16: new arms lora[batch_size=16, max_steps=4], "
-                           "linear-probe[max_steps=5]"), text
+    assert text.startswith("the store's arms ran with --max-steps 3 or no --max-steps (its default), batch_size = 8; "
+                           "these run with --max-steps 4 or --max-steps 5, batch_size = 16: new arms "
+                           "lora[batch_size=16, max_steps=4], linear-probe[max_steps=5]"), text
+
+
+def test_a_compare_without_tuning_after_a_tuned_one_says_so():
+    tuned = {"param": "lr", "grid": [0.001, 0.01]}
+    store = stored({**spec("lora"), "tune": tuned})
+    assert changed_settings([spec("lora")], [r.spec for r in store]) == {"tune": ([tuned], [None])}
+    assert changed_text([spec("lora")], store).startswith(
+        "the store's arms ran with --tune (lr over 0.001,0.01); these run with --no-tune: new arm lora[tuned=no]; the stored ones")
 
 
 def test_many_new_arms_are_counted_past_the_first_four():
     names = ["a", "b", "c", "d", "e", "f"]
     text = changed_text([spec(n, max_steps=4) for n in names], stored(*(spec(n) for n in names)))
     assert "new arms a[max_steps=4], b[max_steps=4], c[max_steps=4], d[max_steps=4] and 2 more;" in text, text
+
+
+def test_from_python_the_settings_are_said_as_keywords(monkeypatch):
+    monkeypatch.delenv(SURFACE_ENV)
+    store = stored({**spec("lora"), "tune": {"param": "lr", "grid": [0.001]}})
+    assert changed_text([spec("lora", max_steps=4, batch_size=8)], store).startswith(
+        "the store's arms ran with max_steps=3, batch_size=16, tune='lr' (lr over 0.001); these run with max_steps=4, "
+        "batch_size=8, tune=None: new arm ")
