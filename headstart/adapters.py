@@ -11,6 +11,7 @@ A headstart adapter run directory is a PEFT adapter directory plus the task head
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
                   metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
         write_json(tmp / "spec.json", meta)
         if (metrics_from / "metrics.json").exists():
-            shutil.copyfile(metrics_from / "metrics.json", tmp / "metrics.json")
+            _copy_record(metrics_from / "metrics.json", tmp / "metrics.json")
         for name, source in extra.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / name)
@@ -59,6 +60,22 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StoreError(f"cannot write {str(out)!r} ({e.strerror}); choose another --out") from None
+
+
+def _copy_record(source: Path, target: Path) -> None:
+    """The source run's metrics.json (its training record) into the new run, without the test score ``evaluate`` wrote
+    of the source's weights (``saved.record_test``): the new run's weights are others, scored by its own evaluate. A
+    file that does not read as JSON is copied as it is."""
+    from headstart.atomic import write_json
+
+    try:
+        metrics = json.loads(source.read_text())
+    except ValueError:
+        metrics = None
+    if not isinstance(metrics, dict):
+        shutil.copyfile(source, target)
+        return
+    write_json(target, {k: v for k, v in metrics.items() if k != "test"})
 
 
 @flags_checked  # from Python its errors name its arguments (out=, tolerance=), not the CLI's flags

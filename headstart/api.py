@@ -349,6 +349,10 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     a pool adapted on first, where they are), with the time each part has left as the ETA (``info``'s ``eta_s``).
     An ``eval_data`` that is unknown, unreadable or whose labels do not map, or a ``tta`` that cannot adapt the run,
     is refused (ConfigError, DataError) before any row is scored (``loaded.check_ood``).
+    A run folder's own test split, once scored, is written into the run (``saved.record_test``): metrics.json's
+    ``test`` and the test line of its README.md, with the rows and the accuracy's 95% interval, in place of an
+    earlier evaluate's; a folder that cannot be written (read-only, or holding another save by then) is scored all
+    the same, a warning on the ``headstart`` logger saying why.
 
     An sft run (a folder, or what ``sft`` returned) answers its held-out test prompts greedily again, as sft did after
     training (``headstart.llm.evaluate``: the same rows, exact match), with ``max_new_tokens`` per answer (default: the
@@ -372,7 +376,7 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         >>> headstart.evaluate(run, eval_data="drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]")
     """
     from headstart.loaded import check_ood, evaluate_loaded, evaluate_ood
-    from headstart.saved import load_run
+    from headstart.saved import load_run, saved_stamp
 
     if isinstance(progress, bool) or (progress is not None and not callable(progress)):  # True: the CLI's bar
         with progress_callback(progress, "evaluate") as update:
@@ -403,9 +407,12 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
             raise ConfigError(_DEDUPE_ALONE)
         if isinstance(run, FitResult):
             run._usable()
+        stamp = None if isinstance(run, FitResult) else saved_stamp(Path(run))
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
         check_ood(loaded, others, tta=methods, rows=eval_rows, dedupe=dedupe)  # before any row is scored
         metrics = evaluate_loaded(loaded, split, progress=told)
+        if not isinstance(run, FitResult):
+            _carded(loaded, metrics, stamp)
         elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe, progress=told)
                      for text in others for method in (None, *methods)]
         return {**metrics, "ood": elsewhere} if elsewhere else metrics
@@ -430,7 +437,26 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     split = split_name(split)
     if isinstance(run, FitResult):
         return run.evaluate(split, progress=progress)
-    return evaluate_loaded(load_run(run), split, progress=told)
+    stamp = saved_stamp(Path(run))
+    loaded = load_run(run)
+    metrics = evaluate_loaded(loaded, split, progress=told)
+    _carded(loaded, metrics, stamp)
+    return metrics
+
+
+def _carded(loaded: Any, metrics: dict[str, Any], stamp: tuple[int, int] | None) -> None:
+    """A run folder's own test split, just scored: its score written into the run's metrics.json and README.md
+    (``saved.record_test``); where it cannot be, a warning on the ``headstart`` logger says why (the CLI's note)."""
+    import logging
+
+    from headstart.saved import record_test
+
+    if metrics.get("split") != "test":
+        return
+    why = record_test(loaded, metrics, stamp=stamp)
+    if why:
+        logging.getLogger("headstart").warning("the test score is not written into %s's README.md: %s",
+                                               loaded.directory, why)
 
 
 def _is_lm_run(run: Any) -> bool:

@@ -286,8 +286,9 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     leakage = leakage_report(sweep)
     if announce is not None:
         announce(leakage)
+    changed = _changed(out, planned)  # a setting every arm runs with that the stored arms did not: said after the plan
     with progress_bar("sweep", enabled=progress) as update:
-        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned)),
+        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned), changed),
                             leakage=leakage, backend=backend, address=address, planned=planned, by=by)
     reports = rerender(out)  # with the store's last `headstart report` settings (--margin, --metric), if it set any
     logged = None
@@ -319,9 +320,23 @@ def plan_text(sweep: Any, cells: int, to_train: int) -> str:
     return line
 
 
-def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
-    """``update`` (None: None), printing ``plan_text`` on stderr first: ``run_sweep`` calls ``update(stored, cells,
-    {})`` once it has read which cells the store already holds, before any cell trains."""
+def _changed(out: str | Path, planned: list[Any]) -> str | None:
+    """``analysis.rerun.changed_text`` of the store at ``out`` (None without one): the shared training setting, say
+    ``--max-steps``, in which the planned arms differ from the stored ones, and the new arms that makes."""
+    from headstart.analysis.rerun import changed_text
+    from headstart.store import Store
+
+    if not (Path(out) / "runs.sqlite").exists():
+        return None
+    with Store(out, create=False) as store:
+        stored = store.results()
+    return changed_text([resolved for _, _, resolved in planned], stored)
+
+
+def _saying_plan(update: Any, sweep: Any, cells: int, changed: str | None = None) -> Any:
+    """``update`` (None: None), printing ``plan_text`` on stderr first, and ``changed`` (``_changed``) as a note under
+    it: ``run_sweep`` calls ``update(stored, cells, {})`` once it has read which cells the store already holds, before
+    any cell trains."""
     if update is None:
         return None
     said: list[bool] = []
@@ -330,6 +345,8 @@ def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
         if not said:
             said.append(True)
             print(plan_text(sweep, cells, total - int(done)), file=sys.stderr, flush=True)
+            if changed:
+                print(f"note: {changed}", file=sys.stderr, flush=True)
         update(done, total, info)
 
     return first_says_plan

@@ -13,7 +13,8 @@ from headstart.results import chosen_on_validation
 
 
 def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
-    """A README.md for a run: data, arm, n, seed, validation metrics, the step whose weights it kept, what ``evaluate``'s test interval covers and what it
+    """A README.md for a run: data, arm, n, seed, validation metrics, the step whose weights it kept, the test score
+    ``headstart evaluate`` last wrote (metrics.json's ``test``), what ``evaluate``'s test interval covers and what it
     does not (seeds), a classifier's majority-class rate on each split (metrics.json's ``majority``), the run's flags (metrics.json's ``flags``), environment, and how to load.
 
     Args:
@@ -48,6 +49,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded")
              + (f"; {_always(majority['val'], 4)} on these rows" if "val" in majority and "accuracy" in val else "") + "."
              + _kept(metrics),
+             *_test_score(metrics),
              "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
              "precisely those rows measure this one run); that interval does not cover seeds (another seed draws other "
              "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures."
@@ -57,6 +59,25 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _test_score(metrics: dict[str, Any] | None) -> list[str]:
+    """``Test (scored by `headstart evaluate`, 100 examples): accuracy 0.7300 (95% CI 0.6360–0.8075 over these
+    rows), macro_f1 0.7150.``: metrics.json's ``test`` (``saved.record_test``), the run's own test split as its last
+    ``headstart evaluate`` scored it; [] before any evaluate."""
+    test = (metrics or {}).get("test")
+    if not isinstance(test, dict) or not isinstance(test.get("n"), int):
+        return []
+    ci = test.get("accuracy_ci")
+    interval = (f" (95% CI {ci[0]:.4f}–{ci[1]:.4f} over these rows)"
+                if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci) else "")
+    scores = ", ".join(f"{k} {v:.4f}" + (interval if k == "accuracy" else "") for k, v in test.items()
+                       if k in TEST_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool))
+    return ["", f"Test (scored by `headstart evaluate`, {test['n']:,} examples): {scores or 'not recorded'}."
+            + (f" Scored on {md_text(str(test['note']))}." if test.get("note") else ""), ""]
+
+
+TEST_METRICS = ("accuracy", "macro_f1", "balanced_accuracy", "micro_f1", "rmse", "mae", "r2")  # what the card's test line quotes
 
 
 def _kept(metrics: dict[str, Any] | None) -> str:

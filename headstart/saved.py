@@ -176,6 +176,52 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     write_atomic(out / "README.md", model_card(meta, metrics, how=how).encode())
 
 
+def saved_stamp(directory: Path) -> tuple[int, int] | None:
+    """Which save of a run ``directory`` holds: its spec.json's inode and modification time (a save swaps in a new
+    folder; ``record_test`` leaves spec.json as it is); None where there is no spec.json."""
+    try:
+        found = (Path(directory) / "spec.json").stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns
+
+
+def record_test(run: "LoadedRun", scored: dict[str, Any], *, stamp: tuple[int, int] | None) -> str | None:
+    """Write the test score ``headstart evaluate`` made (``loaded.evaluate_loaded``'s, on the run's own test split)
+    into the run's folder: metrics.json's ``test`` (its rows, numbers, the accuracy's 95% interval and the capped
+    split's note; in place of an earlier one, every other field as the file has it) and README.md made again from it
+    (``write_model_card``). Both are written whole, a Ctrl-C or SIGTERM held back until they are.
+
+    Args:
+        stamp: ``saved_stamp`` of the folder before the run was loaded: a folder that holds another save by now
+            (``train --out`` into it meanwhile) is not written.
+
+    Returns:
+        None where written; else why not, one line (the folder holds another run now, or cannot be written: a
+        read-only folder still evaluates).
+    """
+    from headstart.interrupts import signals_held
+    from headstart.model_card import TEST_METRICS
+
+    directory = run.directory
+    if saved_stamp(directory) != stamp:
+        return "it holds another save of a run since this one was loaded"
+    test = {k: v for k, v in scored.items() if k in ("n", "accuracy_ci", "note", *TEST_METRICS)}
+    try:
+        metrics = json.loads((directory / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return "its metrics.json cannot be read"
+    if not isinstance(metrics, dict):
+        return "its metrics.json is damaged (not a JSON object)"
+    try:
+        with signals_held():  # metrics.json and README.md both, or the old pair
+            write_json(directory / "metrics.json", {**metrics, "test": test})
+            write_model_card(directory, name=str(directory), image=getattr(run.model.backbone, "modality", "text") == "image")
+    except OSError as e:
+        return f"it cannot be written ({e.strerror or type(e).__name__})"
+    return None
+
+
 def trained_buffers(model: torch.nn.Module, trained: list[str]) -> set[str]:
     """State-dict names of the buffers of every module that owns a trained parameter: BatchNorm running statistics
     move with their block's weights when it trains in training mode, and must be saved with them."""

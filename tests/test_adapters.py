@@ -129,6 +129,21 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     assert torch.allclose(logits(again), logits(adapter), atol=1e-5)
 
 
+def test_a_merged_run_does_not_carry_the_test_score_evaluate_wrote_of_its_source(lora_dir, tiny_registry, tmp_path):
+    """evaluate writes a classifier's test score into its metrics.json and card; merge copied that metrics.json, so
+    the merged run's card quoted a test score its own weights never made (a dequantized merge's outputs differ)."""
+    import headstart
+    from headstart.adapters import merge
+
+    headstart.evaluate(lora_dir)
+    assert "test" in json.loads((lora_dir / "metrics.json").read_text())
+    merge(lora_dir, tmp_path / "merged")
+    metrics = json.loads((tmp_path / "merged" / "metrics.json").read_text())
+    assert "test" not in metrics and metrics["val"] == json.loads((lora_dir / "metrics.json").read_text())["val"]
+    assert "Test (scored by" not in (tmp_path / "merged" / "README.md").read_text()
+    assert "Test (scored by" in (lora_dir / "README.md").read_text()
+
+
 def test_a_classifier_merge_says_its_stages_after_its_refusals_and_counts_its_logits(toy_csv, lora_dir, tiny_registry,
                                                                                        tmp_path):
     """An sft / prefer run's merge said each stage with its logits counted; a classifier run's said nothing until its

@@ -821,6 +821,27 @@ def test_compare_says_its_plan_before_it_trains(monkeypatch, capsys, toy_csv, ti
     assert code == 0 and "plan:" not in err + out
 
 
+def test_a_compare_with_another_max_steps_says_its_arms_are_new_and_the_stored_ones_stay(monkeypatch, capsys, toy_csv,
+                                                                                         tiny_registry, tmp_path):
+    """The same compare again with --max-steps 3 after 2 trained every cell anew, with no line saying why: --max-steps
+    is part of an arm, so its arms are linear-probe[max_steps=3] ... beside the stored [max_steps=2] ones. One note
+    under the plan names the setting, both values and the new arms; the same command again, or more seeds, says none."""
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
+               "--sizes", "16", "--seeds", "1", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "cmp")]
+    code, out, err = cli([*compare, "--max-steps", "2"], monkeypatch, capsys)
+    assert code == 0 and "note: the store's" not in err, err
+    code, out, err = cli([*compare, "--max-steps", "3"], monkeypatch, capsys)
+    said = ("note: the store's arms ran with --max-steps 2; these run with --max-steps 3: new arms "
+            "linear-probe[max_steps=3], full-finetune[max_steps=3]; the stored ones stay in the report beside them\n")
+    assert code == 0 and "0 already stored, 2 to train\n" + said in err, err
+    assert err.index(said) < err.index("sweep: "), "said before any cell trains"
+    report = (tmp_path / "cmp" / "report.md").read_text().replace("\\", "")
+    assert "linear-probe[max_steps=2]" in report and "linear-probe[max_steps=3]" in report
+    for again in ([], ["--seeds", "2"]):  # the stored arms reused: nothing to say
+        code, out, err = cli([*compare, "--max-steps", "3", *again], monkeypatch, capsys)
+        assert code == 0 and "note: the store's" not in err, err
+
+
 def test_an_interrupted_compare_says_how_many_cells_it_stored_and_the_rerun_bar_starts_there(monkeypatch, capsys, toy_csv,
                                                                                              tiny_registry, tmp_path):
     """Ctrl-C after the first cell: "interrupted: 1 of 4 cells stored; ..." (it said a bare "interrupted; what finished

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 
 def test_a_runs_card_says_its_test_interval_covers_rows_not_seeds_and_carries_its_flags(tmp_path, toy_csv, tiny_registry):
     """The card said "one run has no interval of its own" while ``evaluate`` prints a 95% interval over the test rows,
@@ -74,3 +76,85 @@ def test_a_stepped_runs_card_says_the_step_whose_weights_it_kept():
     card = model_card({}, {"steps": 40, "best_step": 30, "val": {"accuracy": 0.8}}, how="")
     assert "The weights kept are step 30's of 40, the best on validation." in card
     assert "The weights kept" not in model_card({}, {"steps": 0, "best_step": 0, "val": {}}, how="")
+
+
+def test_evaluate_writes_a_classifiers_test_score_into_its_card_and_a_second_evaluate_replaces_it(tmp_path, toy_csv, tiny_registry,
+                                                                                                  monkeypatch, capsys):
+    """``headstart evaluate RUN`` printed the test score but left the card (which points the reader to evaluate) without
+    it, while an sft run's evaluate writes its own. The line carries the rows and the 95% interval evaluate printed; a
+    second evaluate replaces it; validation and the other metrics.json fields stay as they were."""
+    from conftest import run_cli
+
+    import headstart
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "lp"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, out=run, max_test=30,
+                  config=TrainConfig(max_steps=2, batch_size=8, precision="fp32"))
+    before = json.loads((run / "metrics.json").read_text())
+    assert "Test (scored by" not in (run / "README.md").read_text()
+    code, out, err = run_cli(["evaluate", str(run), "--quiet"], monkeypatch, capsys)
+    assert code == 0, err
+    metrics = json.loads((run / "metrics.json").read_text())
+    test = metrics["test"]
+    assert {k: v for k, v in metrics.items() if k != "test"} == before
+    low, high = test["accuracy_ci"]
+    line = (f"Test (scored by `headstart evaluate`, {test['n']} examples): accuracy {test['accuracy']:.4f} "
+            f"(95% CI {low:.4f}–{high:.4f} over these rows), macro_f1 {test['macro_f1']:.4f}")
+    assert test["n"] == metrics["majority"]["test"]["rows"] < metrics["majority"]["test"]["of"]
+    assert f"test ({test['n']} examples): accuracy {test['accuracy']:.4f} (95% CI {low:.4f}–{high:.4f}" in out, out
+    card = (run / "README.md").read_text().replace("\\", "")
+    assert line in card and f"Scored on a stratified {test['n']} of the" in card, card
+    (run / "metrics.json").write_text(json.dumps({**metrics, "test": {**test, "accuracy": 0.0123}}))  # a stale score
+    code, out, err = run_cli(["evaluate", str(run), "--quiet"], monkeypatch, capsys)
+    card = (run / "README.md").read_text().replace("\\", "")
+    assert code == 0 and card.count("Test (scored by") == 1 and line in card and "0.0123" not in card, card
+    code, out, err = run_cli(["evaluate", str(run), "--quiet", "--split", "val"], monkeypatch, capsys)
+    assert code == 0 and json.loads((run / "metrics.json").read_text())["test"] == test, "validation is not a test score"
+
+
+def test_a_read_only_run_is_evaluated_and_says_its_card_is_not_written(tmp_path, toy_csv, tiny_registry, monkeypatch, capsys):
+    """A run folder that cannot be written (a shared, read-only one) still prints its score, with one note saying
+    the card was not written; nothing in it changes."""
+    import errno
+
+    from conftest import run_cli
+
+    import headstart
+    import headstart.saved
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "lp"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, out=run,
+                  config=TrainConfig(max_steps=2, batch_size=8, precision="fp32"))
+    card, metrics = (run / "README.md").read_text(), (run / "metrics.json").read_text()
+
+    def read_only(path, payload):  # as a read-only folder answers (the tests may run as root, which chmod does not stop)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(headstart.saved, "write_json", read_only)
+    code, out, err = run_cli(["evaluate", str(run), "--quiet"], monkeypatch, capsys)
+    assert code == 0 and "test (" in out, err
+    assert f"note: the test score is not written into {run}'s README.md: it cannot be written (Permission denied)" in err, err
+    assert (run / "README.md").read_text() == card and (run / "metrics.json").read_text() == metrics
+
+
+@pytest.mark.slow
+def test_evaluate_cards_a_real_runs_test_score(tmp_path, monkeypatch, capsys):
+    """rotten-tomatoes end to end: the score `headstart evaluate` prints, with its rows and 95% interval, is the one its
+    README.md quotes afterwards, once after two evaluates."""
+    from conftest import run_cli
+
+    run = tmp_path / "lp"
+    code, _, err = run_cli(["train", "--data", "rotten-tomatoes", "--strategy", "linear-probe", "--n", "16", "--max-steps", "1",
+                            "--max-test", "100", "--quiet", "--out", str(run)], monkeypatch, capsys)
+    assert code == 0, err
+    for _ in range(2):
+        code, out, err = run_cli(["evaluate", str(run), "--quiet", "--json"], monkeypatch, capsys)
+        assert code == 0, err
+    scored = json.loads(out)
+    low, high = scored["accuracy_ci"]
+    card = (run / "README.md").read_text().replace("\\", "")
+    assert card.count("Test (scored by") == 1 and f"Scored on a stratified {scored['n']} of the" in card, card  # a cap fills whole groups
+    assert (f"Test (scored by `headstart evaluate`, {scored['n']} examples): accuracy {scored['accuracy']:.4f} "
+            f"(95% CI {low:.4f}–{high:.4f} over these rows)") in card, card

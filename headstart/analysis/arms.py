@@ -21,17 +21,18 @@ EXPERIMENT_FIELDS = ("data", "backbone", "backbone_config")  # the task: what is
 ARM_FIELDS = ("strategy", "options", "train", "tune", "terms")  # how it is learned
 
 
-def _canonical(value: Any) -> str:
+def canonical(value: Any) -> str:
+    """``value`` as one JSON text, keys sorted: two settings are the same when their texts are."""
     return json.dumps(value, sort_keys=True, default=str)
 
 
 def experiment_key(spec: dict[str, Any]) -> str:
     """The data (name, hash, task, split) and backbone a run learned on and from."""
-    return _canonical({k: spec.get(k) for k in EXPERIMENT_FIELDS})
+    return canonical({k: spec.get(k) for k in EXPERIMENT_FIELDS})
 
 
 def arm_key(spec: dict[str, Any]) -> str:
-    return _canonical({k: spec.get(k) for k in ARM_FIELDS})
+    return canonical({k: spec.get(k) for k in ARM_FIELDS})
 
 
 def experiment_label(spec: dict[str, Any]) -> str:
@@ -56,7 +57,7 @@ def _flat(spec: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _value(value: Any) -> str:
+def setting_value(value: Any) -> str:
     """A setting as an arm is written: ``1e-05``; label texts as ``--label-descriptions`` takes them,
     ``rotten="a negative review",fresh="..."`` (Python's tuple text, ``(('rotten', '...'),``, filled progress lines);
     other lists comma-separated."""
@@ -67,7 +68,7 @@ def _value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value):
             return ",".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}" for k, v in value)
-        return ",".join(_value(v) for v in value)
+        return ",".join(setting_value(v) for v in value)
     return str(value)
 
 
@@ -76,7 +77,7 @@ def spec_label(spec: dict[str, Any]) -> str:
     progress line; the report's labels, ``label_arms``, name only what differs between the arms it holds)."""
     def options(values: dict[str, Any] | None) -> str:
         shown = {k: v for k, v in (values or {}).items() if v is not None}
-        return f"[{', '.join(f'{k}={_value(v)}' for k, v in sorted(shown.items()))}]" if shown else ""
+        return f"[{', '.join(f'{k}={setting_value(v)}' for k, v in sorted(shown.items()))}]" if shown else ""
 
     terms = spec.get("terms") or {}
     return str(spec.get("strategy")) + options(spec.get("options")) + "".join(f"+{t}{options(terms[t])}" for t in sorted(terms))
@@ -108,10 +109,10 @@ def label_arms(results: list[RunResult], *, planned: Sequence[dict[str, Any]] = 
     labels = {}
     for (strategy, terms), arms in by_name.items():
         names = sorted({n for flat in arms.values() for n in flat})
-        differing = [n for n in names if len({_canonical(flat.get(n)) for flat in arms.values()}) > 1]
+        differing = [n for n in names if len({canonical(flat.get(n)) for flat in arms.values()}) > 1]
         for key, flat in arms.items():
             def shown(prefix: str) -> str:  # the differing settings of the strategy ("") or of one term ("l2sp.")
-                values = [f"{n[len(prefix):]}={_value(flat[n])}" for n in differing if flat.get(n) is not None
+                values = [f"{n[len(prefix):]}={setting_value(flat[n])}" for n in differing if flat.get(n) is not None
                           and (n.startswith(prefix) if prefix else not any(n.startswith(f"{t}.") for t in terms))]
                 return f"[{', '.join(values)}]" if values else ""
 
@@ -170,8 +171,8 @@ _SETTINGS: dict[str, tuple[Any, str]] = {
     "data.split.max_val": (lambda v: "validation not capped" if v is None else f"validation capped at {v} rows",
                            "the validation split's row cap"),
     "data.split.seed": (lambda v: f"split seed {v}", "the split's seed"),
-    "data.split.test_fraction": (lambda v: f"test fraction {_value(v)}", "the test fraction"),
-    "data.split.val_fraction": (lambda v: f"validation fraction {_value(v)}", "the validation fraction"),
+    "data.split.test_fraction": (lambda v: f"test fraction {setting_value(v)}", "the test fraction"),
+    "data.split.val_fraction": (lambda v: f"validation fraction {setting_value(v)}", "the validation fraction"),
     "data.split.dedupe": (lambda v: "test deduplicated" if v else "test not deduplicated", "test deduplication"),
 }
 
@@ -185,7 +186,7 @@ def _settings(spec: dict[str, Any]) -> dict[str, str]:
             for k, v in value.items():
                 walk(v, f"{name}.{k}")
         else:
-            flat[name] = _canonical(value)
+            flat[name] = canonical(value)
 
     for name in EXPERIMENT_FIELDS:
         walk(spec.get(name), name)
@@ -209,7 +210,7 @@ def setting_text(name: str, spec: dict[str, Any]) -> str:
     if name == "data.name":  # two names shown alike (a file's name in two folders): the names in full
         return f"data {value}"
     shown = name.removeprefix("backbone_config.")
-    return f"backbone {shown}={_value(value)}" if shown != name else f"{name.removeprefix('data.')}={_value(value)}"
+    return f"backbone {shown}={setting_value(value)}" if shown != name else f"{name.removeprefix('data.')}={setting_value(value)}"
 
 
 def differences_text(specs: list[dict[str, Any]]) -> str:

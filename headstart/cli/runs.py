@@ -299,6 +299,10 @@ def evaluate(
     An --eval-data that is unknown, unreadable or whose labels do not map, or a --tta that cannot adapt the run, is
     refused in one line before any row is scored.
 
+    A classifier run's test score (its rows, the accuracy's 95% interval) goes into its metrics.json and the test line
+    of its README.md, in place of an earlier evaluate's; a folder that cannot be written is scored all the same, with
+    a note saying why.
+
     An sft run answers its held-out test prompts again (greedy, the rows it drew when it trained) and prints their
     exact match as sft does; the score goes into its metrics.json and README.md, in place of a test that was never
     scored (a stop while sft answered them) or an earlier score. Ctrl-C or SIGTERM leaves the run as it was (exit

@@ -97,7 +97,9 @@ def compare(
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
 
     Re-running the same command trains nothing already done; adding a size, seed or strategy trains only
-    the new cells.
+    the new cells. Another shared training setting (--max-steps, --epochs, a --config file's [train], --no-tune)
+    makes every arm that reads it a new one, lora[max_steps=4] beside the stored lora[max_steps=3]: a note under the
+    plan line says which setting and which arms, and the stored ones stay in the report.
 
     \b
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp

@@ -255,6 +255,11 @@ if (D.others.length) {
     const list = el("ul");
     for (const text of o.recommendation) list.append(el("li", text));
     $("others").append(list);
+    if (o.train.length) {  // this experiment's own commands (its backbone), as the main one's under "To train it"
+      $("others").append(el("p", "To train it: " + D.train_lead), el("pre", o.train.map((c) => c.cli).join("\\n")),
+                         el("p", "From Python:"), el("pre", o.train.map((c) => c.python).join("\\n")));
+      for (const c of o.train) if (c.note) $("others").append(el("p", c.note));
+    }
   }
 }
 if (D.ranking) {
@@ -330,7 +335,8 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
                  "majority_note": r.get("majority_note"), "one_class_note": r.get("one_class_note")}
                 for r in summary.get("ood") or []],
         "others_lead": others_lead(summary),
-        "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
+        "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]],
+                    "train": train_commands(o["summary"])}
                    for o in summary.get("other_experiments") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
         "ranking": _ranking(summary.get("backbone_ranking")),

@@ -135,7 +135,7 @@ def others_lead(summary: dict[str, Any]) -> str:
 
 def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
     """A section per other experiment in the store (``analysis.summarize``'s ``other_experiments``): its
-    recommendation and curves, never compared with the main one."""
+    recommendation, the commands that train it (``train_markdown``), and curves, never compared with the main one."""
     others = summary.get("other_experiments") or []
     if not others:
         return []
@@ -144,6 +144,7 @@ def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
         inner = other["summary"]
         lines += ["", f"### {md_text(other['experiment'])} ({other['runs']} runs)", ""]
         lines += [f"- {md_text(band['text'])}" for band in inner["recommendation"]] or ["- no finished runs"]
+        lines += train_markdown(inner)  # its own backbone's commands, as the main experiment's under its recommendation
         lines += ["", f"![{md_text(other['experiment'])}](chart-{i}.png)"]
         lines += ["", f"| strategy | n | {metric_label(inner)} | 95% CI | seeds |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {value_text(inner, r['mean'])} | "

@@ -194,3 +194,37 @@ def test_a_nested_option_value_is_written_as_json_that_option_reads_back() -> No
     words = shlex.split(cli)
     given = words[words.index("--option") + 1]
     assert given.startswith("descriptions=") and option_value(given.removeprefix("descriptions=")) == pairs, cli
+
+
+def test_each_experiment_of_a_two_backbone_store_shows_its_own_command_in_the_report(tmp_path: Path) -> None:
+    """compare --backbones A,B: results.json held each experiment's train_commands, but report.md and report.html
+    showed only the main (newest) experiment's "To train it"; the other's shows under its own heading now."""
+    import dataclasses
+
+    other = "bge-small"
+    results = probe_wins()
+    results += [dataclasses.replace(r, key=f"{r.key}-{other}", spec={**r.spec, "backbone": other}) for r in results]
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep("headstart compare ...", {**SWEEP, "backbones": ["all-minilm-l6-v2", other]},
+                        plan=[{"key": r.key, "n": r.spec["n"], "seed": r.spec["seed"], "backbone": r.spec["backbone"]}
+                              for r in results])
+    paths = render(tmp_path)
+    doc = json.loads(paths["results.json"].read_text())
+    assert len(doc["other_experiments"]) == 1
+    commands = {"main": [c for band in doc["recommendation"] for c in band["train_commands"]],
+                "other": [c for band in doc["other_experiments"][0]["summary"]["recommendation"] for c in band["train_commands"]]}
+    assert commands["main"] and commands["other"], doc
+    backbones = {k: {shlex.split(c["cli"])[shlex.split(c["cli"]).index("--backbone") + 1] if "--backbone" in c["cli"]
+                     else "all-minilm-l6-v2" for c in found} for k, found in commands.items()}
+    assert len(backbones["main"]) == len(backbones["other"]) == 1 and backbones["main"] != backbones["other"], backbones
+    markdown, html = paths["report.md"].read_text(), paths["report.html"].read_text()
+    section = markdown[markdown.index("## Other experiments in this store"):]
+    assert section.count("**To train it:**") == 1 and markdown.count("**To train it:**") == 2, markdown
+    for c in commands["other"]:
+        assert c["cli"] in section and c["python"] in section, section
+    for c in commands["main"]:
+        assert c["cli"] not in section
+    for c in commands["main"] + commands["other"]:
+        assert script_json(c["cli"])[1:-1] in html
