@@ -201,13 +201,19 @@ def _columns_text(names: list[str]) -> str:
     return f"column {quoted[0]}" if len(quoted) == 1 else f"columns {', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
+# How alike (difflib's ratio) a file's column must be to a missing one to be suggested: 'responses' (0.94), 'Prompt'
+# and 'txt' for 'text' (0.86) are; 'question' for 'response' (0.5, the default cutoff) was suggested, wrongly.
+COLUMN_CUTOFF = 0.6
+
+
 def _missing_columns(missing: list[str], path: str, present: list, columns: dict[str, str]) -> str:
     """One line naming every column of ``missing`` the file at ``path`` lacks, the columns it has, and each one's flag."""
     flags = [f"--{_flag(columns, c)}" for c in missing]
+    near = [closest(c, present, cutoff=COLUMN_CUTOFF) for c in missing]  # 'response' is not 'question' (0.5 alike)
     if len(missing) == 1:
-        return (f"column {missing[0]!r} not in {str(path)!r}{closest(missing[0], present)} "
+        return (f"column {missing[0]!r} not in {str(path)!r}{near[0]} "
                 f"(columns: {', '.join(map(str, present))}); name it with {flags[0]}")
-    hints = [closest(c, present).removeprefix("; ") for c in missing]
+    hints = [hint.removeprefix("; ") for hint in near]
     named = [f"{c!r}" + (f" ({hint})" if hint else "") for c, hint in zip(missing, hints)]
     return (f"columns {', '.join(named[:-1])} and {named[-1]} not in {str(path)!r} (columns: {', '.join(map(str, present))}); "
             f"name them with {', '.join(flags[:-1])} and {flags[-1]}")

@@ -60,6 +60,10 @@ def test_every_missing_column_is_named_in_one_error_with_the_columns_the_file_ha
         load_table(str(path), {"prompt": "Prompt", "chosen": "chosen", "rejected": "rejected"}, group_column="movie")
     assert str(e.value).startswith(f"columns 'chosen', 'rejected' and 'movie' not in {str(path)!r} (columns: Prompt, "
                                    "answer); name them with --chosen-column, --rejected-column and --group-column"), e.value
+    pd.DataFrame({"prompt": ["q"] * 8, "question": ["a"] * 8}).to_csv(path, index=False)  # 0.5 alike: no suggestion
+    with pytest.raises(DataError) as e:
+        load_table(str(path), {"prompt": "prompt", "response": "response"})
+    assert "did you mean" not in str(e.value), e.value
 
 
 @pytest.mark.parametrize("command,flags", [("sft", "--prompt-column and --response-column"),
