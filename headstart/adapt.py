@@ -91,13 +91,12 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
     return arms, tta, where
 
 
-def refusals(methods: list[str], *, model: Any, task: str, strategy: str, strategies: tuple[str, ...]) -> dict[str, str]:
+def refusals(methods: list[str], *, model: Any, task: str, strategy: str) -> dict[str, str]:
     """Why each of ``methods`` that cannot apply cannot: ``{method: reason}``.
 
     Args:
         model: the loaded backbone; a test-time adaptation reads its modules (bn-adapt needs BatchNorm).
-        strategy: the strategy an alignment term is added to.
-        strategies: every arm's strategy, each of which a test-time adaptation adapts (as the sweep does).
+        strategy: the source-only arm's strategy: an alignment term is added to it, a test-time adaptation adapts its runs.
     """
     from headstart.objectives import get_term
     from headstart.strategies import get_strategy
@@ -106,7 +105,7 @@ def refusals(methods: list[str], *, model: Any, task: str, strategy: str, strate
     found = {}
     for method in dict.fromkeys(methods):
         if method in TTA:
-            why = next(filter(None, (refuses(method, model, task, get_strategy(s)) for s in strategies)), None)
+            why = refuses(method, model, task, get_strategy(strategy))
         elif method in TERMS:
             why = get_term(method).refuses(get_strategy(strategy))
         else:
@@ -183,7 +182,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.specs import TrainConfig
     from headstart.store import Store
     from headstart.sweep_cell import loaded_cell, loaded_data
-    from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
+    from headstart.sweep_spec import parse_list, parse_sizes
 
     from headstart.data.splits import SplitConfig, split_caps
 
@@ -207,7 +206,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     train = with_keywords(as_config(config, TrainConfig), image_size=image_size, bn=bn, max_steps=max_steps,
                           min_steps=min_steps, epochs=epochs)
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune, split=split)
-    sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
+    sweep = _source_sweep(source, target, arms, tta, strategy=strategy, common=common)
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; drop --oracle (without "
                           "it, a mapped target has no oracle), or give a target with the source's labels")
@@ -235,7 +234,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     check_modality(source_data, model)  # before the methods: a text backbone on images has no BatchNorm to name either
     out = Path(out)
     result = AdaptResult(out=out, notes=notes)
-    refused = refusals(chosen, model=model, task=source_data.task, strategy=strategy, strategies=sweep.strategies)
+    refused = refusals(chosen, model=model, task=source_data.task, strategy=strategy)
     if refused:  # before the oracle trains: a refusal after it left a store holding the ceiling alone
         kept = [m for m in chosen if m not in refused]
         if methods is not None:
@@ -246,7 +245,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         result.notes.append(f"left out of the default methods, as they cannot apply to {strategy} on {backbone}: "
                             + "; ".join(f"{method} ({why})" for method, why in refused.items()))
         arms, tta, where = plan_methods(kept, strategy=strategy, target=name)
-        sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
+        sweep = _source_sweep(source, target, arms, tta, strategy=strategy, common=common)
     check_out_of_domain(sweep, source_data, model, "--target")  # the target's labels map: refused before the oracle trains
     settings = {"source": source, "target": target, "backbone": backbone, "strategy": strategy, "methods": list(where),
                 "sizes": ["all" if s is None else s for s in size_list], "seeds": seeds, "oracle": bool(oracle),
@@ -266,13 +265,14 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the
         # ceiling is scored on the very rows the methods are, and never trains on one of them
         filled_train, filled_split, _ = fill(source_data, [backbone], sweep.train, sweep.split)
-        ceiling = dataclasses.replace(sweep, data=name, arms=(strategy,), eval_data=(), tta=(), train=filled_train,
+        ceiling = dataclasses.replace(sweep, data=name, arms=(strategy,), eval_data=(), tta=(), tta_arms=(), train=filled_train,
                                       split=dataclasses.replace(filled_split, stratify=False),
                                       **{k: target_data.source.get(k) for k in ("text_column", "label_column", "task")
                                          if "path" in target_data.source})  # the columns the methods are scored on
         done = run_compare(ceiling, out, workers=workers, progress=progress, command=command, by="adapt")
         result.trained, ceiling_keys = result.trained + done.trained, done.keys
-    done = run_compare(sweep, out, workers=workers, progress=progress, command=command, by="adapt")
+    # reuse_more_tta: a store from before the test-time methods ran on source-only alone keeps its other arms' cells
+    done = run_compare(sweep, out, workers=workers, progress=progress, command=command, by="adapt", reuse_more_tta=True)
     result.trained += done.trained
     with Store(out, create=False) as store:  # this call's runs only: another call's (one stopped before its report
         # recorded its settings) never shows in this report, its oracle least of all where this call has none
@@ -285,6 +285,16 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                         settings=settings)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
+
+
+def _source_sweep(source: str, target: str, arms: list[str], tta: list[str], *, strategy: str,
+                  common: dict[str, Any]) -> Any:
+    """The compare on the source whose arms are the methods: scored on ``target`` too, and after each test-time method
+    on the source-only arm alone (``SweepSpec.tta_arms``), the only row of the method table that reads those scores."""
+    from headstart.sweep_spec import SweepSpec
+
+    return SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta),
+                     tta_arms=(strategy,) if tta else (), **common)
 
 
 def _read_otherwise(target: str, source_data: Any) -> str | None:

@@ -250,10 +250,12 @@ def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) 
 
 def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
                 announce: Any = None, backend: str = "local", address: str | None = None,
-                report_to: str | None = None, by: str = "compare") -> CompareResult:
+                report_to: str | None = None, by: str = "compare", reuse_more_tta: bool = False) -> CompareResult:
     """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
     run the missing cells (``backend`` / ``address`` as in ``compare``), render the report, log to ``report_to``;
-    ``by="adapt"`` for adapt's own cells (recorded with the store: neither command takes the other's)."""
+    ``by="adapt"`` for adapt's own cells (recorded with the store: neither command takes the other's).
+    ``reuse_more_tta``: a stored cell that differs from a planned one only in running more test-time adaptations
+    stands for it (``sweep_plan.stood_in_by_more_tta``; adapt's store from before its tta ran on source-only alone)."""
     import json
 
     import dataclasses
@@ -265,7 +267,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.outdir import claim
     from headstart.sweep import run_sweep
     from headstart.sweep_cell import loaded_data
-    from headstart.sweep_plan import check_backend, leakage_report, note_oversubscribed, plan
+    from headstart.sweep_plan import check_backend, leakage_report, note_oversubscribed, plan, stood_in_by_more_tta
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
@@ -283,6 +285,12 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
         train, split, notes = fill(loaded_data(sweep), backbones, sweep.train, sweep.split)
         sweep = dataclasses.replace(sweep, train=train, split=split)
     planned = plan(sweep)  # sizes, options, --eval-data: a mistake is refused before the leakage line and any cell
+    if reuse_more_tta and (Path(out) / "runs.sqlite").exists():
+        from headstart.store import Store
+
+        with Store(out, create=False) as store:
+            done = store.done_keys()
+            planned = stood_in_by_more_tta(planned, [(r.key, r.spec) for r in store.results("done") if r.key in done])
     leakage = leakage_report(sweep)
     if announce is not None:
         announce(leakage)

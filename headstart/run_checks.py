@@ -243,7 +243,10 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
     for text in spec.eval_data:
         check_elsewhere(text, data, flag)
     for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run or a k-NN head
-        strategies = getattr(spec, "strategies", None) or (spec.strategy,)
+        # a sweep's arms that take them (``SweepSpec.tta_arms``), else every arm's strategy, else the run's
+        taking = getattr(spec, "tta_arms", ())
+        strategies = (tuple(dict.fromkeys(parse_arm(a)[0] for a in taking)) if taking
+                      else getattr(spec, "strategies", None) or (spec.strategy,))
         if len(strategies) == 1:
             check_applies(method, pretrained, data.task, get_strategy(strategies[0]), given=tuple(spec.tta))
             continue

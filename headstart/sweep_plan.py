@@ -153,3 +153,30 @@ def _scoped_options(message: str, strategy: str) -> str:
         return spoken(f"--option {strategy}.{key}={value}", f"options={{{strategy!r}: {{{key!r}: {value}}}}}")
 
     return re.sub(r"--option ([a-z_]+)=([^\s;,)]+)", scoped, message)
+
+
+def stood_in_by_more_tta(planned: list[tuple[RunSpec, str, dict[str, Any]]],
+                         stored: list[tuple[str, dict[str, Any]]]) -> list[tuple[RunSpec, str, dict[str, Any]]]:
+    """``planned`` with each cell that ``stored`` lacks replaced by a stored one that differs from it only in running
+    more test-time adaptations (its ``tta`` a superset): the same training and the same scores, and more of them. An
+    adapt store from before its test-time methods ran on the source-only arm alone keeps its other arms' cells.
+
+    Args:
+        stored: the store's finished cells as ``(key, resolved spec)``.
+    """
+    from headstart.specs import run_key
+
+    def without_tta(resolved: dict[str, Any]) -> str:  # canonical as the key is
+        return run_key({k: v for k, v in resolved.items() if k != "tta"})
+
+    have = {key for key, _ in stored}
+    alike: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for key, resolved in stored:
+        alike.setdefault(without_tta(resolved), []).append((key, resolved))
+    kept = []
+    for spec, key, resolved in planned:
+        wanted = set(resolved.get("tta") or ())
+        more = [] if key in have else [(k, r) for k, r in alike.get(without_tta(resolved), [])
+                                       if wanted <= set(r.get("tta") or ())]
+        kept.append((spec, *more[0]) if more else (spec, key, resolved))
+    return kept

@@ -42,6 +42,8 @@ class SweepSpec:
         eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain
             (``headstart.ood``).
         tta: test-time adaptations (``headstart.tta``) each out-of-domain score is also taken after.
+        tta_arms: the arms (as written in ``arms``, or strategies) whose cells take ``tta``; empty (the default): every
+            arm. adapt gives its source-only arm: its method table has the test-time methods there only.
         backbones: several backbones to cross with everything else (``--backbones a,b``): each is its own experiment
             in the report (``analysis.arms.experiments``), with its own curves; ``backbone`` becomes the first.
         arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
@@ -76,6 +78,7 @@ class SweepSpec:
     split_column: str | None = None
     eval_data: tuple[str, ...] = ()
     tta: tuple[str, ...] = ()
+    tta_arms: tuple[str, ...] = ()
     cap_over_floors: bool = False
 
     def __post_init__(self) -> None:
@@ -104,6 +107,16 @@ class SweepSpec:
             check_once("--backbones", backbones, "backbone")
             object.__setattr__(self, "backbones", backbones)
             object.__setattr__(self, "backbone", backbones[0])
+        if self.tta_arms:
+            object.__setattr__(self, "tta_arms", tuple(self.tta_arms))
+            if not self.tta:
+                raise ConfigError(f"tta_arms names arms to adapt at test time ({', '.join(self.tta_arms)}), but tta is "
+                                  "empty; give tta=('tent',) or drop tta_arms")
+            names = self.arms or self.strategies
+            for arm in self.tta_arms:
+                if arm not in names:
+                    raise ConfigError(f"tta_arms names {arm!r}, which is not an arm of this sweep ({', '.join(names)})"
+                                      f"{closest(arm, names)}")
         if not self.strategies:
             raise ConfigError(f"--strategies is empty; e.g. {_listed('strategies', DEFAULT_STRATEGIES)}")
         for name, given in self.train_by_strategy.items():  # each a table of TrainConfig's fields, named when one is not
@@ -158,16 +171,21 @@ class SweepSpec:
             return [(strategy, {}, {}, {}) for strategy in self.strategies]
         return [parse_arm(a) for a in self.arms]
 
+    def tta_of(self, arm: str) -> tuple[str, ...]:
+        """The test-time adaptations ``arm``'s cells take (``tta_arms``)."""
+        return self.tta if not self.tta_arms or arm in self.tta_arms else ()
+
     def cells(self) -> list[RunSpec]:
         """Every run of the sweep, seed-major so that the first seed completes whole curves first. Size 0 holds the
         arms that need no labels (zero-shot) and only them: strategies that train on labels skip it, and a label-free
         arm would give the same result at every other size."""
         from headstart.strategies import get_strategy
 
+        arms = list(zip(self.arms or self.strategies, self.arm_specs()))
         runs = []
         for seed in range(self.seeds):
             for n in self.sizes:
-                for backbone, (strategy, options, train, terms) in itertools.product(self.backbones or (self.backbone,), self.arm_specs()):
+                for backbone, (arm, (strategy, options, train, terms)) in itertools.product(self.backbones or (self.backbone,), arms):
                     if get_strategy(strategy).needs_labels == (n == 0):
                         continue
                     runs.append(RunSpec(data=self.data, backbone=backbone, strategy=strategy, n=n, seed=seed,
@@ -177,7 +195,7 @@ class SweepSpec:
                                         group_column=self.group_column, split_column=self.split_column,
                                         pooling=self.pooling, split=self.split, tune=self.tune,
                                         grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain),
-                                        eval_data=self.eval_data, tta=self.tta))
+                                        eval_data=self.eval_data, tta=self.tta_of(arm)))
         return runs
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,15 +17,12 @@ def test_a_method_applies_by_the_models_modules_the_task_and_the_strategy():
     """bn-adapt needs BatchNorm (the tiny text encoder has LayerNorm only, the tiny CNN has BatchNorm), tent a
     classification run, an alignment term features that train."""
     everything = ["source-only", "coral", "bn-adapt", "tent", "tent-episodic", "lp-ft"]
-    text = refusals(everything, model=tiny_backbone(0), task="classification", strategy="full-finetune",
-                    strategies=("full-finetune", "lp-ft"))
+    text = refusals(everything, model=tiny_backbone(0), task="classification", strategy="full-finetune")
     assert list(text) == ["bn-adapt"] and "no BatchNorm layer" in text["bn-adapt"]
-    assert refusals(everything, model=tiny_cnn(0), task="classification", strategy="full-finetune",
-                    strategies=("full-finetune",)) == {}
-    regression = refusals(everything, model=tiny_cnn(0), task="regression", strategy="full-finetune", strategies=("full-finetune",))
+    assert refusals(everything, model=tiny_cnn(0), task="classification", strategy="full-finetune") == {}
+    regression = refusals(everything, model=tiny_cnn(0), task="regression", strategy="full-finetune")
     assert list(regression) == ["tent", "tent-episodic"]
-    fixed = refusals(["coral", "mmd", "importance"], model=tiny_backbone(0), task="classification", strategy="linear-probe",
-                     strategies=("linear-probe",))
+    fixed = refusals(["coral", "mmd", "importance"], model=tiny_backbone(0), task="classification", strategy="linear-probe")
     assert set(fixed) == {"coral", "mmd"}, fixed
 
 
@@ -615,3 +612,50 @@ def test_a_regression_sources_target_of_whole_number_ratings_is_read_as_numbers_
         headstart.adapt(str(source), str(target), backbone="tiny", methods="source-only", sizes=16, seeds=1,
                         max_steps=2, oracle=True, out=tmp_path / "a")
     assert asked and asked[0].data == str(target) and asked[0].task == "regression", asked
+
+
+def _written_target(tmp_path):
+    """A target file with the toy source's two labels (so the oracle could train on them)."""
+    import pandas as pd
+    from conftest import make_toy
+
+    data = make_toy(300, seed=7)
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    return target
+
+
+def test_test_time_methods_adapt_the_source_only_arm_alone(toy_csv, tiny_registry, tmp_path):
+    """adapt ran tent on every arm (coral's, importance's ...), most of its time, for scores adaptation.md never shows:
+    its method table reads tent on source-only only. Now only the source-only arm's runs are adapted and scored
+    after tent."""
+    import headstart
+    from headstart.store import Store
+
+    result = headstart.adapt(str(toy_csv), str(_written_target(tmp_path)), methods="source-only,coral,tent", sizes=16,
+                             seeds=1, tune=None, out=tmp_path / "a", oracle=False, config={"max_steps": 2, "min_steps": 2},
+                             backbone="tiny", progress=False)
+    assert result.trained == 2 and {r["method"] for r in result.rows} == {"source-only", "coral", "tent"}
+    with Store(tmp_path / "a", create=False) as store:
+        after = {r.spec["strategy"] + ("+" + ",".join(r.spec["terms"]) if r.spec.get("terms") else ""):
+                 [o["tta"] for o in r.record["ood"]] for r in store.results("done")}
+    assert after == {"full-finetune": [None, "tent"], "full-finetune+coral": [None]}, after
+
+
+def test_an_adapt_store_whose_every_arm_ran_tent_resumes_without_training_again(toy_csv, tiny_registry, tmp_path):
+    """A store an earlier adapt wrote, its coral cells scored after tent too, keeps them: a cell that differs only in
+    running more test-time adaptations stands for the one planned (sweep_plan.stood_in_by_more_tta)."""
+    import headstart
+    from headstart.api_compare import run_compare
+    from headstart.data.splits import SplitConfig
+    from headstart.specs import TrainConfig
+    from headstart.sweep_spec import SweepSpec
+
+    target, out = str(_written_target(tmp_path)), tmp_path / "a"
+    train = TrainConfig(max_steps=2, min_steps=2)
+    old = SweepSpec(data=str(toy_csv), backbone="tiny", arms=("full-finetune", f"full-finetune+coral[data={target}]"),
+                    eval_data=(target,), tta=("tent",), sizes=(16,), seeds=1, train=train, tune=None, split=SplitConfig())
+    assert run_compare(old, out, by="adapt").trained == 2
+    result = headstart.adapt(str(toy_csv), target, methods="source-only,coral,tent", sizes=16, seeds=1, tune=None,
+                             out=out, oracle=False, config=train, backbone="tiny", progress=False)
+    assert result.trained == 0 and {r["method"] for r in result.rows} == {"source-only", "coral", "tent"}

@@ -20,3 +20,34 @@ def test_more_workers_than_cores_is_a_note_naming_the_count_and_the_fix(monkeypa
             "sweep runs slower than with one per CPU; try --workers 2") in lines, err
     code, _, err = run_cli([*compare, "--workers", "2"], monkeypatch, capsys)
     assert code == 2 and "--workers" not in err, err
+
+
+def test_tta_arms_give_the_test_time_adaptations_to_the_arms_named_alone():
+    """SweepSpec.tta_arms: adapt's tent runs on its source-only arm, not on coral's too (sweep_spec.SweepSpec.cells)."""
+    import pytest
+
+    from headstart.errors import ConfigError
+    from headstart.sweep_spec import SweepSpec
+
+    sweep = SweepSpec(arms=("full-finetune", "full-finetune+coral[data=drug-reviews-sentiment]"), sizes=(16,), seeds=1,
+                      eval_data=("drug-reviews-sentiment",), tta=("tent",), tta_arms=("full-finetune",))
+    assert [(c.strategy, bool(c.terms), c.tta) for c in sweep.cells()] == [("full-finetune", False, ("tent",)),
+                                                                             ("full-finetune", True, ())]
+    with pytest.raises(ConfigError, match="tta_arms names 'lora', which is not an arm of this sweep"):
+        SweepSpec(arms=("full-finetune",), eval_data=("drug-reviews-sentiment",), tta=("tent",), tta_arms=("lora",))
+
+
+def test_a_stored_cell_that_ran_more_test_time_adaptations_stands_for_the_planned_one():
+    from headstart.specs import RunSpec, run_key
+    from headstart.sweep_plan import stood_in_by_more_tta
+
+    def cell(tta: tuple[str, ...], seed: int = 0) -> tuple[RunSpec, str, dict]:
+        resolved = {"strategy": "full-finetune", "seed": seed, **({"tta": list(tta)} if tta else {})}
+        return RunSpec(seed=seed), run_key(resolved), resolved
+
+    stored = [cell(("tent", "tent-episodic"))[1:], cell(("bn-adapt",), seed=1)[1:]]
+    planned = [cell(()), cell(("tent",), seed=1), cell((), seed=2)]
+    kept = stood_in_by_more_tta(planned, stored)
+    assert [key for _, key, _ in kept] == [stored[0][0], planned[1][1], planned[2][1]], "bn-adapt is not tent"
+    assert kept[0][2]["tta"] == ["tent", "tent-episodic"], "the stored cell's resolved spec, under its key"
+    assert stood_in_by_more_tta([cell(("tent",))], stored)[0][1] == stored[0][0], "fewer of them, too"
