@@ -33,6 +33,10 @@ GROWN = {"methods": lambda old, new: set(old) <= set(new), "sizes": lambda old, 
 
 @dataclass
 class AdaptResult:
+    """What ``adapt`` returns. Its one-line repr gives every method's target score at the largest size, a flagged one
+    marked, and calls none best: those scores read the target's test labels, and adapt has no target labels to choose
+    on (its choices are made on the source's validation split, which says nothing about the target)."""
+
     out: Path
     rows: list[dict[str, Any]] = field(default_factory=list)
     reports: dict[str, Path] = field(default_factory=dict)
@@ -40,13 +44,14 @@ class AdaptResult:
     notes: list[str] = field(default_factory=list)  # what the run decided for the user: default methods left out
 
     def __repr__(self) -> str:  # one line: the rows hold each method's estimates
-        largest = max((r["n"] for r in self.rows), default=None)
+        # a flagged method may be the majority class answered for every row: marked, as adaptation.md marks it
+        from headstart.analysis.units import size_key
+
+        largest = max((r["n"] for r in self.rows), key=size_key, default=None)  # "all" last
         at = [r for r in self.rows if r["n"] == largest]
-        methods = [r for r in at if r["method"] != BASELINE]
-        best = max(methods, key=lambda r: r["mean"], default=None)
-        base = next((r for r in at if r["method"] == BASELINE), None)
-        scored = (f"; best at n={largest}: {best['method']} {best['mean']:.4g}"
-                  + (f" ({BASELINE} {base['mean']:.4g})" if base else "") if best else "")
+        scored = (f"; on the target's test split at n={largest}: "
+                  + ", ".join(f"{r['method']} {r['mean']:.4g}" + (" (flagged)" if r.get("flags") else "") for r in at)
+                  if at else "")
         return (f"AdaptResult({len({r['method'] for r in self.rows})} method(s), {self.trained} run(s) trained{scored}; "
                 f"out={self.out}" + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
 

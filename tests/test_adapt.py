@@ -659,3 +659,20 @@ def test_an_adapt_store_whose_every_arm_ran_tent_resumes_without_training_again(
     result = headstart.adapt(str(toy_csv), target, methods="source-only,coral,tent", sizes=16, seeds=1, tune=None,
                              out=out, oracle=False, config=train, backbone="tiny", progress=False)
     assert result.trained == 0 and {r["method"] for r in result.rows} == {"source-only", "coral", "tent"}
+
+
+def test_no_method_is_called_best_on_the_targets_test_labels_and_a_flagged_one_says_so():
+    """AdaptResult's line named "best at n=16: tent 0.6629 (source-only 0.5787)": chosen on the target's test labels,
+    which the module says choose nothing, and tent there answered one class for every row. It now gives each method's
+    score, a flagged one marked, and calls none best; the largest size is "all" where the sizes end in it."""
+    from pathlib import Path
+
+    from headstart.adapt import AdaptResult
+
+    row = lambda method, n, mean, flags=(): {"method": method, "n": n, "mean": mean, "flags": list(flags)}
+    result = AdaptResult(Path("a1"), trained=3, rows=[row("source-only", 16, 0.5787, ["majority"]), row("coral", 16, 0.5787),
+                                                       row("tent", 16, 0.6629, ["majority", "one_class"])])
+    assert repr(result) == ("AdaptResult(3 method(s), 3 run(s) trained; on the target's test split at n=16: source-only "
+                            "0.5787 (flagged), coral 0.5787, tent 0.6629 (flagged); out=a1)")
+    grown = AdaptResult(Path("a1"), rows=[*result.rows, row("source-only", "all", 0.7), row("tent", "all", 0.8)])
+    assert "at n=all: source-only 0.7, tent 0.8;" in repr(grown) and "best" not in repr(grown)

@@ -214,7 +214,8 @@ def test_every_result_prints_in_one_line(tmp_path):
     row = lambda method, n, mean: {"method": method, "n": n, "mean": mean, "estimates": [review] * 3}
     adapted = AdaptResult(out=tmp_path, trained=30, notes=["n"], rows=[
         row("source-only", 16, 0.6), row("dann", 16, 0.9), row("source-only", 256, 0.7), row("dann", 256, 0.75), row("coral", 256, 0.72)])
-    assert repr(adapted) == f"AdaptResult(3 method(s), 30 run(s) trained; best at n=256: dann 0.75 (source-only 0.7); out={tmp_path}; 1 note(s))"
+    assert repr(adapted) == (f"AdaptResult(3 method(s), 30 run(s) trained; on the target's test split at n=256: source-only 0.7, "
+                             f"dann 0.75, coral 0.72; out={tmp_path}; 1 note(s))")
     score = lambda method, kind, mean: {"novel": "fashion", "shots": 5, "method": method, "kind": kind, "mean": mean,
                                         "accuracies": [mean] * 200}
     met = MetaResult(config={"arms": ["protonet"]}, training=[{"arm": "protonet"}], seconds=61.25, rows=[
