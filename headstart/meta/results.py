@@ -41,15 +41,25 @@ class MetaResult:
     notes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:  # one line: the rows hold every episode's accuracy
-        meta = [r for r in self.rows if r.get("kind") == "meta"]
-        best = max(meta, key=lambda r: r["mean"], default=None)
-        plain = next((r for r in self.rows if best and r.get("kind") == "plain" and r["novel"] == best["novel"]
-                      and r["shots"] == best["shots"] and "linear" in r["method"]), None)
-        scored = (f"; best {best['method']} {best['mean']:.4g} on {best['novel']} {best['shots']}-shot"
-                  + (f" ({plain['method']} {plain['mean']:.4g})" if plain else "") if best else "")
+        chosen = self.best_on_validation()
+        shown = [r for r in self.rows if chosen and r["method"] == chosen]
+        first = shown[0] if shown else None
+        plain = next((r for r in self.rows if first and r.get("kind") == "plain" and r["novel"] == first["novel"]
+                      and r["shots"] == first["shots"] and "linear" in r["method"]), None)
+        scored = (f"; best on validation {chosen}: {first['mean']:.4g} on {first['novel']} {first['shots']}-shot"
+                  + (f" ({plain['method']} {plain['mean']:.4g})" if plain else "") if first else "")
         return (f"MetaResult({len(self.training)} arm(s) meta-trained, {len(self.rows)} score(s){scored}; "
                 f"{self.seconds:.1f} s" + (f"; out={self.out}" if self.out is not None else "")
                 + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
+    def best_on_validation(self) -> str | None:
+        """The meta-trained arm with the highest mean validation accuracy over its shot counts (episodes on held-out
+        rows of the base classes; ties: the first in training order), or None where no arm was validated. The novel
+        datasets' episodes are the test: they choose nothing (the repr named the arm highest on them "best")."""
+        means = [(sum(v["mean"] for v in t["validation"]) / len(t["validation"]), -i, t["arm"])
+                 for i, t in enumerate(self.training)
+                 if t.get("validation") and all(v.get("mean") is not None for v in t["validation"])]
+        return max(means)[2] if means else None
 
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "training": self.training, "rows": self.rows, "seconds": self.seconds, "notes": self.notes}

@@ -497,3 +497,23 @@ def test_an_arm_kept_by_its_settings_is_trained_again_once_the_backbone_folder_h
             f"{str(tmp_path / 'bb')!r} holds now: meta-trained again from these") in again.notes, again.notes
     headstart.meta_train(out, config, setting="fashion-split")
     assert trained == ["protonet"], "trained from these weights: kept from then on"
+
+
+def test_the_repr_names_the_arm_best_on_validation_not_the_one_highest_on_the_novel_episodes():
+    """``MetaResult``'s line said "best maml 0.9 on fashion 5-shot": the arm highest on the novel datasets' episodes,
+    the test. The arm named is the one best on base-class validation, with its novel score beside the probe's."""
+    from headstart.meta.results import MetaResult
+
+    cfg = MetaConfig().to_json()
+    novel = cfg["novel"][0]
+    result = MetaResult(config=cfg, training=[
+        {"arm": "protonet", "validation": [{"shots": 1, "mean": 0.7}, {"shots": 5, "mean": 0.8}]},
+        {"arm": "maml", "validation": [{"shots": 1, "mean": 0.5}, {"shots": 5, "mean": 0.6}]}], rows=[
+        {"novel": novel, "shots": 5, "method": "protonet", "kind": "meta", "mean": 0.7},
+        {"novel": novel, "shots": 5, "method": "maml", "kind": "meta", "mean": 0.9},
+        {"novel": novel, "shots": 5, "method": "plain linear-probe", "kind": "plain", "mean": 0.6}])
+    assert result.best_on_validation() == "protonet"
+    assert f"best on validation protonet: 0.7 on {novel} 5-shot (plain linear-probe 0.6)" in repr(result), repr(result)
+    assert "maml" not in repr(result)
+    unvalidated = MetaResult(config=cfg, training=[{"arm": "maml", "validation": []}], rows=result.rows)
+    assert unvalidated.best_on_validation() is None and "best" not in repr(unvalidated)
