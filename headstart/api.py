@@ -225,6 +225,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     returns for it; ``not_scored``, what it is still to be scored on (``--retain``, ``--eval-data``), goes into its
     metrics.json until ``fit_result.with_scores`` writes the scores there. A run that diverged or was interrupted is never saved
     over a finished run in ``out`` (a "kept" flag says so); an interrupted one's ``out`` is where it was saved, or None."""
+    from headstart.analysis.flags import asked
     from headstart.backbones import count_parameters
     from headstart.outdir import finished
     from headstart.saved import LoadedRun, backbone_saved, save
@@ -235,7 +236,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     if out is not None and stopped and finished(Path(out), "run"):  # nothing stored is lost to a failure or an interrupt
         flags.append({"reason": "kept", "text": f"{report.status + ' and ' if report.status != 'done' else ''}was not saved: "
                                                 f"the finished run already in {str(out)!r} was kept",
-                      "advice": "train again with a lower learning rate (--lr) or more warmup to replace it"
+                      "advice": asked("train again with a lower learning rate (--lr) or more warmup to replace it", "fit")
                       if report.status != "done" else "the same command trains it again from the start"})
     elif out is not None:
         if not overwrite:

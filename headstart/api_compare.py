@@ -32,7 +32,7 @@ class CompareResult:
     ``summary`` has ``curves``, ``head_start``, ``crossover``, ``recommendation``, ``grid_edges``, ``counts`` and
     ``totals`` (``analysis.summarize``; ``curves`` in the metric's own units, fractions for accuracy, while
     ``head_start`` and ``crossover`` are in points, as ``headstart.analysis`` says); ``reports`` maps each written file (report.html, report.md, chart.png,
-    results.json) to its path.
+    results.json) to its path; ``recommendation`` and ``flags`` its advice and its flags as lines of text.
     """
 
     out: Path
@@ -53,8 +53,15 @@ class CompareResult:
     def recommendation(self) -> list[str]:
         """The report's advice as a list of lines, one per band of sizes with the same pick ("at every size tried:
         linear-probe (best on held-out validation; …)"), as the CLI prints them; ``summary["recommendation"]`` holds
-        each band with its evidence."""
-        return [band["text"] for band in self.summary.get("recommendation", [])]
+        each band with its evidence. A band that names an arm's flags points to ``flags`` (the report's "flags below")."""
+        return [band["text"].replace("(flags below)", "(see .flags)") for band in self.summary.get("recommendation", [])]
+
+    @property
+    def flags(self) -> list[str]:
+        """Where a score may understate an arm, each line with what to try: the budget flags (``summary["budget_flags"]``),
+        then the learning-rate grid's (``summary["grid_edges"]``), as the CLI prints them after ``budget:`` and
+        ``tuning:``."""
+        return [f["text"] for key in ("budget_flags", "grid_edges") for f in self.summary.get(key) or []]
 
     def __repr__(self) -> str:  # one line: the leakage report's texts and the summary made it pages long
         from headstart.errors import clipped
@@ -67,6 +74,7 @@ class CompareResult:
                 + (f"; recommendation: {clipped(advice[0], 90)}" + (f" (+{len(advice) - 1} more)" if len(advice) > 1 else "")
                    if advice else "") + f"; out={self.out}"
                 + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
+                + (f"; {len(self.flags)} flag(s) in .flags" if self.flags else "")
                 + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
 
 

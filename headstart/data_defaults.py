@@ -21,6 +21,8 @@ import dataclasses
 import math
 from typing import Any
 
+from headstart.surface import spoken
+
 IMAGE_MAX_TEST = 2000
 SMALL_SIDE = 32
 SMALL_INPUT = 160
@@ -117,17 +119,18 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, 
                                   f"{SMALL_INPUT} and its probe scored a point lower)",
                           "advice": f"--image-size {max(sides)} for the network's own"})
     test = round(split.test_fraction * len(data.inputs)) if data.given_split is None else None
+    every = spoken("--max-test all", "max_test='all'")  # fit's and compare's keyword alike
     if split.max_test == "all" and test is not None and test > IMAGE_MAX_TEST:  # asked for: every one, and what it costs
         notes.append({"reason": "test-all",
-                      "text": f"is scored on all {test:,} test images, as --max-test all asks (about {test / IMAGE_MAX_TEST:.0f}x "
+                      "text": f"is scored on all {test:,} test images, as {every} asks (about {test / IMAGE_MAX_TEST:.0f}x "
                               f"the scoring time of the {IMAGE_MAX_TEST:,} a test split this large keeps by default; the "
                               "progress bar's ETA counts them)",
-                      "advice": f"--max-test {IMAGE_MAX_TEST} for the quicker default"})
+                      "advice": spoken(f"--max-test {IMAGE_MAX_TEST}", f"max_test={IMAGE_MAX_TEST}") + " for the quicker default"})
     if split.max_test is None and test is not None and test > IMAGE_MAX_TEST:
         split = dataclasses.replace(split, max_test=IMAGE_MAX_TEST)
         notes.append({"reason": "test-cap",
                       "text": f"is scored on a stratified {IMAGE_MAX_TEST:,} of the {test:,} test images (±"
                               f"{binomial_half_width(IMAGE_MAX_TEST):.1f} points at 95% near 75% accuracy; the rest join the "
                               "pool)",
-                      "advice": "--max-test all to score them all"})
+                      "advice": f"{every} to score them all"})
     return train, split, notes

@@ -127,7 +127,7 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
                     "--class-weights balanced (or auto, which weights them only when imbalanced)")
         return advice(reason)
 
-    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(weighted(reason))}
+    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(weighted(reason), "fit")}
             for reason in run_flags(result)]
 
 
@@ -202,7 +202,7 @@ def grid_edge_note(result: Any) -> list[dict[str, str]]:
     wider = widened(grid, edge)
     if param == "k":
         wider = tuple(sorted({min(float(result.spec.get("n") or math.inf), max(1.0, float(round(v)))) for v in wider}))
-    try_it = (option_grid_text(name, wider) if param in ("C", "k") else
+    try_it = (option_grid_text(name, wider, "fit") if param in ("C", "k") else
               spoken("--grid " + ",".join(f"{v:g}" for v in wider), "grid=(" + ", ".join(f"{v:g}" for v in wider) + ")"))
     chose = f"chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)})"
     budget = (result.record or {}).get("budget") or {}
@@ -216,7 +216,7 @@ def grid_edge_note(result: Any) -> list[dict[str, str]]:
                 + f": on so short a budget the rates are hard to tell apart (a tie goes to the grid's first value), so "
                 f"this says more about the budget than about the best {param}")
         return [{"reason": "grid-edge", "text": text,
-                 "advice": asked(f"first {raise_it} and tune again; if it still chooses the bottom, try {try_it}")}]
+                 "advice": asked(f"first {raise_it} and tune again; if it still chooses the bottom, try {try_it}", "fit")}]
     text = (f"{chose}: the best {param} may lie {'above' if edge == 'top' else 'below'} it (one run: an end is chosen 1 "
             f"time in {len(grid)} when the values are equally good)")
     return [{"reason": "grid-edge", "text": text, "advice": f"try {try_it}"}]

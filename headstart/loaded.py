@@ -134,7 +134,8 @@ def run_data(run: LoadedRun) -> Any:
 
 def _capped_test(data: Any, split: SplitConfig, scored: int, task: str, accuracy: float | None = None) -> str | None:
     """What a ``max_test`` cap traded, when it cut this test split: the rows scored of the split's full size, the
-    binomial error that leaves at the accuracy measured, and the flag that scores them all (``--max-test all``)."""
+    binomial error that leaves at the accuracy measured, and the setting that scores them all (``--max-test all``; from
+    Python ``max_test='all'``)."""
     if split.test_cap is None:
         return None
     from headstart.analysis.stats import wilson
@@ -147,7 +148,10 @@ def _capped_test(data: Any, split: SplitConfig, scored: int, task: str, accuracy
     if task == "classification" and isinstance(accuracy, float):
         low, high = wilson(accuracy, scored)
         error = f": ±{100 * (high - low) / 2:.1f} points at 95% at this accuracy"
-    return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test all to score them all"
+    from headstart.surface import spoken
+
+    every = spoken("--max-test all", "max_test='all'")
+    return f"a stratified {scored:,} of the {full:,} test rows{error}; train with {every} to score them all"
 
 
 def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test", dedupe: bool = False,

@@ -10,6 +10,7 @@ from headstart.data.memory import shown_name
 from headstart.interrupts import steps_interrupted
 from headstart.report.mdtext import md_code, md_fence, md_text
 from headstart.results import chosen_on_validation
+from headstart.surface import spoken
 
 
 def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
@@ -94,7 +95,7 @@ def _test_rows(majority: dict[str, Any]) -> str:
     the split (``"of"``): what ``headstart evaluate`` scores, as it says."""
     full = majority.get("of")
     if isinstance(full, int) and full > majority["rows"]:
-        return f"a stratified {majority['rows']:,} of its {full:,} test rows (--max-test)"
+        return f"a stratified {majority['rows']:,} of its {full:,} test rows ({spoken('--max-test', 'max_test')})"
     return f"its {majority['rows']:,} test rows"
 
 
@@ -104,12 +105,12 @@ def _always(majority: dict[str, Any], digits: int) -> str:
 
 
 def _flags(metrics: dict[str, Any] | None) -> list[str]:
-    """The run's flags as ``headstart train`` printed them and metrics.json keeps them (``fit_checks.budget_notes``,
+    """The run's flags as ``headstart train`` printed them (``fit`` returned them) and metrics.json keeps them (``fit_checks.budget_notes``,
     ``grid_edge_note``, defaults applied): what it did not do within its budget, each with what to try."""
     flags = [f for f in (metrics or {}).get("flags") or [] if isinstance(f, dict) and f.get("text")]
     if not flags:
         return []
-    return ["Flags (as `headstart train` printed them):", "",
+    return [spoken("Flags (as `headstart train` printed them):", "Flags (as `headstart.fit` returned them in `FitResult.flags`):"), "",
             *(f"- This run {md_text(str(f['text']))}" + (f"; {md_text(str(f['advice']))}" if f.get("advice") else "") + "."
               for f in flags), ""]
 

@@ -47,12 +47,26 @@ def on_cli() -> bool:
     return _SURFACE.get() == "cli" or os.environ.get(SURFACE_ENV) == "cli"
 
 
-def python_names(message: str, names: set[str], aliases: dict[str, str] | None = None) -> str:
+def python_names(message: str, names: set[str], aliases: dict[str, str] | None = None, *,
+                 settings: set[str] | frozenset[str] = frozenset()) -> str:
     """``message`` with each ``--flag [VALUE]`` whose parameter is in ``names`` written as Python: ``n=64``,
     ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``). ``aliases``:
-    a function's own flag -> parameter where the names differ (``load_backbone``: ``{"backbone": "name_or_path"}``)."""
+    a function's own flag -> parameter where the names differ (``load_backbone``: ``{"backbone": "name_or_path"}``).
+    ``settings``: fields the function takes only through its ``config``, written so: ``config={'max_steps': 6}``, a
+    bare one ``config's max_steps``."""
     renames = {**_RENAMED, **(aliases or {})}
+
     def renamed(match: re.Match) -> str:
+        said = spelled(match)
+        name = renames.get(match.group(1), match.group(1).replace("-", "_"))
+        if name not in settings or said == match.group(0):
+            return said
+        body, colon = (said[:-1], ":") if said.endswith(":") else (said, "")
+        if body.startswith(name + "="):  # max_steps=6 -> config={'max_steps': 6}
+            return f"config={{{name!r}: {body[len(name) + 1:]}}}{colon}"
+        return "config's " + said
+
+    def spelled(match: re.Match) -> str:
         flag, value = match.group(1), match.group(2)
         if value is not None and len(value) > 3 and value[-1] == ":" and value[0] in _QUOTES and value[-2] == value[0]:
             said = renamed_value(match, flag, value[:-1])  # "--eval-data 'x': ..." -> "eval_data='x': ..."
@@ -61,7 +75,7 @@ def python_names(message: str, names: set[str], aliases: dict[str, str] | None =
 
     def renamed_value(match: re.Match, flag: str, value: str | None) -> str:
         name = renames.get(flag, flag.replace("-", "_"))
-        if name not in names or any(a <= match.start() < b for a, b in commands):
+        if name not in names | settings or any(a <= match.start() < b for a, b in commands):
             return match.group(0)  # not this function's, or inside a shell command the message quotes
         if value is not None and (value[:1] in "'\"" and (len(value) < 2 or value[-1] != value[0])
                                   or value.endswith((":", ".")) or value.startswith("/--")):

@@ -469,3 +469,35 @@ def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:
     assert "Traceback" not in out + err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def advised_keywords(text: str) -> dict:
+    """Each ``name=<Python literal>`` a Python caller's advice names, read back as Python reads it (a value with a
+    placeholder such as ``…`` left out); the ``config`` dicts of several merged."""
+    import ast
+    import re
+
+    found: dict = {}
+    at = 0
+    for match in re.finditer(r"(?<![\w'])([a-z_]+)=(?=[{(\['\"\d.+-])", text):
+        start = match.end()
+        if match.start() < at:
+            continue
+        if text[start] in "{([":  # to its closing bracket
+            depth = 0
+            for end, char in enumerate(text[start:], start + 1):
+                depth += (char in "{([") - (char in "})]")
+                if depth == 0:
+                    break
+        elif text[start] in "'\"":
+            end = text.index(text[start], start + 1) + 1
+        else:
+            end = start + re.match(r"[-+\d.e]+", text[start:]).end()
+        try:
+            value = ast.literal_eval(text[start:end])
+        except (ValueError, SyntaxError):
+            continue
+        at, name = end, match.group(1)
+        found[name] = {**found.get(name, {}), **value} if name == "config" else value
+    return found
+

@@ -110,7 +110,7 @@ def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it(monkeypatc
     from headstart.surface import SURFACE_ENV
 
     (capped,) = budget_notes(stepped(30))
-    assert capped["reason"] == "majority" and "(max_steps=30 capped this run: raise it first)" in capped["advice"]
+    assert capped["reason"] == "majority" and "(config={'max_steps': 30} capped this run: raise it first)" in capped["advice"]
     monkeypatch.setenv(SURFACE_ENV, "cli")
     (capped,) = budget_notes(stepped(30))
     assert "(--max-steps 30 capped this run: raise it first)" in capped["advice"]
@@ -145,7 +145,7 @@ def test_a_run_on_imbalanced_classes_without_class_weights_is_told_to_weigh_them
     assert "class-weights" not in budget_notes(imbalanced("balanced"))[0]["advice"]
     assert "class-weights" not in budget_notes(stepped(30))[0]["advice"]  # the majority 60%: not imbalanced
     monkeypatch.setenv(SURFACE_ENV, "python")
-    assert "try class_weights='balanced'" in budget_notes(imbalanced("none"))[0]["advice"]
+    assert "try config={'class_weights': 'balanced'}" in budget_notes(imbalanced("none"))[0]["advice"]
 
 
 @pytest.mark.parametrize("strategy, weighs", [("icl", False), ("embed-knn", False), ("embed-logreg", True), ("lora", True)])

@@ -371,3 +371,23 @@ def test_compare_results_recommendation_is_the_list_of_lines_the_readme_says(tmp
     line = next(x for x in readme.splitlines() if x.startswith("result.recommendation"))
     assert "a list of lines, one per band of sizes" in line, line
     assert "list of lines, one per band of sizes" in inspect.getdoc(CompareResult.recommendation)
+
+
+def test_a_compare_results_flags_are_where_its_recommendation_points(tmp_path) -> None:
+    """The recommendation ended "(flags below)", but a CompareResult had nothing below: its flags sat in
+    ``summary["budget_flags"]``, which neither the lines nor the repr named. ``flags`` holds them, and the
+    recommendation and the repr point there."""
+    from headstart.api_compare import CompareResult
+
+    bands = [{"text": "at every size tried: linear-probe (...); note: lora never beat the majority-class rate on "
+                      "validation at n = 16: within its budget it learned nothing there (flags below)", "evidence": []}]
+    budget = [{"text": "lora never beat the majority-class rate on validation at n = 16 (...): try tune='lr'"}]
+    edges = [{"text": "linear-probe chose head_lr 0.01, the top of its grid (...); try grids={'linear-probe': (...)}"}]
+    result = CompareResult(out=tmp_path, total=2, skipped=0, trained=2, statuses={"done": 2}, seconds=1.0,
+                           summary={"recommendation": bands, "budget_flags": budget, "grid_edges": edges}, reports={})
+    assert result.flags == [budget[0]["text"], edges[0]["text"]]
+    assert result.recommendation[0].endswith("learned nothing there (see .flags)"), result.recommendation
+    assert "2 flag(s) in .flags" in repr(result), repr(result)
+    quiet = CompareResult(out=tmp_path, total=1, skipped=0, trained=1, statuses={"done": 1}, seconds=1.0,
+                          summary={"recommendation": []}, reports={})
+    assert quiet.flags == [] and "flag(s)" not in repr(quiet)

@@ -75,3 +75,32 @@ def test_rung_steps_are_the_steps_halve_gives_its_trials():
 
         tuning.halve(tuple(range(1, values + 1)), param="lr", full_steps=full, evals_per_phase=3, trial=trial)
         assert sorted(set(taken)) == sorted(set(tuning.rung_steps(values, full))), (values, full)
+
+
+def test_a_fit_result_advice_is_what_fit_takes(monkeypatch, tiny_registry, toy_csv, tmp_path):
+    """fit's flags advised compare's spellings, which fit refuses: "options={'tfidf-logreg': {'grid': (…)}}" ("option
+    'tfidf-logreg' does not apply"), and "max_steps=3 capped this run" (fit "takes these settings through config").
+    Each keyword its advice names now goes back into fit as written, and fit takes it."""
+    from conftest import advised_keywords
+
+    import headstart
+    from headstart.fit_checks import budget_notes, grid_edge_note
+
+    monkeypatch.delenv(SURFACE_ENV, raising=False)
+    lora = tuned_lora(0.0003, [0.75, 0.75, 0.8333])
+    logreg = RunResult(key="t", spec={"strategy": "tfidf-logreg", "n": 32, "n_requested": 32, "seed": 0,
+                                      "data": {"name": "d", "task": "classification"}, "options": {"grid": [0.1, 1, 10]}},
+                       status="done", val_metrics={"accuracy": 0.8}, chosen={"C": 10.0})
+    notes = [("lora", n["advice"]) for n in budget_notes(lora) + grid_edge_note(lora)]
+    notes += [("tfidf-logreg", n["advice"]) for n in grid_edge_note(logreg)]
+    said = " ".join(advice for _, advice in notes)
+    assert "config={'max_steps': 3} capped this run" in said and "options={'grid': (1, 10, 100)}" in said, said
+    for strategy, advice in notes:
+        keywords = advised_keywords(advice)
+        assert keywords, advice
+        if "grid" in keywords:  # fit's grid is what tune='lr' searches
+            keywords["tune"] = "lr"
+        config = {**({"max_steps": 2} if strategy == "lora" else {}), **keywords.pop("config", {})}
+        result = headstart.fit(str(toy_csv), "tiny-bert", strategy=strategy, n=16, max_test=20, config=config,
+                               progress=False, **keywords)
+        assert result.status == "done", (advice, result.error)

@@ -21,6 +21,8 @@ def test_a_runs_card_says_its_test_interval_covers_rows_not_seeds_and_carries_it
         assert f"This run {flag['text']}; {flag['advice']}." in card.replace("\\", ""), card
     assert "no interval of its own" not in card
     assert "95% interval over its test rows" in card and "does not cover seeds" in card, card
+    # a Python fit's card names where its caller read them, not the CLI it never ran
+    assert "Flags (as `headstart.fit` returned them in `FitResult.flags`):" in card and "headstart train" not in card, card
 
 
 def test_a_classifiers_card_quotes_each_splits_majority_class_beside_accuracy_and_an_old_one_still_cards(tmp_path, toy_csv, tiny_registry):
@@ -66,7 +68,11 @@ def test_a_capped_test_split_is_carded_as_a_stratified_part_of_the_whole(tmp_pat
     full = len(split_dataset(load_dataset(str(toy_csv)), SplitConfig()).test)
     assert test["rows"] < full and test["of"] == full, (test, full)
     card = (run / "README.md").read_text().replace("\\", "")
-    assert f"On a stratified {test['rows']} of its {full} test rows (--max-test), always predicting" in card, card
+    # fitted from Python: the card and evaluate name fit's keyword, not train's --max-test
+    assert f"On a stratified {test['rows']} of its {full} test rows (max_test), always predicting" in card, card
+    assert headstart.evaluate(run, "test")["note"].endswith("; train with max_test='all' to score them all")
+    card = (run / "README.md").read_text().replace("\\", "")  # evaluate cards its test score
+    assert "train with max_test='all' to score them all" in card and "--max-test" not in card, card
 
 
 def test_a_stepped_runs_card_says_the_step_whose_weights_it_kept():

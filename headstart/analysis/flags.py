@@ -48,14 +48,30 @@ REFERENCE_BY_TASK = {"regression": "predicting the training pool's mean",  # eva
                      "multilabel": "predicting each label's training frequency"}
 
 
-def asked(text: str) -> str:
-    """``text`` as the caller of ``compare`` (or ``fit``) asks: the CLI's flags on the CLI; from Python, the function's
-    arguments and its config's fields, as ``python_checks.python_named`` writes its errors (``--lr`` is ``lr``). ``--tune lr`` is
-    ``tune='lr'`` wherever it stands: mid-sentence ("--tune lr searches one") ``python_names`` would keep the bare word."""
+# The TrainConfig fields each call takes as keywords of its own, as the CLI takes them as flags; every other field goes
+# through its ``config`` (tests/analysis/test_flags.py holds these to the functions' signatures).
+KEYWORD_SETTINGS = {"compare": frozenset({"max_steps", "min_steps", "epochs", "image_size", "augment"}),
+                    "fit": frozenset()}
+_KEYWORDS = {"compare": {"tune", "label_descriptions", "options", "sizes", "seeds"},
+             "fit": {"tune", "label_descriptions", "options", "grid"}}
+
+
+def asked(text: str, call: str = "compare") -> str:
+    """``text`` as the caller of ``call`` (``"compare"`` or ``"fit"``) asks: the CLI's flags on the CLI; from Python,
+    the function's arguments (``--seeds 5`` is ``seeds=5``) and, for a setting it takes only through its ``config``,
+    that (``--lr 1e-4`` is ``config={'lr': 1e-4}``; ``--max-steps 60`` is compare's ``max_steps=60`` and fit's
+    ``config={'max_steps': 60}``). ``--tune lr`` is ``tune='lr'`` wherever it stands: mid-sentence ("--tune lr searches
+    one") ``python_names`` would keep the bare word."""
     if on_cli():
         return text
-    names = {"tune", "label_descriptions", "options", "sizes", "seeds"} | config_fields()
-    return python_names(text.replace("--tune lr", "tune='lr'"), names)
+    import dataclasses
+
+    from headstart.specs import TrainConfig
+
+    train = {f.name for f in dataclasses.fields(TrainConfig)}
+    own = KEYWORD_SETTINGS[call]
+    names = _KEYWORDS[call] | own | (config_fields() - train)
+    return python_names(text.replace("--tune lr", "tune='lr'"), names, settings=train - own)
 
 
 def reason_text(reason: str, task: str | None = None, *, short: bool = False) -> str:
@@ -338,7 +354,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                 nothing = (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
                            + ", or read it as: this arm learned nothing here")
             fix = {"improving": f"re-run with a larger budget ({more})",
-                   "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
+                   "unchecked": ("re-run with more validation checks ("
+                                 + spoken("evals_per_phase = 5", "config={'evals_per_phase': 5}") + f") or a larger budget ({more})"),
                    "slow": (f"max_steps {cap} capped these runs: raise it first ({more}); " if capped and bound else "")
                            + (f"re-run on a higher grid ({_higher_grid(runs, name)}, above the rates tried)" if tuned else
                               "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),

@@ -114,8 +114,11 @@ def perfect_score(result: RunResult) -> bool:
     return metric in FRACTION_METRICS and isinstance(score, (int, float)) and score >= 1 - 1e-12
 
 
-def option_grid_text(name: str, values: tuple[float, ...]) -> str:
-    """A closed-form arm's own grid as the user gives it to compare: ``--option embed-logreg.grid=1,10,100`` on the
-    CLI, ``options={'embed-logreg': {'grid': (1, 10, 100)}}`` from Python."""
-    return spoken(f"--option {name}.grid=" + ",".join(f"{v:g}" for v in values),
-                  f"options={{{name!r}: {{'grid': (" + ", ".join(f"{v:g}" for v in values) + ")}}")
+def option_grid_text(name: str, values: tuple[float, ...], call: str = "compare") -> str:
+    """A closed-form arm's own grid as the user gives it to ``call``: to compare ``--option embed-logreg.grid=1,10,100``
+    on the CLI, ``options={'embed-logreg': {'grid': (1, 10, 100)}}`` from Python; to fit (``headstart train``), whose
+    options are its one strategy's, ``--option grid=1,10,100`` and ``options={'grid': (1, 10, 100)}``."""
+    shown, given = ",".join(f"{v:g}" for v in values), "(" + ", ".join(f"{v:g}" for v in values) + ")"
+    if call == "fit":
+        return spoken(f"--option grid={shown}", f"options={{'grid': {given}}}")
+    return spoken(f"--option {name}.grid={shown}", f"options={{{name!r}: {{'grid': {given}}}}}")

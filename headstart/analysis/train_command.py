@@ -5,7 +5,8 @@ ran at the strategy's untuned rate, not the one the compare chose. The command b
 columns, backbone, strategy, size, options, terms, its train settings that differ from ``train``'s defaults, the split
 settings ``train`` takes, and the learning rate tuning chose at that size (``--tune lr`` with the same grid where the
 seeds chose different ones or one recorded none). It reads the store's last sweep (``Store.sweep()``: what the user asked, before any
-default was filled), so only an arm of that sweep's plan gets one. Torch-free unless the sweep set train settings
+default was filled), so only an arm of that sweep's plan gets one. Data passed to compare from Python gets the ``fit``
+call alone, its data written as the variable the user holds it in (``df``). Torch-free unless the sweep set train settings
 (which of them the arm reads is the strategy's to say).
 """
 
@@ -101,8 +102,10 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     Returns:
         ``{"n", "cli", "python", "note"}``: ``cli`` the ``headstart train`` line (shell-quoted; no ``--out``: the user
         names it, else runs/latest), ``python`` the ``headstart.fit(...)`` call, ``note`` why ``--tune lr`` is in it ("" where the rate is
-        fixed); None where the runs are not cells of the store's last sweep (its settings as asked are not stored),
-        their data is no file or built-in name, or the sweep cut the data in a way ``train`` cannot.
+        fixed). Data passed to compare from Python (a DataFrame) gives ``cli`` None and a call naming the data by a
+        variable (``headstart.fit(df, ...)``), which ``note`` says is the data passed to compare. None where the runs are
+        not cells of the store's last sweep (its settings as asked are not stored) or the sweep cut the data in a way
+        ``train`` cannot.
     """
     record = sweep_record or {}
     sweep, plan = record.get("sweep"), record.get("plan")
@@ -114,8 +117,7 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     from headstart.data.memory import shown_name
 
     name = str(sweep["data"]).replace("\\", "/").rsplit("/", 1)[-1]
-    if shown_name(name) != name:  # data passed from Python (a DataFrame): a cached table the user never named
-        return None
+    passed = _passed_as(record.get("command")) if shown_name(name) != name else None  # a table the user never named
     split = sweep.get("split") or {}
     from headstart.data.splits import SplitConfig
 
@@ -153,7 +155,7 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
             grid = (sweep.get("grids") or {}).get(strategy)
             note = f"--tune lr, not one {param}: {_why_tune(recorded, len(runs))}, so train tunes on validation as compare did"
     cli = ["headstart", "train", "--data", shlex.quote(sweep["data"])]
-    python = [repr(sweep["data"])]
+    python = [passed[0] if passed else repr(sweep["data"])]
     for field in ("text_column", "label_column", "task", "group_column", "split_column"):
         if sweep.get(field) is not None:
             cli += [_flag(field), shlex.quote(str(sweep[field]))]
@@ -199,7 +201,24 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
             cli += [_flag(field), shlex.quote(str(value))]
         if values:
             python.append(f"{field}={values!r}")
-    return {"n": size, "cli": " ".join(cli), "python": f"headstart.fit({', '.join(python)})", "note": note}
+    if passed:  # the cached table's path is no name the user gave, and no file the CLI's user holds
+        variable, kind = passed
+        said = (f"{variable} is the {kind} you passed to compare; no headstart train command: the CLI reads no data "
+                "held in Python")
+        note = f"{said}; {note}" if note else said
+    return {"n": size, "cli": None if passed else " ".join(cli), "python": f"headstart.fit({', '.join(python)})",
+            "note": note}
+
+
+def _passed_as(command: Any) -> tuple[str, str]:
+    """The variable a ``headstart.fit`` call names data passed to compare from Python by, and what that data was, from
+    the compare's call as recorded (``surface.call_text``: ``data=<DataFrame>``): ``("df", "DataFrame")``,
+    ``("ds", "Dataset")``, else ``("data", "data")``."""
+    import re
+
+    found = re.search(r"\bdata=<(\w+)>", command) if isinstance(command, str) else None
+    kind = found.group(1) if found else "data"
+    return {"DataFrame": "df", "Dataset": "ds", "DatasetDict": "ds"}.get(kind, "data"), kind
 
 
 def band_commands(band: dict[str, Any], results: list[RunResult], sweep_record: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -215,6 +234,6 @@ def band_commands(band: dict[str, Any], results: list[RunResult], sweep_record: 
         runs = [r for r in results if r.status == "done" and arm_name(r) == pick["strategy"]
                 and (r.spec or {}).get("n_requested") == n]
         command = train_command(runs, sweep_record, n)
-        if command is not None and all(c["cli"] != command["cli"] for c in out):
+        if command is not None and all(c["python"] != command["python"] for c in out):
             out.append(command)
     return out

@@ -56,7 +56,8 @@ def print_report(paths: dict[str, Path], out_dir: Path, *, quiet: bool = False) 
         for band in one.get("recommendation", []):
             typer.echo(f"recommendation: {band['text']}")
             for command in band.get("train_commands") or []:  # the recommended arm as the compare ran it
-                typer.echo(f"train it: {command['cli']}" + (f" ({command['note']})" if command.get("note") else ""))
+                said = command.get("cli") or command["python"]  # data passed from Python: its fit call alone
+                typer.echo(f"train it: {said}" + (f" ({command['note']})" if command.get("note") else ""))
         for flag in one.get("budget_flags", []):
             typer.echo(f"budget: {flag['text']}")
         for edge in one.get("grid_edges", []):

@@ -181,8 +181,10 @@ showSize();
 for (const text of D.recommendation) $("advice").append(el("li", text));
 if (!D.recommendation.length) $("advice").append(el("li", "no finished runs yet"));
 if (D.train.length) {  // the headstart train commands (and headstart.fit calls) that train the recommended arm
-  $("train").append(el("p", "To train it: " + D.train_lead), el("pre", D.train.map((c) => c.cli).join("\\n")),
-                    el("p", "From Python:"), el("pre", D.train.map((c) => c.python).join("\\n")));
+  const shell = D.train.filter((c) => c.cli);  // none for data passed from Python
+  $("train").append(el("p", "To train it: " + D.train_lead));
+  if (shell.length) $("train").append(el("pre", shell.map((c) => c.cli).join("\\n")));
+  $("train").append(el("p", "From Python:"), el("pre", D.train.map((c) => c.python).join("\\n")));
   for (const c of D.train) if (c.note) $("train").append(el("p", c.note));
 } else $("train").remove();
 if (D.data) $("data").textContent = "Data: " + D.data.text; else $("data").remove();
@@ -256,8 +258,10 @@ if (D.others.length) {
     for (const text of o.recommendation) list.append(el("li", text));
     $("others").append(list);
     if (o.train.length) {  // this experiment's own commands (its backbone), as the main one's under "To train it"
-      $("others").append(el("p", "To train it: " + D.train_lead), el("pre", o.train.map((c) => c.cli).join("\\n")),
-                         el("p", "From Python:"), el("pre", o.train.map((c) => c.python).join("\\n")));
+      const shell = o.train.filter((c) => c.cli);
+      $("others").append(el("p", "To train it: " + D.train_lead));
+      if (shell.length) $("others").append(el("pre", shell.map((c) => c.cli).join("\\n")));
+      $("others").append(el("p", "From Python:"), el("pre", o.train.map((c) => c.python).join("\\n")));
       for (const c of o.train) if (c.note) $("others").append(el("p", c.note));
     }
   }

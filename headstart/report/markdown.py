@@ -170,14 +170,15 @@ def train_commands(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def train_markdown(summary: dict[str, Any]) -> list[str]:
-    """The "To train it" lines under the recommendation: the ``headstart train`` commands in one block, then each
-    ``headstart.fit`` call and why a command tunes where it does."""
+    """The "To train it" lines under the recommendation: the ``headstart train`` commands in one block (none for data
+    passed from Python), then each ``headstart.fit`` call and its note (why it tunes, what its data variable is)."""
     commands = train_commands(summary)
     if not commands:
         return []
-    lines = ["", f"**To train it:** {md_text(TRAIN_LEAD)}", "", md_fence("\n".join(c["cli"] for c in commands)), "",
+    shell = [c["cli"] for c in commands if c.get("cli")]  # none for data passed from Python
+    lines = ["", f"**To train it:** {md_text(TRAIN_LEAD)}", *(["", md_fence("\n".join(shell))] if shell else []), "",
              "From Python: " + "; ".join(md_code(c["python"]) for c in commands)]
-    return lines + [f"- {md_text(c['note'])}" for c in commands if c.get("note")]
+    return lines + [f"- {md_text(note)}" for note in dict.fromkeys(c.get("note") for c in commands) if note]
 
 
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[str] | None) -> str:

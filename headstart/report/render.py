@@ -158,7 +158,10 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, 
     if capped:  # a draw of the whole test split (whole groups: it can overshoot a small cap)
         from headstart.data_defaults import IMAGE_MAX_TEST
 
-        by = "--max-test or an image dataset's default" if max_test == IMAGE_MAX_TEST else "--max-test"  # only it sets others
+        from headstart.surface import spoken
+
+        flag = spoken("--max-test", "max_test")  # as the caller who renders the report sets it
+        by = f"{flag} or an image dataset's default" if max_test == IMAGE_MAX_TEST else flag  # only it sets others
         cut += (f" (a part of the whole test split, capped at {max_test:,} by {by}"
                 + (f"; {rows - max_test:,} over it: each class rounds its share up to whole rows, and to whole groups where "
                    "rows stay together, such as one movie's reviews)" if rows > max_test else ")"))

@@ -532,7 +532,7 @@ def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     for r in capped:
         r.record["budget"]["max_steps"] = 30
     (slow,) = [f for f in flags.budget_flags(capped) if f["reason"] == "slow"]
-    assert slow["text"].endswith("re-run with a higher learning rate (tune='lr' searches one on validation; or lr)"), slow["text"]
+    assert slow["text"].endswith("re-run with a higher learning rate (tune='lr' searches one on validation; or config's lr)"), slow["text"]
     untuned = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=120) for s in range(3)]
     assert "re-run with tune='lr', or read it as" in flags.budget_flags(untuned)[0]["text"]
     edges = [dataclasses.replace(run("lora", 16, s, [0.6, 0.7]), chosen={"lr": 9e-4}) for s in range(3)]
@@ -541,7 +541,7 @@ def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     (edge,) = grids.grid_edges(edges)
     assert edge["text"].endswith("try grids={'lora': (0.0003, 0.0009, 0.0027)}"), edge["text"]
     advice = " ".join(n["advice"] for n in budget_notes(capped[0]))
-    assert "(max_steps=30 capped this run: raise it first)" in advice and "tune='lr' searches one" in advice, advice
+    assert "(config={'max_steps': 30} capped this run: raise it first)" in advice and "tune='lr' searches one" in advice, advice
     for text in [flag["text"], slow["text"], edge["text"], advice]:
         assert " --" not in text and "(--" not in text, text
 
@@ -625,3 +625,54 @@ def test_the_budget_hint_names_each_way_to_raise_a_cap_or_floor_that_works_where
     for r in floored:  # a cap at or above twice the floor stays out of it
         r.record["budget"]["max_steps"] = 80
     assert "--min-steps 80 for every strategy, or min_steps = 80 in" in flags.budget_flags(floored)[0]["text"]
+
+
+def test_a_compare_results_advice_is_what_compare_takes(monkeypatch, tiny_registry, toy_csv, tmp_path) -> None:
+    """The keywords a Python compare's flags advise go back into compare as written and compare takes them: a setting
+    compare has no keyword for is advised through config (``config={'evals_per_phase': 5}``, ``config's lr``), not as
+    ``evals_per_phase = 5`` (a sweep file's) or ``lr`` (compare refuses ``lr=``)."""
+    from conftest import advised_keywords
+
+    import headstart
+
+    monkeypatch.delenv(SURFACE_ENV)
+    texts = []
+    improving = [run("lora", 16, s, [0.60, 0.62, 0.65], planned=4) for s in range(2)]
+    unchecked = [run("lora", 16, s, [0.70], planned=4) for s in range(2)]
+    texts += [f["text"] for f in flags.budget_flags(improving) + flags.budget_flags(unchecked)]
+    capped = [run("lora", 16, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, planned=4) for s in range(2)]
+    for r in capped:
+        r.record["budget"]["max_steps"] = 4
+    (slow,) = [f for f in flags.budget_flags(capped) if f["reason"] == "slow"]
+    assert slow["text"].endswith("(tune='lr' searches one on validation; or config's lr)"), slow["text"]
+    texts.append(slow["text"])
+    edges = [dataclasses.replace(run("lora", 16, s, [0.6, 0.7]), chosen={"lr": 9e-4}) for s in range(3)]
+    for r in edges:
+        r.spec["tune"] = {"param": "lr", "grid": [1e-4, 3e-4, 9e-4]}
+    closed = [dataclasses.replace(run("tfidf-logreg", 16, s, [0.6]), chosen={"C": 10.0}) for s in range(3)]
+    for r in closed:
+        r.spec["options"] = {"grid": [0.1, 1, 10]}
+    texts += [e["text"] for e in grids.grid_edges(edges + closed)]
+    assert any("config={'evals_per_phase': 5}" in t for t in texts), texts
+    for i, text in enumerate(texts):
+        keywords = advised_keywords(text)
+        assert keywords, text
+        strategy = "tfidf-logreg" if "tfidf-logreg" in text else "lora"
+        if strategy == "lora" and not {"min_steps", "max_steps", "train_by_strategy"} & set(keywords):
+            keywords["max_steps"] = 2
+        result = headstart.compare(str(toy_csv), "tiny-bert", strategies=strategy, sizes=[16], seeds=1, max_test=20,
+                                   tune=keywords.pop("tune", None) if "grids" not in keywords else "lr",
+                                   out=tmp_path / str(i), progress=False, **keywords)
+        assert result.statuses.get("done") == 1, (text, result.statuses)
+
+
+def test_the_settings_each_call_takes_as_keywords_are_its_signatures() -> None:
+    import dataclasses
+    import inspect
+
+    import headstart
+    from headstart.specs import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name, function in (("compare", headstart.compare), ("fit", headstart.fit)):
+        assert flags.KEYWORD_SETTINGS[name] == fields & set(inspect.signature(function).parameters), name

@@ -228,3 +228,31 @@ def test_each_experiment_of_a_two_backbone_store_shows_its_own_command_in_the_re
         assert c["cli"] not in section
     for c in commands["main"] + commands["other"]:
         assert script_json(c["cli"])[1:-1] in html
+
+
+def test_a_compare_on_a_dataframe_gives_the_fit_call_on_that_dataframe(tiny_registry, toy_csv, tmp_path) -> None:
+    """compare(df, ...) gave no command at all (train_commands == []); the fit call it gives now names the DataFrame
+    as ``df``, says so in its note, gives no CLI line (the CLI cannot read it), and run as is trains the cell again."""
+    import pandas as pd
+
+    import headstart
+
+    df = pd.read_csv(toy_csv)
+    store = tmp_path / "cmp"
+    result = headstart.compare(df, "tiny", strategies="linear-probe,full-finetune", sizes=[16], seeds=2, max_steps=3,
+                               max_test=40, out=store, progress=False)
+    commands = [c for band in result.summary["recommendation"] for c in band["train_commands"]]
+    assert commands, result.summary["recommendation"]
+    command = commands[0]
+    assert command["cli"] is None and command["python"].startswith("headstart.fit(df, "), command
+    assert "df is the DataFrame you passed to compare" in command["note"], command
+    markdown = (store / "report.md").read_text()
+    assert command["python"] in markdown and "headstart train --data" not in markdown
+    run = eval(command["python"][:-1] + ", out=out)", {"headstart": headstart, "df": df, "out": tmp_path / "trained"})
+    mine = json.loads((tmp_path / "trained" / "spec.json").read_text())["resolved"]
+    with Store(store, create=False) as s:
+        cell = next(r for r in s.results() if r.spec["strategy"] == mine["strategy"] and r.spec["seed"] == 0)
+    param = cell.spec["tune"]["param"]
+    assert mine["train"][param] == cell.chosen[param]
+    assert (mine["strategy"], mine["n"], mine["data"]) == (cell.spec["strategy"], cell.spec["n"], cell.spec["data"])
+    assert run.val_metrics["accuracy"] == pytest.approx(cell.val_metrics["accuracy"], rel=1e-6)

@@ -88,7 +88,7 @@ def test_a_large_image_test_split_is_capped_with_its_binomial_error():
     assert split.max_test == IMAGE_MAX_TEST
     note = next(n for n in notes if n["reason"] == "test-cap")
     assert "2,000 of the 2,400" in note["text"] and f"±{binomial_half_width(IMAGE_MAX_TEST):.1f}" in note["text"]
-    assert note["advice"] == "--max-test all to score them all"
+    assert note["advice"] == "max_test='all' to score them all"  # from Python: fit's and compare's keyword
     assert 1.8 < binomial_half_width(IMAGE_MAX_TEST) < 2.0  # 1.96 * sqrt(.75 * .25 / 2000) = 1.9 points
     kept = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig(max_test=5000))[1]
     assert kept.max_test == 5000  # the user's cap stands
@@ -106,7 +106,7 @@ def test_max_test_all_scores_every_image_and_says_what_it_costs():
     assert split.max_test == "all" and split.test_cap is None and len(split_dataset(data, split).test) == 2_400
     assert [n["reason"] for n in notes if n["reason"].startswith("test")] == ["test-all"], notes
     note = next(n for n in notes if n["reason"] == "test-all")
-    assert "all 2,400 test images, as --max-test all asks" in note["text"] and note["advice"] == "--max-test 2000 for the quicker default"
+    assert "all 2,400 test images, as max_test='all' asks" in note["text"] and note["advice"] == "max_test=2000 for the quicker default"
     assert fill(data, ["efficientnet-lite0"], TrainConfig(), split)[1] == split, "filled twice (adapt's oracle): still all"
     assert split.identity()["max_test"] is None and fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())[1].identity()["max_test"] == IMAGE_MAX_TEST
     assert SplitConfig(max_test=" ALL ").max_test == "all" and SplitConfig(max_test="all").identity() == SplitConfig().identity()

@@ -15,7 +15,7 @@ from headstart.report.html import report_html, script_json
 from headstart.report.mdtext import md_text
 from headstart.results import RunResult
 from headstart.store import Store
-from headstart.surface import cli_surface, reset_surface
+from headstart.surface import SURFACE_ENV, cli_surface, reset_surface
 
 EVIL = "<script>alert(1)</script>"
 COMMAND = "headstart compare --data 'toy</script><img src=x onerror=alert(2)>' --seeds 3"
@@ -326,14 +326,18 @@ def test_a_small_test_split_is_said_with_its_rows_its_error_and_what_dedupe_cut(
     assert "test split:**" not in (large / "report.md").read_text().lower()
 
 
-def test_a_test_split_capped_by_max_test_is_said(tmp_path: Path) -> None:
+def test_a_test_split_capped_by_max_test_is_said(tmp_path: Path, monkeypatch) -> None:
     """compare --max-test 200 scored 248 of 2,589 test reviews, and the report never said the test set was a part."""
+    monkeypatch.setenv(SURFACE_ENV, "cli")  # headstart report / compare: the flag
     capped = [dataclasses.replace(r, spec={**r.spec, "data": {**r.spec["data"], "split": {"max_test": 200}}})
               for r in (scored(s, seed, 248, wrong=40) for s in ("a", "b") for seed in range(2))]
     paths = render(make_store(tmp_path, capped))
     assert ("**Test split:** 248 rows (a part of the whole test split, capped at 200 by --max-test; 48 over it: each class rounds its share up to whole rows, and to whole groups where rows stay "
             "together, such as one movie's reviews)") in paths["report.md"].read_text(), "248 beside 'capped at 200' read as a bug"
     assert not json.loads(paths["results.json"].read_text())["test_split"]["small"]
+    monkeypatch.delenv(SURFACE_ENV, raising=False)  # rendered from Python (compare's report): compare's keyword
+    text = render(make_store(tmp_path / "py", capped))["report.md"].read_text()
+    assert "capped at 200 by max\\_test; 48 over it" in text, text  # markdown escapes the underscore
     # A cap above the split's size cut nothing: all 248 rows were scored, and the report does not say otherwise.
     under = [dataclasses.replace(r, spec={**r.spec, "data": {**r.spec["data"], "split": {"max_test": 1000}}}) for r in capped]
     whole = render(make_store(tmp_path / "whole", under))
