@@ -477,11 +477,22 @@ _DEDUPE_ALONE = ("--dedupe leaves out the rows of an --eval-data dataset that th
 
 
 @python_named
-def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any]]:
+def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None = None) -> list[dict[str, Any]]:
     """Label and class probabilities (or a value, for regression) for each raw text; for a run on an image backbone,
     each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array; for a run trained on a
     text pair (``text_column="premise,hypothesis"``), each ``(premise, hypothesis)`` tuple (or 2-list), which its row
     gives under the two column names instead of ``text``.
+
+    Args:
+        run: a run folder (loaded on each call: ``headstart.load`` once, then its ``predict``, loads it once), or what
+            ``fit`` / ``load`` returned.
+        texts: a list (or other sequence) of inputs; or a pandas DataFrame, read as ``headstart predict FILE`` reads a
+            table: its ``text_column``, else the run's own text column where it has it, else one guessed by name (a
+            note says which); a pair run's two columns. A row with empty text is dropped with a note; every other row
+            gives its text, then the frame's other columns in order (one named like a key of the prediction, a
+            labelled frame's ``label``, as ``input_label``), then the prediction. One string, a dict or a set is
+            refused: wrap one text in a list.
+        text_column: a DataFrame's text column (``"FIRST,SECOND"`` for a pair run), as the CLI's ``--text-column``.
 
     Returns:
         One dict per input, in order: ``{"text": ..., "label": ..., "probabilities": {label: p, ...}}`` for
@@ -493,10 +504,12 @@ def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, out="runs/probe")
         >>> headstart.predict("runs/probe", ["a warm, funny film", "two hours I want back"])  # or run.predict([...])
         [{'text': 'a warm, funny film', 'label': 'fresh', 'probabilities': {'fresh': 0.8, 'rotten': 0.2}}, ...]
+        >>> headstart.predict("runs/probe", pd.DataFrame({"id": [7], "review": ["a joy"]}))
+        [{'text': 'a joy', 'id': 7, 'label': 'fresh', 'probabilities': {...}}]
     """
     if isinstance(run, FitResult):
-        return run.predict(texts)
-    from headstart.loaded import predict_loaded
+        return run.predict(texts, text_column=text_column)
+    from headstart.predict_table import predict_inputs
     from headstart.saved import load_run
 
-    return predict_loaded(load_run(run), texts)
+    return predict_inputs(load_run(run), texts, text_column=text_column)

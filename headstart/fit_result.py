@@ -83,11 +83,12 @@ class FitResult:
             return evaluate_loaded(self._loaded, split, progress=scoring_counter(update, None))
 
     @python_named
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        from headstart.loaded import predict_loaded
+    def predict(self, texts: Any, *, text_column: str | None = None) -> list[dict[str, Any]]:
+        """Predictions of the model in memory for ``texts``, a list of inputs or a DataFrame (``headstart.predict``'s)."""
+        from headstart.predict_table import predict_inputs
 
         self._usable()
-        return predict_loaded(self._loaded, texts)
+        return predict_inputs(self._loaded, texts, text_column=text_column)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -71,7 +71,6 @@ OTHER_FUNCTIONS: dict[tuple[str, str], str] = {
     ("cache_info", "clear"): "headstart.clear_cache(kind) is the CLI's cache --clear",
     ("predict", "adapter"): "headstart.AdapterSet().add(run, name=...).predict(texts, adapter=name) is the CLI's predict --adapter",
     ("predict", "adapter_dir"): "headstart.AdapterSet().add(directory).predict(texts) is the CLI's predict --adapter-dir",
-    ("predict", "text_column"): "headstart.data.read_inputs(path, text_column=...) reads a table's texts as --inputs does",
 }
 
 

@@ -134,7 +134,7 @@ def test_python_predict_takes_pairs_for_a_pair_run_and_single_texts_for_a_single
     with pytest.raises(ConfigError, match=r"reads text pairs \(premise, hypothesis\).*\[\('a film about x', 'a film'\)\]"):
         headstart.predict(run, ["just one text"])
     single = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, config=TrainConfig(max_steps=2, min_steps=2))
-    with pytest.raises(ConfigError, match=r"reads single texts.*one str per input.*--text-column FIRST,SECOND") as caught:
+    with pytest.raises(ConfigError, match=r"reads single texts.*one str per input.*text_column='FIRST,SECOND'") as caught:
         single.predict([("a film about x", "a film")])
     assert "[str(x) for x in inputs]" not in str(caught.value)
 

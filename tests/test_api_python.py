@@ -1,0 +1,45 @@
+"""The Python API's own surface beside the CLI's: predict on a DataFrame, progress callbacks, numpy integers, a
+compare's statuses, saving and loading a FitResult."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import headstart
+from headstart.errors import ConfigError
+from headstart.specs import TrainConfig
+
+FAST = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+
+
+@pytest.fixture
+def review_run(toy_csv, tiny_registry, tmp_path):
+    """A run trained on a table whose text column is ``review``, saved in tmp_path / "run"."""
+    table = pd.read_csv(toy_csv).rename(columns={"text": "review"})
+    table.to_csv(tmp_path / "reviews.csv", index=False)
+    result = headstart.fit(str(tmp_path / "reviews.csv"), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run",
+                           config=FAST, tune=None)
+    return result, tmp_path / "run"
+
+
+def test_predict_reads_a_dataframe_by_the_runs_text_column_keeping_its_other_columns(review_run):
+    result, out = review_run
+    frame = pd.DataFrame({"id": [7, 9], "review": ["good film", "awful plot"], "label": ["pos", "neg"]})
+    expected = headstart.predict(out, ["good film", "awful plot"])
+    for predict in (result.predict, lambda inputs, **kw: headstart.predict(out, inputs, **kw)):
+        rows = predict(frame)
+        assert [r["text"] for r in rows] == ["good film", "awful plot"]
+        assert [list(r) for r in rows] == [["text", "id", "input_label", "label", "probabilities"]] * 2
+        assert [(r["id"], r["input_label"]) for r in rows] == [(7, "pos"), (9, "neg")]
+        assert [r["label"] for r in rows] == [e["label"] for e in expected]
+        other = predict(frame.rename(columns={"review": "body"}), text_column="body")
+        assert [r["text"] for r in other] == ["good film", "awful plot"] and "review" not in other[0]
+        dropped = predict(pd.DataFrame({"review": ["good film", None, "  "]}))
+        assert [r["text"] for r in dropped] == ["good film"]
+        with pytest.raises(ConfigError, match=r"got a dict"):
+            predict({"review": ["good film"]})
+        with pytest.raises(ConfigError, match=r"text_column='review' names a DataFrame's column, but the inputs are a list"):
+            predict(["good film"], text_column="review")
+        with pytest.raises(headstart.HeadstartError, match=r"text column 'nope' not found"):
+            predict(frame, text_column="nope")
