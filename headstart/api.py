@@ -27,7 +27,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
-        grid: str | list[float] | None = None, progress: bool | None = None,
+        grid: str | list[float] | None = None, progress: ProgressFn | bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
         tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | str | None = None,
@@ -56,7 +56,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             True reads as "lr", False as None (no tuning).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: a progress bar with ETA on stderr; None (the default): on where someone watches it — stderr a
-            terminal, or a Jupyter notebook — off in a script's log, as ``compare``'s. True or False: as said.
+            terminal, or a Jupyter notebook — off in a script's log, as ``compare``'s. True or False: as said. A
+            function ``progress(done, total, info)`` (``progress.progress_bar``'s, as ``evaluate`` takes) instead of
+            the bar follows the training steps: ``info`` holds the ``loss`` and ``phase``, a ``tune`` trial's
+            ``tuning``, and ``eta_s`` where the time left is known.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
             ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
@@ -122,7 +125,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.outdir import claim
     from headstart.precision import pick_device
-    from headstart.progress import progress_bar, progress_default
+    from headstart.progress import check_progress, shown_progress
     from headstart.recipe import RunInterrupted, scored, trained_run
     from headstart.engine import StepsInterrupted
     from headstart.fit_result import NothingSaved
@@ -131,6 +134,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.specs import file_options
 
     split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
+    check_progress(progress)
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
         claim(out, "run")
     check_nproc(nproc, pick_device())  # before any data loads
@@ -171,8 +175,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     trained = result = None
     try:  # a run saved beside a finished one (``_staged_for``) and never put in its place leaves no copy there
         try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
-            with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
-                                                      enabled=progress_default(progress)) as update:
+            with sigterm_as_interrupt(), shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} "
+                                                                  f"seed={seed}") as update:
                 trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
                 flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
                 left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)

@@ -18,6 +18,7 @@ from headstart.api_sweep_file import reading_sweep_file
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError
+from headstart.progress import ProgressFn
 from headstart.python_checks import flags_checked
 from headstart.arguments import as_table
 from headstart.specs import TrainConfig
@@ -81,7 +82,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             augment: str | None = None, options: dict[str, dict[str, Any]] | None = None,
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
-            task: str | None = None, pooling: str | None = None, progress: bool | None = None,
+            task: str | None = None, pooling: str | None = None, progress: ProgressFn | bool | None = None,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
@@ -118,7 +119,12 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             as "lr", False as None (continual's spelling).
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
-            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said. A
+            function ``progress(done, total, info)`` (``progress.progress_bar``'s, as ``evaluate`` takes) instead of
+            the bar follows the cells: ``done`` (a float: the training cell's share of its steps added) of ``total``
+            cells, the cells already stored counted from its first call, ``(stored, total, {...})`` before any cell
+            trains; ``info`` holds ``eta_s``, None while the time left is not known. The plan line is printed on
+            stderr first, as with the bar.
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
             e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
@@ -145,13 +151,14 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation  # a list of lines, one per band of sizes
         >>> headstart.compare(config="sweep.toml", seeds=3, max_steps=20)  # headstart compare --config sweep.toml --seeds 3 --max-steps 20
     """
-    from headstart.progress import progress_default
+    from headstart.progress import check_progress, progress_default
 
     from headstart.api_sweep_file import FromFile, file_keys_named, say_note
 
     # the report's "Produced by", as the CLI's argv is (a sweep file's: the call as written, config='sweep.toml')
     command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, locals())
-    progress = progress_default(progress)
+    check_progress(progress)
+    progress = progress if callable(progress) else progress_default(progress)
     if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms
         raise ConfigError("strategies and arms both say what to compare; give one: arms take plain strategies too, "
                           "e.g. arms='linear-probe,lora'")
@@ -248,18 +255,19 @@ def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) 
     return dataclasses.replace(sweep, options=options)
 
 
-def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
+def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: ProgressFn | bool = False,
                 announce: Any = None, backend: str = "local", address: str | None = None,
                 report_to: str | None = None, by: str = "compare") -> CompareResult:
     """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
-    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report, log to ``report_to``;
+    run the missing cells (``backend`` / ``address`` as in ``compare``; ``progress`` a bar or a function, as there),
+    render the report, log to ``report_to``;
     ``by="adapt"`` for adapt's own cells (recorded with the store: neither command takes the other's)."""
     import json
 
     import dataclasses
 
     from headstart.data_defaults import fill, image_backbone
-    from headstart.progress import progress_bar
+    from headstart.progress import shown_progress
     from headstart.report.render import rerender
     from headstart.store_command import check_not_an_adapt
     from headstart.outdir import claim
@@ -287,7 +295,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if announce is not None:
         announce(leakage)
     changed = _changed(out, planned)  # a setting every arm runs with that the stored arms did not: said after the plan
-    with progress_bar("sweep", enabled=progress) as update:
+    with shown_progress(progress, "sweep") as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned), changed),
                             leakage=leakage, backend=backend, address=address, planned=planned, by=by)
     reports = rerender(out)  # with the store's last `headstart report` settings (--margin, --metric), if it set any

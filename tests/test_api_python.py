@@ -43,3 +43,20 @@ def test_predict_reads_a_dataframe_by_the_runs_text_column_keeping_its_other_col
             predict(["good film"], text_column="review")
         with pytest.raises(headstart.HeadstartError, match=r"text column 'nope' not found"):
             predict(frame, text_column="nope")
+
+
+def test_fit_and_compare_take_a_progress_function_as_evaluate_does(toy_csv, tiny_registry, tmp_path):
+    calls = []
+    result = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=FAST, tune=None,
+                           progress=lambda done, total, info: calls.append((done, total, dict(info))))
+    assert calls and calls[-1][:2] == (result.steps, result.steps) and all(isinstance(c[2], dict) for c in calls)
+    assert any("loss" in info for _, _, info in calls)
+    cells = []
+    compared = headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes=[16], seeds=2, config=FAST,
+                                 tune=None, out=tmp_path / "cmp", progress=lambda *a: cells.append(a))
+    assert compared.trained == 2 and cells[0][:2] == (0, 2) and cells[-1][:2] == (2, 2)
+    for call in (lambda: headstart.fit(str(toy_csv), "tiny", progress="yes"),
+                 lambda: headstart.compare(str(toy_csv), "tiny", progress=3, out=tmp_path / "no")):
+        with pytest.raises(ConfigError, match=r"progress must be True \(a bar on stderr\), False, None or a function"):
+            call()
+    assert not (tmp_path / "no").exists()
