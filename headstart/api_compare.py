@@ -97,7 +97,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     Args:
         strategies: names (list or "a,b,c"); default scratch, linear-probe, full-finetune.
         sizes: labelled-set sizes: text ("16,64,all"), one size (64), or a list or tuple of them ([16, 64, "all"]; "all"
-            or None there is the whole pool); None (the default) is 8 .. 256 and all.
+            or None there is the whole pool; a range or a 1-D numpy array of integers too); None (the default) is 8 ..
+            256 and all.
         seeds: seeds per cell (0 .. seeds-1); seed s draws the same labelled rows for every strategy.
         out: directory of the store and the report.
         workers: local worker processes (threads are divided between them).

@@ -60,3 +60,24 @@ def test_fit_and_compare_take_a_progress_function_as_evaluate_does(toy_csv, tiny
         with pytest.raises(ConfigError, match=r"progress must be True \(a bar on stderr\), False, None or a function"):
             call()
     assert not (tmp_path / "no").exists()
+
+
+def test_numpy_integers_count_as_ints_wherever_the_python_api_takes_one(toy_csv, tiny_registry, tmp_path):
+    import numpy as np
+
+    plain = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, seed=1, config=FAST, tune=None)
+    given = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=np.int64(16), seed=np.int64(1),
+                          config={"max_steps": np.int32(4), "min_steps": 4, "batch_size": 8, "precision": "fp32"},
+                          tune=None, max_val=np.int64(20), max_test=np.uint16(40))
+    again = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, seed=1, config=FAST, tune=None,
+                          max_val=20, max_test=40)
+    assert plain.key != given.key == again.key  # the caps count, as ints
+    compared = headstart.compare(str(toy_csv), "tiny", strategies=("linear-probe",), sizes=np.array([16]),
+                                 seeds=np.int64(1), config=FAST, tune=None, out=tmp_path / "cmp", progress=False)
+    assert (compared.total, compared.trained) == (1, 1)
+    assert headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes=range(16, 17), seeds=1, config=FAST,
+                             tune=None, out=tmp_path / "cmp", progress=False).skipped == 1
+    with pytest.raises(ConfigError, match=r"seed must be an integer from 0 to 2\*\*63 - 1, got True"):
+        headstart.fit(str(toy_csv), "tiny", seed=True)
+    with pytest.raises(ConfigError, match=r"seeds must be a positive integer, got np.True_"):
+        headstart.compare(str(toy_csv), "tiny", seeds=np.bool_(True), out=tmp_path / "no")
