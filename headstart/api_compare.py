@@ -30,6 +30,10 @@ from headstart.tracking import check_report_to
 class CompareResult:
     """What ``compare`` returns: the sweep's counts and the report's content (``results.json``).
 
+    ``statuses`` counts this compare's cells in the store by status ("done", "diverged", "failed"): those already
+    stored (``skipped``) and those trained now (``trained``, whose own count is ``trained_statuses``); a cell another
+    compare on the store claimed first (``elsewhere``) is in neither.
+
     ``summary`` has ``curves``, ``head_start``, ``crossover``, ``recommendation``, ``grid_edges``, ``counts`` and
     ``totals`` (``analysis.summarize``; ``curves`` in the metric's own units, fractions for accuracy, while
     ``head_start`` and ``crossover`` are in points, as ``headstart.analysis`` says); ``reports`` maps each written file (report.html, report.md, chart.png,
@@ -40,7 +44,7 @@ class CompareResult:
     total: int
     skipped: int
     trained: int
-    statuses: dict[str, int]
+    statuses: dict[str, int]  # every cell of this compare in the store, by status: stored before, and trained now
     seconds: float
     summary: dict[str, Any] = field(repr=False)  # results.json's content: see ``recommendation`` and ``reports``
     reports: dict[str, Path]
@@ -49,6 +53,7 @@ class CompareResult:
     mlflow: dict[str, int] | None = None  # with report_to="mlflow": tracking.log_store's {logged, skipped}
     elsewhere: int = 0  # cells another compare on the same store claimed first (training there, or done meanwhile)
     keys: frozenset[str] = field(default=frozenset(), repr=False)  # every cell's run key: the runs this call stands for
+    trained_statuses: dict[str, int] = field(default_factory=dict)  # the cells trained by this call, by status
 
     @property
     def recommendation(self) -> list[str]:
@@ -61,6 +66,7 @@ class CompareResult:
         from headstart.errors import clipped
 
         others = ", ".join(f"{count} {status}" for status, count in self.statuses.items() if status != "done" and count)
+        others += (", " if others else "") + f"{self.elsewhere} claimed by another compare" if self.elsewhere else ""
         advice = self.recommendation
         leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
         return (f"CompareResult({self.total} cells: {self.trained} trained, {self.skipped} already stored"
@@ -306,9 +312,19 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
 
         logged = log_store(out)
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
-                         statuses=dict(outcome.statuses), seconds=outcome.seconds,
+                         statuses=_merged(outcome.stored, outcome.statuses), trained_statuses=dict(outcome.statuses),
+                         seconds=outcome.seconds,
                          summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
                          notes=notes, mlflow=logged, elsewhere=outcome.elsewhere, keys=frozenset(key for _, key, _ in planned))
+
+
+def _merged(*counts: dict[str, int]) -> dict[str, int]:
+    """Counts by status, added up: "done" first, then the others in the order met."""
+    merged: dict[str, int] = {"done": 0}
+    for count in counts:
+        for status, n in count.items():
+            merged[status] = merged.get(status, 0) + n
+    return {status: n for status, n in merged.items() if n}
 
 
 def plan_text(sweep: Any, cells: int, to_train: int) -> str:

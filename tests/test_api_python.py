@@ -81,3 +81,15 @@ def test_numpy_integers_count_as_ints_wherever_the_python_api_takes_one(toy_csv,
         headstart.fit(str(toy_csv), "tiny", seed=True)
     with pytest.raises(ConfigError, match=r"seeds must be a positive integer, got np.True_"):
         headstart.compare(str(toy_csv), "tiny", seeds=np.bool_(True), out=tmp_path / "no")
+
+
+def test_a_compares_statuses_count_its_stored_cells_as_its_repr_does(toy_csv, tiny_registry, tmp_path):
+    kwargs = dict(strategies="linear-probe", sizes=[16, 32], seeds=1, config=FAST, tune=None, out=tmp_path / "cmp",
+                  progress=False)
+    first = headstart.compare(str(toy_csv), "tiny", **kwargs)
+    assert (first.trained, first.statuses, first.trained_statuses) == (2, {"done": 2}, {"done": 2})
+    again = headstart.compare(str(toy_csv), "tiny", **kwargs)
+    assert (again.skipped, again.trained, again.statuses, again.trained_statuses) == (2, 0, {"done": 2}, {})
+    assert repr(again).startswith("CompareResult(2 cells: 0 trained, 2 already stored; ")
+    grown = headstart.compare(str(toy_csv), "tiny", **{**kwargs, "sizes": [16, 32, 48]})
+    assert (grown.skipped, grown.trained, grown.statuses, grown.trained_statuses) == (2, 1, {"done": 3}, {"done": 1})
