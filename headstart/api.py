@@ -231,11 +231,12 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     over a finished run in ``out`` (a "kept" flag says so); an interrupted one's ``out`` is where it was saved, or None."""
     from headstart.backbones import count_parameters
     from headstart.outdir import finished
-    from headstart.saved import LoadedRun, backbone_saved, save
+    from headstart.saved import LoadedRun, backbone_saved, run_record, save
     from headstart.specs import run_key
 
     stopped = report.status != "done" or report.ended_by is not None
     saved, staged = None, False
+    record = run_record(s, report)  # what the folder holds: written now into out, or later by FitResult.save
     if out is not None and stopped and finished(Path(out), "run"):  # nothing stored is lost to a failure or an interrupt
         flags.append({"reason": "kept", "text": f"{report.status + ' and ' if report.status != 'done' else ''}was not saved: "
                                                 f"the finished run already in {str(out)!r} was kept",
@@ -248,7 +249,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
         ended = {"ended_by": report.ended_by, "planned_steps": report.planned_steps} if report.ended_by else {}
         staged = bool(not_scored) and finished(Path(out), "run")  # it goes there once scored: the finished run stays till then
         saved = save(s, report, out, notes={"flags": flags, **({"not_scored": not_scored} if not_scored else {}), **ended},
-                     staged=staged)
+                     staged=staged, record=record)
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -266,7 +267,8 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      flags=flags, val_held_out=report.held_out, val_checks=report.checks,
-                     leakage=leakage, ended_by=report.ended_by, _loaded=loaded, _staged_for=Path(out) if staged else None)
+                     leakage=leakage, ended_by=report.ended_by, _loaded=loaded, _staged_for=Path(out) if staged else None,
+                     _record=record)
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:

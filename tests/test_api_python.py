@@ -93,3 +93,33 @@ def test_a_compares_statuses_count_its_stored_cells_as_its_repr_does(toy_csv, ti
     assert repr(again).startswith("CompareResult(2 cells: 0 trained, 2 already stored; ")
     grown = headstart.compare(str(toy_csv), "tiny", **{**kwargs, "sizes": [16, 32, 48]})
     assert (grown.skipped, grown.trained, grown.statuses, grown.trained_statuses) == (2, 1, {"done": 3}, {"done": 1})
+
+
+def test_a_result_in_memory_saves_the_folder_fit_writes_and_load_reads_it_back(toy_csv, tiny_registry, tmp_path):
+    import json
+
+    from headstart.errors import StoreError
+
+    kwargs = dict(strategy="full-finetune", n=32, seed=0, config=FAST, tune=None)
+    kept = headstart.fit(str(toy_csv), "tiny", **kwargs)
+    assert kept.out is None and kept.save(tmp_path / "later") == tmp_path / "later" and kept.out == tmp_path / "later"
+    headstart.fit(str(toy_csv), "tiny", **kwargs, out=tmp_path / "direct")
+    files = lambda d: sorted(p.name for p in d.iterdir())  # noqa: E731
+    assert files(tmp_path / "later") == files(tmp_path / "direct")
+    spec, direct = (json.loads((tmp_path / d / "spec.json").read_text()) for d in ("later", "direct"))
+    assert {k: v for k, v in spec.items() if k != "environment"} == {k: v for k, v in direct.items() if k != "environment"}
+    metrics, direct = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("later", "direct"))
+    assert sorted(metrics) == sorted(direct) and metrics["val"] == direct["val"] and metrics["flags"] == direct["flags"]
+    texts = ["good film", "awful plot"]
+    loaded = headstart.load(tmp_path / "later")
+    assert (loaded.key, loaded.status, loaded.val_metrics, loaded.steps) == (kept.key, "done", kept.val_metrics, kept.steps)
+    assert loaded.predict(texts) == kept.predict(texts) == headstart.predict(tmp_path / "direct", texts)
+    assert loaded.evaluate()["accuracy"] == headstart.evaluate(kept)["accuracy"]
+    assert loaded.save(tmp_path / "copy") == tmp_path / "copy" and files(tmp_path / "copy") == files(tmp_path / "later")
+    assert headstart.load(tmp_path / "copy").predict(texts) == loaded.predict(texts)
+    other = headstart.fit(str(toy_csv), "tiny", **{**kwargs, "seed": 1})
+    with pytest.raises(ConfigError, match=r"holds another run \(full-finetune, n = 32, seed 0\).*pass overwrite=True"):
+        other.save(tmp_path / "later")
+    assert other.save(tmp_path / "later", overwrite=True) and headstart.load(tmp_path / "later").key == other.key
+    with pytest.raises(StoreError, match="is not a headstart run"):
+        headstart.load(tmp_path)
