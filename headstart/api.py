@@ -343,7 +343,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
     ``full=True`` returns what ``headstart evaluate --json`` prints instead: ``split``'s metrics and, with
     ``eval_data``, ``ood``, the list of each dataset's scores as trained and then after each ``tta`` method.
-    The results carry ``majority``, the share of the scored rows in their most frequent class,
+    The results carry ``per_class``, keyed by each label as the text the run stored it as (``'1'`` for an integer
+    label, as ``predict`` answers), ``majority``, the share of the scored rows in their most frequent class,
     ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
     ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows (not on a validation split that chose
     the checkpoint among several checks: its ``note`` says why), and ``tta``. ``dedupe=True`` leaves out the rows of
@@ -504,7 +505,9 @@ def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None 
         One dict per input, in order: ``{"text": ..., "label": ..., "probabilities": {label: p, ...}}`` for
         classification; ``{"text": ..., "labels": [...], "probabilities": {...}}`` (each label at p ≥ 0.5) for
         multilabel; ``{"text": ..., "prediction": value}`` for regression. An image run's rows carry ``input`` (the
-        file path, when given one) instead of ``text``.
+        file path, when given one) instead of ``text``. A label is the text the run stored it as, as the CLI writes
+        it: a run trained on integer or bool labels answers ``'1'`` or ``'True'`` (its probabilities' keys too, and
+        ``evaluate``'s ``per_class``); map them back where you need the type, e.g. ``int(row["label"])``.
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, out="runs/probe")

@@ -123,3 +123,12 @@ def test_a_result_in_memory_saves_the_folder_fit_writes_and_load_reads_it_back(t
     assert other.save(tmp_path / "later", overwrite=True) and headstart.load(tmp_path / "later").key == other.key
     with pytest.raises(StoreError, match="is not a headstart run"):
         headstart.load(tmp_path)
+
+
+def test_integer_and_bool_labels_come_back_as_the_text_the_run_stored_them_as(toy_csv, tiny_registry):
+    table = pd.read_csv(toy_csv)
+    for labels, names in (((table.label == "pos").astype(int), {"0", "1"}), (table.label == "pos", {"False", "True"})):
+        run = headstart.fit(table.assign(label=labels), "tiny", strategy="linear-probe", n=32, config=FAST, tune=None)
+        row = run.predict(["good film"])[0]
+        assert row["label"] in names and set(row["probabilities"]) == names
+        assert set(run.evaluate()["per_class"]) == names
