@@ -163,7 +163,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     from headstart.api_sweep_file import FromFile, file_keys_named, say_note
 
     # the report's "Produced by", as the CLI's argv is (a sweep file's: the call as written, config='sweep.toml')
-    command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, locals())
+    given = {**locals(), **({"progress": None} if callable(progress) else {})}  # a function is no literal to rerun
+    command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, given)
     check_progress(progress)
     progress = progress if callable(progress) else progress_default(progress)
     if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms

@@ -55,6 +55,7 @@ def test_fit_and_compare_take_a_progress_function_as_evaluate_does(toy_csv, tiny
     compared = headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes=[16], seeds=2, config=FAST,
                                  tune=None, out=tmp_path / "cmp", progress=lambda *a: cells.append(a))
     assert compared.trained == 2 and cells[0][:2] == (0, 2) and cells[-1][:2] == (2, 2)
+    assert compared.summary["command"].startswith("headstart.compare(") and "progress" not in compared.summary["command"]
     for call in (lambda: headstart.fit(str(toy_csv), "tiny", progress="yes"),
                  lambda: headstart.compare(str(toy_csv), "tiny", progress=3, out=tmp_path / "no")):
         with pytest.raises(ConfigError, match=r"progress must be True \(a bar on stderr\), False, None or a function"):
