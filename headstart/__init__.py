@@ -1,7 +1,7 @@
 """headstart: measure how to adapt a pre-trained model to a small labelled dataset, then do it.
 
 Public API (imported lazily so ``headstart --help`` stays instant), one function per CLI command:
-``fit`` (``headstart train``), ``evaluate``, ``predict``, ``compare``, ``adapt``, ``check_leakage``, ``runs``, ``report``,
+``fit`` (``headstart train``; ``load`` reads back the run it saved), ``evaluate``, ``predict``, ``compare``, ``adapt``, ``check_leakage``, ``runs``, ``report``,
 ``continual``, ``multitask``, ``export``, ``rank_backbones``, ``sft``, ``prefer``, ``generate``, ``meta_train``,
 ``strategies``, ``backbones``, ``datasets`` (``install_datasets`` for ``datasets --install``), ``cache_info``
 (``headstart cache``) and ``clear_cache`` (``cache --clear``); ``AdapterSet`` and
@@ -43,6 +43,7 @@ _LAZY = {
     "evaluate": "headstart.api",
     "predict": "headstart.api",
     "FitResult": "headstart.fit_result",
+    "load": "headstart.fit_result",
     "rank_backbones": "headstart.rank",
     "RankResult": "headstart.rank",
     "load_backbone": "headstart.backbones",

@@ -27,7 +27,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
-        grid: str | list[float] | None = None, progress: bool | None = None,
+        grid: str | list[float] | None = None, progress: ProgressFn | bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
         tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | str | None = None,
@@ -56,7 +56,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             True reads as "lr", False as None (no tuning).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: a progress bar with ETA on stderr; None (the default): on where someone watches it — stderr a
-            terminal, or a Jupyter notebook — off in a script's log, as ``compare``'s. True or False: as said.
+            terminal, or a Jupyter notebook — off in a script's log, as ``compare``'s. True or False: as said. A
+            function ``progress(done, total, info)`` (``progress.progress_bar``'s, as ``evaluate`` takes) instead of
+            the bar follows the training steps: ``info`` holds the ``loss`` and ``phase``, a ``tune`` trial's
+            ``tuning``, and ``eta_s`` where the time left is known.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
             ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
@@ -122,7 +125,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.outdir import claim
     from headstart.precision import pick_device
-    from headstart.progress import progress_bar, progress_default
+    from headstart.progress import check_progress, shown_progress
     from headstart.recipe import RunInterrupted, scored, trained_run
     from headstart.engine import StepsInterrupted
     from headstart.fit_result import NothingSaved
@@ -131,6 +134,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.specs import file_options
 
     split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
+    check_progress(progress)
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
         claim(out, "run")
     check_nproc(nproc, pick_device())  # before any data loads
@@ -171,8 +175,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     trained = result = None
     try:  # a run saved beside a finished one (``_staged_for``) and never put in its place leaves no copy there
         try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
-            with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
-                                                      enabled=progress_default(progress)) as update:
+            with sigterm_as_interrupt(), shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} "
+                                                                  f"seed={seed}") as update:
                 trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
                 flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
                 left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
@@ -228,11 +232,12 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     from headstart.analysis.flags import asked
     from headstart.backbones import count_parameters
     from headstart.outdir import finished
-    from headstart.saved import LoadedRun, backbone_saved, save
+    from headstart.saved import LoadedRun, backbone_saved, run_record, save
     from headstart.specs import run_key
 
     stopped = report.status != "done" or report.ended_by is not None
     saved, staged = None, False
+    record = run_record(s, report)  # what the folder holds: written now into out, or later by FitResult.save
     if out is not None and stopped and finished(Path(out), "run"):  # nothing stored is lost to a failure or an interrupt
         flags.append({"reason": "kept", "text": f"{report.status + ' and ' if report.status != 'done' else ''}was not saved: "
                                                 f"the finished run already in {str(out)!r} was kept",
@@ -245,7 +250,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
         ended = {"ended_by": report.ended_by, "planned_steps": report.planned_steps} if report.ended_by else {}
         staged = bool(not_scored) and finished(Path(out), "run")  # it goes there once scored: the finished run stays till then
         saved = save(s, report, out, notes={"flags": flags, **({"not_scored": not_scored} if not_scored else {}), **ended},
-                     staged=staged)
+                     staged=staged, record=record)
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -263,7 +268,8 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      flags=flags, val_held_out=report.held_out, val_checks=report.checks,
-                     leakage=leakage, ended_by=report.ended_by, _loaded=loaded, _staged_for=Path(out) if staged else None)
+                     leakage=leakage, ended_by=report.ended_by, _loaded=loaded, _staged_for=Path(out) if staged else None,
+                     _record=record)
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:
@@ -338,7 +344,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
     ``full=True`` returns what ``headstart evaluate --json`` prints instead: ``split``'s metrics and, with
     ``eval_data``, ``ood``, the list of each dataset's scores as trained and then after each ``tta`` method.
-    The results carry ``majority``, the share of the scored rows in their most frequent class,
+    The results carry ``per_class``, keyed by each label as the text the run stored it as (``'1'`` for an integer
+    label, as ``predict`` answers), ``majority``, the share of the scored rows in their most frequent class,
     ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
     ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows (not on a validation split that chose
     the checkpoint among several checks: its ``note`` says why), and ``tta``. ``dedupe=True`` leaves out the rows of
@@ -478,26 +485,41 @@ _DEDUPE_ALONE = ("--dedupe leaves out the rows of an --eval-data dataset that th
 
 
 @python_named
-def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any]]:
+def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None = None) -> list[dict[str, Any]]:
     """Label and class probabilities (or a value, for regression) for each raw text; for a run on an image backbone,
     each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array; for a run trained on a
     text pair (``text_column="premise,hypothesis"``), each ``(premise, hypothesis)`` tuple (or 2-list), which its row
     gives under the two column names instead of ``text``.
 
+    Args:
+        run: a run folder (loaded on each call: ``headstart.load`` once, then its ``predict``, loads it once), or what
+            ``fit`` / ``load`` returned.
+        texts: a list (or other sequence) of inputs; or a pandas DataFrame, read as ``headstart predict FILE`` reads a
+            table: its ``text_column``, else the run's own text column where it has it, else one guessed by name (a
+            note says which); a pair run's two columns. A row with empty text is dropped with a note; every other row
+            gives its text, then the frame's other columns in order (one named like a key of the prediction, a
+            labelled frame's ``label``, as ``input_label``), then the prediction. One string, a dict or a set is
+            refused: wrap one text in a list.
+        text_column: a DataFrame's text column (``"FIRST,SECOND"`` for a pair run), as the CLI's ``--text-column``.
+
     Returns:
         One dict per input, in order: ``{"text": ..., "label": ..., "probabilities": {label: p, ...}}`` for
         classification; ``{"text": ..., "labels": [...], "probabilities": {...}}`` (each label at p ≥ 0.5) for
         multilabel; ``{"text": ..., "prediction": value}`` for regression. An image run's rows carry ``input`` (the
-        file path, when given one) instead of ``text``.
+        file path, when given one) instead of ``text``. A label is the text the run stored it as, as the CLI writes
+        it: a run trained on integer or bool labels answers ``'1'`` or ``'True'`` (its probabilities' keys too, and
+        ``evaluate``'s ``per_class``); map them back where you need the type, e.g. ``int(row["label"])``.
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, out="runs/probe")
         >>> headstart.predict("runs/probe", ["a warm, funny film", "two hours I want back"])  # or run.predict([...])
         [{'text': 'a warm, funny film', 'label': 'fresh', 'probabilities': {'fresh': 0.8, 'rotten': 0.2}}, ...]
+        >>> headstart.predict("runs/probe", pd.DataFrame({"id": [7], "review": ["a joy"]}))
+        [{'text': 'a joy', 'id': 7, 'label': 'fresh', 'probabilities': {...}}]
     """
     if isinstance(run, FitResult):
-        return run.predict(texts)
-    from headstart.loaded import predict_loaded
+        return run.predict(texts, text_column=text_column)
+    from headstart.predict_table import predict_inputs
     from headstart.saved import load_run
 
-    return predict_loaded(load_run(run), texts)
+    return predict_inputs(load_run(run), texts, text_column=text_column)

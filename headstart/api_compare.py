@@ -18,6 +18,7 @@ from headstart.api_sweep_file import reading_sweep_file
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError
+from headstart.progress import ProgressFn
 from headstart.python_checks import flags_checked
 from headstart.arguments import as_table
 from headstart.specs import TrainConfig
@@ -29,6 +30,10 @@ from headstart.tracking import check_report_to
 class CompareResult:
     """What ``compare`` returns: the sweep's counts and the report's content (``results.json``).
 
+    ``statuses`` counts this compare's cells in the store by status ("done", "diverged", "failed"): those already
+    stored (``skipped``) and those trained now (``trained``, whose own count is ``trained_statuses``); a cell another
+    compare on the store claimed first (``elsewhere``) is in neither.
+
     ``summary`` has ``curves``, ``head_start``, ``crossover``, ``recommendation``, ``grid_edges``, ``counts`` and
     ``totals`` (``analysis.summarize``; ``curves`` in the metric's own units, fractions for accuracy, while
     ``head_start`` and ``crossover`` are in points, as ``headstart.analysis`` says); ``reports`` maps each written file (report.html, report.md, chart.png,
@@ -39,7 +44,7 @@ class CompareResult:
     total: int
     skipped: int
     trained: int
-    statuses: dict[str, int]
+    statuses: dict[str, int]  # every cell of this compare in the store, by status: stored before, and trained now
     seconds: float
     summary: dict[str, Any] = field(repr=False)  # results.json's content: see ``recommendation`` and ``reports``
     reports: dict[str, Path]
@@ -48,6 +53,7 @@ class CompareResult:
     mlflow: dict[str, int] | None = None  # with report_to="mlflow": tracking.log_store's {logged, skipped}
     elsewhere: int = 0  # cells another compare on the same store claimed first (training there, or done meanwhile)
     keys: frozenset[str] = field(default=frozenset(), repr=False)  # every cell's run key: the runs this call stands for
+    trained_statuses: dict[str, int] = field(default_factory=dict)  # the cells trained by this call, by status
 
     @property
     def recommendation(self) -> list[str]:
@@ -67,6 +73,7 @@ class CompareResult:
         from headstart.errors import clipped
 
         others = ", ".join(f"{count} {status}" for status, count in self.statuses.items() if status != "done" and count)
+        others += (", " if others else "") + f"{self.elsewhere} claimed by another compare" if self.elsewhere else ""
         advice = self.recommendation
         leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
         return (f"CompareResult({self.total} cells: {self.trained} trained, {self.skipped} already stored"
@@ -89,7 +96,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             augment: str | None = None, options: dict[str, dict[str, Any]] | None = None,
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
-            task: str | None = None, pooling: str | None = None, progress: bool | None = None,
+            task: str | None = None, pooling: str | None = None, progress: ProgressFn | bool | None = None,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
@@ -104,7 +111,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     Args:
         strategies: names (list or "a,b,c"); default scratch, linear-probe, full-finetune.
         sizes: labelled-set sizes: text ("16,64,all"), one size (64), or a list or tuple of them ([16, 64, "all"]; "all"
-            or None there is the whole pool); None (the default) is 8 .. 256 and all.
+            or None there is the whole pool; a range or a 1-D numpy array of integers too); None (the default) is 8 ..
+            256 and all.
         seeds: seeds per cell (0 .. seeds-1); seed s draws the same labelled rows for every strategy.
         out: directory of the store and the report.
         workers: local worker processes (threads are divided between them).
@@ -126,7 +134,12 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             as "lr", False as None (continual's spelling).
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
-            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said. A
+            function ``progress(done, total, info)`` (``progress.progress_bar``'s, as ``evaluate`` takes) instead of
+            the bar follows the cells: ``done`` (a float: the training cell's share of its steps added) of ``total``
+            cells, the cells already stored counted from its first call, ``(stored, total, {...})`` before any cell
+            trains; ``info`` holds ``eta_s``, None while the time left is not known. The plan line is printed on
+            stderr first, as with the bar.
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
             e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
@@ -153,13 +166,15 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation  # a list of lines, one per band of sizes
         >>> headstart.compare(config="sweep.toml", seeds=3, max_steps=20)  # headstart compare --config sweep.toml --seeds 3 --max-steps 20
     """
-    from headstart.progress import progress_default
+    from headstart.progress import check_progress, progress_default
 
     from headstart.api_sweep_file import FromFile, file_keys_named, say_note
 
     # the report's "Produced by", as the CLI's argv is (a sweep file's: the call as written, config='sweep.toml')
-    command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, locals())
-    progress = progress_default(progress)
+    given = {**locals(), **({"progress": None} if callable(progress) else {})}  # a function is no literal to rerun
+    command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, given)
+    check_progress(progress)
+    progress = progress if callable(progress) else progress_default(progress)
     if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms
         raise ConfigError("strategies and arms both say what to compare; give one: arms take plain strategies too, "
                           "e.g. arms='linear-probe,lora'")
@@ -256,11 +271,12 @@ def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) 
     return dataclasses.replace(sweep, options=options)
 
 
-def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
+def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: ProgressFn | bool = False,
                 announce: Any = None, backend: str = "local", address: str | None = None,
                 report_to: str | None = None, by: str = "compare", reuse_more_tta: bool = False) -> CompareResult:
     """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
-    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report, log to ``report_to``;
+    run the missing cells (``backend`` / ``address`` as in ``compare``; ``progress`` a bar or a function, as there),
+    render the report, log to ``report_to``;
     ``by="adapt"`` for adapt's own cells (recorded with the store: neither command takes the other's).
     ``reuse_more_tta``: a stored cell that differs from a planned one only in running more test-time adaptations
     stands for it (``sweep_plan.stood_in_by_more_tta``; adapt's store from before its tta ran on source-only alone)."""
@@ -269,7 +285,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     import dataclasses
 
     from headstart.data_defaults import fill, image_backbone
-    from headstart.progress import progress_bar
+    from headstart.progress import shown_progress
     from headstart.report.render import rerender
     from headstart.store_command import check_not_an_adapt
     from headstart.outdir import claim
@@ -303,7 +319,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if announce is not None:
         announce(leakage)
     changed = _changed(out, planned)  # a setting every arm runs with that the stored arms did not: said after the plan
-    with progress_bar("sweep", enabled=progress) as update:
+    with shown_progress(progress, "sweep") as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned), changed),
                             leakage=leakage, backend=backend, address=address, planned=planned, by=by)
     reports = rerender(out)  # with the store's last `headstart report` settings (--margin, --metric), if it set any
@@ -313,9 +329,19 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
 
         logged = log_store(out)
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
-                         statuses=dict(outcome.statuses), seconds=outcome.seconds,
+                         statuses=_merged(outcome.stored, outcome.statuses), trained_statuses=dict(outcome.statuses),
+                         seconds=outcome.seconds,
                          summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
                          notes=notes, mlflow=logged, elsewhere=outcome.elsewhere, keys=frozenset(key for _, key, _ in planned))
+
+
+def _merged(*counts: dict[str, int]) -> dict[str, int]:
+    """Counts by status, added up: "done" first, then the others in the order met."""
+    merged: dict[str, int] = {"done": 0}
+    for count in counts:
+        for status, n in count.items():
+            merged[status] = merged.get(status, 0) + n
+    return {status: n for status, n in merged.items() if n}
 
 
 def plan_text(sweep: Any, cells: int, to_train: int) -> str:

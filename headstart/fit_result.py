@@ -17,9 +17,10 @@ from headstart.staging import unscored_beside
 
 @dataclass
 class FitResult:
-    """What ``fit`` returns: the run's identity, validation metrics and training record.
+    """What ``fit`` (and ``load``) returns: the run's identity, validation metrics and training record.
 
-    ``evaluate`` / ``predict`` on the result use the in-memory model; on a path they load the saved run.
+    ``evaluate`` / ``predict`` on the result use the in-memory model; on a path they load the saved run. ``save(out)``
+    writes the run folder ``fit(..., out=out)`` writes.
     """
 
     key: str
@@ -50,6 +51,7 @@ class FitResult:
     _staged_for: Path | None = field(default=None, repr=False)  # saved beside this --out until scored (``with_scores``)
     _finished_in: Path | None = field(default=None, repr=False)  # interrupted while staged: the --out whose finished run it left
     _not_moved: str | None = field(default=None, repr=False)  # interrupted while staged, left there: where it was to go, why not
+    _record: Any = field(default=None, repr=False)  # saved.RunRecord of a run trained here: what ``save`` writes beside the model
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
         from headstart.report.markdown import seconds_text  # as the reports write seconds: a probe's 0.012 s is not "0.0 s"
@@ -83,11 +85,120 @@ class FitResult:
             return evaluate_loaded(self._loaded, split, progress=scoring_counter(update, None))
 
     @python_named
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        from headstart.loaded import predict_loaded
+    def save(self, out: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the run into the folder ``out`` as ``fit(..., out=out)`` writes it — spec.json, weights.safetensors,
+        metrics.json (its flags, and the ``retention`` / ``ood`` scores it holds), README.md — from the model in memory
+        (a run ``load`` read: its folder's files, copied); ``out`` is then the result's ``out``. As ``fit``'s, a save
+        is built whole beside ``out`` and swapped in, and the same run saved again replaces its folder.
+
+        Args:
+            overwrite: replace a saved run of another spec in ``out`` (refused without it).
+
+        Returns:
+            The folder written.
+
+        Raises:
+            ConfigError: ``out`` holds another run, without ``overwrite``.
+            StoreError: ``out`` is a store or a folder of other files, or cannot be written; a result with nothing to
+                save (a run ``load`` read whose folder is gone).
+        """
+        from headstart.outdir import claim
+        from headstart.same_run import check_replaces_same_run
+        from headstart.specs import RunSpec
+
+        out = Path(out)
+        claim(out, "run")
+        spec = self._record.spec if self._record is not None else getattr(self._loaded, "meta", {})
+        if not overwrite and isinstance(spec.get("spec"), dict):
+            check_replaces_same_run(out, RunSpec.from_dict(spec["spec"]))
+        if self._record is not None:
+            from headstart.saved import save_record
+
+            ended = {"ended_by": self.ended_by, "planned_steps": self._record.planned_steps} if self.ended_by else {}
+            scores = {k: v for k, v in (("retention", self.retention), ("ood", self.ood)) if v}
+            notes = {"flags": self.flags, **({"not_scored": self.not_scored} if self.not_scored else {}), **ended, **scores}
+            written = save_record(self._record, self._loaded.model, out, notes=notes)
+        else:
+            written = _copied(self.out, out, image=getattr(self._loaded.model.backbone, "modality", "text") == "image")
+        self.out = written
+        if self._loaded is not None:
+            self._loaded.directory = written
+        return written
+
+    @python_named
+    def predict(self, texts: Any, *, text_column: str | None = None) -> list[dict[str, Any]]:
+        """Predictions of the model in memory for ``texts``, a list of inputs or a DataFrame (``headstart.predict``'s)."""
+        from headstart.predict_table import predict_inputs
 
         self._usable()
-        return predict_loaded(self._loaded, texts)
+        return predict_inputs(self._loaded, texts, text_column=text_column)
+
+
+def _copied(source: Path | None, out: Path, *, image: bool) -> Path:
+    """A run folder ``source`` copied whole into ``out`` (built beside it, then swapped in, as a save is), its README.md
+    naming ``out``.
+
+    Raises:
+        StoreError: no ``source`` folder to copy.
+    """
+    import shutil
+
+    from headstart.atomic import build_directory, swap_in
+    from headstart.errors import StoreError
+    from headstart.outdir import held
+    from headstart.saved import write_model_card
+
+    if source is None or not (Path(source) / "spec.json").is_file():
+        raise StoreError(f"the run's folder {str(source)!r} is gone; nothing to save from: load a saved run, or fit again")
+
+    def fill(staging: Path) -> None:
+        for path in Path(source).iterdir():
+            if path.name != "README.md":
+                (shutil.copytree if path.is_dir() else shutil.copy2)(path, staging / path.name)
+        write_model_card(staging, name=str(out), image=image)
+
+    if Path(source).resolve() == out.resolve():
+        return out
+    return swap_in(build_directory(out, fill, is_replaceable=lambda d: held(d) == "run", what="headstart run"), out)
+
+
+@python_named
+def load(run: str | Path) -> FitResult:
+    """A saved run folder (``fit(..., out=...)``'s, ``headstart train --out``'s) as the FitResult ``fit`` returned for
+    it, its model loaded once: ``predict`` and ``evaluate`` on it use the model in memory, where ``headstart.predict(
+    path, ...)`` loads the folder on every call. Its fields come from the folder's metrics.json; what a save does not
+    keep (``tune_seconds``, ``peak_rss_bytes``, ``leakage``) reads as unknown.
+
+    Raises:
+        StoreError: not a run folder (an sft or prefer run is named as one), or damaged.
+
+    Example:
+        >>> run = headstart.load("runs/lp64")
+        >>> run.predict(["a joy to watch"]); run.evaluate("test")["accuracy"]
+    """
+    from headstart.saved import load_run
+
+    loaded = load_run(run)
+    try:
+        metrics = json.loads((Path(run) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        metrics = None
+    if not isinstance(metrics, dict):
+        from headstart.errors import StoreError
+
+        raise StoreError(f"{str(Path(run) / 'metrics.json')!r} is missing or damaged; the run did not finish saving, "
+                         "train it again")
+    def number(key: str, default: float = 0) -> Any:
+        return metrics.get(key) if isinstance(metrics.get(key), (int, float)) else default
+
+    return FitResult(key=loaded.meta.get("key", ""), out=Path(run), status=metrics.get("status", "done"),
+                     val_metrics=metrics.get("val") or {}, steps=number("steps"), best_step=number("best_step"),
+                     train_seconds=number("train_seconds", 0.0), trainable_params=number("trainable_params"),
+                     total_params=number("total_params"), error=metrics.get("error"), chosen=metrics.get("chosen"),
+                     estimates=metrics.get("estimates") or {}, retention=metrics.get("retention") or [],
+                     ood=metrics.get("ood") or [], flags=metrics.get("flags") or [],
+                     val_held_out=metrics.get("val_held_out"), val_checks=number("val_checks"),
+                     ended_by=metrics.get("ended_by"), not_scored=metrics.get("not_scored"), _loaded=loaded)
 
 
 class Interrupted(KeyboardInterrupt):

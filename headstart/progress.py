@@ -302,6 +302,22 @@ def progress_callback(progress: Any, description: str) -> Iterator[ProgressFn | 
     yield progress
 
 
+@contextmanager
+def shown_progress(progress: Any, description: str) -> Iterator[ProgressFn | None]:
+    """``progress`` as the callback ``fit`` and ``compare`` tell: a function ``(done, total, info)`` used as it is;
+    True, False or None as ``progress_bar(description)`` on or off (None: ``progress_default``'s choice).
+
+    Raises:
+        ConfigError: anything else, named.
+    """
+    check_progress(progress)
+    if progress is not None and not isinstance(progress, bool):
+        yield progress
+        return
+    with progress_bar(description, enabled=progress_default(progress)) as update:
+        yield update
+
+
 def check_progress(progress: Any) -> None:
     """Refuse a ``progress`` that is neither a bool, None nor a function (``progress_callback``'s), before anything runs."""
     if progress is not None and not isinstance(progress, bool) and not callable(progress):

@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import numbers
 import os
 import re
 import sys
@@ -71,7 +72,6 @@ OTHER_FUNCTIONS: dict[tuple[str, str], str] = {
     ("cache_info", "clear"): "headstart.clear_cache(kind) is the CLI's cache --clear",
     ("predict", "adapter"): "headstart.AdapterSet().add(run, name=...).predict(texts, adapter=name) is the CLI's predict --adapter",
     ("predict", "adapter_dir"): "headstart.AdapterSet().add(directory).predict(texts) is the CLI's predict --adapter-dir",
-    ("predict", "text_column"): "headstart.data.read_inputs(path, text_column=...) reads a table's texts as --inputs does",
 }
 
 
@@ -172,6 +172,7 @@ def python_named(function: Callable[..., Any], *, inside: bool = True, name: str
     def named(*args: Any, **kwargs: Any) -> Any:
         caller = sys._getframe(1).f_globals.get("__name__", "")
         for_user = inside or not (caller == "headstart" or caller.startswith("headstart."))
+        args, kwargs = tuple(plain_integers(a) for a in args), {k: plain_integers(v) for k, v in kwargs.items()}
         try:
             check_positional(function, args, name=name)
             check_keywords(function, kwargs, name=name)
@@ -184,6 +185,23 @@ def python_named(function: Callable[..., Any], *, inside: bool = True, name: str
 
     named.__python_named__ = True  # type: ignore[attr-defined]
     return named
+
+
+def plain_integers(value: Any) -> Any:
+    """``value`` with every integer of another type (``numbers.Integral``: numpy's ``np.int64(1)``, a pandas scalar),
+    alone or in a list, tuple or dict (``sizes=[np.int64(16)]``, ``options={"lora": {"rank": np.int64(4)}}``), as a
+    Python int: each check and run key of the Python API reads an int, so ``seed=np.int64(1)`` is ``seed=1``. A bool
+    stays a bool, and anything else (a DataFrame, an array) is left as it is; a container is copied only where an
+    integer in it changes."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, int):
+        return int(value)
+    if type(value) in (list, tuple):
+        changed = [plain_integers(v) for v in value]
+        return type(value)(changed) if any(a is not b for a, b in zip(changed, value)) else value
+    if type(value) is dict:
+        changed = {k: plain_integers(v) for k, v in value.items()}
+        return changed if any(changed[k] is not v for k, v in value.items()) else value
+    return value
 
 
 class _PythonNotes(logging.Handler):

@@ -45,7 +45,8 @@ def backbone_saved(s: Any, report: FitReport) -> str:
     return part if report.status == "done" or part == "full" else "none"
 
 
-def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | None = None, staged: bool = False) -> Path:
+def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | None = None, staged: bool = False,
+         record: RunRecord | None = None) -> Path:
     """Write the run into ``out``: built complete in a sibling staging directory, then swapped in.
 
     ``notes`` (e.g. budget flags, retention) are added to metrics.json. ``staged``: the staging directory is returned
@@ -54,31 +55,33 @@ def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | 
 
     A failure while writing (a full disk, a kill) leaves ``out`` as it was: the previous run there still loads,
     and the staging directory is removed. ``out`` must be new, empty, or a run directory: a directory holding other
-    files is refused rather than replaced.
+    files is refused rather than replaced. ``record``: ``run_record(s, report)``, where the caller took it already.
 
     Raises:
         StoreError: ``out`` cannot be written, or is a non-empty directory that is not a run.
     """
-    from headstart.atomic import build_directory, swap_in
-
-    def fill(staging: Path) -> None:
-        _write_run(s, report, staging, notes or {})
-        write_model_card(staging, name=str(out), image=getattr(s.model.backbone, "modality", "text") == "image")
-
-    from headstart.outdir import held
-
-    built = build_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "run", what="headstart run")
-    return built if staged else swap_in(built, Path(out))
+    return save_record(record or run_record(s, report), s.model, out, notes=notes, staged=staged)
 
 
-def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> None:
-    """Write weights.safetensors (+ the strategy's files: a PEFT adapter, a vocabulary), metrics.json and spec.json into ``out``.
+@dataclass
+class RunRecord:
+    """What a trained run's folder holds besides its model's tensors, taken when it trains (``run_record``): spec.json
+    and metrics.json (before the notes a save adds), which of the model's tensors are saved, and the strategy that
+    writes its own files (a PEFT adapter, a vocabulary). ``FitResult.save`` writes a run kept in memory from it."""
 
-    Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
-    scratch, only the parameters that trained otherwise (the rest reloads from the pre-trained source).
-    """
-    from safetensors.torch import save_file
+    spec: dict[str, Any] = field(repr=False)
+    metrics: dict[str, Any] = field(repr=False)
+    keep: frozenset[str] = field(repr=False)
+    strategy: Any = field(repr=False)
+    done: bool = True
+    image: bool = False
+    planned_steps: int | None = None  # the steps planned, said beside an interrupt's ended_by
 
+
+def run_record(s: Any, report: FitReport) -> RunRecord:
+    """The record of a run just trained (``recipe.Setup``, ``engine.FitReport``): saves the head (+ regression
+    scaling) and, of the backbone, everything when it was trained from scratch, only the parameters that trained
+    otherwise (the rest reloads from the pre-trained source); a run that did not finish, no weights."""
     from headstart.provenance import environment
 
     state = s.model.state_dict()
@@ -91,11 +94,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         keep = {k for k in state if not k.startswith("backbone.")}
     else:
         keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained) | trained_buffers(s.model, report.trained)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
-    if tensors:
-        metadata = {"format": "headstart-run", "version": str(FORMAT_VERSION)}
-        write_atomic(out / "weights.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata=metadata))  # streamed
-    write_json(out / "metrics.json", {
+    metrics = {
         "split": "val",
         "status": report.status,
         "error": report.error,
@@ -112,12 +111,9 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "chosen": report.chosen,
         **({"estimates": report.estimates} if report.estimates else {}),  # what objective terms estimated (importance)
         **_majority(s),
-        **notes,
-    })
-    if report.status == "done":
-        s.strategy.save_files(s.model, out)
+    }
     resolved = s.resolved()
-    write_json(out / "spec.json", {
+    spec = {
         "format_version": FORMAT_VERSION,
         "key": run_key(resolved),
         "spec": s.spec.to_dict(),
@@ -127,7 +123,39 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "train_rows": s.train_rows.tolist(),
         "backbone_saved": saved,
         "environment": environment(),
-    })
+    }
+    return RunRecord(spec=spec, metrics=metrics, keep=frozenset(keep), strategy=s.strategy, done=report.status == "done",
+                     image=getattr(s.model.backbone, "modality", "text") == "image", planned_steps=report.planned_steps)
+
+
+def save_record(record: RunRecord, model: torch.nn.Module, out: str | Path, *, notes: dict[str, Any] | None = None,
+                staged: bool = False) -> Path:
+    """``save`` of a run's ``record`` and its trained ``model``, as there (``notes``, ``staged``, the staging, what is
+    refused)."""
+    from headstart.atomic import build_directory, swap_in
+
+    def fill(staging: Path) -> None:
+        _write_run(record, model, staging, notes or {})
+        write_model_card(staging, name=str(out), image=record.image)
+
+    from headstart.outdir import held
+
+    built = build_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "run", what="headstart run")
+    return built if staged else swap_in(built, Path(out))
+
+
+def _write_run(record: RunRecord, model: torch.nn.Module, out: Path, notes: dict[str, Any]) -> None:
+    """Write weights.safetensors (+ the strategy's files: a PEFT adapter, a vocabulary), metrics.json and spec.json into ``out``."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k in record.keep}
+    if tensors:
+        metadata = {"format": "headstart-run", "version": str(FORMAT_VERSION)}
+        write_atomic(out / "weights.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata=metadata))  # streamed
+    write_json(out / "metrics.json", {**record.metrics, **notes})
+    if record.done:
+        record.strategy.save_files(model, out)
+    write_json(out / "spec.json", record.spec)
 
 
 def _majority(s: Any) -> dict[str, Any]:

@@ -45,7 +45,8 @@ LEASE_SECONDS = 120.0  # renewed every LEASE_SECONDS / 4 while a cell runs; expi
 
 @dataclass
 class SweepOutcome:
-    """What a sweep did: cells in total, skipped (already done), trained now, and their statuses."""
+    """What a sweep did: cells in total, skipped (already done), trained now and their statuses, and the statuses of
+    those it skipped (``stored``: done, or diverged, which would diverge again)."""
 
     total: int
     skipped: int
@@ -54,6 +55,7 @@ class SweepOutcome:
     seconds: float = 0.0
     nodes: dict[str, int] = field(default_factory=dict)  # --backend ray: cells trained per Ray node id
     elsewhere: int = 0  # cells another compare on the store claimed first (in training there, or done meanwhile)
+    stored: dict[str, int] = field(default_factory=dict)  # the skipped cells by their stored status
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -164,9 +166,14 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         store.set_sweep(command, sweep.to_dict(), by=by, plan=cells, data=data_read(sweep))
         merge_spool(store)  # results an earlier sweep could not store (headstart.spool)
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
-        finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
+        done = store.done_keys()
+        finished = done | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
         outcome = SweepOutcome(total=len(planned), skipped=len(planned) - len(todo))
+        for _, key, _ in planned:
+            if key in finished:
+                status = "done" if key in done else "diverged"
+                outcome.stored[status] = outcome.stored.get(status, 0) + 1
 
         # an arm's cells on one backbone share a rate (a cell's label also names its size and seed; a larger backbone
         # costs more a step)

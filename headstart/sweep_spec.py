@@ -219,13 +219,16 @@ def _grid_example(name: str) -> str:
 @python_named
 def parse_sizes(sizes: str | int | list[int | str | None] | tuple[int | str | None, ...], *,
                 name: str = "--sizes") -> tuple[int | None, ...]:
-    """"8,16,all", one size (8) or a list of them ([8, 16, "all"], None for "all") -> (8, 16, None), sorted, "all" last.
+    """"8,16,all", one size (8) or a list of them ([8, 16, "all"], None for "all"; a range or a 1-D numpy array of
+    integers too) -> (8, 16, None), sorted, "all" last.
 
     Raises:
         ConfigError: a malformed or repeated entry, or neither text, a number nor a list, naming it and ``name``, where
             the sizes came from (``--sizes``, ``sizes in sweep.toml``); called from Python, ``--sizes`` reads ``sizes``
             (``python_checks.python_named``).
     """
+    if isinstance(sizes, range) or (type(sizes).__module__ == "numpy" and getattr(sizes, "ndim", None) == 1):
+        sizes = list(sizes)  # range(16, 65, 16), np.array([16, 32]): a list of sizes
     if isinstance(sizes, (list, tuple)):  # the Python API's list
         text = ",".join("all" if v is None else str(v) for v in sizes)
     elif isinstance(sizes, (str, int)) and not isinstance(sizes, bool):

@@ -61,8 +61,7 @@ NO_KEYWORD = {
     **{("train", f): "a strategy's option, options={'rank': 8} as --option rank=8 (the flag is its shorthand)"
        for f in ("freeze", "decay", "rank", "alpha", "dropout", "targets", "reduction", "virtual_tokens")},
     ("evaluate", "quiet"): "progress=True is the CLI's bar; None (the default) none, as a callback's default",
-    ("predict", "inputs"): "texts=[...] is the rows; headstart.data.read_inputs(path) reads a file or stdin as --inputs",
-    ("predict", "text_column"): "headstart.data.read_inputs(path, text_column=...)",
+    ("predict", "inputs"): "texts=[...] or a DataFrame is the rows; headstart.data.read_inputs(path) reads a file or stdin as --inputs",
     ("predict", "out"): "a call returns the predictions; the caller writes them",
     ("predict", "overwrite"): "goes with --out",
     ("predict", "adapter_dir"): "AdapterSet().add(dir).predict(texts, adapter=name) serves several adapters",

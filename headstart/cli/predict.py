@@ -59,6 +59,7 @@ def predict(
     from headstart.data.columns import run_pair
     from headstart.data.inputs import read_input_rows, read_pair_rows
     from headstart.loaded import predict_loaded
+    from headstart.predict_table import carry, lead
     from headstart.saved import load_run
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
@@ -98,8 +99,8 @@ def predict(
                                          eval_refusal=lambda: _eval_refusal(loaded, inputs))
         rows = predict_loaded(loaded, texts)
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
-        rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
-    rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
+        rows = [{**lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in lead(row)}} for row in rows]
+    rows = [carry(row, extra) for row, extra in zip(rows, carried)]
     if out is None:  # readable "Très", not "Tr\\u00e8s", where stdout takes UTF-8
         readable = utf8_stdout()
         for row in rows:
@@ -129,29 +130,6 @@ def _eval_refusal(loaded: Any, inputs: str) -> str | None:
     finally:
         notes.setLevel(level)
     return None
-
-
-def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """A prediction row with its input's other columns after the input: a column named like one of the prediction's
-    keys (``label`` in a labelled table, or a CSV's ``p_<class>``) comes as ``input_<name>``."""
-    if not extra:
-        return row
-    taken = {*row, *(f"p_{k}" for k in row.get("probabilities", {}))}
-    carried = {}
-    for name, value in extra.items():
-        while name in taken or name in carried:
-            name = f"input_{name}"
-        carried[name] = value
-    lead = _lead(row)
-    return {**lead, **carried, **{k: v for k, v in row.items() if k not in lead}}
-
-
-def _lead(row: dict[str, Any]) -> dict[str, Any]:
-    """A prediction row's input: its text (a pair's two texts, each under its column) or image, before the prediction."""
-    return {k: v for k, v in row.items() if k not in _PREDICTED}
-
-
-_PREDICTED = ("adapter", "label", "labels", "probabilities", "prediction")  # a row's keys past its input
 
 
 def _json_line(row: dict[str, Any], *, ascii_only: bool = False) -> str:

@@ -151,7 +151,7 @@ def compare(
             typer.echo(str(stopped), err=True)
             raise InterruptReported() from None
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
-              f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'})"
+              f"({', '.join(f'{v} {k}' for k, v in sorted(result.trained_statuses.items())) or 'nothing new'})"
               + (f", {result.elsewhere} taken by another compare on this store (one still training there is not in "
                  f"this report: `headstart report {shlex.quote(str(out_dir))}` once it ends)" if result.elsewhere else "")
               + f" in {result.seconds:.0f}s")
@@ -160,7 +160,7 @@ def compare(
     if as_json:
         typer.echo(counts, err=True)
         _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "elsewhere": result.elsewhere,
-                    "statuses": result.statuses,
+                    "statuses": result.statuses, "trained_statuses": result.trained_statuses,
                     "seconds": round(result.seconds, 1), "reports": {k: str(v) for k, v in result.reports.items()},
                     "summary": result.summary, "notes": result.notes})
     else:
@@ -173,8 +173,8 @@ def compare(
     if result.mlflow is not None:
         logged = result.mlflow
         typer.echo(f"MLflow: {logged['logged']} runs logged, {logged['skipped']} already there ({logged['uri']})", err=as_json)
-    if result.trained and not result.skipped and not result.statuses.get("done"):
-        typer.echo(f"error: every cell failed ({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items()))}); "
+    if result.trained and not result.skipped and not result.trained_statuses.get("done"):
+        typer.echo(f"error: every cell failed ({', '.join(f'{v} {k}' for k, v in sorted(result.trained_statuses.items()))}); "
                    f"headstart runs {out_dir} shows each reason", err=True)
         raise typer.Exit(1)
 

@@ -134,7 +134,7 @@ def test_python_predict_takes_pairs_for_a_pair_run_and_single_texts_for_a_single
     with pytest.raises(ConfigError, match=r"reads text pairs \(premise, hypothesis\).*\[\('a film about x', 'a film'\)\]"):
         headstart.predict(run, ["just one text"])
     single = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, config=TrainConfig(max_steps=2, min_steps=2))
-    with pytest.raises(ConfigError, match=r"reads single texts.*one str per input.*--text-column FIRST,SECOND") as caught:
+    with pytest.raises(ConfigError, match=r"reads single texts.*one str per input.*text_column='FIRST,SECOND'") as caught:
         single.predict([("a film about x", "a film")])
     assert "[str(x) for x in inputs]" not in str(caught.value)
 
@@ -202,3 +202,22 @@ def test_a_column_named_with_a_comma_is_one_text_and_only_a_two_column_read_mark
     assert (one["pair"], run_pair(one)) == (False, None)
     assert (two["pair"], run_pair(two)) == (True, ("premise", "hypothesis"))
     assert run_pair({"text_column": "premise,hypothesis"}) == ("premise", "hypothesis")  # saved before the mark
+
+
+def test_python_predict_reads_a_pair_runs_dataframe_by_its_two_columns(tmp_path, tiny_registry, monkeypatch, capsys):
+    import pandas as pd
+
+    import headstart
+    from headstart.errors import DataError
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    frame = pd.DataFrame({"id": [1, 2], "premise": ["a film about x", "it was good"], "hypothesis": ["a film", "great"]})
+    rows = headstart.predict(run, frame)
+    assert [(r["premise"], r["hypothesis"], r["id"]) for r in rows] == [("a film about x", "a film", 1), ("it was good", "great", 2)]
+    assert [r["label"] for r in rows] == [r["label"] for r in headstart.predict(run, list(zip(frame.premise, frame.hypothesis)))]
+    renamed = frame.rename(columns={"premise": "p", "hypothesis": "h"})
+    assert [r["p"] for r in headstart.predict(run, renamed, text_column="p,h")] == ["a film about x", "it was good"]
+    with pytest.raises(DataError, match=r"lacks 'premise', 'hypothesis': this run reads text pairs.*text_column='FIRST,SECOND'"):
+        headstart.predict(run, renamed)
+    with pytest.raises(DataError, match=r"text_column='p' names one column, but this run reads text pairs"):
+        headstart.predict(run, renamed, text_column="p")
