@@ -220,7 +220,7 @@ def test_every_result_prints_in_one_line(tmp_path):
                                         "accuracies": [mean] * 200}
     met = MetaResult(config={"arms": ["protonet"]}, training=[{"arm": "protonet"}], seconds=61.25, rows=[
         score("plain linear-probe", "plain", 0.7), score("protonet", "meta", 0.8125)])
-    assert repr(met) == "MetaResult(1 arm(s) meta-trained, 2 score(s); best protonet 0.8125 on fashion 5-shot (plain linear-probe 0.7); 61.2 s)"
+    assert repr(met) == "MetaResult(1 arm(s) meta-trained, 2 score(s); protonet 0.8125 on fashion 5-shot (plain linear-probe 0.7); 61.2 s)"
     backbone = lambda name, logme: BackboneScore(backbone=name, name=name, dim=8, logme=logme, h_score=0.1, knn_loo=0.5,
                                                  load_seconds=1.0, feature_seconds=1.0, score_seconds=1.0)
     ranked = RankResult(data="rotten-tomatoes", data_hash="h", n=500, n_requested=500, seed=0, out=tmp_path,

@@ -42,11 +42,14 @@ class MetaResult:
 
     def __repr__(self) -> str:  # one line: the rows hold every episode's accuracy
         chosen = self.best_on_validation()
-        shown = [r for r in self.rows if chosen and r["method"] == chosen]
+        arms = list(dict.fromkeys(r["method"] for r in self.rows if r.get("kind") == "meta"))
+        alone = arms[0] if len(arms) == 1 else None  # one arm: nothing is chosen, none called best
+        shown = [r for r in self.rows if r["method"] == (alone or chosen)]
         first = shown[0] if shown else None
         plain = next((r for r in self.rows if first and r.get("kind") == "plain" and r["novel"] == first["novel"]
                       and r["shots"] == first["shots"] and "linear" in r["method"]), None)
-        scored = (f"; best on validation {chosen}: {first['mean']:.4g} on {first['novel']} {first['shots']}-shot"
+        named = alone if alone else f"best on validation {chosen}:"
+        scored = (f"; {named} {first['mean']:.4g} on {first['novel']} {first['shots']}-shot"
                   + (f" ({plain['method']} {plain['mean']:.4g})" if plain else "") if first else "")
         return (f"MetaResult({len(self.training)} arm(s) meta-trained, {len(self.rows)} score(s){scored}; "
                 f"{self.seconds:.1f} s" + (f"; out={self.out}" if self.out is not None else "")
