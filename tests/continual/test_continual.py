@@ -505,6 +505,29 @@ def test_one_seed_is_shown_without_an_interval_not_one_of_no_width():
     assert _ci({"mean": 0.449, "ci_low": 0.40, "ci_high": 0.50, "seeds": 3}) == "44.9 (40.0 to 50.0)"
 
 
+def test_one_seeds_summaries_in_continual_json_have_null_bounds_and_say_there_is_no_interval():
+    """review: `continual --seeds 1 --json` printed "acc": {"mean": 0.1348, "ci_low": 0.1348, "ci_high": 0.1348}, a
+    95% interval of no width read as certain (bwt, plasticity, fwt and the runner-up difference alike). Its bounds are
+    null and ``no_interval`` says why, and the markdown, the HTML and the Python repr still read it."""
+    from headstart.analysis.continual import ONE_SEED_TEXT, continual_rows, versus_text
+    from headstart.continual import ContinualResult
+    from headstart.report.continual import continual_markdown
+    from headstart.report.continual_html import continual_html
+
+    analysis = continual_rows(_chain_runs("replay", "replay", [0.80], [0.7]) + _chain_runs("naive", "naive", [0.79], [0.72]))
+    replay = next(r for r in analysis["arms"] if r["arm"] == "replay")
+    for summary in (replay["acc"], replay["val_acc"], replay["bwt"], replay["plasticity"], analysis["versus"]["val"]):
+        assert summary["ci_low"] is None and summary["ci_high"] is None and summary["no_interval"] == ONE_SEED_TEXT, summary
+        assert summary["seeds" if "seeds" in summary else "pairs"] == 1
+    json.dumps(analysis, allow_nan=False)
+    text = continual_markdown({**analysis, "recommended_caveat": None}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
+    assert "| replay | 70.0 |" in text and "one seed, so no interval" in text
+    page = continual_html({**analysis, "recommended_caveat": None}, title="t", tasks=["a", "b"], notes=[])
+    assert '"70.0 (one seed: no interval)"' in page
+    assert "one seed has no interval" in versus_text(analysis["versus"])
+    assert "recommended replay: ACC 0.7" in repr(ContinualResult(out=Path("o"), analysis=analysis))
+
+
 def test_an_arm_that_learnt_a_task_no_better_than_its_majority_class_is_named_with_the_task():
     from headstart.continual import below_majority
 
