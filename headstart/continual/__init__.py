@@ -253,7 +253,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     majority = [float(np.bincount(prepared.data.targets[split.test]).max() / max(len(split.test), 1)) for split in prepared.splits]
     withhold_below_majority(result.analysis, constant_acc(prepared, scenario))
     result.flags = joint_notes(result.analysis, mine, scenario) + below_majority(result.analysis, majority, tasks) + elsewhere
-    result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority)
+    result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority, mine)
     notes += result.flags
     notes = [n for n in notes if n]
     write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, "majority": majority,

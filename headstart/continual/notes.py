@@ -103,17 +103,48 @@ def _low_tasks(row: dict[str, Any], majority: list[float]) -> list[int]:
             and not math.isnan(values[j]) and values[j] <= majority[j] + 1e-9]
 
 
-def recommended_caveat(analysis: dict[str, Any], majority: list[float]) -> str | None:
+def recommended_caveat(analysis: dict[str, Any], majority: list[float], steps: list[Any] = ()) -> str | None:
     """What qualifies the recommendation when the arm validation chose learnt some tasks no better than the majority
-    class (the choice itself never reads test scores; this caveat reads them only to warn)."""
+    class (the choice itself never reads test scores; this caveat reads them only to warn), and what would change its
+    budget: a larger ``--max-steps`` where that cap cut its stored ``steps`` (``--min-steps`` changes nothing there),
+    else a larger ``--min-steps``; ``--tune`` only where it tunes the arm (a method with a weight grid, its weight not
+    set by the arm, not tuned already)."""
     row = next((r for r in analysis["arms"] if r["arm"] == analysis.get("recommended")), None)
     low = [] if row is None else _low_tasks(row, majority)
     if not low:
         return None
-    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them "
-            "(on their test splits, read only for this warning: validation chose it), so its lead may be a budget "
-            "artefact rather than the method: re-run with more steps (--min-steps) or --tune "
-            "before relying on it")
+    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training "
+            "them (on their test splits, read only for this warning: validation chose it), so its lead may be a budget "
+            f"artefact rather than the method: re-run with {_more_budget(row, steps)} before relying on it")
+
+
+def _more_budget(row: dict[str, Any], steps: list[Any]) -> str:
+    """What would give ``row``'s arm more steps, judged from its stored ``steps`` (a raised cap where ``max_steps`` cut
+    what the rule asked, else a raised floor), with ``--tune`` where it tunes the arm's method."""
+    from headstart.arm_text import arm_parts
+    from headstart.continual.methods import METHODS
+    from headstart.sweep_eta import planned_steps
+
+    asked, caps = 0, set()
+    for r in steps:
+        spec = r.spec or {}
+        t = spec.get("train") or {}
+        if (spec.get("continual") or {}).get("arm") != row["arm"] or not isinstance(spec.get("n"), int):
+            continue
+        rule = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None}})
+        asked = max(asked, rule)
+        if isinstance(t.get("max_steps"), int) and rule > t["max_steps"]:
+            caps.add(t["max_steps"])
+    if caps:
+        more = (f"more steps (--max-steps {asked}, as the cap of {max(caps)} steps cut each task short of the {asked} its "
+                "rule asked, and --min-steps cannot pass a cap)")
+    else:
+        more = f"more steps (--min-steps {2 * asked})" if asked else "more steps (--min-steps)"
+    method = METHODS.get(row.get("method"))
+    tunable = (method is not None and method.grid and not row.get("family") and not row.get("tuned")
+               and "weight" not in arm_parts(row["arm"])[-1])
+    return more + (f" or --tune (it tries {row['method']}'s weight at {', '.join(f'{w:g}' for w in method.grid)})"
+                   if tunable else "")
 
 
 def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[str]) -> list[str]:

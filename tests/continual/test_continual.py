@@ -561,6 +561,44 @@ def test_a_recommendation_of_an_arm_that_learnt_tasks_no_better_than_the_majorit
     assert "**Recommended: naive**" in text and "**Caveat:** it learnt 1 of 2 tasks" in text
 
 
+def _low_arm(arm: str, method: str) -> dict:
+    return {"arm": arm, "method": method, "family": None, "matrix": [[0.9], [0.1, 0.5]], "acc": {"mean": 0.5, "seeds": 1},
+            "val_acc": {"mean": 0.7}, "train_seconds": 1.0, "kept_bytes": 0}
+
+
+def _budget_steps(arm: str, max_steps: int | None) -> list:
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(spec={"n": 64, "strategy": "full-finetune", "continual": {"arm": arm, "method": arm, "step": step},
+                                  "train": {"epochs": 3, "min_steps": 500, "max_steps": max_steps, "batch_size": 16}})
+            for step in range(2)]
+
+
+@pytest.mark.parametrize("method, tuned", [("replay", False), ("naive", False), ("ewc", True)])
+def test_the_caveats_budget_advice_names_what_changes_this_runs_budget_and_tune_only_where_it_tunes(method, tuned):
+    """review: the caveat said "re-run with more steps (--min-steps) or --tune" whatever ran: a --max-steps cap
+    overrides --min-steps, and --tune tunes only ewc / online-ewc / si / mas / lwf weights (nothing for replay or naive).
+    It names --max-steps where the cap cut the arm's tasks, --min-steps where none did, and --tune only where it tunes."""
+    from headstart.continual import recommended_caveat
+    from headstart.surface import cli_surface, reset_surface
+
+    analysis = {"arms": [_low_arm(method, method)], "tried": [], "recommended": method}
+    marked = cli_surface()
+    try:
+        capped = recommended_caveat(analysis, [0.5, 0.5], _budget_steps(method, 100))
+        floor = recommended_caveat(analysis, [0.5, 0.5], _budget_steps(method, None))
+        preset = recommended_caveat({**analysis, "arms": [_low_arm(f"{method}[weight=10]", method)],
+                                     "recommended": f"{method}[weight=10]"}, [0.5, 0.5], [])
+    finally:
+        reset_surface(marked)
+    assert "re-run with more steps (--max-steps 500, as the cap of 100 steps cut each task short of the 500 its rule " \
+           "asked, and --min-steps cannot pass a cap)" in capped, capped
+    assert "re-run with more steps (--min-steps 1000)" in floor and "--max-steps" not in floor, floor
+    for text in (capped, floor):
+        assert ("or --tune (it tries ewc's weight at " in text) is tuned, text
+    assert "--tune" not in preset, "an arm that sets its weight is not tuned by --tune"
+
+
 def test_runs_lists_a_continual_step_by_its_arm_and_place_in_the_stream(tmp_path):
     from headstart.listings import runs
     from headstart.results import RunResult
