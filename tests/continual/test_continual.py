@@ -599,6 +599,32 @@ def test_the_caveats_budget_advice_names_what_changes_this_runs_budget_and_tune_
     assert "--tune" not in preset, "an arm that sets its weight is not tuned by --tune"
 
 
+def test_a_python_calls_continual_notes_name_its_keywords_and_the_clis_its_flags():
+    """review: ``headstart.continual(...).flags`` said "too few steps (--max-steps, --min-steps)", flags a Python
+    caller cannot pass. From Python the notes name continual's keywords (``max_steps=500``, ``tune=True``); the CLI's
+    keep its flags."""
+    from headstart.continual import below_majority, recommended_caveat
+    from headstart.surface import cli_surface, reset_surface
+
+    analysis = {"arms": [_low_arm("ewc", "ewc")], "tried": [], "recommended": "ewc"}
+
+    def said() -> tuple[str, str]:
+        (note,) = below_majority(analysis, [0.5, 0.5], ["a", "b"])
+        return note, recommended_caveat(analysis, [0.5, 0.5], _budget_steps("ewc", 100))
+
+    note, caveat = said()
+    assert "too few steps (max_steps, min_steps) or too low a rate" in note, note
+    assert "re-run with more steps (max_steps=500, as the cap" in caveat and "min_steps cannot pass a cap" in caveat, caveat
+    assert "or tune=True (it tries ewc's weight at" in caveat and "--" not in note + caveat, caveat
+    marked = cli_surface()
+    try:
+        note, caveat = said()
+    finally:
+        reset_surface(marked)
+    assert "too few steps (--max-steps, --min-steps)" in note and "more steps (--max-steps 500," in caveat
+    assert "or --tune (it tries" in caveat
+
+
 def test_runs_lists_a_continual_step_by_its_arm_and_place_in_the_stream(tmp_path):
     from headstart.listings import runs
     from headstart.results import RunResult
@@ -916,8 +942,8 @@ def test_joint_is_a_reference_and_the_notes_say_what_sits_above_it_and_why(monke
     assert note.startswith("joint (every task's data at once, ACC 47.8%) is a reference, not an upper bound: "
                            "replay (52.0%), alone (90.0%) score above it; alone trains a model per task, learns and is "
                            "scored over each task's own classes only"), note
-    assert note.endswith("; joint's budget was capped by max_steps (100 steps where the rule asked 500) (--max-steps raises "
-                         "the cap)."), note
+    assert note.endswith("; joint's budget was capped by max_steps (100 steps where the rule asked 500) (max_steps raises "
+                         "the cap)."), note  # a Python call's note: continual's keyword, not the CLI's --max-steps
     (note,) = joint_notes({"arms": [arms[0], arms[3]]}, [step], "task")
     assert "may fall short" in note and "100 steps where the rule asked 500" in note, note
     assert joint_notes({"arms": [arms[0], arms[3]]}, [], "task") == [], "nothing above it, nothing cut: nothing to say"
