@@ -485,6 +485,45 @@ def test_a_report_reads_only_the_steps_its_own_settings_planned(stream, tmp_path
     assert second == run(32, "fresh") and first == run(64, "fresh2")
 
 
+def test_continual_records_its_command_and_report_of_its_store_names_it(stream, tmp_path, tiny_registry, monkeypatch, capsys):
+    """review: continual.json and continual.md recorded no command, and `headstart report` of a copied continual store
+    said only "run it again with the same arguments". Both record the command that wrote them (the CLI's line, a
+    Python call as written), and report's refusal names it, with this folder's --out."""
+    import shutil
+
+    from conftest import run_cli
+    from headstart.errors import StoreError
+    from headstart.report.render import render
+    from headstart.surface import cli_surface, reset_surface
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["continual", "--stream", str(stream), "--arms", "naive", "--backbone", "tiny", "--n", "16", "--seeds", "1",
+            "--no-alone", "--max-steps", "2", "--min-steps", "2", "--out", "cli", "-q"]
+    code, _, err = run_cli(argv, monkeypatch, capsys)
+    assert code == 0, err
+    command = "headstart " + " ".join(argv)
+    assert json.loads(Path("cli/continual.json").read_text())["command"] == command
+    assert Path("cli/continual.md").read_text().endswith(f"## Produced by\n\n```\n{command}\n```\n")
+    shutil.copytree("cli", "copy")
+    marked = cli_surface()
+    try:
+        with pytest.raises(StoreError) as refused:
+            render("copy")
+    finally:
+        reset_surface(marked)
+    assert str(refused.value) == ("'copy' is a continual store: its report is written by 'headstart continual'; to "
+                                  "re-render it, run the command that wrote it again with --out copy (it trains nothing "
+                                  f"already stored): {command}")
+    result = headstart.continual(str(stream), arms="naive", backbone="tiny", n=16, seeds=1, out="py", alone=False,
+                                 max_steps=2, min_steps=2)
+    call = f"headstart.continual(stream={str(stream)!r}, "
+    recorded = json.loads((result.out / "continual.json").read_text())["command"]
+    assert recorded.startswith(call) and "out='py'" in recorded and "max_steps=2" in recorded, recorded
+    with pytest.raises(StoreError, match=r"run the command that wrote it again with out='py' \(it trains nothing already "
+                                         r"stored\): headstart\.continual\(stream="):
+        render("py")
+
+
 def test_n_counts_each_tasks_rows_so_it_may_be_below_the_streams_classes(stream, tmp_path, tiny_registry):
     """--n is drawn per task: 3 rows of a 2-class task are enough though the class-incremental stream has 4 classes
     (the model's setup drew n from the whole stream and refused it); 1 row is refused naming the task's 2 classes."""
