@@ -95,10 +95,27 @@ def retained_data(name: str, modality: str) -> Any:
     with no_task_fix():  # --task is the run's own data's: a retained file's notes name no fix
         data = load_dataset(name)
     if data.task != "classification":
-        raise ConfigError(f"--retain {name!r} is a {data.task} dataset; retention is measured on a classification task")
+        raise ConfigError(f"--retain {name!r} is a {data.task} dataset; retention is measured on a classification task: "
+                          + _usable_text(name, modality))
     if data.modality != modality:
-        raise ConfigError(f"--retain {name!r} holds {data.modality}s but the backbone reads {modality}s")
+        raise ConfigError(f"--retain {name!r} holds {data.modality}s but the backbone reads {modality}s: "
+                          + _usable_text(name, modality))
     return data
+
+
+def _usable_text(name: str, modality: str) -> str:
+    """The fix for a ``--retain`` dataset retention cannot be measured on: the built-in classification datasets of
+    ``modality`` (the one most like ``name`` first, as the example), or a classification file."""
+    import difflib
+
+    from headstart.data.builtin import REGISTRY
+
+    usable = sorted(n for n, d in REGISTRY.items() if d.task == "classification" and d.modality == modality)
+    if not usable:
+        return f"give a {modality} classification file"
+    example = (difflib.get_close_matches(name, usable, n=1, cutoff=0.5) or usable)[0]
+    return (f"use a built-in {modality} classification dataset ({', '.join(usable)}) or a classification file, "
+            f"e.g. --retain {example}")
 
 
 def probe_parts(data: Any, seed: int) -> list[dict[str, np.ndarray]]:

@@ -50,6 +50,25 @@ def test_retention_is_measured_on_classification_data_only(tmp_path, make_tiny):
         retention(make_tiny(0), make_tiny(0), str(path), seed=0, batch_size=64)
 
 
+def test_a_retained_dataset_retention_cannot_use_is_refused_naming_the_builtin_ones_it_can():
+    """review: `train --retain drug-reviews-rating` said only "is a regression dataset; retention is measured on a
+    classification task", naming no fix. It lists the built-in classification datasets of the backbone's kind, with
+    one to try; so does a dataset of the other kind of input."""
+    from headstart.data.builtin import REGISTRY
+    from headstart.retention import retained_data
+
+    text = sorted(n for n, d in REGISTRY.items() if d.task == "classification" and d.modality == "text")
+    with pytest.raises(ConfigError) as refused:
+        retained_data("drug-reviews-rating", "text")
+    message = str(refused.value)
+    assert message.startswith("--retain 'drug-reviews-rating' is a regression dataset; retention is measured on a "
+                              "classification task: use a built-in text classification dataset ("), message
+    assert f"({', '.join(text)}) or a classification file, e.g. --retain drug-reviews" in message and "drug-reviews-rating," not in message
+    with pytest.raises(ConfigError, match=r"holds texts but the backbone reads images: use a built-in image classification "
+                                          r"dataset \(fashion-mnist, .*e\.g\. --retain "):
+        retained_data("drug-reviews", "image")
+
+
 def test_a_compare_measures_forgetting_per_arm(toy_csv, other_csv, tiny_registry, tmp_path):
     import headstart
     from headstart.specs import TrainConfig

@@ -58,10 +58,20 @@ def _mean(values: list[float | None]) -> float | None:
     return None if any(v is None for v in values) else sum(values) / len(values)
 
 
+ONE_SEED_TEXT = "one seed, and the interval is over seeds (--seeds 3 gives one)"  # why one seed's summary has none
+
+
 def _summary(values: list[float], bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
-    """Mean and interval over seeds, clipped to ``bounds``: accuracies in [0, 1], differences (BWT, FWT) in [-1, 1];
-    ``no_interval`` where every seed gave the same value (``stats.interval``: no spread seen is not certainty)."""
-    return kept(interval(values, None, bounds=bounds), ("mean", "ci_low", "ci_high")) | {"seeds": len(values)}
+    """Mean and interval over seeds, clipped to ``bounds``: accuracies in [0, 1], differences (BWT, FWT) in [-1, 1].
+    Where there is none — one seed (``ONE_SEED_TEXT``), or every seed gave the same value (``stats.interval``: no spread
+    seen is not certainty) — ``ci_low`` and ``ci_high`` are None and ``no_interval`` says why, never an interval of no
+    width that a reader of continual.json would take as certain."""
+    ci = kept(interval(values, None, bounds=bounds), ("mean", "ci_low", "ci_high"))
+    if len(values) < 2:
+        ci["no_interval"] = ONE_SEED_TEXT
+    if ci.get("no_interval"):
+        ci["ci_low"] = ci["ci_high"] = None
+    return ci | {"seeds": len(values)}
 
 
 def continual_rows(results: list[RunResult]) -> dict[str, Any]:

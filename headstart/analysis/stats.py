@@ -263,8 +263,9 @@ def one_seed(diff: dict[str, Any], seeds: int) -> dict[str, Any]:
 
 def has_interval(ci: dict[str, Any]) -> bool:
     """Whether ``ci`` (``{ci_low, ci_high, ...}``) has an interval to show: one of no width is none (one seed with no
-    rows to resample, or every seed and resample agreed: ``no_interval``), never certainty."""
-    return ci["ci_high"] > ci["ci_low"]
+    rows to resample, or every seed and resample agreed: ``no_interval``), never certainty; so is one whose bounds are
+    None (continual.json's, where it has none)."""
+    return ci.get("ci_low") is not None and ci.get("ci_high") is not None and ci["ci_high"] > ci["ci_low"]
 
 
 def missing_ci_text(ci: dict[str, Any]) -> str:

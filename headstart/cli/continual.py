@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -66,7 +68,8 @@ def continual(
         result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
                                out=out, config=TrainConfig(**given), max_test=max_test,
                                max_val=max_val, alone=alone, tune=tune,
-                               workers=workers, backend=backend, address=address, progress=not quiet)
+                               workers=workers, backend=backend, address=address, progress=not quiet,
+                               command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except StoreInterrupted as stopped:  # which signal and how many tasks are stored, which main's "interrupted" cannot say
         typer.echo(str(stopped), err=True)
         raise InterruptReported() from None

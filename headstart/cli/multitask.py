@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -73,7 +75,8 @@ def multitask(
         result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
                                options=_strategy_options(scoped, strategy, {}), n=n, seeds=seeds,
                                max_test=max_test, max_val=max_val, out=out, config=TrainConfig(**given), alpha=alpha,
-                               weight_lr=weight_lr, text_column=text_column, progress=not quiet)
+                               weight_lr=weight_lr, text_column=text_column, progress=not quiet,
+                               command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     except StoreInterrupted as stopped:  # which signal and how many runs are stored, which main's "interrupted" cannot say
         typer.echo(str(stopped), err=True)
         raise InterruptReported() from None

@@ -59,7 +59,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
               head_lr: float | None = None, epochs: int | None = None, min_steps: int | None = None,
               max_steps: int | None = None, image_size: int | None = None, max_test: int | str | None = MAX_TEST, max_val: int | str | None = None,
               alone: bool = True, tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
-              progress: bool | None = None) -> ContinualResult:
+              progress: bool | None = None, command: str | None = None) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
     Args:
@@ -85,6 +85,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
             or None (compare's "off"): the default weights. It tunes no learning rate: ``tune="lr"`` is refused.
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
             (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
+        command: what continual.json and continual.md name as having produced them (and ``headstart report`` of the
+            store names to re-render it); None: this call as written (``headstart.continual(stream='text', ...)``), the
+            CLI passes its command line.
 
     Returns:
         ``ContinualResult``: ``analysis`` (per arm its accuracy matrix, ACC, BWT, plasticity, FWT with 95% intervals;
@@ -114,6 +117,10 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.specs import TrainConfig
     from headstart.store import Store
 
+    if command is None:  # before any argument is read into another form: the call as its caller wrote it
+        from headstart.surface import call_text
+
+        command = call_text("headstart.continual", continual, locals())
     tune = weight_tuning(tune)
     from headstart.progress import eta_by_kind, progress_default
 
@@ -253,13 +260,13 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     majority = [float(np.bincount(prepared.data.targets[split.test]).max() / max(len(split.test), 1)) for split in prepared.splits]
     withhold_below_majority(result.analysis, constant_acc(prepared, scenario))
     result.flags = joint_notes(result.analysis, mine, scenario) + below_majority(result.analysis, majority, tasks) + elsewhere
-    result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority)
+    result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority, mine)
     notes += result.flags
     notes = [n for n in notes if n]
     write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, "majority": majority,
-                                        "settings": settings, **result.analysis})
+                                        "settings": settings, "command": command, **result.analysis})
     write_atomic(out / "continual.md", continual_markdown(result.analysis, stream=stream, scenario=scenario, tasks=tasks,
-                                                          notes=notes).encode())
+                                                          notes=notes, command=command).encode())
     kind = "class-incremental" if scenario == "class" else "task-incremental"
     write_atomic(out / "continual.html", continual_html(result.analysis, title=f"Continual learning: {stream}, {kind}",
                                                         tasks=tasks, notes=notes).encode())

@@ -70,8 +70,8 @@ def joint_notes(analysis: dict[str, Any], steps: list[Any], scenario: str) -> li
         above = [r for r in analysis["arms"] if r.get("method") != "joint" and r["acc"]["mean"] > row["acc"]["mean"]]
         if not above:
             if cut:
-                notes.append(f"{row['arm']} (every task's data at once) is the reference here, but its {cut}, so it may fall "
-                             "short of what learning every task at once can reach (--max-steps raises the cap).")
+                notes.append(_asked(f"{row['arm']} (every task's data at once) is the reference here, but its {cut}, so it "
+                                    "may fall short of what learning every task at once can reach (--max-steps raises the cap)."))
             continue
         why = []
         if any(r.get("method") == "alone" for r in above):
@@ -80,9 +80,9 @@ def joint_notes(analysis: dict[str, Any], steps: list[Any], scenario: str) -> li
         if cut:
             why.append(f"{row['arm']}'s {cut} (--max-steps raises the cap)")
         names = ", ".join(f"{r['arm']} ({100 * r['acc']['mean']:.1f}%)" for r in above)
-        notes.append(f"{row['arm']} (every task's data at once, ACC {100 * row['acc']['mean']:.1f}%) is a reference, not an "
-                     f"upper bound: {names} score{'s' if len(above) == 1 else ''} above it"
-                     + (f"; {'; '.join(why)}" if why else "") + ".")
+        notes.append(_asked(f"{row['arm']} (every task's data at once, ACC {100 * row['acc']['mean']:.1f}%) is a reference, "
+                            f"not an upper bound: {names} score{'s' if len(above) == 1 else ''} above it"
+                            + (f"; {'; '.join(why)}" if why else "") + "."))
     return notes
 
 
@@ -103,17 +103,63 @@ def _low_tasks(row: dict[str, Any], majority: list[float]) -> list[int]:
             and not math.isnan(values[j]) and values[j] <= majority[j] + 1e-9]
 
 
-def recommended_caveat(analysis: dict[str, Any], majority: list[float]) -> str | None:
+def recommended_caveat(analysis: dict[str, Any], majority: list[float], steps: list[Any] = ()) -> str | None:
     """What qualifies the recommendation when the arm validation chose learnt some tasks no better than the majority
-    class (the choice itself never reads test scores; this caveat reads them only to warn)."""
+    class (the choice itself never reads test scores; this caveat reads them only to warn), and what would change its
+    budget: a larger ``--max-steps`` where that cap cut its stored ``steps`` (``--min-steps`` changes nothing there),
+    else a larger ``--min-steps``; ``--tune`` only where it tunes the arm (a method with a weight grid, its weight not
+    set by the arm, not tuned already)."""
     row = next((r for r in analysis["arms"] if r["arm"] == analysis.get("recommended")), None)
     low = [] if row is None else _low_tasks(row, majority)
     if not low:
         return None
-    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them "
-            "(on their test splits, read only for this warning: validation chose it), so its lead may be a budget "
-            "artefact rather than the method: re-run with more steps (--min-steps) or --tune "
-            "before relying on it")
+    return _asked(f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after "
+                  "training them (on their test splits, read only for this warning: validation chose it), so its lead "
+                  f"may be a budget artefact rather than the method: re-run with {_more_budget(row, steps)} before "
+                  "relying on it")
+
+
+def _more_budget(row: dict[str, Any], steps: list[Any]) -> str:
+    """What would give ``row``'s arm more steps, judged from its stored ``steps`` (a raised cap where ``max_steps`` cut
+    what the rule asked, else a raised floor), with ``--tune`` where it tunes the arm's method."""
+    from headstart.arm_text import arm_parts
+    from headstart.continual.methods import METHODS
+    from headstart.sweep_eta import planned_steps
+
+    asked, caps = 0, set()
+    for r in steps:
+        spec = r.spec or {}
+        t = spec.get("train") or {}
+        if (spec.get("continual") or {}).get("arm") != row["arm"] or not isinstance(spec.get("n"), int):
+            continue
+        rule = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None}})
+        asked = max(asked, rule)
+        if isinstance(t.get("max_steps"), int) and rule > t["max_steps"]:
+            caps.add(t["max_steps"])
+    if caps:
+        more = (f"more steps (--max-steps {asked}, as the cap of {max(caps)} steps cut each task short of the {asked} its "
+                "rule asked, and --min-steps cannot pass a cap)")
+    else:
+        more = f"more steps (--min-steps {2 * asked})" if asked else "more steps (--min-steps)"
+    method = METHODS.get(row.get("method"))
+    tunable = (method is not None and method.grid and not row.get("family") and not row.get("tuned")
+               and "weight" not in arm_parts(row["arm"])[-1])
+    return more + (f" or --tune (it tries {row['method']}'s weight at {', '.join(f'{w:g}' for w in method.grid)})"
+                   if tunable else "")
+
+
+def _asked(text: str) -> str:
+    """``text`` in its caller's words: the CLI's flags on the CLI; from Python, ``continual``'s keywords
+    (``max_steps=100``, ``tune=True``), as ``surface.python_names`` writes other notes."""
+    from headstart.surface import on_cli, python_names
+
+    if on_cli():
+        return text
+    import inspect
+
+    from headstart.continual import continual
+
+    return python_names(text.replace("--tune", "tune=True"), set(inspect.signature(continual).parameters))
 
 
 def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[str]) -> list[str]:
@@ -125,8 +171,7 @@ def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[
         if low:
             where = ", ".join(f"task {j} ({tasks[j]}) {100 * row['matrix'][j][j]:.1f}% against {100 * majority[j]:.1f}%" for j in low)
             when = "after training on every task at once" if row.get("method") == "joint" else "just after training it"
-            notes.append(f"{row['arm']} learnt no better than the majority class on {where} (test split, read only for "
-                         f"this warning), {when}: "
-                         "too few steps (--max-steps, --min-steps) or too low a rate for these rows; those tasks' scores "
-                         "say nothing about the method.")
+            notes.append(_asked(f"{row['arm']} learnt no better than the majority class on {where} (test split, read "
+                                f"only for this warning), {when}: too few steps (--max-steps, --min-steps) or too low a "
+                                "rate for these rows; those tasks' scores say nothing about the method."))
     return notes

@@ -68,7 +68,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
               lr: float | None = None, head_lr: float | None = None, epochs: int | None = None,
               min_steps: int | None = None, max_steps: int | None = None, batch_size: int | None = None,
               alpha: float = 1.5, weight_lr: float = 0.025, text_column: str | None = None,
-              progress: bool | None = None) -> MultitaskResult:
+              progress: bool | None = None, command: str | None = None) -> MultitaskResult:
     """Train the tasks alone and together under each weighting for each seed; store each run; write the report.
     Mirrors ``headstart multitask``.
 
@@ -89,6 +89,9 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         text_column: the text column of file tasks (None: guessed).
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
             (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
+        command: what results.json and report.md name as having produced them (and ``headstart report`` of the store
+            names to re-render it); None: this call as written (``headstart.multitask(tasks='a,b', ...)``), the CLI
+            passes its command line.
 
     Returns:
         ``MultitaskResult``: ``analysis["tasks"]`` (per task its score alone, under each weighting, and each
@@ -120,6 +123,10 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.outdir import check_same_report, claim
     from headstart.store import Store
 
+    if command is None:  # before any argument is read into another form: the call as its caller wrote it
+        from headstart.surface import call_text
+
+        command = call_text("headstart.multitask", multitask, locals())
     progress = progress_default(progress)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
@@ -202,10 +209,11 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     ]
     payload = {"config": {"tasks": names, "weightings": list(weightings), "backbone": pretrained.name, "strategy": strategy,
                           "strategy_options": dict(options or {}), "n": size, "seeds": seeds, "max_test": max_test,
-                          "alpha": alpha, "weight_lr": weight_lr}, "settings": settings, "notes": result.notes, **result.analysis}
+                          "alpha": alpha, "weight_lr": weight_lr}, "settings": settings, "command": command, "notes": result.notes,
+               **result.analysis}
     write_json(out / "results.json", payload)
     write_atomic(out / "report.md", multitask_markdown(result.analysis, tasks=names, weightings=list(weightings),
-                                                       notes=result.notes).encode())
+                                                       notes=result.notes, command=command).encode())
     result.reports = {"results.json": out / "results.json", "report.md": out / "report.md"}
     return result
 

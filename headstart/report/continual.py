@@ -9,7 +9,7 @@ from typing import Any
 
 from headstart.analysis.continual import REFERENCE, recommended_word, versus_text, withheld_text
 from headstart.analysis.stats import range_text
-from headstart.report.mdtext import bytes_text, md_text
+from headstart.report.mdtext import bytes_text, md_fence, md_text
 
 
 def ci_text(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = False) -> str:
@@ -29,7 +29,10 @@ def matrix_text(matrix: list[list[float | None]]) -> list[list[str]]:
             for values in matrix]
 
 
-def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, tasks: list[str], notes: list[str]) -> str:
+def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, tasks: list[str], notes: list[str],
+                       command: str | None = None) -> str:
+    """continual.md: the arms' table, the recommendation, each arm's accuracy matrix, the notes and ``command``, the
+    command that wrote it (under "Produced by": run again, it re-renders the report and trains nothing stored)."""
     kind = "class-incremental (one head, no task id at test)" if scenario == "class" else "task-incremental (the task id given)"
     lines = [f"# Continual learning: {md_text(stream)}, {kind}", "",
              "Tasks in order, numbered from 0 as in R: " + " → ".join(f"{j} {md_text(t)}" for j, t in enumerate(tasks)) + ".", "",
@@ -74,6 +77,8 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
             lines.append(f"| {i} | " + " | ".join(cells) + " |")
     if notes:
         lines += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in notes]
+    if command:
+        lines += ["", "## Produced by", "", md_fence(command)]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from headstart.analysis.multitask import BELOW, NO_INTERVAL, covers
 from headstart.analysis.stats import missing_ci_text, range_text
-from headstart.report.mdtext import md_text
+from headstart.report.mdtext import md_fence, md_text
 
 SINGLE = "single-task"
 
@@ -87,8 +87,10 @@ def _weights_over(weights: dict[str, Any]) -> str:
     return f"mean over {runs.pop()} seeds"
 
 
-def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings: list[str], notes: list[str]) -> str:
-    """The report as markdown."""
+def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings: list[str], notes: list[str],
+                       command: str | None = None) -> str:
+    """The report as markdown, ending with ``command``, the command that wrote it (under "Produced by": run again, it
+    re-renders the report and trains nothing stored)."""
     lines = [f"# Multi-task learning: {', '.join(md_text(t) for t in tasks)}", ""]
     lines += [f"- {md_text(note)}" for note in notes] + [""]
     lines += ["## Each task's test score", "",
@@ -121,6 +123,8 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
                 lines.append(f"| {w}: log-variance s | " + " | ".join(f"{entry['log_vars'].get(t, float('nan')):+.3f}" for t in tasks) + " |")
     if analysis.get("seconds"):
         lines += ["", "Mean training time a run: " + ", ".join(f"{label} {s:.0f} s" for label, s in analysis["seconds"].items()) + "."]
+    if command:
+        lines += ["", "## Produced by", "", md_fence(command)]
     return "\n".join(lines) + "\n"
 
 

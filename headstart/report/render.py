@@ -239,9 +239,7 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         results = store.results()
         owner = next((kind for kind in ("continual", "multitask") if any(kind in (r.spec or {}) for r in results)), None)
         if owner is not None:  # its own report (continual.md, the multitask report.md) is not a compare's: never overwritten
-            writer = spoken(f"'headstart {owner}'; run it again", f"headstart.{owner}(...); call it again")
-            raise StoreError(f"{str(directory)!r} is a {owner} store: its report is written by {writer} with the same "
-                             "arguments to re-render (it trains nothing already stored)")
+            raise StoreError(owned_text(directory, owner))
         rows = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         if rows and not results and (directory / "report.md").exists():  # the report may be the last readable copy
             raise StoreError(f"none of the {rows} runs in {str(directory / 'runs.sqlite')!r} can be read (each is damaged; "
@@ -320,6 +318,29 @@ def report_settings(results: list[RunResult], metric: str | None, margin: float 
     if margin is not None and margin != MARGIN_POINTS:
         out["margin"] = margin
     return out
+
+
+OWN_REPORTS = {"continual": "continual.json", "multitask": "results.json"}  # where each records the command that wrote it
+
+
+def owned_text(directory: Path, owner: str) -> str:
+    """Why ``report`` does not render ``directory``, the store of ``owner`` (continual, multitask), whose report that
+    command writes: its command, as its report file records it (``OWN_REPORTS``), run again into this folder re-renders
+    it and trains nothing stored; "with the same arguments" where no command is recorded (a report from before)."""
+    import shlex
+
+    try:
+        command = json.loads((directory / OWN_REPORTS[owner]).read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        command = None
+    where = spoken(f"--out {shlex.quote(str(directory))}", f"out={str(directory)!r}")
+    writer = spoken(f"'headstart {owner}'", f"headstart.{owner}(...)")
+    if not isinstance(command, str) or not command:
+        again = spoken("run it again", "call it again")
+        return (f"{str(directory)!r} is a {owner} store: its report is written by {writer}; {again} with the same arguments "
+                "to re-render (it trains nothing already stored)")
+    return (f"{str(directory)!r} is a {owner} store: its report is written by {writer}; to re-render it, run the command "
+            f"that wrote it again with {where} (it trains nothing already stored): {command}")
 
 
 def report_command(directory: Path, settings: dict[str, Any]) -> str | None:

@@ -485,6 +485,45 @@ def test_a_report_reads_only_the_steps_its_own_settings_planned(stream, tmp_path
     assert second == run(32, "fresh") and first == run(64, "fresh2")
 
 
+def test_continual_records_its_command_and_report_of_its_store_names_it(stream, tmp_path, tiny_registry, monkeypatch, capsys):
+    """review: continual.json and continual.md recorded no command, and `headstart report` of a copied continual store
+    said only "run it again with the same arguments". Both record the command that wrote them (the CLI's line, a
+    Python call as written), and report's refusal names it, with this folder's --out."""
+    import shutil
+
+    from conftest import run_cli
+    from headstart.errors import StoreError
+    from headstart.report.render import render
+    from headstart.surface import cli_surface, reset_surface
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["continual", "--stream", str(stream), "--arms", "naive", "--backbone", "tiny", "--n", "16", "--seeds", "1",
+            "--no-alone", "--max-steps", "2", "--min-steps", "2", "--out", "cli", "-q"]
+    code, _, err = run_cli(argv, monkeypatch, capsys)
+    assert code == 0, err
+    command = "headstart " + " ".join(argv)
+    assert json.loads(Path("cli/continual.json").read_text())["command"] == command
+    assert Path("cli/continual.md").read_text().endswith(f"## Produced by\n\n```\n{command}\n```\n")
+    shutil.copytree("cli", "copy")
+    marked = cli_surface()
+    try:
+        with pytest.raises(StoreError) as refused:
+            render("copy")
+    finally:
+        reset_surface(marked)
+    assert str(refused.value) == ("'copy' is a continual store: its report is written by 'headstart continual'; to "
+                                  "re-render it, run the command that wrote it again with --out copy (it trains nothing "
+                                  f"already stored): {command}")
+    result = headstart.continual(str(stream), arms="naive", backbone="tiny", n=16, seeds=1, out="py", alone=False,
+                                 max_steps=2, min_steps=2)
+    call = f"headstart.continual(stream={str(stream)!r}, "
+    recorded = json.loads((result.out / "continual.json").read_text())["command"]
+    assert recorded.startswith(call) and "out='py'" in recorded and "max_steps=2" in recorded, recorded
+    with pytest.raises(StoreError, match=r"run the command that wrote it again with out='py' \(it trains nothing already "
+                                         r"stored\): headstart\.continual\(stream="):
+        render("py")
+
+
 def test_n_counts_each_tasks_rows_so_it_may_be_below_the_streams_classes(stream, tmp_path, tiny_registry):
     """--n is drawn per task: 3 rows of a 2-class task are enough though the class-incremental stream has 4 classes
     (the model's setup drew n from the whole stream and refused it); 1 row is refused naming the task's 2 classes."""
@@ -503,6 +542,29 @@ def test_one_seed_is_shown_without_an_interval_not_one_of_no_width():
 
     assert _ci({"mean": 0.449, "ci_low": 0.449, "ci_high": 0.449, "seeds": 1}) == "44.9"
     assert _ci({"mean": 0.449, "ci_low": 0.40, "ci_high": 0.50, "seeds": 3}) == "44.9 (40.0 to 50.0)"
+
+
+def test_one_seeds_summaries_in_continual_json_have_null_bounds_and_say_there_is_no_interval():
+    """review: `continual --seeds 1 --json` printed "acc": {"mean": 0.1348, "ci_low": 0.1348, "ci_high": 0.1348}, a
+    95% interval of no width read as certain (bwt, plasticity, fwt and the runner-up difference alike). Its bounds are
+    null and ``no_interval`` says why, and the markdown, the HTML and the Python repr still read it."""
+    from headstart.analysis.continual import ONE_SEED_TEXT, continual_rows, versus_text
+    from headstart.continual import ContinualResult
+    from headstart.report.continual import continual_markdown
+    from headstart.report.continual_html import continual_html
+
+    analysis = continual_rows(_chain_runs("replay", "replay", [0.80], [0.7]) + _chain_runs("naive", "naive", [0.79], [0.72]))
+    replay = next(r for r in analysis["arms"] if r["arm"] == "replay")
+    for summary in (replay["acc"], replay["val_acc"], replay["bwt"], replay["plasticity"], analysis["versus"]["val"]):
+        assert summary["ci_low"] is None and summary["ci_high"] is None and summary["no_interval"] == ONE_SEED_TEXT, summary
+        assert summary["seeds" if "seeds" in summary else "pairs"] == 1
+    json.dumps(analysis, allow_nan=False)
+    text = continual_markdown({**analysis, "recommended_caveat": None}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
+    assert "| replay | 70.0 |" in text and "one seed, so no interval" in text
+    page = continual_html({**analysis, "recommended_caveat": None}, title="t", tasks=["a", "b"], notes=[])
+    assert '"70.0 (one seed: no interval)"' in page
+    assert "one seed has no interval" in versus_text(analysis["versus"])
+    assert "recommended replay: ACC 0.7" in repr(ContinualResult(out=Path("o"), analysis=analysis))
 
 
 def test_an_arm_that_learnt_a_task_no_better_than_its_majority_class_is_named_with_the_task():
@@ -536,6 +598,70 @@ def test_a_recommendation_of_an_arm_that_learnt_tasks_no_better_than_the_majorit
     assert recommended_caveat({**analysis, "recommended": "replay"}, [0.5, 0.5]) is None
     text = continual_markdown({**analysis, "recommended_caveat": caveat}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
     assert "**Recommended: naive**" in text and "**Caveat:** it learnt 1 of 2 tasks" in text
+
+
+def _low_arm(arm: str, method: str) -> dict:
+    return {"arm": arm, "method": method, "family": None, "matrix": [[0.9], [0.1, 0.5]], "acc": {"mean": 0.5, "seeds": 1},
+            "val_acc": {"mean": 0.7}, "train_seconds": 1.0, "kept_bytes": 0}
+
+
+def _budget_steps(arm: str, max_steps: int | None) -> list:
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(spec={"n": 64, "strategy": "full-finetune", "continual": {"arm": arm, "method": arm, "step": step},
+                                  "train": {"epochs": 3, "min_steps": 500, "max_steps": max_steps, "batch_size": 16}})
+            for step in range(2)]
+
+
+@pytest.mark.parametrize("method, tuned", [("replay", False), ("naive", False), ("ewc", True)])
+def test_the_caveats_budget_advice_names_what_changes_this_runs_budget_and_tune_only_where_it_tunes(method, tuned):
+    """review: the caveat said "re-run with more steps (--min-steps) or --tune" whatever ran: a --max-steps cap
+    overrides --min-steps, and --tune tunes only ewc / online-ewc / si / mas / lwf weights (nothing for replay or naive).
+    It names --max-steps where the cap cut the arm's tasks, --min-steps where none did, and --tune only where it tunes."""
+    from headstart.continual import recommended_caveat
+    from headstart.surface import cli_surface, reset_surface
+
+    analysis = {"arms": [_low_arm(method, method)], "tried": [], "recommended": method}
+    marked = cli_surface()
+    try:
+        capped = recommended_caveat(analysis, [0.5, 0.5], _budget_steps(method, 100))
+        floor = recommended_caveat(analysis, [0.5, 0.5], _budget_steps(method, None))
+        preset = recommended_caveat({**analysis, "arms": [_low_arm(f"{method}[weight=10]", method)],
+                                     "recommended": f"{method}[weight=10]"}, [0.5, 0.5], [])
+    finally:
+        reset_surface(marked)
+    assert "re-run with more steps (--max-steps 500, as the cap of 100 steps cut each task short of the 500 its rule " \
+           "asked, and --min-steps cannot pass a cap)" in capped, capped
+    assert "re-run with more steps (--min-steps 1000)" in floor and "--max-steps" not in floor, floor
+    for text in (capped, floor):
+        assert ("or --tune (it tries ewc's weight at " in text) is tuned, text
+    assert "--tune" not in preset, "an arm that sets its weight is not tuned by --tune"
+
+
+def test_a_python_calls_continual_notes_name_its_keywords_and_the_clis_its_flags():
+    """review: ``headstart.continual(...).flags`` said "too few steps (--max-steps, --min-steps)", flags a Python
+    caller cannot pass. From Python the notes name continual's keywords (``max_steps=500``, ``tune=True``); the CLI's
+    keep its flags."""
+    from headstart.continual import below_majority, recommended_caveat
+    from headstart.surface import cli_surface, reset_surface
+
+    analysis = {"arms": [_low_arm("ewc", "ewc")], "tried": [], "recommended": "ewc"}
+
+    def said() -> tuple[str, str]:
+        (note,) = below_majority(analysis, [0.5, 0.5], ["a", "b"])
+        return note, recommended_caveat(analysis, [0.5, 0.5], _budget_steps("ewc", 100))
+
+    note, caveat = said()
+    assert "too few steps (max_steps, min_steps) or too low a rate" in note, note
+    assert "re-run with more steps (max_steps=500, as the cap" in caveat and "min_steps cannot pass a cap" in caveat, caveat
+    assert "or tune=True (it tries ewc's weight at" in caveat and "--" not in note + caveat, caveat
+    marked = cli_surface()
+    try:
+        note, caveat = said()
+    finally:
+        reset_surface(marked)
+    assert "too few steps (--max-steps, --min-steps)" in note and "more steps (--max-steps 500," in caveat
+    assert "or --tune (it tries" in caveat
 
 
 def test_runs_lists_a_continual_step_by_its_arm_and_place_in_the_stream(tmp_path):
@@ -855,8 +981,8 @@ def test_joint_is_a_reference_and_the_notes_say_what_sits_above_it_and_why(monke
     assert note.startswith("joint (every task's data at once, ACC 47.8%) is a reference, not an upper bound: "
                            "replay (52.0%), alone (90.0%) score above it; alone trains a model per task, learns and is "
                            "scored over each task's own classes only"), note
-    assert note.endswith("; joint's budget was capped by max_steps (100 steps where the rule asked 500) (--max-steps raises "
-                         "the cap)."), note
+    assert note.endswith("; joint's budget was capped by max_steps (100 steps where the rule asked 500) (max_steps raises "
+                         "the cap)."), note  # a Python call's note: continual's keyword, not the CLI's --max-steps
     (note,) = joint_notes({"arms": [arms[0], arms[3]]}, [step], "task")
     assert "may fall short" in note and "100 steps where the rule asked 500" in note, note
     assert joint_notes({"arms": [arms[0], arms[3]]}, [], "task") == [], "nothing above it, nothing cut: nothing to say"

@@ -72,6 +72,46 @@ def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_
 
 
 @pytest.mark.slow
+def test_multitask_records_its_command_and_report_of_its_store_names_it(tmp_path, tiny_registry, monkeypatch, capsys):
+    """review: results.json and report.md recorded no command, and `headstart report` of a copied multitask store said
+    only "run it again with the same arguments". Both record the command that wrote them (the CLI's line, a Python
+    call as written), and report's refusal names it, with this folder's --out."""
+    import shutil
+
+    import headstart
+    from headstart.errors import StoreError
+    from headstart.report.render import render
+    from headstart.surface import cli_surface, reset_surface
+
+    path = write_tasks(tmp_path / "tasks.csv", n=120)
+    monkeypatch.chdir(tmp_path)
+    argv = ["multitask", "--tasks", tasks_of(path, "label", "score"), "--weighting", "equal", "--backbone", "tiny",
+            "--n", "16", "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--out", "cli", "-q"]
+    code, _, err = run_cli(argv, monkeypatch, capsys)
+    assert code == 0, err
+    command = "headstart " + " ".join(argv)
+    assert json.loads(Path("cli/results.json").read_text())["command"] == command
+    assert Path("cli/report.md").read_text().endswith(f"## Produced by\n\n```\n{command}\n```\n")
+    shutil.copytree("cli", "copy")
+    marked = cli_surface()
+    try:
+        with pytest.raises(StoreError) as refused:
+            render("copy")
+    finally:
+        reset_surface(marked)
+    assert str(refused.value) == ("'copy' is a multitask store: its report is written by 'headstart multitask'; to "
+                                  "re-render it, run the command that wrote it again with --out copy (it trains nothing "
+                                  f"already stored): {command}")
+    result = headstart.multitask(tasks_of(path, "label", "score"), weighting="equal", backbone="tiny", n=16, seeds=1,
+                                 out="py", max_steps=2, min_steps=2)
+    recorded = json.loads((result.out / "results.json").read_text())["command"]
+    assert recorded.startswith(f"headstart.multitask(tasks={tasks_of(path, 'label', 'score')!r}, weighting='equal', ")
+    assert "out='py'" in recorded and "max_steps=2" in recorded, recorded
+    with pytest.raises(StoreError, match=r"run the command that wrote it again with out='py' \(it trains nothing already "
+                                         r"stored\): headstart\.multitask\(tasks="):
+        render("py")
+
+
 def test_a_run_killed_before_it_is_stored_is_trained_again_and_the_table_is_the_same(tmp_path, tiny_backbone):  # noqa: F811
     path = write_tasks(tmp_path / "tasks.csv", n=150)
 
