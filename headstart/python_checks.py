@@ -180,7 +180,8 @@ def python_named(function: Callable[..., Any], *, inside: bool = True, name: str
                 return function(*args, **kwargs)
         except HeadstartError as e:
             if for_user and not on_cli() and not getattr(e, "__python_named__", False):
-                _rename(e, names | config_fields() | settings_of(function), renamed)
+                _rename(e, names | config_fields() | settings_of(function), renamed,
+                        settings=settings_of(function) - names)  # fit(max_steps=5) is refused: config={'max_steps': 5}
             raise
 
     named.__python_named__ = True  # type: ignore[attr-defined]
@@ -265,9 +266,12 @@ def reword(error: HeadstartError, old: str, new: str) -> None:
     _rewrite(error, lambda text: text.replace(old, new))
 
 
-def _rename(error: HeadstartError, names: set[str], renamed: dict[str, str] | None = None) -> None:
+def _rename(error: HeadstartError, names: set[str], renamed: dict[str, str] | None = None, *,
+            settings: frozenset[str] = frozenset()) -> None:
+    """``error``'s flags as ``names`` (``surface.python_names``); ``settings``: fields the function takes through its
+    ``config`` alone, written ``config={'max_steps': 5}``."""
     error.__python_named__ = True  # type: ignore[attr-defined]  # an outer public function leaves it as it is
-    _rewrite(error, lambda text: python_names(text, names, renamed))
+    _rewrite(error, lambda text: python_names(text, names, renamed, settings=settings))
 
 
 def settings_class(cls: type) -> type:

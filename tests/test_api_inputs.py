@@ -272,7 +272,7 @@ def test_sft_and_prefer_claim_their_out_as_an_lm_run_before_anything_loads(tmp_p
     sft_run = tmp_path / "sft"
     sft_run.mkdir()
     (sft_run / "spec.json").write_text(json.dumps({"kind": "sft"}))
-    with pytest.raises(ConfigError, match="is the sft run this one starts from"):
+    with pytest.raises(ConfigError, match="is the config's sft run this one starts from"):
         headstart.prefer(out=sft_run, config={"sft": str(sft_run)})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["sft", "spec.json", "spec.json", "train"]
 

@@ -104,3 +104,17 @@ def test_a_flag_typed_as_a_keyword_is_told_the_call_that_does_it(call, fix):
     with pytest.raises(ConfigError) as raised:
         call()
     assert fix in str(raised.value), raised.value
+
+
+def test_a_fit_error_names_a_setting_fit_takes_through_config_as_config():
+    """fit's refusals wrote ``--max-steps 3`` as ``max_steps=3``, a keyword fit refuses ("takes these settings through
+    config"); a setting fit has no keyword for reads ``config's max_steps`` / ``config={'head_lr': 0.1}``."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        headstart.fit("rotten-tomatoes", strategy="embed-knn", config={"max_steps": 3})
+    assert str(e.value).startswith("config's max_steps: embed-knn is fitted in closed form"), e.value
+    with pytest.raises(ConfigError) as e:
+        headstart.fit("rotten-tomatoes", strategy="linear-probe", config={"lr": 0.1})
+    assert "config={'head_lr': 0.1}" in str(e.value) and "head_lr=" not in str(e.value), e.value
