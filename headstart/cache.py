@@ -76,7 +76,7 @@ def is_temporary(path: Path) -> bool:
 
 OWN = {  # what headstart itself writes in each part; anything else there is left alone, never counted or removed
     "features": re.compile(r"[0-9a-f]{20}\.safetensors"),  # features.feature_key
-    "data": re.compile(r"table-[0-9a-f]+\.parquet"),  # data.memory: a table under its content hash
+    "data": re.compile(r"table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet"),  # data.memory: a table under its content hash
     "models": re.compile(r".+-[0-9a-f]{24}|.+\.gguf"),  # backbones.causal: a converted folder, a joined GGUF file
     "leakage": re.compile(r"[0-9a-f]{20}\.json"),  # data.leakage.split_leakage: one report per data and split
 }

@@ -4,8 +4,11 @@
 Everything downstream reads a dataset by name or path (run keys, worker processes, ``evaluate`` of a saved run), so an
 in-memory table is written once as parquet under the headstart cache and read back like any user file, named by the
 dataset's content hash (``$HEADSTART_CACHE/data/table-<Dataset.hash>.parquet``): the same rows and labels give the same
-path, hash and run keys whatever the column order, dtypes or library versions, and nothing is pickled. Columns are found as for files (``--text-column`` /
-``--label-column`` when the names are not the usual ones).
+path, hash and run keys whatever the column order, dtypes or library versions, and nothing is pickled. A table of the
+same data that the reading options read otherwise from the file already there (its columns named otherwise, its labels
+'a|b' strings where the new one holds lists) is kept beside it as ``table-<Dataset.hash>-<its bytes' hash>.parquet``,
+so each is read back as it was passed. Columns are found as for files (``--text-column`` / ``--label-column`` when the
+names are not the usual ones).
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from headstart.errors import ConfigError, HeadstartError
 from headstart.python_checks import reword
 
 SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to (read back as --split-column)
-_CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+\.parquet'")  # as_path's file, quoted by name or by path
+_CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet'")  # as_path's file, quoted by name or by path
 
 
-_TABLE = re.compile(r"table-([0-9a-f]+)\.parquet")  # as_path's file name
+_TABLE = re.compile(r"table-([0-9a-f]+)(?:-[0-9a-f]+)?\.parquet")  # as_path's file name
 
 
 def shown_name(name: str) -> str:
@@ -125,18 +128,37 @@ def as_path(data: Any, **reading: Any) -> str:
                           "give each column one type (texts as str, labels all str or all numbers)") from None
     folder = cache_dir() / "data"
     folder.mkdir(parents=True, exist_ok=True)
-    staged = _write(folder / f".staged-{hashlib.sha256(buf.getvalue()).hexdigest()[:16]}.parquet", buf.getvalue())
+    written = hashlib.sha256(buf.getvalue()).hexdigest()[:16]
+    staged = _write(folder / f".staged-{written}.parquet", buf.getvalue())
     try:
-        path = folder / f"table-{load_dataset(str(staged), **reading).hash}.parquet"
+        data_hash = load_dataset(str(staged), **reading).hash
     except HeadstartError as e:  # the user passed data, not this file: name it so, and leave no left-over behind
         staged.unlink(missing_ok=True)
         reword(e, repr(str(staged)), "the data passed")
         raise
+    path = folder / f"table-{data_hash}.parquet"
+    if path.exists() and not _reads_as(path, buf.getvalue(), data_hash, reading):
+        path = folder / f"table-{data_hash}-{written}.parquet"  # the same data, written so that it reads otherwise
     if path.exists():
         staged.unlink(missing_ok=True)
     else:
         os.replace(staged, path)
     return str(path)
+
+
+def _reads_as(path: Path, payload: bytes, data_hash: str, reading: dict[str, Any]) -> bool:
+    """Whether the table already at ``path`` reads, with ``reading``, as the data just staged (``data_hash``): the same
+    bytes, or a table of the same rows whose layout differs (column order, dtypes, a library's version) and that these
+    options read the same. Not so for one whose columns are named otherwise, or whose labels are written so that these
+    options read other labels ('a|b' strings beside lists, read without task='multilabel')."""
+    from headstart.data import load_dataset
+
+    if path.read_bytes() == payload:
+        return True
+    try:
+        return load_dataset(str(path), **reading).hash == data_hash
+    except HeadstartError:
+        return False
 
 
 def _write(path: Path, payload: bytes) -> Path:

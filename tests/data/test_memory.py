@@ -118,3 +118,30 @@ def test_a_later_refusal_names_the_data_passed_not_its_cached_table(toy_csv, tin
         headstart.compare(frame, backbone="tiny", strategies="linear-probe", sizes=[100_000], seeds=1, out=tmp_path / "c",
                           config=FAST, tune=None)
     assert "training pool of the data passed" in str(caught.value) and "parquet" not in str(caught.value), str(caught.value)
+
+
+def test_the_same_data_written_otherwise_reads_back_as_it_was_passed():
+    """A table already cached for the same rows is reused only where it reads the same with the new options: renamed
+    columns, or 'a|b' tags beside lists, read with their own options, not with the earlier table's."""
+    from headstart.data import load_dataset
+
+    frame = pd.DataFrame({"text": [f"review {i}" for i in range(40)], "label": ["pos", "neg"] * 20})
+    first = as_path(frame)
+    renamed = frame.rename(columns={"text": "review", "label": "sentiment"})
+    second = as_path(renamed, text_column="review", label_column="sentiment")
+    assert second != first and load_dataset(second, text_column="review", label_column="sentiment").hash == \
+        load_dataset(first).hash, "the same data, in a table of its own that its options read"
+    assert as_path(renamed, text_column="review", label_column="sentiment") == second, "and the same table again"
+    assert as_path(frame) == first and load_dataset(first).source["text_column"] == "text"
+    from headstart.cache import OWN
+    from headstart.data.memory import shown_name
+    assert OWN["data"].fullmatch(Path(second).name), "clear_cache counts and clears it as the cache's own"
+    assert shown_name(Path(second).name) == shown_name(Path(first).name), "the same data, shown alike"
+
+    tags = [["fresh", "long"] if i % 3 == 0 else ["rotten"] if i % 2 else ["fresh"] for i in range(40)]
+    texts = [f"review {i}" for i in range(40)]
+    piped = as_path(pd.DataFrame({"text": texts, "tags": ["|".join(t) for t in tags]}), task="multilabel")
+    listed = as_path(pd.DataFrame({"text": texts, "tags": tags}))
+    assert listed != piped
+    read = load_dataset(listed)
+    assert read.task == "multilabel" and read.label_names == ("fresh", "long", "rotten"), read
