@@ -145,3 +145,27 @@ def test_the_same_data_written_otherwise_reads_back_as_it_was_passed():
     assert listed != piped
     read = load_dataset(listed)
     assert read.task == "multilabel" and read.label_names == ("fresh", "long", "rotten"), read
+
+
+def test_pandas_missing_values_are_missing_whatever_the_dtype(caplog):
+    """pd.NA (nullable dtypes, ``convert_dtypes``), None and NaN alike: the row is dropped with the same note, never
+    read as a class '<NA>' or a text '<NA>'."""
+    import logging
+
+    from headstart.data import load_dataset
+
+    base = pd.DataFrame({"text": [f"review number {i}" for i in range(40)], "label": ["pos", "neg"] * 20})
+    base.loc[::10, "label"] = None
+    for label_form in (base.convert_dtypes(), base.assign(label=pd.array([None if pd.isna(v) else int(v == "pos")
+                                                                       for v in base.label], dtype="Int64"))):
+        with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+            read = load_dataset(as_path(label_form))
+        assert len(read) == 36 and "<NA>" not in read.label_names and len(read.label_names) == 2, read.label_names
+        assert "dropped 4 rows with no label" in caplog.text
+        caplog.clear()
+    texts = base.assign(label="x", text=base.text.astype("string"))
+    texts.loc[1::10, "text"] = pd.NA
+    texts.loc[2::10, "label"] = "y"
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        read = load_dataset(as_path(texts))
+    assert len(read) == 36 and "<NA>" not in read.inputs and "dropped 4 rows with empty text" in caplog.text
