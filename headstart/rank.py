@@ -28,7 +28,7 @@ from typing import Any
 
 from headstart.interrupts import sigterm_as_interrupt
 from headstart.analysis.backbone_ranking import SCORES
-from headstart.data.memory import names_passed_data
+from headstart.data.memory import names_passed_data, shown_name
 from headstart.errors import ConfigError
 from headstart.python_checks import python_named
 from headstart.progress import progress_bar, progress_default
@@ -246,7 +246,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         if update:
             update(len(names), len(names), {})
     scores.sort(key=lambda row: -row.logme)
-    result = RankResult(data=dataset.name, data_hash=dataset.hash, n=n_used, n_requested="all" if rows_n is None else rows_n,
+    result = RankResult(data=shown_name(dataset.name), data_hash=dataset.hash, n=n_used, n_requested="all" if rows_n is None else rows_n,
                         seed=seed, scores=scores, image_size=image_size, notes=notes)
     if table is not None:
         means = {b: v["mean"] for b, v in table["backbones"].items()}

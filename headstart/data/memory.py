@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import contextlib
+import contextvars
 import io
+import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,19 @@ _CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet'")  #
 
 
 _TABLE = re.compile(r"table-([0-9a-f]+)(?:-[0-9a-f]+)?\.parquet")  # as_path's file name
+# While as_path reads what it staged, the reading's notes are held back: the caller reads the cached table next and says
+# them then, once, under the name the user knows (a note on '.staged-<hash>.parquet' named a file they never saw).
+_HOLDING: contextvars.ContextVar[bool] = contextvars.ContextVar("headstart_staged_notes_held", default=False)
+logging.getLogger("headstart.data.files").addFilter(lambda record: not _HOLDING.get())
+
+
+@contextlib.contextmanager
+def _notes_held() -> Iterator[None]:
+    token = _HOLDING.set(True)
+    try:
+        yield
+    finally:
+        _HOLDING.reset(token)
 
 
 def shown_name(name: str) -> str:
@@ -131,7 +147,8 @@ def as_path(data: Any, **reading: Any) -> str:
     written = hashlib.sha256(buf.getvalue()).hexdigest()[:16]
     staged = _write(folder / f".staged-{written}.parquet", buf.getvalue())
     try:
-        data_hash = load_dataset(str(staged), **reading).hash
+        with _notes_held():
+            data_hash = load_dataset(str(staged), **reading).hash
     except HeadstartError as e:  # the user passed data, not this file: name it so, and leave no left-over behind
         staged.unlink(missing_ok=True)
         reword(e, repr(str(staged)), "the data passed")
@@ -156,7 +173,8 @@ def _reads_as(path: Path, payload: bytes, data_hash: str, reading: dict[str, Any
     if path.read_bytes() == payload:
         return True
     try:
-        return load_dataset(str(path), **reading).hash == data_hash
+        with _notes_held():
+            return load_dataset(str(path), **reading).hash == data_hash
     except HeadstartError:
         return False
 

@@ -39,6 +39,10 @@ def test_in_memory_data_in_a_compare(toy_csv, tiny_registry, tmp_path):
     assert report.splitlines()[0] == f"# data passed from Python ({digest}) · tiny — accuracy vs labelled examples", \
         "the user never named the cached table: the report says where the data came from"
     assert "table-" not in report and f"data passed from Python ({digest}) · tiny" in (tmp_path / "c" / "report.html").read_text()
+    shown = f"data passed from Python ({digest})"
+    assert result.leakage.data == shown and {r["data"] for r in headstart.runs(tmp_path / "c")} == {shown}
+    ranked = headstart.rank_backbones(frame, "tiny", n=32)
+    assert ranked.data == shown and repr(ranked).startswith(f"RankResult({shown}, n 32"), repr(ranked)
 
 
 @pytest.mark.parametrize("data, message", [((["a", "b"], [1]), "must be the same length"), (42, "got int"),
@@ -169,3 +173,22 @@ def test_pandas_missing_values_are_missing_whatever_the_dtype(caplog):
     with caplog.at_level(logging.INFO, logger="headstart.data.files"):
         read = load_dataset(as_path(texts))
     assert len(read) == 36 and "<NA>" not in read.inputs and "dropped 4 rows with empty text" in caplog.text
+
+
+def test_a_dataframes_notes_name_it_as_passed_and_are_said_once(tiny_registry, monkeypatch, capsys):
+    """A drop note names "data passed from Python (<hash>)", not the staged or cached parquet file, and is said once
+    though fit reads the data more than once."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as a script or notebook has it (pytest adds its own)
+    for name in ["headstart", *logging.root.manager.loggerDict]:
+        if name == "headstart" or name.startswith("headstart."):
+            monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+            monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+            monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+    frame = pd.DataFrame({"text": [f"review {i} {'great fun' if i % 2 else 'dull'}" for i in range(60)],
+                          "label": [None if i % 10 == 0 else "pos" if i % 2 else "neg" for i in range(60)]})
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None)
+    digest = Path(as_path(frame)).stem.removeprefix("table-")[:8]
+    notes = [line for line in capsys.readouterr().err.splitlines() if "dropped" in line]
+    assert notes == [f"note: data passed from Python ({digest}): dropped 6 rows with no label"], notes
