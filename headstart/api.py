@@ -12,7 +12,7 @@ from headstart.errors import ConfigError
 from headstart.fit_result import FitResult, Interrupted, split_name, with_scores  # noqa: F401  (headstart.api.FitResult, as before)
 from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
-from headstart.data.memory import names_passed_data
+from headstart.data.memory import as_data, names_passed_data
 from headstart.progress import ProgressFn, progress_callback, scoring_counter
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate, grid_edge_note
 from headstart.same_run import check_replaces_same_run, saved_beside
@@ -135,7 +135,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         claim(out, "run")
     check_nproc(nproc, pick_device())  # before any data loads
     check_report_to(report_to, out)
-    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
+    data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     from headstart.data import REGISTRY as DATASETS
     from headstart.ood_labels import check_columns_for_eval
@@ -279,25 +279,6 @@ def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str
     data = load_dataset(spec.data, **file_options(spec))
     train, split, notes = fill(data, [spec.backbone], spec.train, spec.split)
     return dataclasses.replace(spec, train=train, split=split), data, notes
-
-
-def _as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str, str | None]:
-    """A dataset name or path as given, or in-memory data written to the cache (``data.memory``); with the split column
-    a DatasetDict's split names went to.
-
-    Raises:
-        ConfigError: a DatasetDict beside --split-column (its splits are the split already).
-    """
-    from headstart.data.memory import SPLIT_COLUMN, as_path, is_in_memory, is_split_dict
-    from headstart.specs import file_options
-
-    if not is_in_memory(data):
-        return str(data), split_column
-    if is_split_dict(data):
-        if split_column is not None:
-            raise ConfigError(f"a DatasetDict brings its own splits; drop split_column={split_column!r}")
-        split_column = SPLIT_COLUMN
-    return as_path(data, **file_options({**reading, "split_column": split_column})), split_column
 
 
 def _methods(tta: Any) -> tuple[str, ...]:

@@ -163,6 +163,27 @@ def as_path(data: Any, **reading: Any) -> str:
     return str(path)
 
 
+def as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str, str | None]:
+    """A dataset name or path as given, or in-memory data written to the cache (``as_path``); with the split column a
+    DatasetDict's split names went to.
+
+    Args:
+        reading: how to read the table (text / label / group columns, task), as ``load_dataset`` takes them.
+
+    Raises:
+        ConfigError: a DatasetDict beside --split-column (its splits are the split already); as ``as_path``.
+    """
+    from headstart.specs import file_options
+
+    if not is_in_memory(data):
+        return str(data), split_column
+    if is_split_dict(data):
+        if split_column is not None:
+            raise ConfigError(f"a DatasetDict brings its own splits; drop split_column={split_column!r}")
+        split_column = SPLIT_COLUMN
+    return as_path(data, **file_options({**reading, "split_column": split_column})), split_column
+
+
 def _reads_as(path: Path, payload: bytes, data_hash: str, reading: dict[str, Any]) -> bool:
     """Whether the table already at ``path`` reads, with ``reading``, as the data just staged (``data_hash``): the same
     bytes, or a table of the same rows whose layout differs (column order, dtypes, a library's version) and that these

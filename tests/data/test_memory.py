@@ -192,3 +192,18 @@ def test_a_dataframes_notes_name_it_as_passed_and_are_said_once(tiny_registry, m
     digest = Path(as_path(frame)).stem.removeprefix("table-")[:8]
     notes = [line for line in capsys.readouterr().err.splitlines() if "dropped" in line]
     assert notes == [f"note: data passed from Python ({digest}): dropped 6 rows with no label"], notes
+
+
+def test_check_leakage_and_load_dataset_take_a_dataframe_as_fit_does(toy_csv):
+    frame = pd.read_csv(toy_csv).rename(columns={"text": "review", "label": "sentiment"})
+    frame = pd.concat([frame, frame.iloc[:10]], ignore_index=True)  # repeated rows: some land in test and train
+    on_file = headstart.check_leakage(str(toy_csv))
+    report = headstart.check_leakage(frame, text_column="review", label_column="sentiment")
+    digest = Path(as_path(frame, text_column="review", label_column="sentiment")).stem.removeprefix("table-")[:8]
+    assert report.data == f"data passed from Python ({digest})" and report.n_test > 0 and report.exact >= on_file.exact
+    read = headstart.load_dataset(frame, text_column="review", label_column="sentiment")
+    assert read.name == f"data passed from Python ({digest})" and len(read) == len(frame)
+    assert read.hash == headstart.load_dataset(as_path(frame, text_column="review", label_column="sentiment"),
+                                               text_column="review", label_column="sentiment").hash
+    with pytest.raises(headstart.HeadstartError, match=r"text column 'body' not found in the data passed"):
+        headstart.check_leakage(frame, text_column="body")
