@@ -184,6 +184,42 @@ def as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str
     return as_path(data, **file_options({**reading, "split_column": split_column})), split_column
 
 
+def staged_eval_data(eval_data: Any, *, source: dict[str, Any] | None) -> Any:
+    """``eval_data`` (one dataset, or a list of them) with each DataFrame or ``datasets.Dataset`` in it written to the
+    cache (``as_path``) as its path, read by the run's text and label columns (``source``: its data source) where the
+    frame has them; names and paths as given.
+
+    Raises:
+        ConfigError: as ``as_path``.
+    """
+    def staged(item: Any) -> Any:
+        if not _is_table(item):
+            return item
+        columns = set(map(str, as_frame(item).columns))
+        reading = {k: v for k in ("text_column", "label_column") if (v := (source or {}).get(k)) in columns}
+        return as_path(item, **reading)
+
+    return [staged(item) for item in eval_data] if isinstance(eval_data, (list, tuple)) else staged(eval_data)
+
+
+def has_frames(eval_data: Any) -> bool:
+    """Whether ``eval_data`` (one dataset or a list of them) holds in-memory data (``staged_eval_data`` writes it)."""
+    items = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
+    return any(_is_table(item) for item in items)
+
+
+def _is_table(item: Any) -> bool:
+    """A pandas DataFrame or a ``datasets`` object: in-memory data that ``eval_data`` takes (a tuple there is a list
+    of datasets, not ``(texts, labels)``)."""
+    return type(item).__module__.split(".")[0] in ("pandas", "datasets")
+
+
+def shown_path(path: str) -> str:
+    """``path`` as reports show it: a table ``as_path`` wrote as ``shown_name`` names it, any other as it is."""
+    shown = shown_name(Path(path).name)
+    return shown if shown != Path(path).name else path
+
+
 def _reads_as(path: Path, payload: bytes, data_hash: str, reading: dict[str, Any]) -> bool:
     """Whether the table already at ``path`` reads, with ``reading``, as the data just staged (``data_hash``): the same
     bytes, or a table of the same rows whose layout differs (column order, dtypes, a library's version) and that these

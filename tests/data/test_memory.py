@@ -207,3 +207,28 @@ def test_check_leakage_and_load_dataset_take_a_dataframe_as_fit_does(toy_csv):
                                                text_column="review", label_column="sentiment").hash
     with pytest.raises(headstart.HeadstartError, match=r"text column 'body' not found in the data passed"):
         headstart.check_leakage(frame, text_column="body")
+
+
+def test_a_dataframe_as_eval_data_is_scored_as_the_same_file_would_be(toy_csv, tiny_registry, tmp_path):
+    """fit(eval_data=df) and evaluate(run, eval_data=df) stage it as fit's data (they refused it with its whole repr)."""
+    frame = pd.read_csv(toy_csv)
+    held = frame.iloc[::3].rename(columns={"text": "review"})
+    file = tmp_path / "held.csv"
+    held.to_csv(file, index=False)
+    run = headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=tmp_path / "r",
+                        eval_data=held, text_column="text")
+    assert len(run.ood) == 1 and run.ood[0]["data"].startswith("data passed from Python ("), run.ood
+    on_frame = headstart.evaluate(tmp_path / "r", eval_data=held, eval_rows="all")
+    on_file = headstart.evaluate(tmp_path / "r", eval_data=str(file), eval_rows="all")
+    assert [on_frame[k] for k in ("n", "accuracy", "macro_f1")] == [on_file[k] for k in ("n", "accuracy", "macro_f1")]
+    assert on_frame["n"] == len(held) and on_frame["split"].startswith("every row of data passed from Python (")
+    with pytest.raises(ConfigError, match=r"^eval_data must be a list of dataset names, got an object of type ndarray in the list; "):
+        headstart.evaluate(tmp_path / "r", eval_data=[str(file), __import__("numpy").zeros(500)])
+
+
+def test_an_sft_run_refuses_a_dataframe_as_eval_data_by_name():
+    from headstart.llm.evaluate import check_options
+
+    with pytest.raises(ConfigError, match=r"^--eval-data scores a classifier on another dataset's labels"):
+        check_options("test", eval_data=pd.DataFrame({"text": ["a"], "label": ["b"]}), tta=None, eval_rows="test",
+                      dedupe=False)
