@@ -8,7 +8,9 @@ Parts:
 - ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
 - left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
 
-Everything in it is rebuilt on demand, so clearing loses only the time to rebuild it. Only what headstart writes is
+Everything in it but ``data/`` is rebuilt on demand, so clearing loses only the time to rebuild it; a run fit on a
+DataFrame reads its copy in ``data/`` again to be evaluated, and once cleared the same DataFrame passed to
+``load_dataset`` writes it back. Only what headstart writes is
 counted and removed (``OWN``: a misdirected ``$HEADSTART_CACHE`` never costs another tool's files), and a temporary
 file younger than ``STALE_SECONDS`` may belong to a write in progress and is left alone. No torch import.
 """
@@ -166,6 +168,8 @@ def clear_cache(what: str = "temp") -> CacheReport:
     ``leakage``, ``precision``), the stale left-overs of killed writes (``temp``, the default), or ``all`` of them.
 
     A part in use by a running job is rebuilt by it as needed; only temporary files older than an hour are removed.
+    ``data`` holds the copies of DataFrames that runs were fit on, which are not rebuilt: evaluating such a run
+    afterwards says how to write its copy back (``headstart.load_dataset(df, ...)`` on the same DataFrame).
 
     Returns:
         A ``CacheReport`` of what was removed.

@@ -220,6 +220,31 @@ def shown_path(path: str) -> str:
     return shown if shown != Path(path).name else path
 
 
+def check_staged_copy(source: dict[str, Any], where: str) -> None:
+    """Refuse a run's data ``source`` that is a DataFrame's copy in the cache (``as_path``) which is no longer there
+    (``clear_cache("data")``, or a run copied from another machine), saying so and how to write it back: the same
+    data passed again to ``load_dataset`` with the run's reading options lands at the same path.
+
+    Args:
+        where: the run, for the message ("the run in 'runs/lp'").
+
+    Raises:
+        DataError: the copy is gone.
+    """
+    from headstart.errors import DataError
+
+    path = Path(str(source.get("path", "")))
+    if "path" not in source or shown_name(path.name) == path.name or path.exists():
+        return
+    given = {k: source.get(k) for k in ("text_column", "label_column", "group_column")} | {
+        "task": source.get("task") if source.get("task") != "classification" else None,
+        "split_column": source.get("split_column") if source.get("split_column") != SPLIT_COLUMN else None}
+    arguments = "".join(f", {k}={v!r}" for k, v in given.items() if v is not None)
+    raise DataError(f"{where} was fit on {shown_name(path.name)}, a DataFrame whose copy in the cache ({str(path)!r}) is "
+                    "gone (cleared with clear_cache('data'), or the run came from another machine); write it back with "
+                    f"headstart.load_dataset(df{arguments}) on the same DataFrame, then try again")
+
+
 def _reads_as(path: Path, payload: bytes, data_hash: str, reading: dict[str, Any]) -> bool:
     """Whether the table already at ``path`` reads, with ``reading``, as the data just staged (``data_hash``): the same
     bytes, or a table of the same rows whose layout differs (column order, dtypes, a library's version) and that these

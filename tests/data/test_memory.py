@@ -232,3 +232,19 @@ def test_an_sft_run_refuses_a_dataframe_as_eval_data_by_name():
     with pytest.raises(ConfigError, match=r"^--eval-data scores a classifier on another dataset's labels"):
         check_options("test", eval_data=pd.DataFrame({"text": ["a"], "label": ["b"]}), tta=None, eval_rows="test",
                       dedupe=False)
+
+
+def test_a_run_whose_dataframe_copy_was_cleared_says_so_and_how_to_write_it_back(toy_csv, tiny_registry, tmp_path):
+    frame = pd.read_csv(toy_csv).rename(columns={"text": "review", "label": "sentiment"})
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=tmp_path / "r",
+                  text_column="review", label_column="sentiment")
+    before = headstart.evaluate(tmp_path / "r")
+    headstart.clear_cache("data")
+    with pytest.raises(headstart.HeadstartError) as refused:
+        headstart.evaluate(tmp_path / "r")
+    said = str(refused.value)
+    assert said.startswith("this run was fit on data passed from Python (") and "is gone (cleared with clear_cache('data')" \
+        in said and said.endswith("headstart.load_dataset(df, text_column='review', label_column='sentiment') on the "
+                                  "same DataFrame, then try again"), said
+    headstart.load_dataset(frame, text_column="review", label_column="sentiment")  # as the message says
+    assert headstart.evaluate(tmp_path / "r")["accuracy"] == before["accuracy"]
