@@ -240,8 +240,8 @@ def check_staged_copy(source: dict[str, Any], where: str) -> None:
         "task": source.get("task") if source.get("task") != "classification" else None,
         "split_column": source.get("split_column") if source.get("split_column") != SPLIT_COLUMN else None}
     arguments = "".join(f", {k}={v!r}" for k, v in given.items() if v is not None)
-    raise DataError(f"{where} was fit on {shown_name(path.name)}, a DataFrame whose copy in the cache ({str(path)!r}) is "
-                    "gone (cleared with clear_cache('data'), or the run came from another machine); write it back with "
+    raise DataError(f"{where} was fit on {shown_name(path.name)}, a DataFrame whose copy in the cache (in {str(path.parent)!r}) "
+                    "is gone (cleared with clear_cache('data'), or the run came from another machine); write it back with "
                     f"headstart.load_dataset(df{arguments}) on the same DataFrame, then try again")
 
 

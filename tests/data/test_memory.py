@@ -235,6 +235,8 @@ def test_an_sft_run_refuses_a_dataframe_as_eval_data_by_name():
 
 
 def test_a_run_whose_dataframe_copy_was_cleared_says_so_and_how_to_write_it_back(toy_csv, tiny_registry, tmp_path):
+    from headstart.cache import cache_dir
+
     frame = pd.read_csv(toy_csv).rename(columns={"text": "review", "label": "sentiment"})
     headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=tmp_path / "r",
                   text_column="review", label_column="sentiment")
@@ -244,7 +246,7 @@ def test_a_run_whose_dataframe_copy_was_cleared_says_so_and_how_to_write_it_back
         headstart.evaluate(tmp_path / "r")
     said = str(refused.value)
     assert said.startswith("this run was fit on data passed from Python (") and "is gone (cleared with clear_cache('data')" \
-        in said and said.endswith("headstart.load_dataset(df, text_column='review', label_column='sentiment') on the "
+        in said and f"copy in the cache (in {str(cache_dir() / 'data')!r})" in said and said.endswith("headstart.load_dataset(df, text_column='review', label_column='sentiment') on the "
                                   "same DataFrame, then try again"), said
     headstart.load_dataset(frame, text_column="review", label_column="sentiment")  # as the message says
     assert headstart.evaluate(tmp_path / "r")["accuracy"] == before["accuracy"]
