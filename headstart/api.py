@@ -12,7 +12,7 @@ from headstart.errors import ConfigError
 from headstart.fit_result import FitResult, Interrupted, split_name, with_scores  # noqa: F401  (headstart.api.FitResult, as before)
 from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
-from headstart.data.memory import names_passed_data
+from headstart.data.memory import as_data, has_frames, names_passed_data, staged_eval_data
 from headstart.progress import ProgressFn, progress_callback, scoring_counter
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate, grid_edge_note
 from headstart.same_run import check_replaces_same_run, saved_beside
@@ -29,7 +29,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: ProgressFn | bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
-        group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
+        group_column: str | None = None, split_column: str | None = None, eval_data: Any = None,
         tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | str | None = None,
         dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
@@ -68,7 +68,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             cross-fitted, under 3,000 rows); a note says its row count before it starts (``retention.cost_text``).
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``FitResult.ood``; ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"`` maps labels
-            by name, ``headstart.ood``; ``"other.csv[text=txt, label=lab]"`` names a file's own columns).
+            by name, ``headstart.ood``; ``"other.csv[text=txt, label=lab]"`` names a file's own columns); a pandas
+            DataFrame (or ``datasets.Dataset``) among them is staged in the cache as ``data`` is and read by the run's
+            text and label columns.
         tta: test-time adaptations (``"bn-adapt"``, ``"tent"``: ``headstart.tta``) each ``eval_data`` score is also
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
         max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); "all":
@@ -139,11 +141,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         claim(out, "run")
     check_nproc(nproc, pick_device())  # before any data loads
     check_report_to(report_to, out)
-    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
+    data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     from headstart.data import REGISTRY as DATASETS
     from headstart.ood_labels import check_columns_for_eval
 
+    if has_frames(eval_data):  # a DataFrame: staged in the cache as the training data is
+        eval_data = staged_eval_data(eval_data, source={"text_column": text_column, "label_column": label_column})
     check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
                            eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
     if n is None:  # train without --n: every label, or none for a strategy that reads none
@@ -288,23 +292,14 @@ def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str
     return dataclasses.replace(spec, train=train, split=split), data, notes
 
 
-def _as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str, str | None]:
-    """A dataset name or path as given, or in-memory data written to the cache (``data.memory``); with the split column
-    a DatasetDict's split names went to.
+def _data_source(run: str | Path | FitResult) -> dict[str, Any] | None:
+    """The data source (file and columns) ``run`` trained on, from its spec.json; None where it names none."""
+    from headstart.saved import read_meta
 
-    Raises:
-        ConfigError: a DatasetDict beside --split-column (its splits are the split already).
-    """
-    from headstart.data.memory import SPLIT_COLUMN, as_path, is_in_memory, is_split_dict
-    from headstart.specs import file_options
-
-    if not is_in_memory(data):
-        return str(data), split_column
-    if is_split_dict(data):
-        if split_column is not None:
-            raise ConfigError(f"a DatasetDict brings its own splits; drop split_column={split_column!r}")
-        split_column = SPLIT_COLUMN
-    return as_path(data, **file_options({**reading, "split_column": split_column})), split_column
+    if isinstance(run, FitResult):
+        run._usable()
+        return run._loaded.meta.get("data_source")
+    return read_meta(run).get("data_source")
 
 
 def _methods(tta: Any) -> tuple[str, ...]:
@@ -332,13 +327,15 @@ def _peak_rss() -> int:
 
 
 @python_named
-def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
+@names_passed_data
+def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: Any = None,
              tta: str | list[str] | None = None, eval_rows: str = "test", dedupe: bool = False,
              full: bool = False, max_new_tokens: int | None = None,
              progress: ProgressFn | bool | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the columns named in its
-    brackets, ``"other.csv[text=txt, label=lab]"``, else by the run's own text and label columns where it has them; a seeded fifth of a file's rows;
+    brackets, ``"other.csv[text=txt, label=lab]"``, else by the run's own text and label columns where it has them, as
+    is a pandas DataFrame (staged in the cache as ``fit``'s data is); a seeded fifth of a file's rows;
     ``eval_rows="all"``: every row, for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
@@ -402,6 +399,12 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         from headstart.llm.evaluate import refuse_for_classifier
 
         refuse_for_classifier(run, f"--max-new-tokens {max_new_tokens}", "is for an sft run's answers")
+    if has_frames(eval_data):  # a DataFrame: staged in the cache, read by the run's columns
+        eval_data = staged_eval_data(eval_data, source=_data_source(run))
+    if eval_data is not None:  # another object named by its type, not by a repr that may run to pages
+        from headstart.specs import check_eval_names
+
+        check_eval_names([eval_data] if isinstance(eval_data, str) else eval_data)
     told = scoring_counter(progress, None)  # no steps: the bar is each part's own count
     if full:  # the CLI's answer: the run's own split, then each dataset as trained and after each method
         from headstart.specs import check_eval_data, check_tta

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.api import _as_data, _methods, label_texts
+from headstart.api import _methods, label_texts
 from headstart.api_sweep_file import reading_sweep_file
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.data.memory import names_passed_data
+from headstart.data.memory import as_data, names_passed_data
 from headstart.errors import ConfigError
 from headstart.progress import ProgressFn
 from headstart.python_checks import flags_checked
@@ -217,7 +217,7 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
     def named(key: str) -> str:  # a list the file gave is named as the file's key, as the file's other refusals are
         return f"{key} in {from_file.path!r}" if from_file and key in from_file.filled else spoken(f"--{key}", key)
 
-    data, split_column = _as_data(a["data"], text_column=a["text_column"], label_column=a["label_column"], task=a["task"],
+    data, split_column = as_data(a["data"], text_column=a["text_column"], label_column=a["label_column"], task=a["task"],
                                   group_column=a["group_column"], split_column=a["split_column"])
     strategies = DEFAULT_STRATEGIES if a["strategies"] is None else a["strategies"]
     if not isinstance(strategies, (str, list, tuple)):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headstart.data.leakage import DEFAULT_THRESHOLD
+from headstart.data.memory import names_passed_data
 from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError, DataError, StoreError
 from headstart.python_checks import python_named
@@ -21,7 +22,8 @@ DEFAULT_DATA = "rotten-tomatoes"
 
 
 @python_named
-def check_leakage(data: str | None = None, *, text_column: str | None = None, label_column: str | None = None,
+@names_passed_data
+def check_leakage(data: Any = None, *, text_column: str | None = None, label_column: str | None = None,
                   task: str | None = None, group_column: str | None = None, split_column: str | None = None,
                   max_test: int | str | None = None, max_val: int | str | None = None, dedupe: bool = False,
                   run: str | Path | None = None, threshold: float = DEFAULT_THRESHOLD, examples: int = 5) -> LeakageReport:
@@ -29,8 +31,9 @@ def check_leakage(data: str | None = None, *, text_column: str | None = None, la
     example of the pool or validation split, and the validation examples that duplicate a pool example.
 
     Args:
-        data: a built-in dataset or a data file (default: rotten-tomatoes; with ``run``, the run's own); the column
-            options read a file as ``load_dataset`` does.
+        data: a built-in dataset, a data file, or in-memory data as ``fit`` takes it (a DataFrame, ``(texts, labels)``,
+            a ``datasets.Dataset``) (default: rotten-tomatoes; with ``run``, the run's own); the column options read it
+            as ``load_dataset`` does.
         task: read a file's labels as this task, as ``fit(task=...)`` does (inferred when None): the split is
             stratified by them, so a ``task="regression"`` run on whole-number ratings is split as that run was.
         max_test / max_val / dedupe: the split settings of ``fit`` and ``compare``, read as theirs: the split checked
@@ -52,17 +55,21 @@ def check_leakage(data: str | None = None, *, text_column: str | None = None, la
                          threshold=threshold, examples=examples)[0]
 
 
-def checked_split(data: str | None, *, text_column: str | None, label_column: str | None, task: str | None,
+def checked_split(data: Any, *, text_column: str | None, label_column: str | None, task: str | None,
                   group_column: str | None, split_column: str | None, max_test: Any, max_val: Any, dedupe: bool,
                   run: str | Path | None, threshold: float, examples: int) -> tuple[LeakageReport, SplitConfig]:
     """``check_leakage``'s report and the split it counted (the CLI prints both). Raises as ``check_leakage``."""
     from headstart.data import load_dataset, split_dataset
     from headstart.data.leakage import check_threshold, find_leakage
+    from headstart.data.memory import as_data, is_in_memory
     from headstart.data.splits import split_caps
     from headstart.data_defaults import IMAGE_MAX_TEST, test_capped
 
     check_threshold(threshold)
     split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # a bad cap before any data loads
+    if data is not None and is_in_memory(data):  # a DataFrame: staged in the cache as fit stages it
+        data, split_column = as_data(data, split_column=split_column, text_column=text_column, label_column=label_column,
+                                     task=task, group_column=group_column)
     reading = {"text_column": text_column, "label_column": label_column, "task": task, "group_column": group_column,
                "split_column": split_column}
     if run is not None:

@@ -8,7 +8,9 @@ Parts:
 - ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
 - left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
 
-Everything in it is rebuilt on demand, so clearing loses only the time to rebuild it. Only what headstart writes is
+Everything in it but ``data/`` is rebuilt on demand, so clearing loses only the time to rebuild it; a run fit on a
+DataFrame reads its copy in ``data/`` again to be evaluated, and once cleared the same DataFrame passed to
+``load_dataset`` writes it back. Only what headstart writes is
 counted and removed (``OWN``: a misdirected ``$HEADSTART_CACHE`` never costs another tool's files), and a temporary
 file younger than ``STALE_SECONDS`` may belong to a write in progress and is left alone. No torch import.
 """
@@ -76,7 +78,7 @@ def is_temporary(path: Path) -> bool:
 
 OWN = {  # what headstart itself writes in each part; anything else there is left alone, never counted or removed
     "features": re.compile(r"[0-9a-f]{20}\.safetensors"),  # features.feature_key
-    "data": re.compile(r"table-[0-9a-f]+\.parquet"),  # data.memory: a table under its content hash
+    "data": re.compile(r"table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet"),  # data.memory: a table under its content hash
     "models": re.compile(r".+-[0-9a-f]{24}|.+\.gguf"),  # backbones.causal: a converted folder, a joined GGUF file
     "leakage": re.compile(r"[0-9a-f]{20}\.json"),  # data.leakage.split_leakage: one report per data and split
 }
@@ -166,6 +168,8 @@ def clear_cache(what: str = "temp") -> CacheReport:
     ``leakage``, ``precision``), the stale left-overs of killed writes (``temp``, the default), or ``all`` of them.
 
     A part in use by a running job is rebuilt by it as needed; only temporary files older than an hour are removed.
+    ``data`` holds the copies of DataFrames that runs were fit on, which are not rebuilt: evaluating such a run
+    afterwards says how to write its copy back (``headstart.load_dataset(df, ...)`` on the same DataFrame).
 
     Returns:
         A ``CacheReport`` of what was removed.

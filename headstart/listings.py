@@ -85,7 +85,8 @@ SUPERSEDED = "superseded"
 @python_named
 def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, Any]]:
     """The runs of a compare store (compare, adapt, continual, multitask write one), in the store's order: key, arm (labelled as
-    the report labels it; a continual step as ``ARM task K/T``), strategy, backbone, data, data_hash (the data's contents),
+    the report labels it; a continual step as ``ARM task K/T``), strategy, backbone, data (its name; a DataFrame's as
+    "data passed from Python (<hash>)"), data_hash (the data's contents),
     experiment (the report's section the run is in: "mine.csv · all-minilm-l6-v2 · data version 53037f56"), n, seed,
     status, the test score (accuracy, macro_f1, rmse; a multi-task run's per task in ``per_task``), train_seconds,
     trainable_params and error.
@@ -105,6 +106,7 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     """
     from headstart.analysis.arms import arm_key, experiment_label, experiments, label_arms, planned_cells
     from headstart.analysis.cells import superseded_keys
+    from headstart.data.memory import shown_name
     from headstart.errors import ConfigError
     from headstart.results import STATUSES
     from headstart.store import Store, owner_is_dead
@@ -124,6 +126,9 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     sections = {r.key: label for part in (compared, [r for r in every if r.key not in alone])
                 for label, group in experiments(part) for r in group}
 
+    def shown(name: Any) -> Any:  # a DataFrame's cached table as "data passed from Python (<hash>)", as the report
+        return shown_name(name) if isinstance(name, str) else name
+
     def listed(r: Any) -> bool:
         return status is None or (r.key in older if status == SUPERSEDED else r.status == status)
 
@@ -141,7 +146,7 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
         return labels[arm_key(r.spec)]
 
     return [{"key": r.key, "arm": arm(r), "strategy": r.spec.get("strategy"), "backbone": r.spec.get("backbone"),
-             "data": (r.spec.get("data") or {}).get("name"), "data_hash": (r.spec.get("data") or {}).get("hash"),
+             "data": shown((r.spec.get("data") or {}).get("name")), "data_hash": (r.spec.get("data") or {}).get("hash"),
              "experiment": sections[r.key],
              # "data version 53037f56": the settings the section's label names past its data and backbone
              "apart": sections[r.key].removeprefix(experiment_label(r.spec)).removeprefix(" · ").strip(),

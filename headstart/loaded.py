@@ -109,10 +109,12 @@ def run_data(run: LoadedRun) -> Any:
 
     Raises:
         StoreError: the dataset changed since training (its content hash differs).
+        DataError: its file is missing (a DataFrame's copy in the cache: ``memory.check_staged_copy``).
     """
     import json
 
     from headstart.data import file_state
+    from headstart.data.memory import check_staged_copy
 
     source = run.meta["data_source"]
     key = json.dumps([source, run.resolved["data"]["hash"], None if "name" in source else file_state(source["path"])],
@@ -122,6 +124,7 @@ def run_data(run: LoadedRun) -> Any:
     if "name" in source:
         data = load_dataset(source["name"])
     else:
+        check_staged_copy(source, "this run")
         data = load_dataset(source["path"], **file_options(source))
     if data.hash != run.resolved["data"]["hash"]:
         raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != "

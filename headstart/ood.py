@@ -19,6 +19,7 @@ from headstart.errors import ConfigError, DataError, with_article
 from headstart.metrics import one_class
 from headstart.progress import caching_part
 from headstart.ood_labels import label_map, parse_eval_data, parse_eval_entry
+from headstart.data.memory import shown_path
 
 if TYPE_CHECKING:  # the module stays torch-free to import: the CLI imports it, and --help must stay instant
     import numpy as np
@@ -223,7 +224,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     keep, targets = mapped_targets(data, rows, mapping, run_data.label_names)
     encoded = encoded_inputs(encoder, data)
     source = _source_batches(model, encoder, run_data, split_config, seed) if tta is not None else None
-    common = {"data": parse_eval_data(text)[0], "tta": tta, "test_rows": int(keep.sum()), "note": note,
+    common = {"data": shown_path(parse_eval_data(text)[0]), "tta": tta, "test_rows": int(keep.sum()), "note": note,
               "majority": majority_share(targets, data.task)}
     if dropped is not None:
         common["dropped"] = dropped

@@ -207,15 +207,20 @@ def plain_integers(value: Any) -> Any:
 
 class _PythonNotes(logging.Handler):
     """What headstart decided about the caller's data (rows dropped, a column guessed, texts cut) as ``note: ...`` lines
-    on stderr, its flags written as the caller's keywords: the CLI's notes, for a Python caller."""
+    on stderr, its flags written as the caller's keywords: the CLI's notes, for a Python caller; each said once in a
+    call that reads its data more than once (``fit`` reads it to fill defaults, then to train)."""
 
     def __init__(self, names: set[str]) -> None:
         super().__init__(logging.INFO)
         self.names = names
+        self.said: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            print(f"note: {python_names(record.getMessage(), self.names)}", file=sys.stderr)
+            note = python_names(record.getMessage(), self.names)
+            if note not in self.said:
+                self.said.add(note)
+                print(f"note: {note}", file=sys.stderr)
         except Exception:  # a note must never break the call it describes
             self.handleError(record)
 

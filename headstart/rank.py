@@ -28,7 +28,7 @@ from typing import Any
 
 from headstart.interrupts import sigterm_as_interrupt
 from headstart.analysis.backbone_ranking import SCORES
-from headstart.data.memory import names_passed_data
+from headstart.data.memory import names_passed_data, shown_name
 from headstart.errors import ConfigError
 from headstart.python_checks import python_named
 from headstart.progress import progress_bar, progress_default
@@ -172,7 +172,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     import numpy as np
 
     from headstart.analysis.backbone_ranking import agreement
-    from headstart.api import _as_data
+    from headstart.data.memory import as_data
     from headstart.data import load_dataset, split_dataset
     from headstart.errors import ConfigError
     from headstart.features import feature_cache
@@ -192,7 +192,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
         raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,ENCODER_FOLDER; got {backbones!r}")
     check_once("--backbones", names, "backbone")
-    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
+    data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     capped, asked = n is None, None if n is None else parse_n(n)  # unset: the pool up to MAX_ROWS; "all": the pool
     if asked == 0:
@@ -246,7 +246,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         if update:
             update(len(names), len(names), {})
     scores.sort(key=lambda row: -row.logme)
-    result = RankResult(data=dataset.name, data_hash=dataset.hash, n=n_used, n_requested="all" if rows_n is None else rows_n,
+    result = RankResult(data=shown_name(dataset.name), data_hash=dataset.hash, n=n_used, n_requested="all" if rows_n is None else rows_n,
                         seed=seed, scores=scores, image_size=image_size, notes=notes)
     if table is not None:
         means = {b: v["mean"] for b, v in table["backbones"].items()}

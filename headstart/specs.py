@@ -17,7 +17,7 @@ from typing import Any
 
 from headstart.arguments import check_once, check_seed, parse_grid
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, clipped
 from headstart.python_checks import settings_class
 from headstart.surface import spoken
 
@@ -331,12 +331,25 @@ def check_eval_data(values: Any) -> tuple[str, ...]:
 
     if values is None:
         return ()
-    if isinstance(values, str) or not all(isinstance(d, str) and d.strip() for d in values):
-        raise ConfigError(f"--eval-data must be a list of dataset names, got {values!r}; e.g. "
-                          + spoken("--eval-data drug-reviews-sentiment", "eval_data=('drug-reviews-sentiment',)"))
+    check_eval_names(values)
     values = tuple(dict.fromkeys(d.strip() for d in values))
     check_once("--eval-data", [parse_eval_data(d)[0] for d in values], "dataset")
     return values
+
+
+def check_eval_names(values: Any) -> None:
+    """Refuse ``--eval-data`` values that are not a list of non-empty names, naming an object by its type (its repr may
+    run to pages: an array).
+
+    Raises:
+        ConfigError: the value, or the first item that is no name.
+    """
+    if not (isinstance(values, (list, tuple)) and all(isinstance(d, str) and d.strip() for d in values)):
+        odd = values if not isinstance(values, (list, tuple)) else next((d for d in values if not isinstance(d, str)), None)
+        got = (clipped(repr(values), 80) if odd is None or isinstance(odd, str)
+               else f"an object of type {type(odd).__name__}" + ("" if odd is values else f" in the {type(values).__name__}"))
+        raise ConfigError(f"--eval-data must be a list of dataset names, got {got}; e.g. "
+                          + spoken("--eval-data drug-reviews-sentiment", "eval_data=('drug-reviews-sentiment',)"))
 
 
 def check_tta(values: Any, eval_data: tuple[str, ...]) -> tuple[str, ...]:

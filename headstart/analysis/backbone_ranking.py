@@ -14,6 +14,7 @@ from headstart.analysis.arms import arm_name, experiments
 from headstart.analysis.cells import current_runs
 from headstart.analysis.flags import budget_flags, requested, size_key
 from headstart.analysis.stats import missing_ci_text
+from headstart.data.memory import shown_name
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 
@@ -187,7 +188,8 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
     try:
         rows = [{"name": str(b["name"]), **{score: float(b[score]) for score in SCORES}} for b in ranked["backbones"]]
         sides = {str(b["name"]): side if isinstance(side := b.get("image_size"), int) else None for b in ranked["backbones"]}
-        data, data_hash, n, seed = str(ranked["data"]), str(ranked["data_hash"]), int(ranked["n"]), int(ranked["seed"])
+        data, data_hash = shown_name(str(ranked["data"])), str(ranked["data_hash"])  # a DataFrame's table as the report names it
+        n, seed = int(ranked["n"]), int(ranked["seed"])
         asked = ranked.get("n_requested", n)
         checked = ranked.get("measured") or {}
         arm, size = checked.get("arm"), checked.get("size")

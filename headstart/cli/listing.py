@@ -96,8 +96,9 @@ def cache(
 ) -> None:
     """Show what headstart keeps in $HEADSTART_CACHE (default ~/.cache/headstart) and its size, or clear a part of it.
 
-    Everything there is rebuilt when needed: clearing costs only the time to rebuild it (features are encoded again,
-    a GGUF model converted again).
+    Everything there but data is rebuilt when needed: clearing costs only the time to rebuild it (features are encoded
+    again, a GGUF model converted again). data holds the copies of DataFrames that runs were fit from Python on; once
+    cleared, evaluating such a run says how to write its copy back.
 
     \b
     Example: headstart cache

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from headstart.data.builtin import REGISTRY, load_builtin
 from headstart.data.dataset import TASKS, Dataset
 from headstart.data.files import read_table
 from headstart.data.inputs import read_image_inputs, read_input_rows, read_inputs, read_pair_rows
 from headstart.data.images import read_image_folder
+from headstart.data.memory import as_data, is_in_memory, names_passed_data, shown_name
 from headstart.data.splits import SplitConfig, Splits, split_dataset
 from headstart.data.subsamples import subsample
 from headstart.errors import ConfigError, DataError
@@ -20,14 +22,19 @@ __all__ = ["Dataset", "file_hash", "SplitConfig", "Splits", "load_dataset", "rea
 
 
 @functools.partial(python_named, inside=False)  # adapt and multitask rewrite its --flags in their own terms
-def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
+def load_dataset(name_or_path: Any, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
                  group_column: str | None = None, split_column: str | None = None,
                  run_source: dict | None = None) -> Dataset:
-    """Load a built-in dataset by name, a user file by path, or a folder of class folders of images
-    (see ``headstart datasets``). ``run_source``: the data source of the run a file is read against (its columns are
-    preferred where the file has them: ``files.read_table``); built-in datasets and folders have no columns to choose."""
+    """Load a built-in dataset by name, a user file by path, a folder of class folders of images
+    (see ``headstart datasets``), or in-memory data as ``fit`` takes it (a DataFrame, ``(texts, labels)``, a
+    ``datasets.Dataset``: staged in the cache as ``fit`` stages it, and named "data passed from Python (<hash>)").
+    ``run_source``: the data source of the run a file is read against (its columns are preferred where the file has
+    them: ``files.read_table``); built-in datasets and folders have no columns to choose."""
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}; e.g. --task classification")
+    if is_in_memory(name_or_path):
+        return _in_memory(name_or_path, text_column=text_column, label_column=label_column, task=task,
+                          group_column=group_column, split_column=split_column)
     # named as the CLI's flags with their values (``python_named`` writes them as the caller's arguments: text_column='x')
     reading = {"text-column": text_column, "label-column": label_column, "task": task, "group-column": group_column,
                "split-column": split_column}
@@ -51,6 +58,18 @@ def load_dataset(name_or_path: str, *, text_column: str | None = None, label_col
         return read_table(name_or_path, text_column=text_column, label_column=label_column, task=task,
                           group_column=group_column, split_column=split_column, run_source=run_source)
     return load_builtin(name_or_path)  # raises "unknown dataset … did you mean"
+
+
+@names_passed_data
+def _in_memory(data: Any, *, split_column: str | None, **reading: Any) -> Dataset:
+    """In-memory data staged in the cache (``memory.as_data``) and read from there, named as the user passed it."""
+    import dataclasses
+
+    from headstart.specs import file_options
+
+    path, split_column = as_data(data, split_column=split_column, **reading)
+    dataset = load_dataset(path, **file_options({**reading, "split_column": split_column}))
+    return dataclasses.replace(dataset, name=shown_name(dataset.name))
 
 
 def _refuse_brackets(name_or_path: str) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from headstart.data.dataset import PAIR_SEP
+from headstart.data.labels import is_null
 from headstart.errors import ColumnError, DataError, comma_entries
 
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
@@ -15,9 +14,10 @@ LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment
 
 def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F821
     """The input text of every row: one column, or two joined as a pair (``"premise,hypothesis"``: ``PAIR_SEP`` between
-    them, read by the text backbones as a sentence pair); "" where a part is missing."""
+    them, read by the text backbones as a sentence pair); "" where a part is missing (``labels.is_null``: None, NaN,
+    pandas' NA)."""
     def clean(v: Any) -> str:
-        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().replace(PAIR_SEP, " ")
+        return "" if is_null(v) else str(v).strip().replace(PAIR_SEP, " ")
 
     if column in frame.columns:
         return frame[column].map(clean)

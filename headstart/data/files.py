@@ -21,6 +21,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_note, encode_labels, infer_task, kept_as_class_note,
                                     missing_label, task_fix, task_note)
+from headstart.data.memory import shown_name
 from headstart.errors import DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
@@ -107,9 +108,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
-        log.info("%s: %s", Path(where).name, note)
+        log.info("%s: %s", shown_name(Path(where).name), note)
     if missing_run_columns:  # read against a run, by other columns than its own: said, as predict says it
-        log.info("%s: reading column %r as the text and %r as the label (%s)", Path(where).name, text_col, label_col,
+        log.info("%s: reading column %r as the text and %r as the label (%s)", shown_name(Path(where).name), text_col, label_col,
                  "; ".join(missing_run_columns))
     notes = []
     if text_column is None or label_column is None:
@@ -144,7 +145,7 @@ def _said(where: str, notes: list[str]) -> list[str]:
     """``notes`` (rows dropped, how the labels were read), each logged as "FILE: note" (the CLI prints it as a "note: ..."
     line) as it is made: a text table and a table of image paths say them alike."""
     for note in notes:
-        log.info("%s: %s", Path(where).name, note)
+        log.info("%s: %s", shown_name(Path(where).name), note)
     return notes
 
 
@@ -217,7 +218,7 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     where = str(path)
     label_col = pick_label_column(frame, label_column, image_col, where)
     for note in guess_notes(None, None if label_column else label_col):
-        log.info("%s: %s", Path(where).name, note.replace("besides the text", "besides the images"))
+        log.info("%s: %s", shown_name(Path(where).name), note.replace("besides the text", "besides the images"))
     empty = frame[image_col].map(lambda v: not isinstance(v, str) or not v.strip())
     missing = frame[label_col].map(missing_label)
     notes = [f"using column {image_col!r} as images and {label_col!r} as label"] if label_column is None else []

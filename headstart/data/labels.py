@@ -178,15 +178,31 @@ def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
     return f"labels read as {len(numbers)} classes ({shown}), not as a scale" + (f"; {fix} to predict them as numbers" if fix else "")
 
 
+def is_null(value: Any) -> bool:
+    """Whether a cell holds no value at all: None, a NaN (Python's or numpy's), or pandas' NA or NaT (the empty cell of
+    a nullable column, as ``DataFrame.convert_dtypes`` makes), each alike; a list of labels is a value."""
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict, set, np.ndarray)):
+        return False
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an object whose isna is not one truth value: a value
+        return False
+
+
 def missing_label(value: Any) -> bool:
-    """Whether a label cell holds no label: empty, null, NaN, or a spelling of a missing value (``MISSING_LABELS``)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """Whether a label cell holds no label: empty, null (``is_null``), or a spelling of a missing value
+    (``MISSING_LABELS``)."""
+    if is_null(value):
         return True
     return isinstance(value, str) and value.strip().lower() in ("", *MISSING_LABELS)
 
 
 def _spellings(values: list[Any]) -> str:
-    """``values`` counted by spelling, most first: ``7 'N/A', 6 'NaN'`` (empty cells, None and float NaN as ``empty``)."""
+    """``values`` counted by spelling, most first: ``7 'N/A', 6 'NaN'`` (empty cells and nulls as ``empty``)."""
     counts: dict[str, int] = {}
     for v in values:
         key = v.strip() if isinstance(v, str) and v.strip() else "empty"

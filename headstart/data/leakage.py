@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from headstart.data.duplicates import match_texts, normalize
+from headstart.data.memory import shown_name
 from headstart.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class LeakageReport:
         fraction: (exact + near) / n_test.
         examples: up to ``examples`` pairs (test text, train text, Jaccard similarity), exact ones at 1.0.
         threshold: the Jaccard threshold used for ``near``.
-        data: the dataset's name.
+        data: the dataset's name (a DataFrame's cached table as "data passed from Python (<hash>)": ``shown_name``).
         conflicts: inputs (after normalisation) that carry two or more different labels, over every row of the data;
             0 for regression, where equal texts with different values are not a contradiction.
         conflict_rows: the rows holding those inputs.
@@ -156,7 +157,7 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
     val_match, _, _ = _val_matches(data, splits, threshold, lambda rows: [normal[i] for i in rows])
     conflicts, conflict_rows, conflict_examples = label_conflicts(data, normal, examples)
     return LeakageReport(n_test=n_test, exact=n_exact, near=n_near, fraction=(n_exact + n_near) / max(n_test, 1),
-                         examples=pairs, threshold=threshold, data=data.name, conflicts=conflicts,
+                         examples=pairs, threshold=threshold, data=shown_name(data.name), conflicts=conflicts,
                          conflict_rows=conflict_rows, conflict_examples=conflict_examples,
                          exact_only=data.modality == "image", n_val=len(splits.val),
                          val_leaked=int((val_match >= 0).sum()))

@@ -4,18 +4,24 @@
 Everything downstream reads a dataset by name or path (run keys, worker processes, ``evaluate`` of a saved run), so an
 in-memory table is written once as parquet under the headstart cache and read back like any user file, named by the
 dataset's content hash (``$HEADSTART_CACHE/data/table-<Dataset.hash>.parquet``): the same rows and labels give the same
-path, hash and run keys whatever the column order, dtypes or library versions, and nothing is pickled. Columns are found as for files (``--text-column`` /
-``--label-column`` when the names are not the usual ones).
+path, hash and run keys whatever the column order, dtypes or library versions, and nothing is pickled. A table of the
+same data that the reading options read otherwise from the file already there (its columns named otherwise, its labels
+'a|b' strings where the new one holds lists) is kept beside it as ``table-<Dataset.hash>-<its bytes' hash>.parquet``,
+so each is read back as it was passed. Columns are found as for files (``--text-column`` / ``--label-column`` when the
+names are not the usual ones).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import contextlib
+import contextvars
 import io
+import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +29,23 @@ from headstart.errors import ConfigError, HeadstartError
 from headstart.python_checks import reword
 
 SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to (read back as --split-column)
-_CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+\.parquet'")  # as_path's file, quoted by name or by path
+_CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet'")  # as_path's file, quoted by name or by path
 
 
-_TABLE = re.compile(r"table-([0-9a-f]+)\.parquet")  # as_path's file name
+_TABLE = re.compile(r"table-([0-9a-f]+)(?:-[0-9a-f]+)?\.parquet")  # as_path's file name
+# While as_path reads what it staged, the reading's notes are held back: the caller reads the cached table next and says
+# them then, once, under the name the user knows (a note on '.staged-<hash>.parquet' named a file they never saw).
+_HOLDING: contextvars.ContextVar[bool] = contextvars.ContextVar("headstart_staged_notes_held", default=False)
+logging.getLogger("headstart.data.files").addFilter(lambda record: not _HOLDING.get())
+
+
+@contextlib.contextmanager
+def _notes_held() -> Iterator[None]:
+    token = _HOLDING.set(True)
+    try:
+        yield
+    finally:
+        _HOLDING.reset(token)
 
 
 def shown_name(name: str) -> str:
@@ -125,18 +144,121 @@ def as_path(data: Any, **reading: Any) -> str:
                           "give each column one type (texts as str, labels all str or all numbers)") from None
     folder = cache_dir() / "data"
     folder.mkdir(parents=True, exist_ok=True)
-    staged = _write(folder / f".staged-{hashlib.sha256(buf.getvalue()).hexdigest()[:16]}.parquet", buf.getvalue())
+    written = hashlib.sha256(buf.getvalue()).hexdigest()[:16]
+    staged = _write(folder / f".staged-{written}.parquet", buf.getvalue())
     try:
-        path = folder / f"table-{load_dataset(str(staged), **reading).hash}.parquet"
+        with _notes_held():
+            data_hash = load_dataset(str(staged), **reading).hash
     except HeadstartError as e:  # the user passed data, not this file: name it so, and leave no left-over behind
         staged.unlink(missing_ok=True)
         reword(e, repr(str(staged)), "the data passed")
         raise
+    path = folder / f"table-{data_hash}.parquet"
+    if path.exists() and not _reads_as(path, buf.getvalue(), data_hash, reading):
+        path = folder / f"table-{data_hash}-{written}.parquet"  # the same data, written so that it reads otherwise
     if path.exists():
         staged.unlink(missing_ok=True)
     else:
         os.replace(staged, path)
     return str(path)
+
+
+def as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str, str | None]:
+    """A dataset name or path as given, or in-memory data written to the cache (``as_path``); with the split column a
+    DatasetDict's split names went to.
+
+    Args:
+        reading: how to read the table (text / label / group columns, task), as ``load_dataset`` takes them.
+
+    Raises:
+        ConfigError: a DatasetDict beside --split-column (its splits are the split already); as ``as_path``.
+    """
+    from headstart.specs import file_options
+
+    if not is_in_memory(data):
+        return str(data), split_column
+    if is_split_dict(data):
+        if split_column is not None:
+            raise ConfigError(f"a DatasetDict brings its own splits; drop split_column={split_column!r}")
+        split_column = SPLIT_COLUMN
+    return as_path(data, **file_options({**reading, "split_column": split_column})), split_column
+
+
+def staged_eval_data(eval_data: Any, *, source: dict[str, Any] | None) -> Any:
+    """``eval_data`` (one dataset, or a list of them) with each DataFrame or ``datasets.Dataset`` in it written to the
+    cache (``as_path``) as its path, read by the run's text and label columns (``source``: its data source) where the
+    frame has them; names and paths as given.
+
+    Raises:
+        ConfigError: as ``as_path``.
+    """
+    def staged(item: Any) -> Any:
+        if not _is_table(item):
+            return item
+        columns = set(map(str, as_frame(item).columns))
+        reading = {k: v for k in ("text_column", "label_column") if (v := (source or {}).get(k)) in columns}
+        return as_path(item, **reading)
+
+    return [staged(item) for item in eval_data] if isinstance(eval_data, (list, tuple)) else staged(eval_data)
+
+
+def has_frames(eval_data: Any) -> bool:
+    """Whether ``eval_data`` (one dataset or a list of them) holds in-memory data (``staged_eval_data`` writes it)."""
+    items = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
+    return any(_is_table(item) for item in items)
+
+
+def _is_table(item: Any) -> bool:
+    """A pandas DataFrame or a ``datasets`` object: in-memory data that ``eval_data`` takes (a tuple there is a list
+    of datasets, not ``(texts, labels)``)."""
+    return type(item).__module__.split(".")[0] in ("pandas", "datasets")
+
+
+def shown_path(path: str) -> str:
+    """``path`` as reports show it: a table ``as_path`` wrote as ``shown_name`` names it, any other as it is."""
+    shown = shown_name(Path(path).name)
+    return shown if shown != Path(path).name else path
+
+
+def check_staged_copy(source: dict[str, Any], where: str) -> None:
+    """Refuse a run's data ``source`` that is a DataFrame's copy in the cache (``as_path``) which is no longer there
+    (``clear_cache("data")``, or a run copied from another machine), saying so and how to write it back: the same
+    data passed again to ``load_dataset`` with the run's reading options lands at the same path.
+
+    Args:
+        where: the run, for the message ("the run in 'runs/lp'").
+
+    Raises:
+        DataError: the copy is gone.
+    """
+    from headstart.errors import DataError
+
+    path = Path(str(source.get("path", "")))
+    if "path" not in source or shown_name(path.name) == path.name or path.exists():
+        return
+    given = {k: source.get(k) for k in ("text_column", "label_column", "group_column")} | {
+        "task": source.get("task") if source.get("task") != "classification" else None,
+        "split_column": source.get("split_column") if source.get("split_column") != SPLIT_COLUMN else None}
+    arguments = "".join(f", {k}={v!r}" for k, v in given.items() if v is not None)
+    raise DataError(f"{where} was fit on {shown_name(path.name)}, a DataFrame whose copy in the cache (in {str(path.parent)!r}) "
+                    "is gone (cleared with clear_cache('data'), or the run came from another machine); write it back with "
+                    f"headstart.load_dataset(df{arguments}) on the same DataFrame, then try again")
+
+
+def _reads_as(path: Path, payload: bytes, data_hash: str, reading: dict[str, Any]) -> bool:
+    """Whether the table already at ``path`` reads, with ``reading``, as the data just staged (``data_hash``): the same
+    bytes, or a table of the same rows whose layout differs (column order, dtypes, a library's version) and that these
+    options read the same. Not so for one whose columns are named otherwise, or whose labels are written so that these
+    options read other labels ('a|b' strings beside lists, read without task='multilabel')."""
+    from headstart.data import load_dataset
+
+    if path.read_bytes() == payload:
+        return True
+    try:
+        with _notes_held():
+            return load_dataset(str(path), **reading).hash == data_hash
+    except HeadstartError:
+        return False
 
 
 def _write(path: Path, payload: bytes) -> Path:

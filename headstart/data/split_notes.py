@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from headstart.data.memory import shown_name
+
 OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
 OVERSHOOT_ROWS = 10
 _OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not once per run of a sweep
@@ -38,7 +40,7 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
                        + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
                        if big else ""))
     pool = int((part == 0).sum())
-    logging.getLogger("headstart.data.files").info("%s: %s; the training pool keeps %d of %d rows.%s", data.name,
+    logging.getLogger("headstart.data.files").info("%s: %s; the training pool keeps %d of %d rows.%s", shown_name(data.name),
                                                    "; ".join(said), pool, len(data), _advice(data, config, over, column))
 
 

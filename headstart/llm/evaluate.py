@@ -110,7 +110,8 @@ def check_options(split: str, *, eval_data: Any, tta: Any, eval_rows: str, dedup
     if split_name(split) != "test":
         raise ConfigError(f"--split {split}: an sft run's validation rows chose its checkpoint, and their loss is in its "
                           "metrics.json (val_loss); evaluate answers its held-out test prompts: drop --split")
-    given = [("--eval-data", bool(eval_data), "scores a classifier on another dataset's labels"),
+    named = isinstance(eval_data, (str, list, tuple))  # a DataFrame has no one truth value
+    given = [("--eval-data", bool(eval_data) if named else eval_data is not None, "scores a classifier on another dataset's labels"),
              ("--tta", bool(tta), "adapts a classifier to an --eval-data dataset"),
              (f"--eval-rows {eval_rows}", eval_rows != "test", "says which rows of an --eval-data dataset a classifier is scored on"),
              ("--dedupe", dedupe, "leaves out the rows of an --eval-data dataset that a classifier trained on")]

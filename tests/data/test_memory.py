@@ -39,6 +39,10 @@ def test_in_memory_data_in_a_compare(toy_csv, tiny_registry, tmp_path):
     assert report.splitlines()[0] == f"# data passed from Python ({digest}) · tiny — accuracy vs labelled examples", \
         "the user never named the cached table: the report says where the data came from"
     assert "table-" not in report and f"data passed from Python ({digest}) · tiny" in (tmp_path / "c" / "report.html").read_text()
+    shown = f"data passed from Python ({digest})"
+    assert result.leakage.data == shown and {r["data"] for r in headstart.runs(tmp_path / "c")} == {shown}
+    ranked = headstart.rank_backbones(frame, "tiny", n=32)
+    assert ranked.data == shown and repr(ranked).startswith(f"RankResult({shown}, n 32"), repr(ranked)
 
 
 @pytest.mark.parametrize("data, message", [((["a", "b"], [1]), "must be the same length"), (42, "got int"),
@@ -118,3 +122,131 @@ def test_a_later_refusal_names_the_data_passed_not_its_cached_table(toy_csv, tin
         headstart.compare(frame, backbone="tiny", strategies="linear-probe", sizes=[100_000], seeds=1, out=tmp_path / "c",
                           config=FAST, tune=None)
     assert "training pool of the data passed" in str(caught.value) and "parquet" not in str(caught.value), str(caught.value)
+
+
+def test_the_same_data_written_otherwise_reads_back_as_it_was_passed():
+    """A table already cached for the same rows is reused only where it reads the same with the new options: renamed
+    columns, or 'a|b' tags beside lists, read with their own options, not with the earlier table's."""
+    from headstart.data import load_dataset
+
+    frame = pd.DataFrame({"text": [f"review {i}" for i in range(40)], "label": ["pos", "neg"] * 20})
+    first = as_path(frame)
+    renamed = frame.rename(columns={"text": "review", "label": "sentiment"})
+    second = as_path(renamed, text_column="review", label_column="sentiment")
+    assert second != first and load_dataset(second, text_column="review", label_column="sentiment").hash == \
+        load_dataset(first).hash, "the same data, in a table of its own that its options read"
+    assert as_path(renamed, text_column="review", label_column="sentiment") == second, "and the same table again"
+    assert as_path(frame) == first and load_dataset(first).source["text_column"] == "text"
+    from headstart.cache import OWN
+    from headstart.data.memory import shown_name
+    assert OWN["data"].fullmatch(Path(second).name), "clear_cache counts and clears it as the cache's own"
+    assert shown_name(Path(second).name) == shown_name(Path(first).name), "the same data, shown alike"
+
+    tags = [["fresh", "long"] if i % 3 == 0 else ["rotten"] if i % 2 else ["fresh"] for i in range(40)]
+    texts = [f"review {i}" for i in range(40)]
+    piped = as_path(pd.DataFrame({"text": texts, "tags": ["|".join(t) for t in tags]}), task="multilabel")
+    listed = as_path(pd.DataFrame({"text": texts, "tags": tags}))
+    assert listed != piped
+    read = load_dataset(listed)
+    assert read.task == "multilabel" and read.label_names == ("fresh", "long", "rotten"), read
+
+
+def test_pandas_missing_values_are_missing_whatever_the_dtype(caplog):
+    """pd.NA (nullable dtypes, ``convert_dtypes``), None and NaN alike: the row is dropped with the same note, never
+    read as a class '<NA>' or a text '<NA>'."""
+    import logging
+
+    from headstart.data import load_dataset
+
+    base = pd.DataFrame({"text": [f"review number {i}" for i in range(40)], "label": ["pos", "neg"] * 20})
+    base.loc[::10, "label"] = None
+    for label_form in (base.convert_dtypes(), base.assign(label=pd.array([None if pd.isna(v) else int(v == "pos")
+                                                                       for v in base.label], dtype="Int64"))):
+        with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+            read = load_dataset(as_path(label_form))
+        assert len(read) == 36 and "<NA>" not in read.label_names and len(read.label_names) == 2, read.label_names
+        assert "dropped 4 rows with no label" in caplog.text
+        caplog.clear()
+    texts = base.assign(label="x", text=base.text.astype("string"))
+    texts.loc[1::10, "text"] = pd.NA
+    texts.loc[2::10, "label"] = "y"
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        read = load_dataset(as_path(texts))
+    assert len(read) == 36 and "<NA>" not in read.inputs and "dropped 4 rows with empty text" in caplog.text
+
+
+def test_a_dataframes_notes_name_it_as_passed_and_are_said_once(tiny_registry, monkeypatch, capsys):
+    """A drop note names "data passed from Python (<hash>)", not the staged or cached parquet file, and is said once
+    though fit reads the data more than once."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as a script or notebook has it (pytest adds its own)
+    for name in ["headstart", *logging.root.manager.loggerDict]:
+        if name == "headstart" or name.startswith("headstart."):
+            monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+            monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+            monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+    frame = pd.DataFrame({"text": [f"review {i} {'great fun' if i % 2 else 'dull'}" for i in range(60)],
+                          "label": [None if i % 10 == 0 else "pos" if i % 2 else "neg" for i in range(60)]})
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None)
+    digest = Path(as_path(frame)).stem.removeprefix("table-")[:8]
+    notes = [line for line in capsys.readouterr().err.splitlines() if "dropped" in line]
+    assert notes == [f"note: data passed from Python ({digest}): dropped 6 rows with no label"], notes
+
+
+def test_check_leakage_and_load_dataset_take_a_dataframe_as_fit_does(toy_csv):
+    frame = pd.read_csv(toy_csv).rename(columns={"text": "review", "label": "sentiment"})
+    frame = pd.concat([frame, frame.iloc[:10]], ignore_index=True)  # repeated rows: some land in test and train
+    on_file = headstart.check_leakage(str(toy_csv))
+    report = headstart.check_leakage(frame, text_column="review", label_column="sentiment")
+    digest = Path(as_path(frame, text_column="review", label_column="sentiment")).stem.removeprefix("table-")[:8]
+    assert report.data == f"data passed from Python ({digest})" and report.n_test > 0 and report.exact >= on_file.exact
+    read = headstart.load_dataset(frame, text_column="review", label_column="sentiment")
+    assert read.name == f"data passed from Python ({digest})" and len(read) == len(frame)
+    assert read.hash == headstart.load_dataset(as_path(frame, text_column="review", label_column="sentiment"),
+                                               text_column="review", label_column="sentiment").hash
+    with pytest.raises(headstart.HeadstartError, match=r"text column 'body' not found in the data passed"):
+        headstart.check_leakage(frame, text_column="body")
+
+
+def test_a_dataframe_as_eval_data_is_scored_as_the_same_file_would_be(toy_csv, tiny_registry, tmp_path):
+    """fit(eval_data=df) and evaluate(run, eval_data=df) stage it as fit's data (they refused it with its whole repr)."""
+    frame = pd.read_csv(toy_csv)
+    held = frame.iloc[::3].rename(columns={"text": "review"})
+    file = tmp_path / "held.csv"
+    held.to_csv(file, index=False)
+    run = headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=tmp_path / "r",
+                        eval_data=held, text_column="text")
+    assert len(run.ood) == 1 and run.ood[0]["data"].startswith("data passed from Python ("), run.ood
+    on_frame = headstart.evaluate(tmp_path / "r", eval_data=held, eval_rows="all")
+    on_file = headstart.evaluate(tmp_path / "r", eval_data=str(file), eval_rows="all")
+    assert [on_frame[k] for k in ("n", "accuracy", "macro_f1")] == [on_file[k] for k in ("n", "accuracy", "macro_f1")]
+    assert on_frame["n"] == len(held) and on_frame["split"].startswith("every row of data passed from Python (")
+    with pytest.raises(ConfigError, match=r"^eval_data must be a list of dataset names, got an object of type ndarray in the list; "):
+        headstart.evaluate(tmp_path / "r", eval_data=[str(file), __import__("numpy").zeros(500)])
+
+
+def test_an_sft_run_refuses_a_dataframe_as_eval_data_by_name():
+    from headstart.llm.evaluate import check_options
+
+    with pytest.raises(ConfigError, match=r"^--eval-data scores a classifier on another dataset's labels"):
+        check_options("test", eval_data=pd.DataFrame({"text": ["a"], "label": ["b"]}), tta=None, eval_rows="test",
+                      dedupe=False)
+
+
+def test_a_run_whose_dataframe_copy_was_cleared_says_so_and_how_to_write_it_back(toy_csv, tiny_registry, tmp_path):
+    from headstart.cache import cache_dir
+
+    frame = pd.read_csv(toy_csv).rename(columns={"text": "review", "label": "sentiment"})
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=tmp_path / "r",
+                  text_column="review", label_column="sentiment")
+    before = headstart.evaluate(tmp_path / "r")
+    headstart.clear_cache("data")
+    with pytest.raises(headstart.HeadstartError) as refused:
+        headstart.evaluate(tmp_path / "r")
+    said = str(refused.value)
+    assert said.startswith("this run was fit on data passed from Python (") and "is gone (cleared with clear_cache('data')" \
+        in said and f"copy in the cache (in {str(cache_dir() / 'data')!r})" in said and said.endswith("headstart.load_dataset(df, text_column='review', label_column='sentiment') on the "
+                                  "same DataFrame, then try again"), said
+    headstart.load_dataset(frame, text_column="review", label_column="sentiment")  # as the message says
+    assert headstart.evaluate(tmp_path / "r")["accuracy"] == before["accuracy"]
