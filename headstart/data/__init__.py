@@ -65,10 +65,8 @@ def _in_memory(data: Any, *, split_column: str | None, **reading: Any) -> Datase
     """In-memory data staged in the cache (``memory.as_data``) and read from there, named as the user passed it."""
     import dataclasses
 
-    from headstart.specs import file_options
-
     path, split_column = as_data(data, split_column=split_column, **reading)
-    dataset = load_dataset(path, **file_options({**reading, "split_column": split_column}))
+    dataset = load_dataset(path, **{k: v for k, v in {**reading, "split_column": split_column}.items() if v is not None})
     return dataclasses.replace(dataset, name=shown_name(dataset.name))
 
 

@@ -21,7 +21,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_note, encode_labels, infer_task, kept_as_class_note,
                                     missing_label, task_fix, task_note)
-from headstart.data.memory import shown_name
+from headstart.data.shown import shown_name
 from headstart.errors import DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from headstart.data.duplicates import match_texts, normalize
-from headstart.data.memory import shown_name
+from headstart.data.shown import shown_name
 from headstart.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from headstart.data.shown import shown_name  # noqa: F401  (its callers read it here too)
 from headstart.errors import ConfigError, HeadstartError
 from headstart.python_checks import reword
 
@@ -32,7 +33,6 @@ SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to 
 _CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet'")  # as_path's file, quoted by name or by path
 
 
-_TABLE = re.compile(r"table-([0-9a-f]+)(?:-[0-9a-f]+)?\.parquet")  # as_path's file name
 # While as_path reads what it staged, the reading's notes are held back: the caller reads the cached table next and says
 # them then, once, under the name the user knows (a note on '.staged-<hash>.parquet' named a file they never saw).
 _HOLDING: contextvars.ContextVar[bool] = contextvars.ContextVar("headstart_staged_notes_held", default=False)
@@ -46,13 +46,6 @@ def _notes_held() -> Iterator[None]:
         yield
     finally:
         _HOLDING.reset(token)
-
-
-def shown_name(name: str) -> str:
-    """A dataset's name as reports show it: the table ``as_path`` wrote for data passed from Python as "data passed from
-    Python (<its hash's first 8>)", since the user never named that file; any other name as it is."""
-    match = _TABLE.fullmatch(name)
-    return f"data passed from Python ({match.group(1)[:8]})" if match else name
 
 
 def is_split_dict(data: Any) -> bool:
@@ -173,15 +166,14 @@ def as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str
     Raises:
         ConfigError: a DatasetDict beside --split-column (its splits are the split already); as ``as_path``.
     """
-    from headstart.specs import file_options
-
     if not is_in_memory(data):
         return str(data), split_column
     if is_split_dict(data):
         if split_column is not None:
             raise ConfigError(f"a DatasetDict brings its own splits; drop split_column={split_column!r}")
         split_column = SPLIT_COLUMN
-    return as_path(data, **file_options({**reading, "split_column": split_column})), split_column
+    options = {k: v for k, v in {**reading, "split_column": split_column}.items() if v is not None}  # those set
+    return as_path(data, **options), split_column
 
 
 def staged_eval_data(eval_data: Any, *, source: dict[str, Any] | None) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.memory import shown_name
+from headstart.data.shown import shown_name
 
 OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
 OVERSHOOT_ROWS = 10
