@@ -49,6 +49,7 @@ class Cell:
     train_seconds: float
     trainable_params: int
     saved_bytes: int = 0
+    terms: int = 0  # objective terms its arm adds to the task loss (``full-finetune+ewc``: 1); a tie prefers fewer
     seconds_per_step: float = 0.0  # the final run's wall time per optimiser step (validation passes in, tuning trials out)
     feature_seconds: float = 0.0  # of train_seconds, computing the backbone's cached features (each arm reading them counts them)
     chosen: str = ""  # what validation chose across seeds, e.g. "lr 2e-05 (2), 5e-05 (1)"
@@ -163,6 +164,7 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             train_seconds=math.fsum(r.train_seconds for r in runs) / len(runs),
             feature_seconds=math.fsum(float((r.record or {}).get("feature_seconds") or 0.0) for r in runs) / len(runs),
             trainable_params=max(r.trainable_params for r in runs),
+            terms=max(len(r.spec.get("terms") or {}) for r in runs),
             saved_bytes=max(r.saved_bytes for r in runs),
             seconds_per_step=math.fsum(step_seconds(r) for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),
             chosen=chosen_text(runs),
@@ -240,6 +242,14 @@ def choice_basis(cells_: list[Cell]) -> str:
     test — the runs stored validation scores but none measures this metric (``retention:DATA``), or no run stored any
     (a store written before they were kept)."""
     return "validation" if any(c.has_validation for c in cells_) else "none"
+
+
+def choice_order(cell: Cell, sign: float) -> tuple[float, int, int, str]:
+    """Sort key of the cells a choice ranks: the best validation mean first and, on an exact tie, the simpler arm —
+    fewer objective terms, then fewer trainable parameters, then the name. Never train time: a tie went to the faster
+    arm, and the first cell's warm-up on a busy machine (16 s against 1.8 s) named full-finetune+ewc over the
+    full-finetune it agreed with on every row, or the other one with the arms given in the other order."""
+    return -cell.choice_score(sign), cell.terms, cell.trainable_params, cell.strategy
 
 
 def choosable(cells_: list[Cell]) -> list[Cell]:

@@ -12,17 +12,17 @@ from typing import Any
 
 from headstart.analysis.cell_stats import delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, REFERENCE_WORDS, Cell, budget_flags, cells, choice_basis,
-                                      choosable, chosen_on, reference, sizes)
+                                      choice_order, choosable, chosen_on, reference, sizes)
 from headstart.analysis.recommend import nothing_learned, val_mean
 from headstart.analysis.units import format_n, resolve_direction, validation_metric
 from headstart.results import RunResult
 
 
 def best_on_validation(cells_: list[Cell], sign: float) -> Cell:
-    """The cell of ``cells_`` best on validation (``choosable``; a tie: the faster, as ``recommend`` breaks it), or,
+    """The cell of ``cells_`` best on validation (``choosable``; a tie: the simpler arm, ``choice_order``, as ``recommend`` breaks it), or,
     where none has a validation score, the first (a reading then names that size unread)."""
     pick = choosable(cells_)
-    return min(pick, key=lambda c: (-c.choice_score(sign), c.train_seconds)) if pick else cells_[0]
+    return min(pick, key=lambda c: choice_order(c, sign)) if pick else cells_[0]
 
 
 def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,

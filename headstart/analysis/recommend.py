@@ -11,7 +11,7 @@ from typing import Any
 from headstart.analysis import flags
 from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
-                                      choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
+                                      choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
 from headstart.analysis.stats import missing_ci_text
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
 from headstart.errors import ConfigError
@@ -67,25 +67,24 @@ def val_mean(cell: Cell) -> float | None:
 
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
           confidence: float, margin_points: float | None = None, floor: float | None = None) -> dict[str, Any] | None:
-    """The strategy to use at size n, decided on validation: the best validation mean (the faster on an exact tie), or
-    the cheapest strategy whose paired validation interval of (best − it), over seeds only (``VAL_SEEDS_ONLY``), lies
+    """The strategy to use at size n, decided on validation: the best validation mean (on an exact tie the simpler arm,
+    ``choice_order``, with the tied arms in ``tied``), or the cheapest strategy whose paired validation interval of (best − it), over seeds only (``VAL_SEEDS_ONLY``), lies
     below the margin (at least ``MIN_PAIRS`` seeds) and that beats ``floor`` (the majority class's validation score) on its validation mean. The test scores of what was picked are
     attached. None where nothing may be chosen (``choice_basis`` "none")."""
     sign = 1.0 if better_high else -1.0
     at_n = [c for (_, m), c in table.items() if m == n]
-    # an exact tie on validation goes to the one that trained faster (it went to the first in the table: on an easy
-    # task where all scored 100%, a 2 s arm over a 0.3 s one)
-    here = sorted(choosable(at_n), key=lambda c: (-c.choice_score(sign), c.train_seconds))
+    here = sorted(choosable(at_n), key=lambda c: choice_order(c, sign))
     if not here:
         return None
     best, pick, versus = here[0], here[0], []
+    tied = [c for c in here[1:] if c.choice_score(sign) == best.choice_score(sign)]  # ranked below it by simplicity alone
     allowed = margin(metric, best.choice_score(sign) * sign, margin_points)  # on validation, never test
     equivalence, undecided = None, None
     def beats_floor(cell: Cell) -> bool:
         mean = val_mean(cell)
         return floor is None or mean is None or sign * (mean - floor) > 1e-12
 
-    for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds and beats_floor(c)),
+    for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds and beats_floor(c) and not any(c is t for t in tied)),
                           key=lambda c: c.train_seconds):
         diff = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, split="val")
         if diff is None or diff["pairs"] < MIN_PAIRS:
@@ -117,7 +116,8 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
             "label_free": pick.label_free,
             "train_seconds": pick.train_seconds, "feature_seconds": pick.feature_seconds, "best_seconds": best.train_seconds,
             "trainable_params": pick.trainable_params, "versus": versus,
-            "equivalence": equivalence, "undecided": undecided if pick is best else None}
+            "equivalence": equivalence, "undecided": undecided if pick is best else None,
+            "tied": [c.strategy for c in tied] if pick is best else []}
 
 
 def label_free(table: dict[tuple[str, int | str], Cell]) -> dict[tuple[str, int | str], Cell]:
@@ -189,7 +189,9 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
         return text
     over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}{_paired_and_untold(v)}" for v in first["versus"]]
     evidence = ("; on test " + ", ".join(over)) if over else ""
-    text = f"{where}: {name} (best on {on}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
+    tie = (f", tied there with {', '.join(first['tied'])}: the simpler arm is named (fewer objective terms, then fewer "
+           "trainable parameters, then the name)") if first.get("tied") else ""
+    text = f"{where}: {name} (best on {on}{tie}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
     if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
         text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and trails on "
@@ -241,7 +243,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
               confidence: float = CONFIDENCE, margin_points: float | None = None) -> list[dict[str, Any]]:
     """Which strategy to use, by labelled-set size, in plain words; decided on validation, figures from test.
 
-    At each size take the best validation mean; if a cheaper strategy (less train time) trails it on validation by
+    At each size take the best validation mean (on an exact tie the simpler arm, said in the text: fewer objective
+    terms, then fewer trainable parameters, then the name; never the train time); if a cheaper strategy (less train time) trails it on validation by
     less than the margin with the whole paired interval (over seeds only: validation predictions are not stored, so
     its rows are not resampled, and the text says so; at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
     metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and

@@ -95,12 +95,15 @@ def ewc_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], fisher:
 
 @dataclass(frozen=True)
 class EWCOptions:
-    weight: float = 0.01  # λ, on L2-SP's scale (F is normalised to mean 1)
+    # λ, on L2-SP's scale (F is normalised to mean 1). 1: MiniLM fine-tuned at its defaults (n = 64, 100 steps) drifted
+    # half as far from its pre-trained weights at no target cost; at 0.01 (L2-SP's α, once this default) as far as with
+    # no term (`python benchmarks/ewc_weights.py`; docs/BENCHMARKS.md, "The ewc term's default weight")
+    weight: float = 1.0
     samples: int = 64  # reference inputs the Fisher is estimated on (one gradient each: ~0.1 s each for MiniLM on CPU)
     data: str | None = None  # the reference inputs' dataset (an earlier task, its pool's inputs); None: the task's own pool
 
     def __post_init__(self) -> None:
-        check_weight("ewc", self.weight, 0.01)
+        check_weight("ewc", self.weight, 1.0)
         check_count("ewc", "samples", self.samples)
         if self.data is not None and (not isinstance(self.data, str) or not self.data):
             raise ConfigError(f"ewc data must name a dataset, got {self.data!r}; e.g. ewc[data=drug-reviews]")

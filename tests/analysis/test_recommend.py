@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from headstart.analysis.recommend import recommend
 from headstart.results import RunResult
 
@@ -103,3 +105,40 @@ def _by_seed(scores: dict[str, tuple[float, ...]]) -> list:
     """A run per strategy and seed scoring its value on validation and test (full-finetune the slower)."""
     return [run(s, seed, v, v, seconds=100 if s == "full-finetune" else 1) for s, values in scores.items()
             for seed, v in enumerate(values)]
+
+
+def termed(strategy: str, seed: int, val: float, *, seconds: float, params: int, terms: dict | None = None) -> RunResult:
+    """A run of ``strategy`` with objective ``terms`` that scored ``val`` on validation and test."""
+    spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}, **({"terms": terms} if terms else {})}
+    return RunResult(key=f"{strategy}{sorted(terms or {})}/16/{seed}", spec=spec, status="done",
+                     metrics={"accuracy": val, "n": 248}, val_metrics={"accuracy": val}, train_seconds=seconds,
+                     trainable_params=params)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_an_exact_tie_on_validation_names_the_simpler_arm_not_the_faster(reverse: bool) -> None:
+    """full-finetune+ewc at a weight too small to act agreed with full-finetune on every row; the first cell's warm-up
+    on a busy machine made plain fine-tuning 16 s against 1.8 s, so the tie named the arm with the term, and the other
+    one with the arms given in the other order. With 3 seeds the tied faster arm also came in as "cheaper"."""
+    plain = [termed("full-finetune", s, 0.5 + s / 100, seconds=15.96, params=22_000_000) for s in range(3)]
+    ewc = [termed("full-finetune", s, 0.5 + s / 100, seconds=1.76, params=22_000_000, terms={"ewc": {}}) for s in range(3)]
+    (band,) = recommend(ewc + plain if reverse else plain + ewc)
+    assert band["strategy"] == "full-finetune", band["text"]
+    assert "(best on validation, tied there with full-finetune+ewc: the simpler arm is named (fewer objective terms" \
+        in band["text"], band["text"]
+
+
+def test_a_tie_prefers_fewer_trained_parameters_then_the_name_never_the_time() -> None:
+    """The probe over fine-tuning on a tie, however long each took; two arms alike in terms and parameters: name order."""
+    probe = [termed("linear-probe", s, 0.9, seconds=30.0, params=770) for s in range(2)]
+    tuned = [termed("full-finetune", s, 0.9, seconds=2.0, params=22_000_000) for s in range(2)]
+    (band,) = recommend(tuned + probe)
+    assert band["strategy"] == "linear-probe" and "tied there with full-finetune:" in band["text"], band["text"]
+    same = [termed(name, s, 0.9, seconds=t, params=770) for name, t in (("zeta-probe", 1.0), ("alpha-probe", 9.0))
+            for s in range(2)]
+    (band,) = recommend(same)
+    assert band["strategy"] == "alpha-probe", band["text"]
+    ahead = [termed("full-finetune", s, 0.91, seconds=30.0, params=22_000_000, terms={"ewc": {}}) for s in range(2)]
+    (band,) = recommend(tuned + ahead)
+    assert band["strategy"] == "full-finetune+ewc" and "tied" not in band["text"], "no tie, no tie-break"

@@ -87,7 +87,7 @@ def test_ewc_on_an_earlier_tasks_inputs_and_unset_options_stay_out_of_the_key(to
     assert not all(torch.allclose(a, b) for a, b in zip(other, own)), "the Fisher is taken on the other dataset's inputs"
     resolved = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={"ewc": {}}),
                      data=toy, pretrained=make_tiny(0)).resolved()
-    assert resolved["terms"] == {"ewc": {"weight": 0.01, "samples": 64}}, "a new unset option leaves earlier keys as they were"
+    assert resolved["terms"] == {"ewc": {"weight": 1.0, "samples": 64}}, "a new unset option leaves earlier keys as they were"
 
 
 def test_a_dataset_both_replayed_and_retained_is_refused(toy, make_tiny, other_csv):
