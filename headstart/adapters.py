@@ -66,14 +66,14 @@ def _copy_record(source: Path, target: Path) -> None:
     """The source run's metrics.json (its training record) into the new run, without the test score ``evaluate`` wrote
     of the source's weights (``saved.record_test``): the new run's weights are others, scored by its own evaluate. A
     file that does not read as JSON is copied as it is."""
-    from headstart.atomic import write_json
+    from headstart.atomic import write_atomic, write_json
 
     try:
         metrics = json.loads(source.read_text())
     except ValueError:
         metrics = None
     if not isinstance(metrics, dict):
-        shutil.copyfile(source, target)
+        write_atomic(target, source.read_bytes())
         return
     write_json(target, {k: v for k, v in metrics.items() if k != "test"})
 
