@@ -8,6 +8,7 @@ feature cache and save/load run on it in milliseconds. Toy sentiment data is lea
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import signal
 import sys
@@ -457,6 +458,35 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
         main()
     captured = capsys.readouterr()
     return exit_info.value.code, captured.out, captured.err
+
+
+def assert_produced_by(argv: list[str], kind: str, record: str, report: str, monkeypatch: pytest.MonkeyPatch,
+                       capsys: pytest.CaptureFixture) -> str:
+    """``headstart ARGV`` (writing ``--out cli`` in the current folder) records its command in ``cli/RECORD`` (JSON's
+    ``command``) and at the end of ``cli/REPORT`` ("## Produced by"), and ``report`` of a copy of that store, which it
+    cannot re-render, names the command with the copy's --out. Returns the command."""
+    import shutil
+
+    from headstart.errors import StoreError
+    from headstart.report.render import render
+    from headstart.surface import cli_surface, reset_surface
+
+    code, _, err = run_cli(argv, monkeypatch, capsys)
+    assert code == 0, err
+    command = "headstart " + " ".join(argv)
+    assert json.loads(Path("cli", record).read_text())["command"] == command
+    assert Path("cli", report).read_text().endswith(f"## Produced by\n\n```\n{command}\n```\n")
+    shutil.copytree("cli", "copy")
+    marked = cli_surface()
+    try:
+        with pytest.raises(StoreError) as refused:
+            render("copy")
+    finally:
+        reset_surface(marked)
+    assert str(refused.value) == (f"'copy' is a {kind} store: its report is written by 'headstart {kind}'; to "
+                                  "re-render it, run the command that wrote it again with --out copy (it trains nothing "
+                                  f"already stored): {command}")
+    return command
 
 
 def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:

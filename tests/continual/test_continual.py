@@ -489,31 +489,14 @@ def test_continual_records_its_command_and_report_of_its_store_names_it(stream, 
     """review: continual.json and continual.md recorded no command, and `headstart report` of a copied continual store
     said only "run it again with the same arguments". Both record the command that wrote them (the CLI's line, a
     Python call as written), and report's refusal names it, with this folder's --out."""
-    import shutil
-
-    from conftest import run_cli
+    from conftest import assert_produced_by
     from headstart.errors import StoreError
     from headstart.report.render import render
-    from headstart.surface import cli_surface, reset_surface
 
     monkeypatch.chdir(tmp_path)
     argv = ["continual", "--stream", str(stream), "--arms", "naive", "--backbone", "tiny", "--n", "16", "--seeds", "1",
             "--no-alone", "--max-steps", "2", "--min-steps", "2", "--out", "cli", "-q"]
-    code, _, err = run_cli(argv, monkeypatch, capsys)
-    assert code == 0, err
-    command = "headstart " + " ".join(argv)
-    assert json.loads(Path("cli/continual.json").read_text())["command"] == command
-    assert Path("cli/continual.md").read_text().endswith(f"## Produced by\n\n```\n{command}\n```\n")
-    shutil.copytree("cli", "copy")
-    marked = cli_surface()
-    try:
-        with pytest.raises(StoreError) as refused:
-            render("copy")
-    finally:
-        reset_surface(marked)
-    assert str(refused.value) == ("'copy' is a continual store: its report is written by 'headstart continual'; to "
-                                  "re-render it, run the command that wrote it again with --out copy (it trains nothing "
-                                  f"already stored): {command}")
+    assert_produced_by(argv, "continual", "continual.json", "continual.md", monkeypatch, capsys)
     result = headstart.continual(str(stream), arms="naive", backbone="tiny", n=16, seeds=1, out="py", alone=False,
                                  max_steps=2, min_steps=2)
     call = f"headstart.continual(stream={str(stream)!r}, "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, stop_in_run
+from conftest import assert_produced_by, run_cli, stop_in_run
 from headstart.specs import TrainConfig
 from mt_fixtures import FAST, tasks_of, write_tasks
 from test_sweep import HEADSTART, done_count, env, tiny_backbone  # noqa: F401  (tiny_backbone: a real tiny BERT folder, a fixture)
@@ -76,32 +76,15 @@ def test_multitask_records_its_command_and_report_of_its_store_names_it(tmp_path
     """review: results.json and report.md recorded no command, and `headstart report` of a copied multitask store said
     only "run it again with the same arguments". Both record the command that wrote them (the CLI's line, a Python
     call as written), and report's refusal names it, with this folder's --out."""
-    import shutil
-
     import headstart
     from headstart.errors import StoreError
     from headstart.report.render import render
-    from headstart.surface import cli_surface, reset_surface
 
     path = write_tasks(tmp_path / "tasks.csv", n=120)
     monkeypatch.chdir(tmp_path)
     argv = ["multitask", "--tasks", tasks_of(path, "label", "score"), "--weighting", "equal", "--backbone", "tiny",
             "--n", "16", "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--out", "cli", "-q"]
-    code, _, err = run_cli(argv, monkeypatch, capsys)
-    assert code == 0, err
-    command = "headstart " + " ".join(argv)
-    assert json.loads(Path("cli/results.json").read_text())["command"] == command
-    assert Path("cli/report.md").read_text().endswith(f"## Produced by\n\n```\n{command}\n```\n")
-    shutil.copytree("cli", "copy")
-    marked = cli_surface()
-    try:
-        with pytest.raises(StoreError) as refused:
-            render("copy")
-    finally:
-        reset_surface(marked)
-    assert str(refused.value) == ("'copy' is a multitask store: its report is written by 'headstart multitask'; to "
-                                  "re-render it, run the command that wrote it again with --out copy (it trains nothing "
-                                  f"already stored): {command}")
+    assert_produced_by(argv, "multitask", "results.json", "report.md", monkeypatch, capsys)
     result = headstart.multitask(tasks_of(path, "label", "score"), weighting="equal", backbone="tiny", n=16, seeds=1,
                                  out="py", max_steps=2, min_steps=2)
     recorded = json.loads((result.out / "results.json").read_text())["command"]
