@@ -434,17 +434,18 @@ def test_a_rerun_keeps_the_arms_saved_with_the_same_settings_and_refuses_other_s
     assert {r["method"] for r in grown.rows} >= {"protonet", "reptile"}
     assert as_json([r for r in grown.rows if r["method"] == "protonet"]) == as_json([r for r in first.rows if r["method"] == "protonet"])
     both = arm_files(out)
-    for changed, said in ((dict(SMALL, meta_steps=3), "(meta_steps=2, not 3)"), (dict(SMALL, seed=1), "(seed=0, not 1)")):
+    for changed, said in ((dict(SMALL, meta_steps=3), "(config={'meta_steps': 2}, not 3)"),
+                           (dict(SMALL, seed=1), "(config={'seed': 0}, not 1)")):
         with pytest.raises(ConfigError, match=re.escape(f"out={str(out)!r} holds another meta-train {said}; nothing was written")):
             headstart.meta_train(out, {"arms": ("protonet", "reptile"), **changed}, setting="fashion-split")
-    with pytest.raises(ConfigError, match=re.escape("holds another meta-train (arms='protonet,reptile', not protonet); nothing "
+    with pytest.raises(ConfigError, match=re.escape("holds another meta-train (config={'arms': 'protonet,reptile'}, not protonet); nothing "
                                                     f"was written there; choose a new folder, e.g. {str(tmp_path / 'meta-2')!r}, "
-                                                    "or give arms='protonet,reptile' (its saved arms are kept)")):
+                                                    "or give config={'arms': 'protonet,reptile'} (its saved arms are kept)")):
         headstart.meta_train(out, {"arms": ("protonet",), **SMALL}, setting="fashion-split")
     assert arm_files(out) == both and trained == ["reptile"]
     for report_file in ("meta.json", "meta.md"):  # arms saved, none scored (a stop before meta.json): each arm's record decides
         (out / report_file).unlink()
-    with pytest.raises(ConfigError, match=re.escape("holds another meta-train (meta_steps=2, not 3)")):
+    with pytest.raises(ConfigError, match=re.escape("holds another meta-train (config={'meta_steps': 2}, not 3)")):
         headstart.meta_train(out, {"arms": ("protonet", "reptile"), **dict(SMALL, meta_steps=3)}, setting="fashion-split")
     scored = headstart.meta_train(out, {"arms": ("protonet", "reptile"), **SMALL}, setting="fashion-split")
     assert trained == ["reptile"] and arm_files(out) == both and all(t["kept"] for t in scored.training)
