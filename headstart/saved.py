@@ -206,7 +206,8 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
 
 def saved_stamp(directory: Path) -> tuple[int, int] | None:
     """Which save of a run ``directory`` holds: its spec.json's inode and modification time (a save swaps in a new
-    folder; ``record_test`` leaves spec.json as it is); None where there is no spec.json."""
+    folder, so a run saved again with the same spec gets another; ``record_test`` and an sft run's ``rescore`` leave
+    spec.json as it is); None where there is no spec.json."""
     try:
         found = (Path(directory) / "spec.json").stat()
     except OSError:

@@ -28,6 +28,7 @@ from headstart.surface import spoken
 from headstart.outdir import finished, held
 from headstart.staging import free_sibling
 from headstart.report.mdtext import md_text
+from headstart.saved import saved_stamp  # noqa: F401  (llm.evaluate reads it here)
 
 KINDS = ("sft", "prefer")
 
@@ -163,17 +164,6 @@ def check_holds(directory: Path, spec: dict[str, Any], stamp: tuple[int, int] | 
     again = (spoken(f"headstart evaluate {directory}", f"headstart.evaluate({str(directory)!r})") + " scores the run it holds now"
              if isinstance(now, dict) and now.get("kind") == "sft" else "nothing else was changed")
     raise StoreError(f"{str(directory)!r} {held}, so this run's test score is not written there, nothing written; {again}")
-
-
-def saved_stamp(directory: Path) -> tuple[int, int] | None:
-    """Which save of a run ``directory`` holds: its spec.json's inode and modification time (a save swaps in a new
-    folder, so a run saved again with the same spec gets another; ``rescore`` leaves spec.json as it is); None where
-    there is no spec.json."""
-    try:
-        found = (Path(directory) / "spec.json").stat()
-    except OSError:
-        return None
-    return found.st_ino, found.st_mtime_ns
 
 
 def _saved_since(out: Path, started: float) -> bool:
