@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_toy
-from test_sweep import tiny_backbone  # noqa: F401  (a fixture)
+from test_sweep import done_count, tiny_backbone  # noqa: F401  (a fixture)
 
 CONTROL = "HEADSTART_TEST_RAY_CONTROL"  # the folder whose files tell the workers' run_cell to die or to dawdle
 
@@ -145,6 +145,19 @@ def test_a_worker_dead_mid_cell_is_run_again_with_the_same_result(cluster, local
     assert sorted(w["attempt"] for _, _, w in rows.values()) == [1] * 7 + [2]
 
 
+def test_a_store_without_its_table_yet_counts_no_finished_cell(tmp_path):
+    """The store's file appears a moment before its table: the node-loss test's poller read "no such table" there,
+    died, and killed nothing (a CI failure)."""
+    path = tmp_path / "runs.sqlite"
+    assert done_count(tmp_path) == 0
+    sqlite3.connect(path).close()  # the file, no table yet
+    assert done_count(tmp_path) == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE runs (status TEXT)")
+        conn.execute("INSERT INTO runs VALUES ('done'), ('failed')")
+    assert done_count(tmp_path) == 1
+
+
 @pytest.mark.slow
 def test_a_node_lost_mid_sweep_puts_its_cell_back_and_the_head_finishes(cluster, local, tiny_backbone, toy_file, tmp_path):  # noqa: F811
     import headstart
@@ -161,10 +174,8 @@ def test_a_node_lost_mid_sweep_puts_its_cell_back_and_the_head_finishes(cluster,
         deadline, started = time.time() + 300, control / f"running-{extra.node_id}"
         started.unlink(missing_ok=True)
         while time.time() < deadline:
-            if (tmp_path / "runs.sqlite").exists():
-                with sqlite3.connect(tmp_path / "runs.sqlite", timeout=30) as conn:
-                    if conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'").fetchone()[0] >= 1:
-                        break
+            if done_count(tmp_path) >= 1:
+                break
             time.sleep(0.05)
         started.unlink(missing_ok=True)  # a cell that starts from now on is one the kill catches
         while time.time() < deadline and not started.exists():
