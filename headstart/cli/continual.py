@@ -53,7 +53,7 @@ def continual(
 
     \b
     Example: headstart continual --stream split-fashion-mnist --scenario class --arms naive,ewc,replay,joint --seeds 3
-    Example: headstart continual --stream text --arms naive,ewc --n 64 --seeds 1 --max-val 100   # validation capped near 100 rows a task (whole groups, so a few more), not 300
+    Example: headstart continual --stream text --arms naive,ewc --n 64 --seeds 1 --max-val 100   # validation capped at 100 rows a task (whole groups can take it over), not 300
     On a Ray cluster: headstart continual --stream permuted-mnist --backend ray --address auto
     """
     from headstart.analysis.continual import recommended_word, versus_text, withheld_text

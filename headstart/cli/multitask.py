@@ -53,7 +53,7 @@ def multitask(
     \b
     Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment,drug-reviews-rating --weighting equal,uncertainty,gradnorm --n 256 --seeds 3 --out runs/multitask-drug
     Example: headstart multitask --tasks reviews.csv:condition,reviews.csv:rating --strategy lora --option rank=4
-    Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment --n 64 --seeds 1 --max-val 100   # validation capped near 100 rows a task (whole groups, so a few more), not 300
+    Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment --n 64 --seeds 1 --max-val 100   # validation capped at 100 rows a task (whole groups can take it over), not 300
     """
     from headstart.analysis.stats import has_interval, range_text
     from headstart.cli.common import InterruptReported

@@ -118,7 +118,7 @@ def train(
     Example: headstart train --strategy zero-shot --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"' --out runs/zs
     Example: headstart train --strategy linear-probe --n 16 --out runs/ft64 --overwrite   # replaces the run there
     Example: headstart train --strategy full-finetune --n 64 --dedupe --out runs/ft64-dedupe   # test copies of training rows dropped
-    Example: headstart train --backbone smollm2-135m --strategy icl --n 16 --max-val 50 --out runs/icl   # validation capped near 50 rows (whole groups, so a few more), not 300
+    Example: headstart train --backbone smollm2-135m --strategy icl --n 16 --max-val 50 --out runs/icl   # validation capped at 50 rows (whole groups can take it over), not 300
     """
     from headstart.api import fit
     from headstart.fit_result import Interrupted, NothingSaved

@@ -104,7 +104,7 @@ def compare(
     \b
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
     Example: headstart compare --strategies zero-shot,setfit,linear-probe --sizes 0,8,32 --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"'
-    Example: headstart compare --backbone smollm2-135m --strategies icl,linear-probe --sizes 16 --seeds 1 --max-val 50   # validation capped near 50 rows (whole groups, so a few more), not 300
+    Example: headstart compare --backbone smollm2-135m --strategies icl,linear-probe --sizes 16 --seeds 1 --max-val 50   # validation capped at 50 rows (whole groups can take it over), not 300
     """
 
     from headstart.api_compare import built_sweep, run_compare
@@ -222,7 +222,7 @@ def adapt(
 
     \b
     Example: headstart adapt --source mnist-5k --target opencv-digits --backbone efficientnet-lite0 --image-size 64 --seeds 5
-    Example: headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment --sizes 64 --seeds 2 --max-val 100   # validation capped near 100 rows (whole groups, so a few more), not 300
+    Example: headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment --sizes 64 --seeds 2 --max-val 100   # validation capped at 100 rows (whole groups can take it over), not 300
     """
     from headstart.adapt import adapt as run_adapt, summary_lines
     from headstart.cli.common import InterruptReported
