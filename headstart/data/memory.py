@@ -3,12 +3,14 @@
 
 Everything downstream reads a dataset by name or path (run keys, worker processes, ``evaluate`` of a saved run), so an
 in-memory table is written once as parquet under the headstart cache and read back like any user file, named by the
-dataset's content hash (``$HEADSTART_CACHE/data/table-<Dataset.hash>.parquet``): the same rows and labels give the same
-path, hash and run keys whatever the column order, dtypes or library versions, and nothing is pickled. A table of the
-same data that the reading options read otherwise from the file already there (its columns named otherwise, its labels
-'a|b' strings where the new one holds lists) is kept beside it as ``table-<Dataset.hash>-<its bytes' hash>.parquet``,
-so each is read back as it was passed. Columns are found as for files (``--text-column`` / ``--label-column`` when the
-names are not the usual ones).
+dataset's content hash and its layout, never by what the cache holds: a table with columns ``text`` and ``label`` that
+reads the same with no options is ``$HEADSTART_CACHE/data/table-<Dataset.hash>.parquet``; any other layout (its columns
+named otherwise, labels 'a|b' strings read with task='multilabel', a group or split column) is
+``table-<Dataset.hash>-<its layout's hash>.parquet`` (``_layout``: the column names, the columns and task read, how the
+labels are written), so each is read back as it was passed, and the same DataFrame passed again after
+``clear_cache("data")`` lands at the same path. The same rows and labels in the same layout give the same path, hash and
+run keys whatever the column order, dtypes or library versions, and nothing is pickled. Columns are found as for files
+(``--text-column`` / ``--label-column`` when the names are not the usual ones).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import contextlib
 import contextvars
 import io
+import json
 import logging
 import os
 import re
@@ -112,7 +115,8 @@ def _splits_frame(splits: Any) -> Any:
 
 
 def as_path(data: Any, **reading: Any) -> str:
-    """``data`` written to the cache as parquet, named by its dataset's content hash; the path, for ``load_dataset``.
+    """``data`` written to the cache as parquet, named by its dataset's content hash and its layout (the module's
+    docstring); the path, for ``load_dataset``.
 
     Args:
         reading: how to read the table (``specs.file_options``: text / label / group / split columns, task).
@@ -141,17 +145,16 @@ def as_path(data: Any, **reading: Any) -> str:
     staged = _write(folder / f".staged-{written}.parquet", buf.getvalue())
     try:
         with _notes_held():
-            data_hash = load_dataset(str(staged), **reading).hash
+            read = load_dataset(str(staged), **reading)
     except HeadstartError as e:  # the user passed data, not this file: name it so, and leave no left-over behind
         staged.unlink(missing_ok=True)
         reword(e, repr(str(staged)), "the data passed")
         raise
-    path = folder / f"table-{data_hash}.parquet"
-    if path.exists() and not _reads_as(path, buf.getvalue(), data_hash, reading):
-        path = folder / f"table-{data_hash}-{written}.parquet"  # the same data, written so that it reads otherwise
-    if path.exists():
-        staged.unlink(missing_ok=True)
-    else:
+    plain = _plain(staged, read, reading)
+    path = folder / (f"table-{read.hash}.parquet" if plain else f"table-{read.hash}-{_layout(frame, read.source)}.parquet")
+    if path.exists() and (not plain or path.read_bytes() == buf.getvalue() or _reads_plain(path, read)):
+        staged.unlink(missing_ok=True)  # a table of the same data and layout: each reads the other's file alike
+    else:  # absent, or a plain table written before the names were by layout, holding another layout: ours replaces it
         os.replace(staged, path)
     return str(path)
 
@@ -229,28 +232,61 @@ def check_staged_copy(source: dict[str, Any], where: str) -> None:
     if "path" not in source or shown_name(path.name) == path.name or path.exists():
         return
     given = {k: source.get(k) for k in ("text_column", "label_column", "group_column")} | {
-        "task": source.get("task") if source.get("task") != "classification" else None,
-        "split_column": source.get("split_column") if source.get("split_column") != SPLIT_COLUMN else None}
+        "task": source.get("task") if source.get("task") != "classification" else None}
     arguments = "".join(f", {k}={v!r}" for k, v in given.items() if v is not None)
+    split = source.get("split_column")
+    call = f"headstart.load_dataset(df{arguments}{f', split_column={split!r}' if split else ''}) on the same DataFrame"
+    if split == SPLIT_COLUMN:  # a DatasetDict's splits, or a DataFrame's own column of that name: the DatasetDict names none
+        call += f", or headstart.load_dataset(splits{arguments}) on the same DatasetDict"
     raise DataError(f"{where} was fit on {shown_name(path.name)}, a DataFrame whose copy in the cache (in {str(path.parent)!r}) "
-                    "is gone (cleared with clear_cache('data'), or the run came from another machine); write it back with "
-                    f"headstart.load_dataset(df{arguments}) on the same DataFrame, then try again")
+                    f"is gone (cleared with clear_cache('data'), or the run came from another machine); write it back with {call}, "
+                    "then try again")
 
 
-def _reads_as(path: Path, payload: bytes, data_hash: str, reading: dict[str, Any]) -> bool:
-    """Whether the table already at ``path`` reads, with ``reading``, as the data just staged (``data_hash``): the same
-    bytes, or a table of the same rows whose layout differs (column order, dtypes, a library's version) and that these
-    options read the same. Not so for one whose columns are named otherwise, or whose labels are written so that these
-    options read other labels ('a|b' strings beside lists, read without task='multilabel')."""
+def _plain(path: Path, read: Any, reading: dict[str, Any]) -> bool:
+    """Whether the table at ``path``, read with ``reading`` as ``read``, is in the layout the plain name
+    ``table-<hash>.parquet`` holds: columns ``text`` and ``label``, no group or split column, read the same with no
+    options at all (so the labels are written as their task is guessed). Every table of that layout reads every other's
+    file alike with its own options, and so does the run's stored data source and the ``load_dataset(df, ...)`` that
+    ``check_staged_copy`` advises: the one layout whose tables can share a name whichever of them was written first."""
+    source = read.source
+    if (source.get("text_column"), source.get("label_column")) != ("text", "label") or source.get("pair") \
+            or source.get("group_column") or source.get("split_column"):
+        return False
+    return not reading or _reads_plain(path, read)
+
+
+def _reads_plain(path: Path, read: Any) -> bool:
+    """Whether the table at ``path``, read with no options, reads as ``read`` (a table in the plain layout) does."""
     from headstart.data import load_dataset
 
-    if path.read_bytes() == payload:
-        return True
     try:
         with _notes_held():
-            return load_dataset(str(path), **reading).hash == data_hash
+            guessed = load_dataset(str(path))
     except HeadstartError:
         return False
+    return guessed.hash == read.hash and _read_as(guessed.source) == _read_as(read.source)
+
+
+def _layout(frame: Any, source: dict[str, Any]) -> str:
+    """16 hex digits naming how a table not in the plain layout (``_plain``) is read: its column names, the columns and
+    task its reading found (its data source, less the path) and how its labels are written (lists, numbers or values,
+    so 'a|b' strings read with task='multilabel' and lists read without it part). Tables with the same data and layout
+    read each other's file alike with their own options, and neither the column order, the dtypes' widths, a library's
+    version nor what the cache holds changes it."""
+    import pandas as pd
+
+    label = source.get("label_column")
+    labels = frame[label] if label in frame.columns else None
+    written = (None if labels is None else "lists" if any(pd.api.types.is_list_like(v) for v in labels.dropna())
+               else "numbers" if pd.api.types.is_numeric_dtype(labels) else "values")
+    layout = {"columns": sorted(map(str, frame.columns)), "read": _read_as(source), "labels": written}
+    return hashlib.sha256(json.dumps(layout, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _read_as(source: dict[str, Any]) -> dict[str, Any]:
+    """A data source less its path: the columns and task a table was read with."""
+    return {k: v for k, v in source.items() if k != "path"}
 
 
 def _write(path: Path, payload: bytes) -> Path:

@@ -125,8 +125,8 @@ def test_a_later_refusal_names_the_data_passed_not_its_cached_table(toy_csv, tin
 
 
 def test_the_same_data_written_otherwise_reads_back_as_it_was_passed():
-    """A table already cached for the same rows is reused only where it reads the same with the new options: renamed
-    columns, or 'a|b' tags beside lists, read with their own options, not with the earlier table's."""
+    """The same rows written otherwise (renamed columns, or 'a|b' tags beside lists) get a table of their own, read
+    with their own options, not the earlier table read with them."""
     from headstart.data import load_dataset
 
     frame = pd.DataFrame({"text": [f"review {i}" for i in range(40)], "label": ["pos", "neg"] * 20})
@@ -149,6 +149,79 @@ def test_the_same_data_written_otherwise_reads_back_as_it_was_passed():
     assert listed != piped
     read = load_dataset(listed)
     assert read.task == "multilabel" and read.label_names == ("fresh", "long", "rotten"), read
+
+
+def test_a_dataframes_cached_name_is_its_own_whatever_the_cache_held():
+    """A table's name is its data and its layout, not what was cached before: the renamed table took
+    'table-<sha>-<bytes>' after the plain one, and the plain name alone once the cache was cleared (another run key).
+    The plain layout (text and label, read with no options) keeps the plain name, and so its runs' keys."""
+    from headstart.data import load_dataset
+
+    frame = pd.DataFrame({"text": [f"review {i}" for i in range(40)], "label": ["pos", "neg"] * 20})
+    renamed = frame.rename(columns={"text": "review", "label": "sentiment"})
+    options = {"text_column": "review", "label_column": "sentiment"}
+    first, second = as_path(frame), as_path(renamed, **options)
+    assert Path(first).name == f"table-{load_dataset(frame).hash}.parquet" != Path(second).name
+    headstart.clear_cache("data")
+    assert as_path(renamed, **options) == second, "the same name with the cache cleared"
+    assert as_path(renamed[["sentiment", "review"]], **options) == second, "the column order is no part of the layout"
+    assert as_path(frame, text_column="text", label_column="label") == first, "options that add nothing"
+    assert load_dataset(second, **options).source["text_column"] == "review" and load_dataset(first).hash == \
+        load_dataset(second, **options).hash
+    renamed.to_parquet(first, index=False)  # the plain name holding another layout, as the first table staged once got it
+    assert as_path(frame) == first and load_dataset(first).source["text_column"] == "text", "the plain layout's own again"
+
+
+def test_a_cleared_copy_written_back_as_advised_is_the_runs_own_and_nothing_retrains(toy_csv, tiny_registry, tmp_path):
+    """A run on a renamed DataFrame staged after the plain one: once the cache is cleared, the load_dataset(df, ...)
+    that evaluate advises writes back the very file the run reads, and the same compare into its store trains nothing
+    (it wrote the plain name, and the compare retrained every cell under another key)."""
+    import json
+
+    frame = pd.read_csv(toy_csv)
+    renamed = frame.rename(columns={"text": "review", "label": "sentiment"})
+    options = {"text_column": "review", "label_column": "sentiment"}
+    as_path(frame)
+    compare = dict(backbone="tiny", strategies="linear-probe", sizes=[16], seeds=1, out=tmp_path / "c", config=FAST,
+                   tune=None, **options)
+    assert headstart.compare(renamed, **compare).trained == 1
+    headstart.fit(renamed, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=tmp_path / "r", **options)
+    read = Path(json.loads((tmp_path / "r" / "spec.json").read_text())["data_source"]["path"])
+    headstart.clear_cache("data")
+    assert not read.exists()
+    with pytest.raises(headstart.HeadstartError) as refused:
+        headstart.evaluate(tmp_path / "r")
+    said = str(refused.value)
+    advised = "headstart.load_dataset(df, text_column='review', label_column='sentiment')"
+    assert said.count(advised) == 1 and said.count("write it back") == 1 and said.count("clear_cache") == 1, said
+    headstart.load_dataset(renamed, **options)  # as advised
+    assert read.exists(), "the file the run reads is back"
+    assert headstart.evaluate(tmp_path / "r")["n"] > 0, "and the advice is not said again"
+    again = headstart.compare(renamed, **compare)
+    assert again.trained == 0 and again.skipped == 1, again
+
+
+def test_the_advice_for_a_cleared_copy_with_a_split_column_writes_back_the_runs_file(toy_csv, tiny_registry, tmp_path):
+    """A split column is part of a table's layout, so the advice names a DataFrame's own 'split' column
+    (split_column='split'), which it left out as a DatasetDict's: load_dataset(df) would write a table of another layout,
+    not the run's. The DatasetDict's own call names none (it refuses split_column)."""
+    datasets = pytest.importorskip("datasets")
+    frame = pd.read_csv(toy_csv)
+    cases = [(frame.assign(split=["train"] * 150 + ["test"] * 50), {"split_column": "split"},
+              "headstart.load_dataset(df, text_column='text', label_column='label', split_column='split') on the same "
+              "DataFrame, or headstart.load_dataset(splits, text_column='text', label_column='label') on the same DatasetDict"),
+             (datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame.iloc[:150].reset_index(drop=True)),
+                                    "test": datasets.Dataset.from_pandas(frame.iloc[150:].reset_index(drop=True))}), {},
+              "headstart.load_dataset(splits, text_column='text', label_column='label') on the same DatasetDict")]
+    for i, (data, options, advised) in enumerate(cases):
+        out = tmp_path / f"r{i}"
+        headstart.fit(data, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=out, **options)
+        headstart.clear_cache("data")
+        with pytest.raises(headstart.HeadstartError, match="write it back with") as refused:
+            headstart.evaluate(out)
+        assert advised in str(refused.value), str(refused.value)
+        headstart.load_dataset(data, **options)
+        assert headstart.evaluate(out)["n"] == 50, "the run's own file, its test split as given"
 
 
 def test_pandas_missing_values_are_missing_whatever_the_dtype(caplog):
