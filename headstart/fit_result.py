@@ -127,7 +127,7 @@ class FitResult:
 
     @python_named
     def predict(self, texts: Any, *, text_column: str | None = None) -> list[dict[str, Any]]:
-        """Predictions of the model in memory for ``texts``, a list of inputs or a DataFrame (``headstart.predict``'s)."""
+        """Predictions of the model in memory for ``texts``, a list of inputs, one str or a DataFrame (``headstart.predict``'s)."""
         from headstart.predict_table import predict_inputs
 
         self._usable()

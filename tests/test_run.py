@@ -205,9 +205,9 @@ def test_a_one_value_grid_chose_nothing_on_validation():
     assert "Validation (scored only: nothing was chosen on it" in card
 
 
-def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv, tiny_registry, tmp_path):
-    """predict("text") would read one string as its characters; a FitResult's repr would print the model, a
-    Dataset's its every input; terms take the CLI's text too."""
+def test_the_python_api_reads_one_string_as_one_text_and_keeps_its_reprs_short(toy_csv, tiny_registry, tmp_path):
+    """predict("text") answers what predict(["text"]) does (not one row per character); a text run's Path is a file to
+    read, refused; a FitResult's repr would print the model, a Dataset's its every input; terms take the CLI's text too."""
     import headstart
     from headstart.adapter_set import AdapterSet
     from headstart.data import load_dataset
@@ -219,8 +219,12 @@ def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv,
                         terms="l2sp[weight=0.01]")
     assert json.loads((tmp_path / "ft" / "spec.json").read_text())["resolved"]["terms"] == {"l2sp": {"weight": 0.01}}
     for predict in (run.predict, lambda texts: headstart.predict(tmp_path / "ft", texts)):
-        with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got one string 'a joy to watch': wrap it in a list"):
-            predict("a joy to watch")
+        one = predict("a joy to watch")
+        assert one == predict(["a joy to watch"]) and len(one) == 1 and one[0]["text"] == "a joy to watch", one
+        with pytest.raises(ConfigError, match=r"got path '[^']*'; read its inputs first: headstart\.data\.read_inputs"):
+            predict(toy_csv)
+        with pytest.raises(ConfigError, match=r"got bytes b'a joy'; decode them to a str first"):
+            predict(b"a joy")
         with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got NoneType None; e\.g\. "):
             predict(None)
         assert len(predict(["a joy to watch"])) == 1
