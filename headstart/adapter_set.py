@@ -37,7 +37,8 @@ class AdapterSet:
 
     def add(self, directory: str | Path, name: str | None = None) -> str:
         from headstart.model import TaskModel
-        from headstart.saved import check_usable, load_run, load_weights, read_meta
+        from headstart.run_meta import read_meta
+        from headstart.saved import check_usable, load_run, load_weights
         from headstart.strategies import get_strategy
         from headstart.strategies.peft_base import saved_adapter
 

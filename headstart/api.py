@@ -294,7 +294,7 @@ def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str
 
 def _data_source(run: str | Path | FitResult) -> dict[str, Any] | None:
     """The data source (file and columns) ``run`` trained on, from its spec.json; None where it names none."""
-    from headstart.saved import read_meta
+    from headstart.run_meta import read_meta
 
     if isinstance(run, FitResult):
         run._usable()

@@ -15,7 +15,8 @@ from headstart.errors import StoreError
 from headstart.loaded import evaluate_loaded, predict_loaded
 from headstart.recipe import budget_for, selection_metric, setup, train
 from headstart.saved import save
-from headstart.saved import load_run, read_meta
+from headstart.run_meta import read_meta
+from headstart.saved import load_run
 from headstart.specs import RunSpec, TrainConfig
 
 FAST = TrainConfig(max_steps=20, min_steps=20, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
