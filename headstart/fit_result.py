@@ -41,7 +41,7 @@ class FitResult:
     retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
     ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
-    mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
+    mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id, test_added}
     val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
     val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
     leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
