@@ -146,7 +146,7 @@ def _copied(source: Path | None, out: Path, *, image: bool) -> Path:
     from headstart.atomic import build_directory, swap_in
     from headstart.errors import StoreError
     from headstart.outdir import held
-    from headstart.saved import write_model_card
+    from headstart.saved import card_name, write_model_card
 
     if source is None or not (Path(source) / "spec.json").is_file():
         raise StoreError(f"the run's folder {str(source)!r} is gone; nothing to save from: load a saved run, or fit again")
@@ -155,7 +155,7 @@ def _copied(source: Path | None, out: Path, *, image: bool) -> Path:
         for path in Path(source).iterdir():
             if path.name != "README.md":
                 (shutil.copytree if path.is_dir() else shutil.copy2)(path, staging / path.name)
-        write_model_card(staging, name=str(out), image=image)
+        write_model_card(staging, name=card_name(out), image=image)
 
     if Path(source).resolve() == out.resolve():
         return out

@@ -10,6 +10,7 @@ pickled. What a loaded run then answers (evaluate, evaluate out of domain, predi
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -133,7 +134,7 @@ def save_record(record: RunRecord, model: torch.nn.Module, out: str | Path, *, n
 
     def fill(staging: Path) -> None:
         _write_run(record, model, staging, notes or {})
-        write_model_card(staging, name=str(out), image=record.image)
+        write_model_card(staging, name=card_name(out), image=record.image)
 
     from headstart.outdir import held
 
@@ -173,12 +174,46 @@ def _majority(s: Any) -> dict[str, Any]:
     return {"majority": {part: m for part, m in split.items() if m is not None}}
 
 
+def card_name(out: str | Path, *, kept: bool = False) -> str:
+    """The run folder ``out`` as its model card's commands write it: train, a save, a copy, a merge and evaluate's card
+    all take it from here. The path as given, in ``Path``'s form (``runs/lp/`` and ``./runs/lp`` read ``runs/lp``); with
+    ``kept`` (a card made again in place: ``evaluate``), the path the folder's card already names where it still names
+    this folder, so evaluate given ``/abs/runs/lp``, or run from another folder, leaves train's ``runs/lp`` as it was (a
+    folder moved since takes the path given)."""
+    given = str(Path(out))
+    if not kept:
+        return given
+    written = _named_in_card(Path(out) / "README.md")
+    if written is None:
+        return given
+    here, named = Path(out).resolve(), Path(written).expanduser()
+    relative_tail = not named.is_absolute() and ".." not in named.parts and here.parts[-len(named.parts):] == named.parts
+    return written if relative_tail or named.resolve() == here else given
+
+
+def _named_in_card(card: Path) -> str | None:
+    """The run path a model card's Use section writes (its ``headstart evaluate PATH   # the test split`` line, as
+    ``write_model_card`` writes it in every form), None where the card has none or cannot be read."""
+    try:
+        lines = card.read_text().splitlines()
+    except (OSError, ValueError):
+        return None
+    for line in lines:
+        command, _, comment = line.partition("   # ")
+        if command.startswith("headstart evaluate ") and comment == "the test split":
+            try:
+                words = shlex.split(command)
+            except ValueError:
+                return None
+            return words[2] if len(words) == 3 else None
+    return None
+
+
 def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it (for a
     run on an image backbone, ``image``: predict on image files, and no export, which writes text encoders only; for a
-    text-pair run: predict on pairs, and no export, which writes single-text models only)."""
-    import shlex
-
+    text-pair run: predict on pairs, and no export, which writes single-text models only); ``name``, the run's path in
+    its commands, is ``card_name``'s."""
     from headstart.data.columns import run_pair
     from headstart.model_card import model_card
     from headstart.report.mdtext import md_fence
@@ -242,7 +277,7 @@ def record_test(run: "LoadedRun", scored: dict[str, Any], *, stamp: tuple[int, i
     try:
         with signals_held():  # metrics.json and README.md both, or the old pair
             write_json(directory / "metrics.json", {**metrics, "test": test})
-            write_model_card(directory, name=str(directory), image=getattr(run.model.backbone, "modality", "text") == "image")
+            write_model_card(directory, name=card_name(directory, kept=True), image=getattr(run.model.backbone, "modality", "text") == "image")
     except OSError as e:
         return f"it cannot be written ({e.strerror or type(e).__name__})"
     return None
