@@ -61,7 +61,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
     directory = Path(directory)
     peft_config = directory / "adapter_config.json"
     if (directory / "spec.json").exists():
-        from headstart.saved import read_meta
+        from headstart.run_meta import read_meta
 
         meta = read_meta(directory)
         resolved = meta["resolved"]

@@ -37,7 +37,8 @@ class AdapterSet:
 
     def add(self, directory: str | Path, name: str | None = None) -> str:
         from headstart.model import TaskModel
-        from headstart.saved import check_usable, load_run, load_weights, read_meta
+        from headstart.run_meta import read_meta
+        from headstart.saved import check_usable, load_run, load_weights
         from headstart.strategies import get_strategy
         from headstart.strategies.peft_base import saved_adapter
 
@@ -106,8 +107,8 @@ class AdapterSet:
         self._base.model.backbone.model.set_adapter(self._peft_names[adapter])
         return self.runs[adapter]
 
-    def predict(self, texts: list[str], *, adapter: str | None = None) -> list[dict[str, Any]]:
-        """Predict ``texts`` with the run added as ``adapter``.
+    def predict(self, texts: list[str] | str, *, adapter: str | None = None) -> list[dict[str, Any]]:
+        """Predict ``texts`` (a list of texts, or one str: a one-row list) with the run added as ``adapter``.
 
         Raises:
             ConfigError: no ``adapter`` given (naming the ones loaded), or one the set does not hold.

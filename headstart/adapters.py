@@ -41,7 +41,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     from safetensors.torch import save_file
 
     from headstart.atomic import write_json
-    from headstart.saved import FORMAT_VERSION, write_model_card
+    from headstart.saved import FORMAT_VERSION, card_name, write_model_card
 
     if out.exists():
         raise ConfigError(f"{str(out)!r} already exists; choose a new --out (nothing is overwritten)")
@@ -55,7 +55,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
         for name, source in extra.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / name)
-        write_model_card(tmp, name=str(out), image=image)
+        write_model_card(tmp, name=card_name(out), image=image)
         publish(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -294,7 +294,7 @@ def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str
 
 def _data_source(run: str | Path | FitResult) -> dict[str, Any] | None:
     """The data source (file and columns) ``run`` trained on, from its spec.json; None where it names none."""
-    from headstart.saved import read_meta
+    from headstart.run_meta import read_meta
 
     if isinstance(run, FitResult):
         run._usable()
@@ -497,16 +497,17 @@ def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None 
     Args:
         run: a run folder (loaded on each call: ``headstart.load`` once, then its ``predict``, loads it once), or what
             ``fit`` / ``load`` returned.
-        texts: a list (or other sequence) of inputs; or a pandas DataFrame, read as ``headstart predict FILE`` reads a
+        texts: a list (or other sequence) of inputs, or one ``str``, read as a one-item list (one text; an image
+            run's image path); or a pandas DataFrame, read as ``headstart predict FILE`` reads a
             table: its ``text_column``, else the run's own text column where it has it, else one guessed by name (a
             note says which); a pair run's two columns. A row with empty text is dropped with a note; every other row
             gives its text, then the frame's other columns in order (one named like a key of the prediction, a
-            labelled frame's ``label``, as ``input_label``), then the prediction. One string, a dict or a set is
-            refused: wrap one text in a list.
+            labelled frame's ``label``, as ``input_label``), then the prediction. Bytes, a dict, a set, or a
+            ``Path`` for a text run (a file: ``headstart.data.read_inputs`` reads it) is refused.
         text_column: a DataFrame's text column (``"FIRST,SECOND"`` for a pair run), as the CLI's ``--text-column``.
 
     Returns:
-        One dict per input, in order: ``{"text": ..., "label": ..., "probabilities": {label: p, ...}}`` for
+        A list of one dict per input, in order (one ``str`` gives a one-dict list): ``{"text": ..., "label": ..., "probabilities": {label: p, ...}}`` for
         classification; ``{"text": ..., "labels": [...], "probabilities": {...}}`` (each label at p ≥ 0.5) for
         multilabel; ``{"text": ..., "prediction": value}`` for regression. An image run's rows carry ``input`` (the
         file path, when given one) instead of ``text``. A label is the text the run stored it as, as the CLI writes
@@ -517,6 +518,8 @@ def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None 
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, out="runs/probe")
         >>> headstart.predict("runs/probe", ["a warm, funny film", "two hours I want back"])  # or run.predict([...])
         [{'text': 'a warm, funny film', 'label': 'fresh', 'probabilities': {'fresh': 0.8, 'rotten': 0.2}}, ...]
+        >>> headstart.predict("runs/probe", "a warm, funny film")  # one text: a one-row list
+        [{'text': 'a warm, funny film', 'label': 'fresh', 'probabilities': {'fresh': 0.8, 'rotten': 0.2}}]
         >>> headstart.predict("runs/probe", pd.DataFrame({"id": [7], "review": ["a joy"]}))
         [{'text': 'a joy', 'id': 7, 'label': 'fresh', 'probabilities': {...}}]
     """

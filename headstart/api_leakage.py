@@ -94,8 +94,8 @@ def checked_split(data: Any, *, text_column: str | None, label_column: str | Non
 
 
 def _run_meta(run: str | Path) -> dict[str, Any]:
-    """The spec.json of the run folder ``run`` (``saved.read_meta``: a folder that is no run is refused by name)."""
-    from headstart.saved import read_meta
+    """The spec.json of the run folder ``run`` (``run_meta.read_meta``: a folder that is no run is refused by name)."""
+    from headstart.run_meta import read_meta
 
     meta = read_meta(run)
     if not isinstance(meta.get("data_source"), dict) or not isinstance(meta["resolved"]["data"].get("split"), dict):

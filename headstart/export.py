@@ -92,7 +92,8 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
     from headstart.output_checks import (VALIDATION_ROWS, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
                                          run_autocast)
     from headstart.outdir import check_new
-    from headstart.saved import load_run, read_meta
+    from headstart.run_meta import read_meta
+    from headstart.saved import load_run
     from headstart.strategies import get_strategy
 
     tolerance = TOLERANCES[format] if tolerance is None else tolerance

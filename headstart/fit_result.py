@@ -41,7 +41,7 @@ class FitResult:
     retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
     ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
-    mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
+    mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id, test_added}
     val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
     val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
     leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
@@ -127,7 +127,7 @@ class FitResult:
 
     @python_named
     def predict(self, texts: Any, *, text_column: str | None = None) -> list[dict[str, Any]]:
-        """Predictions of the model in memory for ``texts``, a list of inputs or a DataFrame (``headstart.predict``'s)."""
+        """Predictions of the model in memory for ``texts``, a list of inputs, one str or a DataFrame (``headstart.predict``'s)."""
         from headstart.predict_table import predict_inputs
 
         self._usable()
@@ -146,7 +146,7 @@ def _copied(source: Path | None, out: Path, *, image: bool) -> Path:
     from headstart.atomic import build_directory, swap_in
     from headstart.errors import StoreError
     from headstart.outdir import held
-    from headstart.saved import write_model_card
+    from headstart.saved import card_name, write_model_card
 
     if source is None or not (Path(source) / "spec.json").is_file():
         raise StoreError(f"the run's folder {str(source)!r} is gone; nothing to save from: load a saved run, or fit again")
@@ -155,7 +155,7 @@ def _copied(source: Path | None, out: Path, *, image: bool) -> Path:
         for path in Path(source).iterdir():
             if path.name != "README.md":
                 (shutil.copytree if path.is_dir() else shutil.copy2)(path, staging / path.name)
-        write_model_card(staging, name=str(out), image=image)
+        write_model_card(staging, name=card_name(out), image=image)
 
     if Path(source).resolve() == out.resolve():
         return out

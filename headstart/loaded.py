@@ -266,19 +266,23 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
     trained on a text pair (``--text-column premise,hypothesis``) reads each input as a ``(first, second)`` tuple (or
     2-list) of texts, and its rows give them under the two column names (``columns``, default: the run's own).
 
+    One ``str`` is one input (a text; for an image run, an image's path, as a ``Path`` is) and gives a one-row list, as
+    ``[texts]`` does.
+
     Raises:
-        ConfigError: ``texts`` is one string (or path), or no collection at all, rather than a list of inputs; a single
-            text for a pair run, or a pair for a single-text run; an empty (or blank) text, which ``headstart predict``
-            drops from a file with a note.
+        ConfigError: ``texts`` is bytes, a ``Path`` for a text run (a file of inputs: read it first), or no collection
+            at all; a single text for a pair run, or a pair for a single-text run; an empty (or blank) text, which
+            ``headstart predict`` drops from a file with a note.
     """
     image = getattr(run.model.backbone, "modality", "text") == "image"
-    if isinstance(texts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
-        shown = str(texts) if len(str(texts)) <= 40 else str(texts)[:37] + "..."
-        read = ("read a folder's or a table's images first: names, images, columns = "
-                "headstart.data.read_image_inputs(PATH), then predict(run, images)" if image else
-                "read a table's inputs first: headstart.data.read_inputs(PATH)")
-        raise ConfigError(f"predict takes a list of inputs, got one string {shown!r}: wrap it in a list ([{shown!r}]), or "
-                          f"{read}")
+    if isinstance(texts, str) or (image and isinstance(texts, Path)):  # one input, not a string's characters
+        texts = [texts]
+    if isinstance(texts, (bytes, Path)):
+        shown = repr(str(texts) if isinstance(texts, Path) else texts)
+        shown = shown if len(shown) <= 42 else shown[:38] + "...'"
+        kind, fix = (("bytes", "decode them to a str first, e.g. data.decode('utf-8')") if isinstance(texts, bytes) else
+                     ("path", "read its inputs first: headstart.data.read_inputs(PATH), or pass a text as a str"))
+        raise ConfigError(f"predict takes a text or a list of inputs, got {kind} {shown}; {fix}")
     try:
         texts = list(texts)
     except TypeError:  # None, a number: not a collection of inputs

@@ -20,19 +20,17 @@ import torch
 
 from headstart.backbones import load_backbone
 from headstart.backbones.registry import preprocessing
-from headstart.data.dataset import TASKS
 from headstart.engine import FitReport
 from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
 from headstart.errors import StoreError
 from headstart.interrupts import steps_interrupted
-from headstart.surface import spoken
 from headstart.model import TaskModel
 from headstart.precision import pick_device
+from headstart.run_meta import FORMAT_VERSION, read_meta
 from headstart.specs import run_key
 from headstart.strategies import get_strategy
 
-FORMAT_VERSION = 1  # of the run directory layout
 
 
 # ---- writing ------------------------------------------------------------------------------------------
@@ -136,7 +134,7 @@ def save_record(record: RunRecord, model: torch.nn.Module, out: str | Path, *, n
 
     def fill(staging: Path) -> None:
         _write_run(record, model, staging, notes or {})
-        write_model_card(staging, name=str(out), image=record.image)
+        write_model_card(staging, name=card_name(out), image=record.image)
 
     from headstart.outdir import held
 
@@ -176,12 +174,46 @@ def _majority(s: Any) -> dict[str, Any]:
     return {"majority": {part: m for part, m in split.items() if m is not None}}
 
 
+def card_name(out: str | Path, *, kept: bool = False) -> str:
+    """The run folder ``out`` as its model card's commands write it: train, a save, a copy, a merge and evaluate's card
+    all take it from here. The path as given, in ``Path``'s form (``runs/lp/`` and ``./runs/lp`` read ``runs/lp``); with
+    ``kept`` (a card made again in place: ``evaluate``), the path the folder's card already names where it still names
+    this folder, so evaluate given ``/abs/runs/lp``, or run from another folder, leaves train's ``runs/lp`` as it was (a
+    folder moved since takes the path given)."""
+    given = str(Path(out))
+    if not kept:
+        return given
+    written = _named_in_card(Path(out) / "README.md")
+    if written is None:
+        return given
+    here, named = Path(out).resolve(), Path(written).expanduser()
+    relative_tail = not named.is_absolute() and ".." not in named.parts and here.parts[-len(named.parts):] == named.parts
+    return written if relative_tail or named.resolve() == here else given
+
+
+def _named_in_card(card: Path) -> str | None:
+    """The run path a model card's Use section writes (its ``headstart evaluate PATH   # the test split`` line, as
+    ``write_model_card`` writes it in every form), None where the card has none or cannot be read."""
+    try:
+        lines = card.read_text().splitlines()
+    except (OSError, ValueError):
+        return None
+    for line in lines:
+        command, _, comment = line.partition("   # ")
+        if command.startswith("headstart evaluate ") and comment == "the test split":
+            try:
+                words = shlex.split(command)
+            except ValueError:
+                return None
+            return words[2] if len(words) == 3 else None
+    return None
+
+
 def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it (for a
     run on an image backbone, ``image``: predict on image files, and no export, which writes text encoders only; for a
-    text-pair run: predict on pairs, and no export, which writes single-text models only)."""
-    import shlex
-
+    text-pair run: predict on pairs, and no export, which writes single-text models only); ``name``, the run's path in
+    its commands, is ``card_name``'s."""
     from headstart.data.columns import run_pair
     from headstart.model_card import model_card
     from headstart.report.mdtext import md_fence
@@ -245,7 +277,7 @@ def record_test(run: "LoadedRun", scored: dict[str, Any], *, stamp: tuple[int, i
     try:
         with signals_held():  # metrics.json and README.md both, or the old pair
             write_json(directory / "metrics.json", {**metrics, "test": test})
-            write_model_card(directory, name=str(directory), image=getattr(run.model.backbone, "modality", "text") == "image")
+            write_model_card(directory, name=card_name(directory, kept=True), image=getattr(run.model.backbone, "modality", "text") == "image")
     except OSError as e:
         return f"it cannot be written ({e.strerror or type(e).__name__})"
     return None
@@ -282,73 +314,6 @@ class LoadedRun:
     @property
     def resolved(self) -> dict[str, Any]:
         return self.meta["resolved"]
-
-
-def read_meta(directory: str | Path) -> dict[str, Any]:
-    directory = Path(directory)
-    path = directory / "spec.json"
-    if not path.exists():
-        trained = spoken("pass the --out directory of 'headstart train'", "pass the folder headstart.fit(..., out=DIR) saved")
-        if not directory.exists():
-            raise StoreError(f"{str(directory)!r} does not exist; {trained}")
-        from headstart.outdir import KINDS, STORES, held
-        from headstart.store_rows import FILENAME
-
-        if (directory / FILENAME).is_file():  # a store holds many runs' rows, not one run's weights
-            kind = held(directory)
-            quoted = shlex.quote(str(directory))
-            look = spoken(f"headstart runs {quoted} lists its runs, headstart report {quoted} renders its report",
-                          f"headstart.runs({str(directory)!r}) lists its runs")
-            raise StoreError(f"{str(directory)!r} is {KINDS[kind] if kind in (*STORES, 'store') else 'a store (runs.sqlite)'}, not a "
-                             f"run: {look}; a run folder comes from "
-                             + spoken("headstart train --out DIR", "headstart.fit(..., out=DIR)"))
-        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); {trained}")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the run directory is damaged, train it again") from None
-    if not isinstance(meta, dict):
-        raise StoreError(f"{str(path)!r} is damaged (not a JSON object); train the run again")
-    if meta.get("kind") in ("sft", "prefer"):  # a causal LM's run (headstart.llm): generated from, not scored as a classifier
-        ask = spoken(f"headstart generate {directory} --prompt TEXT", f"headstart.generate({str(directory)!r}, prompts)")
-        standalone = spoken(f"headstart export {directory} --format hf --out FOLDER",
-                            f"headstart.export({str(directory)!r}, 'FOLDER', format='hf')")
-        scored = (" (its test exact match: " + spoken(f"headstart evaluate {directory}", f"headstart.evaluate({str(directory)!r})")
-                  + ")" if meta["kind"] == "sft" and _drew_test(meta) else "")  # prefer answers no test prompts: its scores are on validation pairs
-        raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: {ask}{scored}, or make it a "
-                         f"model transformers loads: {standalone}")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
-                         f"this version reads {FORMAT_VERSION}); train it again with this version")
-    _check_meta(meta, path)
-    return meta
-
-
-def _drew_test(meta: dict[str, Any]) -> bool:
-    """Whether an sft run drew test prompts that ``evaluate`` answers: spec.json's ``eval_rows`` above 0 (a run saved
-    before it was recorded is taken to have: sft's default drew 32)."""
-    rows = meta.get("eval_rows")
-    return rows is None or not isinstance(rows, int) or isinstance(rows, bool) or rows > 0
-
-
-# The fields a run is rebuilt from, with their JSON types: a hand-edited or damaged spec.json is refused by name.
-_META_SHAPE = {"spec": dict, "spec.backbone": str, "resolved": dict, "resolved.strategy": str, "resolved.seed": int,
-               "resolved.backbone_config": dict, "resolved.data": dict, "resolved.data.task": str, "resolved.options": dict,
-               "resolved.train": dict, "resolved.train.precision": str, "label_names": list, "backbone_saved": str}
-
-
-def _check_meta(meta: dict[str, Any], path: Path) -> None:
-    for dotted, kind in _META_SHAPE.items():
-        value: Any = meta
-        for part in dotted.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise StoreError(f"{str(path)!r} is damaged: {dotted} is {value!r}, not a {kind.__name__}; train the run again")
-    if not all(isinstance(name, str) for name in meta["label_names"]):
-        raise StoreError(f"{str(path)!r} is damaged: label_names holds non-text values; train the run again")
-    task = meta["resolved"]["data"]["task"]
-    if task not in TASKS or (task != "regression" and len(meta["label_names"]) < 2):
-        raise StoreError(f"{str(path)!r} is damaged: task {task!r} with {len(meta['label_names'])} label names; train the run again")
 
 
 def _status(directory: Path) -> str:

@@ -127,11 +127,16 @@ def _log_store(client: Any, directory: Path, results: list[RunResult], labels: d
 def log_run_dir(directory: str | Path, *, uri: str | None = None, experiment: str = "headstart-train") -> dict[str, Any]:
     """Log one saved run (``headstart train --out DIR``) to MLflow: its resolved spec as parameters, its validation
     metrics (``val_`` prefix), every validation check as the ``val_score`` series, its README.md model card as an
-    artifact. The tracking URI: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<DIR's parent>/mlflow.db``
-    (runs trained side by side share one database). A run already logged under its key is not logged twice.
+    artifact, and the test score ``headstart evaluate DIR`` recorded in its metrics.json, named as a store's runs name
+    theirs (``accuracy``, ``macro_f1``, ``rows``; the 95% interval as ``accuracy_ci_low`` / ``accuracy_ci_high``; a
+    capped split's note as the tag ``headstart.test_note``). The tracking URI: ``uri``, else ``$MLFLOW_TRACKING_URI``,
+    else ``sqlite:///<DIR's parent>/mlflow.db`` (runs trained side by side share one database). A run already logged
+    under its key is not logged twice; a test score recorded since (``train --report-to mlflow``, then ``evaluate``)
+    is added to it.
 
     Returns:
-        ``{"logged": bool, "uri": the tracking URI, "run_id": MLflow's id or None}``.
+        ``{"logged": bool, "uri": the tracking URI, "run_id": MLflow's id or None, "test_added": bool}`` (``test_added``:
+        a test score added to the run already logged).
     """
     import json
     import os
@@ -151,18 +156,58 @@ def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: di
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(
         experiment, artifact_location=(directory.resolve().parent / "mlartifacts").as_uri())
-    if client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{meta['key']}'", max_results=1):
-        return {"logged": False, "uri": uri, "run_id": None}
+    test = _test_metrics(metrics.get("test"))
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{meta['key']}'", max_results=1)
+    if found:
+        return {"logged": False, "uri": uri, "run_id": None, "test_added": _add_test(client, found[0], test, metrics)}
     resolved = meta["resolved"]
-    result = RunResult(key=meta["key"], spec=resolved, status=metrics.get("status", "done"), metrics={},
+    result = RunResult(key=meta["key"], spec=resolved, status=metrics.get("status", "done"), metrics=test,
                        val_metrics={k: v for k, v in (metrics.get("val") or {}).items() if k != "per_class"},
                        train_seconds=float(metrics.get("train_seconds") or 0.0), steps=int(metrics.get("steps") or 0),
                        trainable_params=int(metrics.get("trainable_params") or 0),
                        total_params=int(metrics.get("total_params") or 0), record={"history": metrics.get("history") or []})
     run_id = _log_run(client, experiment_id, result, f"{resolved.get('strategy')} {directory.name}")
+    if _test_note(metrics):
+        client.set_tag(run_id, "headstart.test_note", _test_note(metrics))
     if (directory / "README.md").exists():
         client.log_artifact(run_id, str(directory / "README.md"))
-    return {"logged": True, "uri": uri, "run_id": run_id}
+    return {"logged": True, "uri": uri, "run_id": run_id, "test_added": False}
+
+
+def _test_metrics(test: Any) -> dict[str, Any]:
+    """metrics.json's ``test`` (``saved.record_test``: ``n``, the scores, ``accuracy_ci`` [low, high]) as a store run's
+    test metrics, the interval as two numbers; empty where ``evaluate`` recorded none."""
+    if not isinstance(test, dict):
+        return {}
+    scores = {k: v for k, v in test.items() if k not in ("accuracy_ci", "note", "per_class")}
+    ci = test.get("accuracy_ci")
+    if isinstance(ci, list) and len(ci) == 2:
+        scores.update(accuracy_ci_low=ci[0], accuracy_ci_high=ci[1])
+    return scores
+
+
+def _test_note(metrics: dict[str, Any]) -> str | None:
+    """The note of a recorded test score on a capped split (which rows it scored), None where there is none."""
+    test = metrics.get("test")
+    note = test.get("note") if isinstance(test, dict) else None
+    return str(note)[:500] if note else None
+
+
+def _add_test(client: Any, run: Any, test: dict[str, Any], metrics: dict[str, Any]) -> bool:
+    """Log the test score ``test`` to the MLflow ``run`` logged before it was recorded (or before ``evaluate`` scored
+    it again); False where the run already holds these numbers."""
+    import time
+
+    from mlflow.entities import Metric
+
+    numbers = _numbers(test)
+    if not numbers or all(run.data.metrics.get(k) == v for k, v in numbers.items()):
+        return False
+    now = int(time.time() * 1000)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in numbers.items()])
+    if _test_note(metrics):
+        client.set_tag(run.info.run_id, "headstart.test_note", _test_note(metrics))
+    return True
 
 
 def uri_fix(given: str | None) -> str:

@@ -125,6 +125,21 @@ def test_run_checks_the_runs_own_split(big_csv, tmp_path, monkeypatch, capsys, t
     assert_user_error(run_cli(["check-leakage", "--run", str(tmp_path / "none")], monkeypatch, capsys), "does not exist")
 
 
+def test_run_reads_the_runs_spec_without_torch(big_csv, tmp_path, tiny_registry):
+    """--run needs the run's spec.json only: the command imports no torch (2 s cold; it came in through saved.py)."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    _run(big_csv, run, max_test=40)
+    code = ("import sys; from headstart.cli import main; sys.argv = ['headstart', 'check-leakage', '--run', sys.argv[1], "
+            "'--examples', '0', '--json']\ntry:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            "print('torch' in sys.modules, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and json.loads(out.stdout)["split"]["max_test"] == 40, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "False", out.stderr
+
+
 def test_a_run_whose_data_cannot_be_read_again_says_so(big_csv, tmp_path, monkeypatch, capsys, tiny_registry):
     """A run's data file changed or gone, or the cache's copy of a DataFrame it trained on cleared: one line, exit 2,
     naming the flags that cut its split for a check of a copy. A DataFrame's copy still there is checked."""

@@ -164,3 +164,30 @@ def test_evaluate_cards_a_real_runs_test_score(tmp_path, monkeypatch, capsys):
     assert card.count("Test (scored by") == 1 and f"Scored on a stratified {scored['n']} of the" in card, card  # a cap fills whole groups
     assert (f"Test (scored by `headstart evaluate`, {scored['n']} examples): accuracy {scored['accuracy']:.4f} "
             f"(95% CI {low:.4f}–{high:.4f} over these rows)") in card, card
+
+
+def test_evaluate_keeps_the_path_train_wrote_in_the_cards_use_section(tmp_path, toy_csv, tiny_registry, monkeypatch, capsys):
+    """evaluate rebuilt the card with the path it was given: an absolute path, ``runs/../runs/lp`` or ``lp`` from inside
+    runs/ rewrote train's ``runs/lp`` in every command of the Use section. The card keeps train's form (``card_name``);
+    a folder moved since takes the path evaluate was given."""
+    from conftest import run_cli
+
+    def use(run) -> list[str]:
+        card = (run / "README.md").read_text()
+        return [line for line in card.split("## Use", 1)[1].splitlines() if line.startswith(("echo", "headstart"))]
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                            "--max-steps", "2", "--quiet", "--out", "runs/lp/"], monkeypatch, capsys)
+    assert code in (0, None), err
+    trained = use(tmp_path / "runs" / "lp")
+    assert "headstart evaluate runs/lp   # the test split" in trained and len(trained) == 3, trained
+    for given, cwd in [(str(tmp_path / "runs" / "lp"), tmp_path), ("runs/../runs/lp/", tmp_path), ("lp", tmp_path / "runs")]:
+        monkeypatch.chdir(cwd)
+        code, _, err = run_cli(["evaluate", given, "--quiet"], monkeypatch, capsys)
+        assert code == 0 and "Test (scored by" in (tmp_path / "runs" / "lp" / "README.md").read_text(), err
+        assert use(tmp_path / "runs" / "lp") == trained, (given, use(tmp_path / "runs" / "lp"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "lp").rename(tmp_path / "runs" / "best")
+    code, _, err = run_cli(["evaluate", "runs/best", "--quiet"], monkeypatch, capsys)
+    assert code == 0 and "headstart evaluate runs/best   # the test split" in use(tmp_path / "runs" / "best"), err

@@ -15,7 +15,8 @@ from headstart.errors import StoreError
 from headstart.loaded import evaluate_loaded, predict_loaded
 from headstart.recipe import budget_for, selection_metric, setup, train
 from headstart.saved import save
-from headstart.saved import load_run, read_meta
+from headstart.run_meta import read_meta
+from headstart.saved import load_run
 from headstart.specs import RunSpec, TrainConfig
 
 FAST = TrainConfig(max_steps=20, min_steps=20, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
@@ -205,9 +206,9 @@ def test_a_one_value_grid_chose_nothing_on_validation():
     assert "Validation (scored only: nothing was chosen on it" in card
 
 
-def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv, tiny_registry, tmp_path):
-    """predict("text") would read one string as its characters; a FitResult's repr would print the model, a
-    Dataset's its every input; terms take the CLI's text too."""
+def test_the_python_api_reads_one_string_as_one_text_and_keeps_its_reprs_short(toy_csv, tiny_registry, tmp_path):
+    """predict("text") answers what predict(["text"]) does (not one row per character); a text run's Path is a file to
+    read, refused; a FitResult's repr would print the model, a Dataset's its every input; terms take the CLI's text too."""
     import headstart
     from headstart.adapter_set import AdapterSet
     from headstart.data import load_dataset
@@ -219,8 +220,12 @@ def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv,
                         terms="l2sp[weight=0.01]")
     assert json.loads((tmp_path / "ft" / "spec.json").read_text())["resolved"]["terms"] == {"l2sp": {"weight": 0.01}}
     for predict in (run.predict, lambda texts: headstart.predict(tmp_path / "ft", texts)):
-        with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got one string 'a joy to watch': wrap it in a list"):
-            predict("a joy to watch")
+        one = predict("a joy to watch")
+        assert one == predict(["a joy to watch"]) and len(one) == 1 and one[0]["text"] == "a joy to watch", one
+        with pytest.raises(ConfigError, match=r"got path '[^']*'; read its inputs first: headstart\.data\.read_inputs"):
+            predict(toy_csv)
+        with pytest.raises(ConfigError, match=r"got bytes b'a joy'; decode them to a str first"):
+            predict(b"a joy")
         with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got NoneType None; e\.g\. "):
             predict(None)
         assert len(predict(["a joy to watch"])) == 1

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from headstart.errors import StoreError
-from headstart.saved import read_meta
+from headstart.run_meta import read_meta
 
 
 @pytest.mark.parametrize("spec, named", [({"kind": "sft", "eval_rows": 32}, True), ({"kind": "sft"}, True),

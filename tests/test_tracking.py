@@ -105,6 +105,19 @@ def test_a_trained_run_appears_in_mlflow_once(toy_csv, tiny_registry, tmp_path, 
     assert [m.value for m in losses] == pytest.approx([h["train_loss"] for h in metrics["history"] if h.get("train_loss") is not None])
     assert "README.md" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert log_run_dir(out)["logged"] is False
+    assert "accuracy" not in run.data.metrics and "test" not in metrics, "train scores no test: evaluate does"
+    code, _, err = run_cli(["evaluate", str(out)], monkeypatch, capsys)
+    assert code in (0, None), err
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    again = log_run_dir(out)  # logged before evaluate recorded the test score: the score is added to that run
+    assert again["logged"] is False and again["test_added"] is True and log_run_dir(out)["test_added"] is False
+    (run,) = client.search_runs([client.get_experiment_by_name("headstart-train").experiment_id])
+    assert run.data.metrics["accuracy"] == pytest.approx(test["accuracy"]) and run.data.metrics["rows"] == test["n"]
+    assert [run.data.metrics["accuracy_ci_low"], run.data.metrics["accuracy_ci_high"]] == pytest.approx(test["accuracy_ci"])
+    fresh = log_run_dir(out, experiment="after-evaluate")  # a first log of an evaluated run carries it too
+    (run,) = client.search_runs([client.get_experiment_by_name("after-evaluate").experiment_id])
+    assert fresh["logged"] is True and run.data.metrics["macro_f1"] == pytest.approx(test["macro_f1"])
+    assert run.data.metrics["rows"] == test["n"] and "accuracy_ci_high" in run.data.metrics
 
 
 def test_the_python_api_reports_to_mlflow_as_the_cli_does(toy_csv, tiny_registry, tmp_path, monkeypatch):

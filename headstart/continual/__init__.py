@@ -85,9 +85,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
             or None (compare's "off"): the default weights. It tunes no learning rate: ``tune="lr"`` is refused.
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
             (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
-        command: what continual.json and continual.md name as having produced them (and ``headstart report`` of the
-            store names to re-render it); None: this call as written (``headstart.continual(stream='text', ...)``), the
-            CLI passes its command line.
+        command: what continual.json, continual.md and continual.html name as having produced them (and
+            ``headstart report`` of the store names to re-render it); None: this call as written
+            (``headstart.continual(stream='text', ...)``), the CLI passes its command line.
 
     Returns:
         ``ContinualResult``: ``analysis`` (per arm its accuracy matrix, ACC, BWT, plasticity, FWT with 95% intervals;
@@ -269,7 +269,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                                                           notes=notes, command=command).encode())
     kind = "class-incremental" if scenario == "class" else "task-incremental"
     write_atomic(out / "continual.html", continual_html(result.analysis, title=f"Continual learning: {stream}, {kind}",
-                                                        tasks=tasks, notes=notes).encode())
+                                                        tasks=tasks, notes=notes, command=command).encode())
     result.reports = {"continual.json": out / "continual.json", "continual.md": out / "continual.md",
                       "continual.html": out / "continual.html", **continual_charts(result.analysis, out, tasks=tasks)}
     return result

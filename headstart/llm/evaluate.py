@@ -123,14 +123,14 @@ def check_options(split: str, *, eval_data: Any, tta: Any, eval_rows: str, dedup
 
 def refuse_for_classifier(run: Any, flag: str, what: str) -> None:
     """Refuse an option of an sft run's evaluate (``--max-new-tokens``) given for a
-    classifier run, naming it; a folder that is no run at all is said as such first (``saved.read_meta``).
+    classifier run, naming it; a folder that is no run at all is said as such first (``run_meta.read_meta``).
 
     Raises:
         StoreError: ``run`` is a folder, and no headstart run.
         ConfigError: otherwise, in one line naming ``flag`` and the run (``this run`` where it has no folder).
     """
     if isinstance(run, (str, Path)):
-        from headstart.saved import read_meta
+        from headstart.run_meta import read_meta
 
         read_meta(run)
     where = run if isinstance(run, (str, Path)) else getattr(run, "out", None)  # a FitResult: its folder, if saved

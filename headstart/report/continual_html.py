@@ -3,7 +3,8 @@
 The same safety as ``report/html.py``: every user string travels inside a ``<script type="application/json">`` block
 (``script_json``: no ``<``, ``>`` or ``&`` survives) and is rendered with ``textContent`` / SVG text nodes; a
 Content-Security-Policy forbids any request. A selector picks the arm whose accuracy matrix is drawn (hover a cell for
-its value); the table gives every arm's ACC, BWT, plasticity, FWT and cost with their intervals. Every number is
+its value); the table gives every arm's ACC, BWT, plasticity, FWT and cost with their intervals; the command that
+wrote it ends the page, as continual.md's "Produced by" does. Every number is
 written here in Python, as continual.md writes it: JavaScript's ``toFixed`` rounds an exact half up where Python
 rounds it to even (18.25 is 18.3 there, 18.2 here), and one value must read the same on every page.
 """
@@ -29,6 +30,7 @@ body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;paddin
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
 td:first-child,th:first-child{text-align:left}.best{font-weight:600}.note{color:#666;font-size:.9em}
+pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 #matrix{position:relative}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-size:12px;fill:#333}
 </style></head><body>
@@ -43,6 +45,7 @@ border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-s
 <div id="matrix"><div id="tip"></div></div>
 <p class="note">Row i, column j: accuracy (%) on task j's test split after training task i; mean over seeds.</p>
 <h2>Notes</h2><ul id="notes"></ul>
+<h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
 "use strict";
@@ -58,6 +61,7 @@ for (const r of D.arms) {
 }
 $("recommended").textContent = D.recommended ? D.recommended_word + ": " + D.recommended + " (highest ACC on the tasks' validation splits; test scores never choose)" + (D.versus ? "; " + D.versus : "") + "." + (D.caveat ? " Caveat: " + D.caveat + "." : "") : (D.withheld ? "Recommendation withheld: " + D.withheld + "." : "");
 for (const n of D.notes) $("notes").appendChild(el("li", n));
+$("command").textContent = D.command || "(not recorded)";
 const select = $("arm-select");
 D.arms.forEach((r, i) => select.appendChild(el("option", r.arm, {value: i})));
 const tip = $("tip");
@@ -103,8 +107,11 @@ def _cells(row: dict[str, Any]) -> list[str]:
             str(row["acc"]["seeds"]), f"{row['train_seconds']:.0f}", bytes_text(row["kept_bytes"])]
 
 
-def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], notes: list[str]) -> str:
-    """The page for ``analysis`` (``analysis.continual.continual_rows``); NaN cells (joint's earlier rows) are empty."""
+def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], notes: list[str],
+                   command: str | None = None) -> str:
+    """The page for ``analysis`` (``analysis.continual.continual_rows``); NaN cells (joint's earlier rows) are empty.
+    ``command``, the command that wrote it, ends the page under "Produced by" as report.html shows compare's ("(not
+    recorded)" where None)."""
     def clean(value: Any) -> Any:
         if isinstance(value, float) and math.isnan(value):
             return None
@@ -114,7 +121,7 @@ def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], no
             return [clean(v) for v in value]
         return value
 
-    data = {"title": title, "tasks": tasks, "notes": notes, "arms": [{**clean(row), "cells": _cells(row), "matrix_text": matrix_text(row["matrix"])}
+    data = {"title": title, "tasks": tasks, "notes": notes, "command": command, "arms": [{**clean(row), "cells": _cells(row), "matrix_text": matrix_text(row["matrix"])}
                                                          for row in analysis["arms"]], "recommended": analysis["recommended"],
             "recommended_word": recommended_word(analysis),
             "caveat": analysis.get("recommended_caveat"), "versus": versus_text(analysis.get("versus")) or None,

@@ -445,6 +445,9 @@ def test_predict_reads_image_paths_as_the_cli_does(mnist, toy_images_factory, tm
     card = (tmp_path / "run" / "README.md").read_text()  # its use: image files, not a review on stdin; no text export
     assert "predict" in card and "photo.png" in card and "a review to score" not in card and "export" not in card
     assert [r["input"] for r in by_path] == [str(p) for p in paths] and "text" not in by_path[0]
+    for one in (str(paths[0]), paths[0]):  # one path: one image, a one-row list (a batch of one may differ in the last bits)
+        [row] = headstart.predict(tmp_path / "run", one)
+        assert (row["input"], row["label"]) == (by_path[0]["input"], by_path[0]["label"]), row
     assert all(np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values())) for a, b in zip(by_path, by_array))
     with pytest.raises(DataError, match="image file not found: '.*nope.png'; check the path"):
         headstart.predict(tmp_path / "run", [str(tmp_path / "nope.png")])

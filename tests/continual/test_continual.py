@@ -158,7 +158,11 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
     assert "FWT: mean over tasks 1 on (task 0 has nothing before it to transfer from)" in written, "as analysis computes it"
     assert json.loads((tmp_path / "out" / "continual.json").read_text())["arms"]
     assert (tmp_path / "out" / "continual.png").read_bytes()[:4] == b"\x89PNG"
-    assert "report-data" in (tmp_path / "out" / "continual.html").read_text()
+    page = (tmp_path / "out" / "continual.html").read_text()  # the command ends it, as continual.md and .json name it
+    command = json.loads((tmp_path / "out" / "continual.json").read_text())["command"]
+    assert "report-data" in page and "<h2>Produced by</h2>" in page and command.startswith("headstart.continual(")
+    shown = json.loads(page.split('id="report-data">')[1].split("</script>")[0])["command"]
+    assert shown == command and command in written, (shown, command)
     again = _run(stream, tmp_path, "naive,replay[size=64],joint", alone=True)
     assert again.trained == 0 and _rows(again)["naive"]["matrix"] == naive, "a finished stream is read from the store"
     from headstart.store import Store

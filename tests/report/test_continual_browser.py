@@ -29,7 +29,8 @@ def analysis() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Any:
     path = tmp_path_factory.mktemp("continual") / "continual.html"
-    path.write_text(continual_html(analysis(), title="Continual learning: s<b>", tasks=["a", EVIL, "c"], notes=[EVIL]))
+    path.write_text(continual_html(analysis(), title="Continual learning: s<b>", tasks=["a", EVIL, "c"], notes=[EVIL],
+                                   command=f"headstart continual --stream '{EVIL}'"))
     events: dict[str, list[str]] = {"requests": [], "errors": [], "dialogs": [], "console": []}
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -68,6 +69,7 @@ def test_injected_names_stay_text(page: Any) -> None:
     assert events["dialogs"] == [] and tab.evaluate("document.scripts.length") == 2
     assert tab.locator("b, img").count() == 0
     assert EVIL in tab.inner_text("#notes") and EVIL in tab.inner_text("#tasks") and tab.title() == "Continual learning: s<b>"
+    assert tab.inner_text("#command") == f"headstart continual --stream '{EVIL}'", "the command that wrote it, as text"
 
 
 def test_a_value_on_a_half_reads_as_continual_md_writes_it(page: Any, tmp_path: Any) -> None:
@@ -85,6 +87,7 @@ def test_a_value_on_a_half_reads_as_continual_md_writes_it(page: Any, tmp_path: 
     path.write_text(continual_html(data, title="t", tasks=["a", "b"], notes=[]))
     tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
     tab.goto(path.resolve().as_uri(), wait_until="load")
+    assert tab.inner_text("#command") == "(not recorded)", "no command given: said, as report.html says it"
     cells = tab.locator("#arms tbody td").all_inner_texts()
     matrix = tab.locator("#matrix svg text").all_text_contents()
     tab.close()

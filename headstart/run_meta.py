@@ -1,0 +1,88 @@
+"""A run's ``spec.json`` read and checked without torch: what ``check-leakage --run``, ``export``'s refusals and the
+data-source look-ups need, before (or instead of) ``saved.load_run`` rebuilding its model."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from headstart.data.dataset import TASKS
+from headstart.errors import StoreError
+from headstart.surface import spoken
+
+FORMAT_VERSION = 1  # of the run directory layout
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    """The run folder ``directory``'s spec.json, checked for the fields a run is rebuilt from.
+
+    Raises:
+        StoreError: no such folder, a folder that is no run (a store's, said as such), a causal LM's run (naming what
+            asks it), another format version, or a damaged spec.json (naming the field).
+    """
+    directory = Path(directory)
+    path = directory / "spec.json"
+    if not path.exists():
+        trained = spoken("pass the --out directory of 'headstart train'", "pass the folder headstart.fit(..., out=DIR) saved")
+        if not directory.exists():
+            raise StoreError(f"{str(directory)!r} does not exist; {trained}")
+        from headstart.outdir import KINDS, STORES, held
+        from headstart.store_rows import FILENAME
+
+        if (directory / FILENAME).is_file():  # a store holds many runs' rows, not one run's weights
+            kind = held(directory)
+            quoted = shlex.quote(str(directory))
+            look = spoken(f"headstart runs {quoted} lists its runs, headstart report {quoted} renders its report",
+                          f"headstart.runs({str(directory)!r}) lists its runs")
+            raise StoreError(f"{str(directory)!r} is {KINDS[kind] if kind in (*STORES, 'store') else 'a store (runs.sqlite)'}, not a "
+                             f"run: {look}; a run folder comes from "
+                             + spoken("headstart train --out DIR", "headstart.fit(..., out=DIR)"))
+        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); {trained}")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the run directory is damaged, train it again") from None
+    if not isinstance(meta, dict):
+        raise StoreError(f"{str(path)!r} is damaged (not a JSON object); train the run again")
+    if meta.get("kind") in ("sft", "prefer"):  # a causal LM's run (headstart.llm): generated from, not scored as a classifier
+        ask = spoken(f"headstart generate {directory} --prompt TEXT", f"headstart.generate({str(directory)!r}, prompts)")
+        standalone = spoken(f"headstart export {directory} --format hf --out FOLDER",
+                            f"headstart.export({str(directory)!r}, 'FOLDER', format='hf')")
+        scored = (" (its test exact match: " + spoken(f"headstart evaluate {directory}", f"headstart.evaluate({str(directory)!r})")
+                  + ")" if meta["kind"] == "sft" and _drew_test(meta) else "")  # prefer answers no test prompts: its scores are on validation pairs
+        raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: {ask}{scored}, or make it a "
+                         f"model transformers loads: {standalone}")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
+                         f"this version reads {FORMAT_VERSION}); train it again with this version")
+    _check_meta(meta, path)
+    return meta
+
+
+def _drew_test(meta: dict[str, Any]) -> bool:
+    """Whether an sft run drew test prompts that ``evaluate`` answers: spec.json's ``eval_rows`` above 0 (a run saved
+    before it was recorded is taken to have: sft's default drew 32)."""
+    rows = meta.get("eval_rows")
+    return rows is None or not isinstance(rows, int) or isinstance(rows, bool) or rows > 0
+
+
+# The fields a run is rebuilt from, with their JSON types: a hand-edited or damaged spec.json is refused by name.
+_META_SHAPE = {"spec": dict, "spec.backbone": str, "resolved": dict, "resolved.strategy": str, "resolved.seed": int,
+               "resolved.backbone_config": dict, "resolved.data": dict, "resolved.data.task": str, "resolved.options": dict,
+               "resolved.train": dict, "resolved.train.precision": str, "label_names": list, "backbone_saved": str}
+
+
+def _check_meta(meta: dict[str, Any], path: Path) -> None:
+    for dotted, kind in _META_SHAPE.items():
+        value: Any = meta
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise StoreError(f"{str(path)!r} is damaged: {dotted} is {value!r}, not a {kind.__name__}; train the run again")
+    if not all(isinstance(name, str) for name in meta["label_names"]):
+        raise StoreError(f"{str(path)!r} is damaged: label_names holds non-text values; train the run again")
+    task = meta["resolved"]["data"]["task"]
+    if task not in TASKS or (task != "regression" and len(meta["label_names"]) < 2):
+        raise StoreError(f"{str(path)!r} is damaged: task {task!r} with {len(meta['label_names'])} label names; train the run again")
