@@ -9,6 +9,7 @@ probabilities or values. The run itself comes from ``headstart.saved.load_run``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -267,14 +268,19 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
     2-list) of texts, and its rows give them under the two column names (``columns``, default: the run's own).
 
     One ``str`` is one input (a text; for an image run, an image's path, as a ``Path`` is) and gives a one-row list, as
-    ``[texts]`` does.
+    ``[texts]`` does; a text run refuses one ``str`` that names an existing file (its rows were meant: read them with
+    ``headstart.data.read_inputs``; ``[texts]`` predicts the words).
 
     Raises:
-        ConfigError: ``texts`` is bytes, a ``Path`` for a text run (a file of inputs: read it first), or no collection
+        ConfigError: ``texts`` is bytes, a ``Path`` (or one str naming a file) for a text run (a file of inputs: read it
+            first), or no collection
             at all; a single text for a pair run, or a pair for a single-text run; an empty (or blank) text, which
             ``headstart predict`` drops from a file with a note.
     """
     image = getattr(run.model.backbone, "modality", "text") == "image"
+    if isinstance(texts, str) and not image and os.path.isfile(texts):  # a file's name, meant as its rows
+        raise ConfigError(f"predict got {texts!r}, which names a file: to predict its rows read them first, "
+                          f"headstart.data.read_inputs({texts!r}); to predict those words as a text, pass [{texts!r}]")
     if isinstance(texts, str) or (image and isinstance(texts, Path)):  # one input, not a string's characters
         texts = [texts]
     if isinstance(texts, (bytes, Path)):

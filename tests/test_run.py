@@ -224,6 +224,10 @@ def test_the_python_api_reads_one_string_as_one_text_and_keeps_its_reprs_short(t
         assert one == predict(["a joy to watch"]) and len(one) == 1 and one[0]["text"] == "a joy to watch", one
         with pytest.raises(ConfigError, match=r"got path '[^']*'; read its inputs first: headstart\.data\.read_inputs"):
             predict(toy_csv)
+        with pytest.raises(ConfigError, match=r"predict got '[^']*toy[^']*', which names a file: to predict its rows read "
+                                              r"them first, headstart\.data\.read_inputs\("):
+            predict(str(toy_csv))  # a file's name meant as its rows, not the words of its path
+        assert predict([str(toy_csv)])[0]["text"] == str(toy_csv)
         with pytest.raises(ConfigError, match=r"got bytes b'a joy'; decode them to a str first"):
             predict(b"a joy")
         with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got NoneType None; e\.g\. "):
