@@ -200,6 +200,41 @@ def test_a_rank_that_dies_ends_the_run_with_an_error_not_a_hang():
     assert time.perf_counter() - started < TIMEOUT.total_seconds(), "rank 0 waited out the collectives' timeout: a hang"
 
 
+@needs_two
+def test_a_program_that_takes_the_ranks_port_while_they_start_cannot_break_the_run(monkeypatch):
+    """The port the ranks meet on was found free, closed, and bound by rank 0 only once the others had started: another
+    program's socket taking it meanwhile (a busy machine) ended the run with "address already in use". Rank 0's store
+    listens on it from before the first rank starts."""
+    import socket
+
+    import torch.multiprocessing
+
+    spawn, taken = torch.multiprocessing.get_context("spawn"), []
+
+    class Context:  # spawn's, where another program tries to listen on the ranks' port as each rank is started
+        def __getattr__(self, name: str):
+            return getattr(spawn, name)
+
+        def Process(self, *, target, args, daemon):  # noqa: N802 - as multiprocessing spells it
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", args[2]))  # _worker(rank, world, port, ...)
+                sock.listen()
+                taken.append(sock)
+            except OSError:  # in use: rank 0's store listens there
+                sock.close()
+            return spawn.Process(target=target, args=args, daemon=daemon)
+
+    monkeypatch.setattr(torch.multiprocessing, "get_context", lambda method: Context())
+    cfg = TrainConfig(lr=1e-3, head_lr=1e-2, max_steps=2, min_steps=2, batch_size=8, evals_per_phase=1, precision="fp32")
+    try:
+        _, _, report = trained(2, strategy="full-finetune", data=make_toy(100), cfg=cfg)
+    finally:
+        for sock in taken:
+            sock.close()
+    assert taken == [] and report.status == "done" and report.processes == 2
+
+
 def _fails(spec, data, pretrained, group) -> None:
     raise ValueError("a bug in rank 1\nsecond line")
 
