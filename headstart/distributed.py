@@ -32,6 +32,7 @@ from torch import nn
 
 from headstart.errors import ConfigError, HeadstartError
 
+EXIT_STATUS_WAIT_SECONDS = 5.0  # a rank that died before it started: how long its exit status may take to come
 TIMEOUT = timedelta(minutes=60)  # a collective waits this long: rank 0 validates while the others wait in one
 
 
@@ -308,6 +309,8 @@ def _wait_ready(process: Any, pipe: Any) -> None:
     except EOFError:
         said = None
     if said != "ready":
+        if not isinstance(said, BaseException):  # its pipe closed as it died, a moment before the kernel says how
+            process.join(EXIT_STATUS_WAIT_SECONDS)
         raise said if isinstance(said, BaseException) else RuntimeError(
             f"a training process of --nproc exited with status {process.exitcode} before it started")
 

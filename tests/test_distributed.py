@@ -235,6 +235,31 @@ def test_a_program_that_takes_the_ranks_port_while_they_start_cannot_break_the_r
     assert taken == [] and report.status == "done" and report.processes == 2
 
 
+def test_a_rank_dead_before_it_started_is_said_with_its_exit_status():
+    """A rank's pipe closes as it dies, a moment before the kernel reports how it ended: read at once, the status was
+    None ("exited with status None before it started"), and the SIGKILL in the test above was not matched."""
+    from headstart.distributed import _wait_ready
+
+    class Dying:  # SIGKILLed: its pipe closed, its exit status not reported yet
+        exitcode = None
+
+        def is_alive(self) -> bool:
+            return self.exitcode is None
+
+        def join(self, timeout: float | None = None) -> None:
+            self.exitcode = -9
+
+    class Closed:
+        def poll(self, timeout: float | None = None) -> bool:
+            return True
+
+        def recv(self):
+            raise EOFError
+
+    with pytest.raises(RuntimeError, match=r"^a training process of --nproc exited with status -9 before it started$"):
+        _wait_ready(Dying(), Closed())
+
+
 def _fails(spec, data, pretrained, group) -> None:
     raise ValueError("a bug in rank 1\nsecond line")
 
