@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from torch import nn
 
 from headstart.errors import ConfigError, HeadstartError
 
+EXIT_STATUS_WAIT_SECONDS = 5.0  # a rank that died before it started: how long its exit status may take to come
 TIMEOUT = timedelta(minutes=60)  # a collective waits this long: rank 0 validates while the others wait in one
 
 
@@ -187,18 +187,22 @@ class Group:
         return float(head[-1].item())
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _rendezvous(world: int) -> Any:
+    """Rank 0's rendezvous store, listening on a port of its own choosing before any other rank starts: a port found
+    free, closed and bound again once the ranks had started could be taken in between by another program."""
+    return torch.distributed.TCPStore("127.0.0.1", 0, world_size=world, is_master=True, timeout=TIMEOUT,
+                                      wait_for_workers=False)
 
 
-def _join(rank: int, world: int, port: int, device: torch.device, seed: int) -> Group:
-    """Enter the process group (gloo on the CPU, nccl on CUDA) as ``rank``."""
+def _join(rank: int, world: int, port: int, device: torch.device, seed: int, store: Any = None) -> Group:
+    """Enter the process group (gloo on the CPU, nccl on CUDA) as ``rank``, through rank 0's ``store`` (``_rendezvous``;
+    the other ranks connect to it at ``port``)."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=f"tcp://127.0.0.1:{port}",
-                                         rank=rank, world_size=world, timeout=TIMEOUT)
+    if store is None:
+        store = torch.distributed.TCPStore("127.0.0.1", port, world_size=world, is_master=False, timeout=TIMEOUT)
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store, rank=rank,
+                                         world_size=world, timeout=TIMEOUT)
     return Group(rank, world, seed, device)
 
 
@@ -240,7 +244,8 @@ def launch(s: Any, nproc: int, *, rank_run: Callable[..., Any]) -> Iterator[Grou
         raise ConfigError("this process is already in a torch.distributed group (torchrun?); --nproc starts its own, drop it")
     threads = max(1, torch.get_num_threads() // nproc)
     spec = dataclasses.replace(s.spec, train=dataclasses.replace(s.spec.train, precision=s.precision))  # no probe there
-    port, context = _free_port(), mp.get_context("spawn")
+    store, context = _rendezvous(nproc), mp.get_context("spawn")
+    port = store.port
     workers, pipes = [], []
     previous = torch.get_num_threads()
     failed: BaseException | None = None
@@ -257,7 +262,7 @@ def launch(s: Any, nproc: int, *, rank_run: Callable[..., Any]) -> Iterator[Grou
         for process, pipe in zip(workers, pipes):
             _wait_ready(process, pipe)
         torch.set_num_threads(threads)
-        group = _join(0, nproc, port, _rank_device(s.device, 0), s.spec.seed)
+        group = _join(0, nproc, port, _rank_device(s.device, 0), s.spec.seed, store=store)
         try:
             for pipe in pipes:  # the backbone's tensors travel as shared memory, not through the pipe
                 pipe.send((spec, s.data, s.pretrained))
@@ -304,6 +309,8 @@ def _wait_ready(process: Any, pipe: Any) -> None:
     except EOFError:
         said = None
     if said != "ready":
+        if not isinstance(said, BaseException):  # its pipe closed as it died, a moment before the kernel says how
+            process.join(EXIT_STATUS_WAIT_SECONDS)
         raise said if isinstance(said, BaseException) else RuntimeError(
             f"a training process of --nproc exited with status {process.exitcode} before it started")
 

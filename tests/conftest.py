@@ -72,6 +72,23 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         features.clear_memory()
 
 
+PROCESS_MARKS = ("HEADSTART_DEVICE", "HEADSTART_SURFACE")  # precision.DEVICE_ENV, surface.SURFACE_ENV
+
+
+@pytest.fixture(autouse=True)
+def _process_marks():
+    """``--device`` / ``headstart.use_device`` and the CLI's surface mark are environment variables that headstart sets
+    for the whole process (its worker processes inherit them), and a test that starts without one and calls them leaves
+    it for the next tests of its pytest-xdist process: each test ends with the values it started with."""
+    before = {name: os.environ.get(name) for name in PROCESS_MARKS}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def toy_texts(labels: np.ndarray, seed: int) -> list[str]:
     """One text per label: a couple of filler words around one or two words of the label's class."""
     rng = np.random.default_rng(seed)

@@ -166,26 +166,98 @@ def test_head_only_strategy_trains_in_one_process(toy, make_tiny, caplog):
 
 @needs_two
 def test_a_rank_that_dies_ends_the_run_with_an_error_not_a_hang():
-    """SIGKILL rank 1 mid-training: rank 0's next collective breaks at once and the run says which process exited."""
+    """SIGKILL rank 1 mid-training: rank 0's next collective breaks at once and the run says which process exited
+    (a hang ends only at the collectives' timeout)."""
     import signal
     import threading
     import time
 
-    def kill_rank_1() -> None:
-        for _ in range(600):
+    from headstart.distributed import TIMEOUT
+
+    killed, done = [], threading.Event()
+
+    def kill_rank_1() -> None:  # waits as long as the run sets up: on a loaded machine that took more than 30 s
+        while not done.is_set():
             alive = [p for p in multiprocessing.active_children() if p.is_alive()]
             if alive:
-                time.sleep(1.5)  # let it join and start training
+                time.sleep(1.5)  # let it join and start training (killed before, it exited "before it started")
                 os.kill(alive[0].pid, signal.SIGKILL)
+                killed.append(alive[0].pid)
                 return
             time.sleep(0.05)
 
-    threading.Thread(target=kill_rank_1, daemon=True).start()
+    killer = threading.Thread(target=kill_rank_1, daemon=True)
+    killer.start()
     cfg = TrainConfig(lr=1e-3, head_lr=1e-2, max_steps=5000, min_steps=5000, batch_size=8, evals_per_phase=2, precision="fp32")
     started = time.perf_counter()
-    with pytest.raises(RuntimeError, match="exited with status -9"):
-        trained(2, strategy="full-finetune", data=make_toy(200), cfg=cfg)
-    assert time.perf_counter() - started < 60
+    try:
+        with pytest.raises(RuntimeError, match="exited with status -9"):
+            trained(2, strategy="full-finetune", data=make_toy(200), cfg=cfg)
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "no rank was killed: the test tested nothing"
+    assert time.perf_counter() - started < TIMEOUT.total_seconds(), "rank 0 waited out the collectives' timeout: a hang"
+
+
+@needs_two
+def test_a_program_that_takes_the_ranks_port_while_they_start_cannot_break_the_run(monkeypatch):
+    """The port the ranks meet on was found free, closed, and bound by rank 0 only once the others had started: another
+    program's socket taking it meanwhile (a busy machine) ended the run with "address already in use". Rank 0's store
+    listens on it from before the first rank starts."""
+    import socket
+
+    import torch.multiprocessing
+
+    spawn, taken = torch.multiprocessing.get_context("spawn"), []
+
+    class Context:  # spawn's, where another program tries to listen on the ranks' port as each rank is started
+        def __getattr__(self, name: str):
+            return getattr(spawn, name)
+
+        def Process(self, *, target, args, daemon):  # noqa: N802 - as multiprocessing spells it
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", args[2]))  # _worker(rank, world, port, ...)
+                sock.listen()
+                taken.append(sock)
+            except OSError:  # in use: rank 0's store listens there
+                sock.close()
+            return spawn.Process(target=target, args=args, daemon=daemon)
+
+    monkeypatch.setattr(torch.multiprocessing, "get_context", lambda method: Context())
+    cfg = TrainConfig(lr=1e-3, head_lr=1e-2, max_steps=2, min_steps=2, batch_size=8, evals_per_phase=1, precision="fp32")
+    try:
+        _, _, report = trained(2, strategy="full-finetune", data=make_toy(100), cfg=cfg)
+    finally:
+        for sock in taken:
+            sock.close()
+    assert taken == [] and report.status == "done" and report.processes == 2
+
+
+def test_a_rank_dead_before_it_started_is_said_with_its_exit_status():
+    """A rank's pipe closes as it dies, a moment before the kernel reports how it ended: read at once, the status was
+    None ("exited with status None before it started"), and the SIGKILL in the test above was not matched."""
+    from headstart.distributed import _wait_ready
+
+    class Dying:  # SIGKILLed: its pipe closed, its exit status not reported yet
+        exitcode = None
+
+        def is_alive(self) -> bool:
+            return self.exitcode is None
+
+        def join(self, timeout: float | None = None) -> None:
+            self.exitcode = -9
+
+    class Closed:
+        def poll(self, timeout: float | None = None) -> bool:
+            return True
+
+        def recv(self):
+            raise EOFError
+
+    with pytest.raises(RuntimeError, match=r"^a training process of --nproc exited with status -9 before it started$"):
+        _wait_ready(Dying(), Closed())
 
 
 def _fails(spec, data, pretrained, group) -> None:

@@ -241,10 +241,16 @@ def test_the_learning_rate_trials_count_no_features_the_run_counts_them_once(toy
     from headstart.recipe import _train_tuned
 
     backbone = make_tiny(0)
-    original = type(backbone).forward
-    monkeypatch.setattr(type(backbone), "forward", lambda self, batch: time.sleep(0.3) or original(self, batch))
+    original, real_clock, skipped = type(backbone).forward, time.perf_counter, [0.0]
+
+    def forward(self, batch):  # 100 s a batch on the clock the runs read: the trials' own steps never come near
+        skipped[0] += 100.0    # (a real sleep of 0.3 s was outgrown by the trials' steps on a loaded machine)
+        return original(self, batch)
+
+    monkeypatch.setattr(time, "perf_counter", lambda: real_clock() + skipped[0])
+    monkeypatch.setattr(type(backbone), "forward", forward)
     spec = RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=32, tune="lr",
                    train=TrainConfig(max_steps=2, precision="fp32"))
     _, report, trials, tune_seconds = _train_tuned(spec, toy, backbone, None)
-    assert trials and report.feature_seconds > 1.0, "every batch sleeps 0.3 s"
+    assert trials and report.feature_seconds > 100.0, "every batch takes 100 s"
     assert tune_seconds < report.feature_seconds / 2, "the trials' time is their steps', not the features'"

@@ -169,3 +169,25 @@ def test_cpu_model_and_flags_read_one_cpuinfo_field_each(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "CPUINFO", tmp_path / "absent")
     assert precision.cpu_model() == (platform.processor() or platform.machine())
     assert precision.cpu_flags() == ""
+
+
+_DEVICE_AT_START = __import__("os").environ.get(precision.DEVICE_ENV)  # before any test of this file ran
+
+
+def test_use_device_sets_the_device_for_the_whole_process(monkeypatch):
+    """Its worker processes inherit it; the next test's device must not be this one's (tests/conftest.py)."""
+    import os
+
+    import headstart
+
+    monkeypatch.delenv(precision.DEVICE_ENV, raising=False)  # recorded by nothing: the variable was absent
+    headstart.use_device("cpu")
+    assert os.environ[precision.DEVICE_ENV] == "cpu"
+
+
+def test_the_next_test_starts_with_the_device_the_process_had():
+    """A test's --device / use_device stayed for the rest of its pytest-xdist process (on a GPU machine, every later
+    test of the file ran on the CPU, and which tests did depended on how the files were shared out)."""
+    import os
+
+    assert os.environ.get(precision.DEVICE_ENV) == _DEVICE_AT_START
