@@ -1,11 +1,13 @@
-"""The ewc term's weight against drift, target accuracy and retention: full fine-tuning of all-MiniLM-L6-v2.
+"""The ewc or l2sp term's weight against drift, target accuracy and retention: full fine-tuning of all-MiniLM-L6-v2.
 
     python benchmarks/ewc_weights.py --weights 0,0.01,0.1,1,100 --seeds 0,1
+    python benchmarks/ewc_weights.py --term l2sp --weights 0,0.01,0.1,1,100 --seeds 0,1
 
 Rotten-tomatoes, 64 labelled reviews, lr 1e-4 for --steps steps (20: tests/objectives/test_real_terms.py's budget,
 which benchmarks/terms_drift.py quotes), test cut to about 300 reviews and validation to 100, retention on
-drug-reviews (a probe on the adapted vs the original encoder, cross-fitted over its 495 reviews). Weight 0 is the
-task loss alone. One JSON line per run: the squared distance Σ‖w − w⁰‖² of the encoder from its pre-trained weights,
+drug-reviews (a probe on the adapted vs the original encoder, cross-fitted over its 495 reviews). --term picks the
+objective term whose weight varies (ewc, the default, or l2sp); weight 0 is the task loss alone, the same run under
+either. One JSON line per run: the squared distance Σ‖w − w⁰‖² of the encoder from its pre-trained weights,
 test and validation accuracy, steps, drug-reviews retention (docs/BENCHMARKS.md quotes them).
 """
 
@@ -18,7 +20,8 @@ import time
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      epilog="example: python benchmarks/ewc_weights.py --weights 0,0.01,1 --seeds 0")
-    parser.add_argument("--weights", default="0,0.01,0.1,1,100", help="ewc weights, comma-separated; 0: no term")
+    parser.add_argument("--term", choices=("ewc", "l2sp"), default="ewc", help="the objective term whose weight varies")
+    parser.add_argument("--weights", default="0,0.01,0.1,1,100", help="the term's weights, comma-separated; 0: no term")
     parser.add_argument("--seeds", default="0,1", help="seeds, comma-separated")
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps (floor and cap)")
     parser.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate")
@@ -41,7 +44,7 @@ if __name__ == "__main__":
         for weight in (float(w) for w in args.weights.split(",")):
             began = time.time()
             spec = RunSpec(strategy="full-finetune", n=64, seed=seed, train=budget,
-                           terms={"ewc": {"weight": weight}} if weight else {}, retain=("drug-reviews",),
+                           terms={args.term: {"weight": weight}} if weight else {}, retain=("drug-reviews",),
                            split=SplitConfig(max_test=300, max_val=100))
             out = run(spec, data=data, pretrained=pretrained, say_costs=False)
             drift = sum((p.detach() - before[name]).pow(2).sum().item()

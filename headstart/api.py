@@ -60,8 +60,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             function ``progress(done, total, info)`` (``progress.progress_bar``'s, as ``evaluate`` takes) instead of
             the bar follows the training steps: ``info`` holds the ``loss`` and ``phase``, a ``tune`` trial's
             ``tuning``, and ``eta_s`` where the time left is known.
-        terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
-            ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
+        terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.1}}`` or the CLI's text
+            ``"l2sp[weight=0.1]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
             a probe on the adapted vs the original encoder, ``headstart.retention``). It costs more than a short
             training: up to 3,000 of its rows (plus validation) encoded by both encoders and 12 probes fitted (60,

@@ -141,7 +141,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             trains; ``info`` holds ``eta_s``, None while the time left is not known. The plan line is printed on
             stderr first, as with the bar.
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
-            e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
+            e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.1]"]``.
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
         backbones: several backbones (list or "a,b") instead of ``backbone``: every arm on each, reported per backbone.
         group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).

@@ -241,7 +241,7 @@ class RunSpec:
         tune: "lr" picks the learning rate on validation by successive halving over the strategy's grid.
         grid: the values ``tune`` searches instead of the strategy's grid (at least two positive numbers).
         terms: objective terms added to the task loss, ``{name: options}`` (``headstart.objectives``), e.g.
-            ``{"l2sp": {"weight": 0.01}}``.
+            ``{"l2sp": {"weight": 0.1}}``.
         retain: classification datasets on which forgetting is measured after training (``headstart.retention``).
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``headstart.ood``): ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``.

@@ -63,7 +63,7 @@ def train(
     tune: Annotated[Optional[str], typer.Option(help="lr: choose the learning rate on validation (successive halving over the strategy's grid).")] = None,
     no_tune: Annotated[bool, typer.Option("--no-tune", help="The default: the strategy's own learning rates, untuned "
                                                             "(compare's --no-tune, here for the same command line).")] = False,
-    terms: Annotated[Optional[str], typer.Option(help="Objective terms added to the task loss, '+'-separated: e.g. l2sp[weight=0.01].")] = None,
+    terms: Annotated[Optional[str], typer.Option(help="Objective terms added to the task loss, '+'-separated: e.g. l2sp[weight=0.1].")] = None,
     grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                              "(repeatable): a probe on the adapted vs the original encoder. It costs more than a "

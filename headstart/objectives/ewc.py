@@ -96,7 +96,7 @@ def ewc_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], fisher:
 @dataclass(frozen=True)
 class EWCOptions:
     # λ, on L2-SP's scale (F is normalised to mean 1). 1: MiniLM fine-tuned at its defaults (n = 64, 100 steps) drifted
-    # half as far from its pre-trained weights at no cost on validation; at 0.01 (L2-SP's α, once this default) as far
+    # half as far from its pre-trained weights at no cost on validation; at 0.01 (L2-SP's old α, once this default) as far
     # as with no term (`python benchmarks/ewc_weights.py`; docs/BENCHMARKS.md, "The ewc term's default weight")
     weight: float = 1.0
     samples: int = 64  # reference inputs the Fisher is estimated on (one gradient each: ~0.1 s each for MiniLM on CPU)

@@ -42,8 +42,8 @@ def test_a_term_is_part_of_the_run_key_and_its_absence_changes_nothing(toy, make
 
     plain, held = resolved(), resolved(terms={"l2sp": {}})
     assert "terms" not in plain, "runs without terms keep their keys"
-    assert held["terms"] == {"l2sp": {"weight": 0.01}}
-    assert resolved(terms={"l2sp": {"weight": 0.01}}) == held, "an explicit default is the same run"
+    assert held["terms"] == {"l2sp": {"weight": 1.0}}
+    assert resolved(terms={"l2sp": {"weight": 1.0}}) == held, "an explicit default is the same run"
 
 
 @pytest.mark.parametrize("strategy, why", [("linear-probe", "trains only a new head"),
