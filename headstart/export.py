@@ -8,10 +8,12 @@ trust_remote_code=True)`` gives headstart's outputs. ``--format sentence-transfo
 loads (Transformer, Pooling, the run's Dense and Normalize modules, and the head as a last Dense: ``encode`` returns the
 run's logits). ``--format onnx`` (the ``onnx`` extra) writes the same model as ``model.onnx`` (torch's dynamo exporter;
 batch and sequence axes dynamic; ``input_ids``, ``attention_mask`` -> ``logits``), the tokenizer, a small
-``config.json`` (labels, max_length, task) and the card. Each export is loaded back and checked on the run's own
-validation inputs (fixed sentences where its data cannot be read: ``output_checks.check_texts``) before it is kept
-(``tolerance`` on probabilities, or on logits; ONNX in three batchings, so
-other batch sizes and padded lengths than the traced one), and nothing is left behind when the check fails.
+``config.json`` (labels, max_length, task) and the card. Every format's tokenizer has the run's max_length as its
+``model_max_length`` (``export_hf.plain_tokenizer``), so ``truncation=True`` cuts each text where the run did. Each
+export is loaded back and checked on the run's own validation inputs (fixed sentences where its data cannot be read:
+``output_checks.check_texts``), tokenized as a user would (``truncation=True``), before it is kept (``tolerance`` on
+probabilities, or on logits; ONNX in three batchings, so other batch sizes and padded lengths than the traced one),
+and nothing is left behind when the check fails.
 """
 
 from __future__ import annotations
@@ -152,8 +154,7 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
 
     try:
         if format == "hf":
-            diff = write_hf(run, encoder, tmp, out, check=told(lambda d: check_hf_folder(d, texts, reference, run.task,
-                                                                             max_length=backbone.max_length)),
+            diff = write_hf(run, encoder, tmp, out, check=told(lambda d: check_hf_folder(d, texts, reference, run.task)),
                             tolerance=tolerance, on=on)
         elif format == "sentence-transformers":
             diff = _export_st(run, encoder, tmp, out, check=told(lambda d: _check_st(d, texts, _logits_of(run, texts))),
@@ -162,8 +163,7 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
             from headstart import export_onnx
 
             diff = export_onnx.export_onnx(run, encoder, tmp, out, texts=texts, tolerance=tolerance, on=on,
-                                           check=told(lambda d: export_onnx.check_onnx(d, texts, reference, run.task,
-                                                                                       max_length=backbone.max_length)))
+                                           check=told(lambda d: export_onnx.check_onnx(d, texts, reference, run.task)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__,
@@ -203,7 +203,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     tmp_transformer = tmp_dir / "0_Transformer"
     encoder.save_pretrained(tmp_transformer, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_transformer)
-    plain_tokenizer(tmp_transformer, type(backbone.tokenizer).__name__)
+    plain_tokenizer(tmp_transformer, type(backbone.tokenizer).__name__, max_length=backbone.max_length)
     write_atomic(tmp_transformer / "sentence_bert_config.json",
                  json.dumps({"max_seq_length": backbone.max_length, "do_lower_case": False}).encode())
     modules = [{"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"}]

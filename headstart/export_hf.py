@@ -58,13 +58,17 @@ def write_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, ch
     tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
     model.save_pretrained(tmp_dir, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_dir)
-    tokenizer = plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
+    tokenizer = plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__, max_length=backbone.max_length)
     write_atomic(tmp_dir / "modeling_headstart.py", Path(__file__).with_name("export_modeling.py").read_bytes())
     how = (f"```python\nfrom transformers import AutoModelForSequenceClassification, {tokenizer}\n"
            f"model = AutoModelForSequenceClassification.from_pretrained(PATH, trust_remote_code=True)\n"
            f"tokenizer = {tokenizer}.from_pretrained(PATH)\n"
            f"logits = model(**tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, "
-           "return_tensors='pt')).logits\n```\n\n`trust_remote_code=True` (the model only: the tokenizer is transformers' own "
+           "return_tensors='pt')).logits\n```\n\n"
+           f"The tokenizer's `model_max_length` is {backbone.max_length}, the run's `--max-length`: `truncation=True` cuts each "
+           "text where the run did, in `pipeline('text-classification', model=PATH, trust_remote_code=True, truncation=True)` "
+           "too (without it the pipeline reads whole texts). "
+           "`trust_remote_code=True` (the model only: the tokenizer is transformers' own "
            "class) loads `modeling_headstart.py` from this folder: "
            f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"
            + (", a Dense layer" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
@@ -76,12 +80,16 @@ def write_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, ch
     return diff
 
 
-def plain_tokenizer(folder: Path, name: str) -> str:
-    """Make ``folder``'s tokenizer transformers' own class ``name`` with no ``auto_map``; returns ``name``.
+def plain_tokenizer(folder: Path, name: str, *, max_length: int) -> str:
+    """Make ``folder``'s tokenizer transformers' own class ``name`` with no ``auto_map``, cutting at the run's
+    ``max_length``; returns ``name``.
 
     A backbone folder's tokenizer_config.json may map AutoTokenizer to code of its own (or a Hub repo's), which
     ``save_pretrained`` copies. The export's check and its card load the tokenizer by its class, never through the
     folder's code (AutoTokenizer would also read config.json, whose auto_map is headstart's model code).
+    ``save_pretrained`` also keeps the base tokenizer's ``model_max_length`` (512 for BERTs) and the ``max_length`` its
+    tokenizer.json last truncated at: both become the run's ``max_length``, so ``truncation=True`` (a transformers
+    ``pipeline``'s too) and the tokenizers library cut each text where the run did.
     """
     import transformers
 
@@ -94,7 +102,14 @@ def plain_tokenizer(folder: Path, name: str) -> str:
     settings = json.loads(path.read_text()) if path.exists() else {}
     settings.pop("auto_map", None)
     settings["tokenizer_class"] = name
+    settings["model_max_length"] = settings["max_length"] = max_length
     write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False).encode())
+    fast = folder / "tokenizer.json"
+    if fast.exists():
+        backend = json.loads(fast.read_text())
+        backend["truncation"] = {"direction": "Left" if settings.get("truncation_side") == "left" else "Right",
+                                 "max_length": max_length, "strategy": "LongestFirst", "stride": 0}
+        write_atomic(fast, json.dumps(backend, ensure_ascii=False).encode())
     return name
 
 
@@ -112,8 +127,9 @@ def comparable_outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
     return logits.squeeze(-1)
 
 
-def check_hf_folder(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
-    """Load the folder as a user would and compare its outputs with the run's."""
+def check_hf_folder(folder: Path, texts: list[str], reference: torch.Tensor, task: str) -> float:
+    """Load the folder as a user would and compare its outputs with the run's (truncated where the folder's tokenizer
+    says: its model_max_length is the run's max_length)."""
     import transformers
     from transformers import AutoModelForSequenceClassification
 
@@ -121,5 +137,5 @@ def check_hf_folder(folder: Path, texts: list[str], reference: torch.Tensor, tas
     name = json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"]  # plain_tokenizer's: never the folder's code
     tokenizer = getattr(transformers, name).from_pretrained(folder)
     with torch.no_grad():
-        logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")).logits
+        logits = model(**tokenizer(texts, padding=True, truncation=True, return_tensors="pt")).logits
     return float((comparable_outputs(logits, task) - reference).abs().max())

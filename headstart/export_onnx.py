@@ -55,7 +55,7 @@ def export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *,
     model = _Logits(hf_model(run, encoder)).eval()
     tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
     backbone.tokenizer.save_pretrained(tmp_dir)
-    plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
+    plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__, max_length=backbone.max_length)
     sample = backbone.tokenizer((sorted(texts, key=len)[-2:] * 2)[:2], padding=True, truncation=True,
                                 max_length=backbone.max_length, return_tensors="pt")
     axes = {0: "batch", 1: "sequence"}
@@ -89,7 +89,8 @@ def export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *,
            f"batch = tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, return_tensors='np')\n"
            "logits = session.run(['logits'], {'input_ids': batch['input_ids'], 'attention_mask': batch['attention_mask']})[0]\n"
            f"```\n\n`logits` has one column per label ({', '.join(md_text(n) for n in labels)}; `id2label` in config.json): {then}. Any batch "
-           f"size and sequence length up to {backbone.max_length} tokens. The graph is the encoder ({'+'.join(backbone.modes)} "
+           f"size and sequence length up to {backbone.max_length} tokens (the tokenizer's `model_max_length`: `truncation=True` "
+           "alone cuts there). The graph is the encoder ({'+'.join(backbone.modes)} "
            "pooling" + (", Dense" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
            + f") and the head; it was checked against the run to {tolerance:g} before this folder was written.")
     write_atomic(tmp_dir / "README.md", model_card(run.meta, run_metrics(run), how=how).encode())
@@ -99,8 +100,9 @@ def export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *,
     return diff
 
 
-def check_onnx(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
-    """Run ``model.onnx`` in onnxruntime (CPU) on the texts, tokenized by the folder's tokenizer, all at once, in batches
+def check_onnx(folder: Path, texts: list[str], reference: torch.Tensor, task: str) -> float:
+    """Run ``model.onnx`` in onnxruntime (CPU) on the texts, tokenized by the folder's tokenizer (its model_max_length
+    the run's max_length), all at once, in batches
     of 7 and one by one (batch sizes and padded lengths the trace never saw); the largest difference to the run's."""
     import numpy as np
     import onnxruntime
@@ -113,7 +115,7 @@ def check_onnx(folder: Path, texts: list[str], reference: torch.Tensor, task: st
     for size in (len(texts), 7, 1):
         logits = []
         for start in range(0, len(texts), size):
-            batch = tokenizer(texts[start:start + size], padding=True, truncation=True, max_length=max_length, return_tensors="np")
+            batch = tokenizer(texts[start:start + size], padding=True, truncation=True, return_tensors="np")
             logits.append(session.run(["logits"], {name: batch[name].astype(np.int64) for name in names})[0])
         got = comparable_outputs(torch.from_numpy(np.concatenate(logits)), task)
         diff = max(diff, float((got - reference).abs().max()))

@@ -158,7 +158,7 @@ def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float3
     from headstart.errors import BackboneError
 
     _bnb()  # bitsandbytes missing: the ConfigError before any model is built
-    config = AutoConfig.from_pretrained(directory)
+    config = AutoConfig.from_pretrained(directory, trust_remote_code=False)  # never run or ask about a folder's code
     with _parameters_on_meta():
         model = (AutoModelForCausalLM if causal_lm else AutoModel).from_config(config)
     head = model.get_output_embeddings() if causal_lm else None

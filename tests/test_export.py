@@ -342,3 +342,47 @@ def test_a_classifier_export_says_its_stages_in_order(toy_csv, tiny_registry, tm
     for flag, number in [("--quiet", 1), ("--json", 2)]:
         code, _, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / f"q{number}"), flag], monkeypatch, capsys)
         assert code in (0, None) and "export: " not in err, err
+
+
+def test_every_export_truncates_as_the_run_did_through_the_tokenizer_it_writes(toy_csv, tiny_registry, tmp_path):
+    """The exported tokenizer kept the base tokenizer's model_max_length (512) and a stale "max_length": a transformers
+    pipeline with truncation=True read past the run's --max-length and answered otherwise on long texts. Every format's
+    tokenizer now says the run's max_length (tiny-bert's 32), so it cuts where the run cut."""
+    import numpy as np
+    import onnxruntime
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer, pipeline
+
+    import headstart
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, config=CFG, out=tmp_path / "run")
+    for format in ("hf", "onnx", "sentence-transformers"):
+        headstart.export(tmp_path / "run", tmp_path / format, format=format)
+    long = "good great movie, but the plot was awful and the acting dull " * 20  # far past 32 tokens
+    texts = [long, "good"]
+    ours = [row["probabilities"] for row in headstart.predict(tmp_path / "run", texts)]
+    for folder in ("hf", "onnx", "sentence-transformers/0_Transformer"):
+        settings = json.loads((tmp_path / folder / "tokenizer_config.json").read_text())
+        # hf: by its class, as the card says (AutoTokenizer would read config.json's auto_map and ask about its code)
+        loader = getattr(transformers, settings["tokenizer_class"]) if folder == "hf" else AutoTokenizer
+        tokenizer = loader.from_pretrained(tmp_path / folder)
+        assert tokenizer.model_max_length == 32, folder
+        assert settings.get("max_length", 32) == 32, folder
+        assert len(tokenizer(long, truncation=True)["input_ids"]) == 32, folder
+
+    classify = pipeline("text-classification", model=str(tmp_path / "hf"), trust_remote_code=True, top_k=None, truncation=True)
+    for row, answer in zip(ours, classify(texts)):
+        assert max(abs(row[a["label"]] - a["score"]) for a in answer) < 1e-5
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    batch = AutoTokenizer.from_pretrained(tmp_path / "onnx")(texts, padding=True, truncation=True, return_tensors="np")
+    logits = session.run(["logits"], {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]})[0]
+    names = list(ours[0])
+    for row, p in zip(ours, torch.softmax(torch.from_numpy(np.asarray(logits)), -1).tolist()):
+        assert max(abs(row[n] - q) for n, q in zip(names, p)) < 1e-4
+
+    logits = SentenceTransformer(str(tmp_path / "sentence-transformers"), device="cpu").encode(texts, convert_to_tensor=True)
+    for row, p in zip(ours, torch.softmax(logits, -1).tolist()):
+        assert max(abs(row[n] - q) for n, q in zip(names, p)) < 1e-5

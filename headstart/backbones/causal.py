@@ -58,8 +58,8 @@ def gguf_folder(path: Path) -> Path:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32, trust_remote_code=False)
     except (OSError, ValueError, RuntimeError, KeyError, struct.error) as e:
         if damaged(path):  # the reader's own error is a numpy reshape or struct unpack deep inside it
             raise BackboneError(f"the GGUF file {str(path)!r} is damaged or truncated ({path.stat().st_size:,} bytes, fewer "

@@ -182,10 +182,13 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
             gives, whose content may change under the same path; registered backbones are pinned by their name.
 
     Raises:
-        BackboneError: the folder has no config / weights / tokenizer, or the weights are corrupt.
+        BackboneError: the folder has no config / weights / tokenizer, the weights are corrupt, or its model is code
+            of the folder's own (``custom_code.refuse_custom_code``: never run, never asked about).
     """
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    from headstart.backbones.custom_code import NO_CODE, refuse_custom_code
 
     directory = Path(directory)
     pipeline = read_pipeline(directory) if st_modules else Pipeline(pooling=detect_pooling(directory))
@@ -194,6 +197,7 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     directory = transformer_dir(directory)
     if not (directory / "config.json").exists():
         raise BackboneError(f"{str(directory)!r} has no config.json; give a Hugging Face or sentence-transformers model folder")
+    refuse_custom_code(directory, named=repr(str(directory)))
     weights = list(directory.glob("*.safetensors"))
     if not weights:
         pickled = [p.name for p in directory.glob("*.bin")] + [p.name for p in directory.glob("*.pt")]
@@ -203,13 +207,13 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     hf_logging.set_verbosity_error()  # "some weights were not used" (pooler etc.) is noise here
     hf_logging.disable_progress_bar()  # a bar for loading 100 tensors from local disk is noise too
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory)
+        tokenizer = AutoTokenizer.from_pretrained(directory, **NO_CODE)
         if quantize:
             from headstart.quantize import load_quantized
 
             model = load_quantized(directory)
         else:
-            model = AutoModel.from_pretrained(directory, use_safetensors=True, dtype=torch.float32)
+            model = AutoModel.from_pretrained(directory, use_safetensors=True, dtype=torch.float32, **NO_CODE)
     except (OSError, ValueError, RuntimeError) as e:
         raise BackboneError(f"cannot load the model in {str(directory)!r}: {str(e).splitlines()[0][:200]}; check its files") from None
     except Exception as e:  # safetensors raises its own error type on truncated files

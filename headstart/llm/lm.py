@@ -50,8 +50,11 @@ def lm_folder(name_or_path: str) -> Path:
                             "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
     from transformers import AutoConfig
 
+    from headstart.backbones.custom_code import NO_CODE, refuse_custom_code
+
+    refuse_custom_code(folder, named=f"--backbone {name_or_path!r}")
     try:
-        config = AutoConfig.from_pretrained(folder)
+        config = AutoConfig.from_pretrained(folder, **NO_CODE)
     except (OSError, ValueError) as e:
         raise BackboneError(f"cannot read a model config in {str(folder)!r} ({str(e).splitlines()[0][:120]}); "
                             "give the causal LM's folder") from None
@@ -86,14 +89,15 @@ def load_lm(folder: Path, *, device: torch.device, quantize: bool = False) -> tu
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)  # never run or ask about a folder's code
         if quantize:
             from headstart.quantize import lean_allocator, load_quantized
 
             lean_allocator()
             model = load_quantized(folder, causal_lm=True)
         else:
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)  # never a pickle
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, use_safetensors=True,  # never a pickle
+                                                         trust_remote_code=False)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise BackboneError(f"cannot load the causal LM in {str(folder)!r}: {str(e).splitlines()[0][:200]}") from None
     finally:
