@@ -56,12 +56,13 @@ def inspect(directory: str | Path) -> AdapterInfo:
     """Describe an adapter / run directory.
 
     Raises:
-        StoreError: neither a headstart run nor a PEFT adapter directory.
+        StoreError: neither a headstart run nor a PEFT adapter directory; a run missing a weight file it saved
+            (``run_meta.check_saved_files``, as loading it refuses it) or holding a corrupt one.
     """
     directory = Path(directory)
     peft_config = directory / "adapter_config.json"
     if (directory / "spec.json").exists():
-        from headstart.run_meta import read_meta
+        from headstart.run_meta import check_saved_files, read_meta
 
         meta = read_meta(directory)
         resolved = meta["resolved"]
@@ -70,7 +71,9 @@ def inspect(directory: str | Path) -> AdapterInfo:
         config = _read_json(peft_config) if peft_config.exists() else {}
         kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
         files = ["adapter_model.safetensors", "weights.safetensors"] if saved == "adapter" else ["weights.safetensors"]
-        for name in files:  # "fine" only when the files load: a damaged one is named here, not at predict
+        if metrics.get("status", "done") == "done":  # a diverged run keeps its record, never weights: listed as it is
+            check_saved_files(directory, saved)  # "fine" only when the files are there and load, as predict refuses them
+        for name in files:  # a damaged one is named here, not at predict
             if (directory / name).exists():
                 _parameters(directory / name)
         return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],

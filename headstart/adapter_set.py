@@ -37,7 +37,7 @@ class AdapterSet:
 
     def add(self, directory: str | Path, name: str | None = None) -> str:
         from headstart.model import TaskModel
-        from headstart.run_meta import read_meta
+        from headstart.run_meta import check_saved_files, read_meta
         from headstart.saved import check_usable, load_run, load_weights
         from headstart.strategies import get_strategy
         from headstart.strategies.peft_base import saved_adapter
@@ -53,10 +53,8 @@ class AdapterSet:
         info = inspect(directory)
         if info.kind != "headstart-peft":
             raise ConfigError(f"{str(directory)!r} is not a PEFT adapter run ({info.kind}); only adapter runs share a base")
-        if not (directory / "adapter_model.safetensors").exists():  # PEFT would fall back to a pickle (adapter_model.bin)
-            raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving "
-                             "(pickle-based adapter_model.bin is not loaded); train it again")
         meta = read_meta(directory)
+        check_saved_files(directory, meta["backbone_saved"])  # before PEFT could fall back to a pickle (adapter_model.bin)
         resolved = meta["resolved"]
         identity = (meta["spec"]["backbone"], json.dumps(resolved["backbone_config"], sort_keys=True),
                     get_strategy(resolved["strategy"]).quantized)

@@ -61,6 +61,24 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
+def check_saved_files(directory: str | Path, saved: str | None) -> None:
+    """Refuse a run folder missing a weight file it saved: ``weights.safetensors`` (the head), and for an adapter run
+    (``saved`` "adapter", spec.json's ``backbone_saved``) ``adapter_model.safetensors``, whose pickle-based
+    ``adapter_model.bin`` in its place is never loaded. Loading (``saved.load_run``, ``AdapterSet.add``) and listing
+    (``adapter_info.inspect``) refuse by this one check.
+
+    Raises:
+        StoreError: naming the missing file, and the .bin found in its place.
+    """
+    directory = Path(directory)
+    if not (directory / "weights.safetensors").exists():
+        raise StoreError(f"{str(directory / 'weights.safetensors')!r} is missing; the run did not finish saving, train it again")
+    if saved == "adapter" and not (directory / "adapter_model.safetensors").exists():
+        pickled = " (adapter_model.bin is pickle-based and is not loaded)" if (directory / "adapter_model.bin").exists() else ""
+        raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing{pickled}; the run did not finish "
+                         "saving, train it again")
+
+
 def _drew_test(meta: dict[str, Any]) -> bool:
     """Whether an sft run drew test prompts that ``evaluate`` answers: spec.json's ``eval_rows`` above 0 (a run saved
     before it was recorded is taken to have: sft's default drew 32)."""

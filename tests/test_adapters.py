@@ -701,3 +701,31 @@ def test_unmerge_help_says_it_takes_a_merged_classifier_run_and_readme_says_list
     listed = next(i for i, line in enumerate(readme.splitlines()) if line.startswith("headstart adapters list"))
     shown = " ".join(line.split("#", 1)[-1].strip() for line in readme.splitlines()[listed : listed + 4])
     assert "sft / prefer LoRA runs are left out" in shown, shown
+
+
+@pytest.mark.parametrize("damage", ["no-adapter", "bin-adapter", "no-head"])
+def test_a_run_missing_a_weight_file_is_listed_and_shown_as_damaged_as_predict_refuses_it(lora_dir, tmp_path, monkeypatch,
+                                                                                          capsys, damage):
+    """`adapters list` / `show` of a run whose adapter_model.safetensors was removed (or swapped for a .bin), or whose
+    weights.safetensors was, printed a normal row and exited 0, while predict refused it: both now name the file."""
+    import shutil
+
+    from conftest import run_cli
+
+    folder = tmp_path / "runs"
+    shutil.copytree(lora_dir, folder / "a-good")
+    run = folder / "b-damaged"
+    shutil.copytree(lora_dir, run)
+    gone = "weights.safetensors" if damage == "no-head" else "adapter_model.safetensors"
+    (run / gone).unlink()
+    if damage == "bin-adapter":
+        (run / "adapter_model.bin").write_bytes(b"not loaded")
+    said = f"{str(run / gone)!r} is missing"
+    for command in (["adapters", "list", str(run)], ["adapters", "show", str(run)]):
+        code, out, err = run_cli(command, monkeypatch, capsys)
+        assert code == 2 and out == "" and err.startswith(f"error: {said}") and len(err.splitlines()) == 1, (command, out, err)
+        assert ("adapter_model.bin is pickle-based" in err) == (damage == "bin-adapter"), err
+    code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
+    rows = out.splitlines()
+    assert code == 2 and "headstart-peft" in rows[0] and "damaged" in rows[1] and said in rows[1], out
+    assert rows[-1] == "2 listed (1 damaged, 1 headstart-peft)" and said in err, err
