@@ -437,7 +437,7 @@ def test_adapter_set_refuses_a_different_base(toy_csv, tiny_registry, tmp_path):
     trained_run(toy_csv, tmp_path / "q", "qlora")
     adapters = AdapterSet()
     adapters.add(tmp_path / "a")
-    with pytest.raises(ConfigError, match="different base"):
+    with pytest.raises(ConfigError, match=r"different base than .*a' \(4-bit True vs False\), .*its own AdapterSet$"):
         adapters.add(tmp_path / "q")
 
 
