@@ -14,6 +14,9 @@ class AdapterSet:
     """Several adapter runs on one base in one process: the base loads once, ``predict(texts, adapter=name)``
     switches adapter (and head) per call without reloading anything.
 
+    Every run shares the first one's base (backbone, its settings, 4-bit or not) and PEFT method (adapter_config.json's
+    peft_type: all LoRA, or all IA3); a run that does not is refused, and the set stays as it was.
+
     Example:
         adapters = AdapterSet()
         adapters.add("runs/lora-sentiment", name="sentiment")
@@ -25,6 +28,7 @@ class AdapterSet:
         self.runs: dict[str, Any] = {}
         self._base: Any = None  # the first run; its backbone (a PeftModel) holds every adapter
         self._identity: dict[str, Any] | None = None  # the base every run must match: backbone, its settings, 4-bit
+        self._method: str | None = None  # the PEFT type every run must share (LORA, IA3): PEFT mixes none in one model
         self._peft_names: dict[str, str] = {}  # our name -> the adapter's name inside the PeftModel
 
     def __repr__(self) -> str:
@@ -59,7 +63,7 @@ class AdapterSet:
                     "4-bit": get_strategy(resolved["strategy"]).quantized}
         if self._base is None:
             run = load_run(directory)
-            self._base, self._identity = run, identity
+            self._base, self._identity, self._method = run, identity, info.method
             self._peft_names = {name: run.model.backbone.model.active_adapter}
             self.runs[name] = run
             return name
@@ -68,6 +72,10 @@ class AdapterSet:
                               f"({_differences(identity, self._identity)}), and the runs of one set share its base; "
                               + spoken("predict with it in a separate headstart predict call",
                                        "load it in its own AdapterSet"))
+        if info.method != self._method:  # PEFT's own refusal came from inside load_adapter, in its words
+            raise ConfigError(f"{str(directory)!r} cannot join {str(self._base.directory)!r}: a set serves adapters of one "
+                              f"PEFT method (this set's: {self._method.lower()}; the run's: {info.method.lower()}); "
+                              + spoken("predict with it in a separate headstart predict call", "load it in its own AdapterSet"))
         check_usable(directory)  # as load_run checks the first: a failed run, a missing or foreign weights file is named
         backbone = self._base.model.backbone
         internal = f"adapter-{len(self.runs)}"  # never clashes with the first run's PEFT name, whatever the user calls it

@@ -97,3 +97,24 @@ def test_a_run_on_other_base_settings_is_refused_naming_the_setting_and_a_separa
     assert_user_error(run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.txt"), "--adapter-dir", str(tmp_path / "short")],
                               monkeypatch, capsys),
                       differs, "predict with it in a separate headstart predict call")
+
+
+def test_an_ia3_run_beside_a_lora_run_is_refused_naming_both_methods_and_the_set_stays_usable(toy_csv, tiny_registry, tmp_path,
+                                                                                               monkeypatch, capsys):
+    """``--adapter-dir runs/ia3`` beside a LoRA run raised PEFT's "Cannot combine adapters with different peft types" as
+    a StoreError, from inside load_adapter. The method is checked first, a ConfigError in the caller's words."""
+    trained_run(toy_csv, tmp_path / "a")
+    trained_run(toy_csv, tmp_path / "ia3", "ia3")
+    adapters = headstart.AdapterSet()
+    adapters.add(tmp_path / "a")
+    with pytest.raises(ConfigError) as caught:
+        adapters.add(tmp_path / "ia3")
+    assert str(caught.value) == (f"{str(tmp_path / 'ia3')!r} cannot join {str(tmp_path / 'a')!r}: a set serves adapters of one "
+                                 "PEFT method (this set's: lora; the run's: ia3); load it in its own AdapterSet")
+    assert list(adapters.runs["a"].model.backbone.model.peft_config) == ["default"], "nothing half-added"
+    adapters.add(tmp_path / "a", name="again")  # the set still takes a good run, and predicts
+    assert adapters.predict(TEXTS, adapter="again") == adapters.predict(TEXTS, adapter="a")
+    (tmp_path / "in.txt").write_text("a good movie\n")
+    assert_user_error(run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.txt"), "--adapter-dir", str(tmp_path / "ia3")],
+                              monkeypatch, capsys),
+                      "(this set's: lora; the run's: ia3)", "predict with it in a separate headstart predict call")
