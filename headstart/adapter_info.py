@@ -56,7 +56,8 @@ def inspect(directory: str | Path) -> AdapterInfo:
     """Describe an adapter / run directory.
 
     Raises:
-        StoreError: neither a headstart run nor a PEFT adapter directory; a run missing a weight file it saved
+        StoreError: neither a headstart run nor a PEFT adapter directory (one that does not exist, a store or an
+            export of a run said as such: ``run_meta.refuse_other_folder``); a run missing a weight file it saved
             (``run_meta.check_saved_files``, as loading it refuses it) or holding a corrupt one.
     """
     directory = Path(directory)
@@ -91,6 +92,9 @@ def inspect(directory: str | Path) -> AdapterInfo:
             raise StoreError(f"{str(directory)!r} has adapter_config.json but no adapter_model.safetensors{hint}")
         return AdapterInfo(str(directory), "peft", None, config.get("peft_type"), config.get("base_model_name_or_path"),
                            trainable_params=_parameters(weights), adapter_bytes=_tensor_bytes(weights), config=_summary(config))
+    from headstart.run_meta import refuse_other_folder
+
+    refuse_other_folder(directory)  # one that does not exist, a store, an export: said as what it is
     raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
 
 

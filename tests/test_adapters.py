@@ -729,3 +729,28 @@ def test_a_run_missing_a_weight_file_is_listed_and_shown_as_damaged_as_predict_r
     rows = out.splitlines()
     assert code == 2 and "headstart-peft" in rows[0] and "damaged" in rows[1] and said in rows[1], out
     assert rows[-1] == "2 listed (1 damaged, 1 headstart-peft)" and said in err, err
+
+
+def test_a_path_that_does_not_exist_or_an_export_is_said_as_such_not_as_neither_run_nor_adapter(lora_dir, tmp_path, monkeypatch,
+                                                                                                  capsys):
+    """`adapters merge runs/nope`, `--adapter-dir runs/nope` and AdapterSet().add('runs/nope') said "neither a headstart
+    run (spec.json) nor a PEFT adapter", as did an export's folder: the first does not exist, the second is an export."""
+    import headstart
+    from conftest import assert_user_error, run_cli
+
+    nope = tmp_path / "nope"
+    (tmp_path / "in.txt").write_text("a good movie\n")
+    with pytest.raises(StoreError) as caught:
+        headstart.AdapterSet().add(nope)
+    assert str(caught.value) == f"{str(nope)!r} does not exist; pass the folder headstart.fit(..., out=DIR) saved"
+    for command in (["adapters", "merge", str(nope), "--out", str(tmp_path / "m")], ["adapters", "show", str(nope)],
+                    ["predict", str(lora_dir), str(tmp_path / "in.txt"), "--adapter-dir", str(nope)]):
+        assert_user_error(run_cli(command, monkeypatch, capsys), f"{str(nope)!r} does not exist; pass the --out directory of 'headstart train'")
+    exported = tmp_path / "exp" / "lora-hf"
+    headstart.export(lora_dir, exported, format="hf", inputs=4)
+    capsys.readouterr()  # its progress
+    for command in (["adapters", "merge", str(exported), "--out", str(tmp_path / "m")], ["adapters", "show", str(exported)],
+                    ["predict", str(lora_dir), str(tmp_path / "in.txt"), "--adapter-dir", str(exported)]):
+        assert_user_error(run_cli(command, monkeypatch, capsys), f"{str(exported)!r} is an export of a run",
+                          "not a run; pass the run folder it was exported from: the --out directory of 'headstart train'")
+    assert not (tmp_path / "m").exists()
