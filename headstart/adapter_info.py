@@ -3,7 +3,8 @@
 ``inspect`` describes one directory (a headstart run with or without a PEFT adapter, a merged run, or a plain PEFT
 adapter with no head), reading the sizes of its weight files from their headers so a damaged one is named here
 rather than at predict; ``find`` lists the adapters among paths or one level down in folders of them, a damaged run
-listed as such, and ``passed_over`` names the sft / prefer runs such a listing leaves out. The public API
+listed as such, and ``passed_over`` / ``exports_passed`` name the sft / prefer runs and the exports of runs such a
+listing leaves out. The public API
 ``headstart.adapters.find`` / ``inspect`` is this module's.
 """
 
@@ -135,10 +136,14 @@ def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
     Raises:
         StoreError: a directory named in ``paths`` is damaged.
     """
+    from headstart.run_meta import is_export, refuse_other_folder
+
     found = []
     for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         if not path.is_dir():
             raise ConfigError(f"{str(path)!r} is not a directory; give adapter or run directories (or a folder of them)")
+        if is_export(path):
+            refuse_other_folder(path)  # named alone, an export is said as such, as inspect says it
         if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
             found.append(_listed(path))
             continue
@@ -166,6 +171,16 @@ def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:
     folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
                if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
     return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_dir() and _causal_lm_run(p)]
+
+
+def exports_passed(paths: str | Path | list[str | Path]) -> list[Path]:
+    """The exports of runs (``run_meta.is_export``: folders other libraries load) that ``find`` passes over in the
+    folders among ``paths`` (said beside a listing)."""
+    from headstart.run_meta import is_export
+
+    folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
+               if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
+    return [p for folder in folders for p in sorted(folder.iterdir()) if is_export(p)]
 
 
 def _causal_lm_run(directory: Path) -> bool:

@@ -95,7 +95,8 @@ def is_export(directory: str | Path) -> bool:
     except (OSError, ValueError):
         config = {}
     marked = isinstance(config, dict) and (config.get("model_type") == "headstart" or config.get("format") == "headstart-onnx")
-    return marked or "library_name: headstart" in card or "tuned by headstart" in card.partition("\n")[0]
+    front = card.split("---", 2)[1] if card.startswith("---") and card.count("---") >= 2 else ""  # the card's metadata
+    return marked or "library_name: headstart" in front or "tuned by headstart" in card.partition("\n")[0]
 
 
 def check_saved_files(directory: str | Path, saved: str | None) -> None:

@@ -754,3 +754,26 @@ def test_a_path_that_does_not_exist_or_an_export_is_said_as_such_not_as_neither_
         assert_user_error(run_cli(command, monkeypatch, capsys), f"{str(exported)!r} is an export of a run",
                           "not a run; pass the run folder it was exported from: the --out directory of 'headstart train'")
     assert not (tmp_path / "m").exists()
+
+
+def test_a_folder_of_exports_is_not_listed_silently(lora_dir, tmp_path, monkeypatch, capsys):
+    """`adapters list exp/` of a folder holding exports printed "0 listed", exit 0, saying nothing of what it passed
+    over: a line now counts and names the exports, and an export named alone is said to be one."""
+    import shutil
+
+    import headstart
+    from conftest import assert_user_error, run_cli
+
+    exp = tmp_path / "exp"
+    headstart.export(lora_dir, exp / "lora-hf", format="hf", inputs=4)
+    capsys.readouterr()  # its progress
+    code, out, err = run_cli(["adapters", "list", str(exp)], monkeypatch, capsys)
+    assert code == 0 and out.splitlines() == [
+        "0 listed", f"not listed: 1 export(s) of runs, folders other libraries load rather than runs ({exp / 'lora-hf'}); "
+        "list the run folders they were exported from (headstart train --out)"], out
+    shutil.copytree(lora_dir, exp / "lora")
+    code, out, _ = run_cli(["adapters", "list", str(exp)], monkeypatch, capsys)
+    assert code == 0 and out.splitlines()[1:] == ["1 listed (1 headstart-peft)", f"not listed: 1 export(s) of runs, folders "
+                                                  f"other libraries load rather than runs ({exp / 'lora-hf'}); list the run "
+                                                  "folders they were exported from (headstart train --out)"], out
+    assert_user_error(run_cli(["adapters", "list", str(exp / "lora-hf")], monkeypatch, capsys), "is an export of a run")
