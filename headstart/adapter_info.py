@@ -3,7 +3,8 @@
 ``inspect`` describes one directory (a headstart run with or without a PEFT adapter, a merged run, or a plain PEFT
 adapter with no head), reading the sizes of its weight files from their headers so a damaged one is named here
 rather than at predict; ``find`` lists the adapters among paths or one level down in folders of them, a damaged run
-listed as such, and ``passed_over`` names the sft / prefer runs such a listing leaves out. The public API
+listed as such, and ``passed_over`` / ``exports_passed`` name the sft / prefer runs and the exports of runs such a
+listing leaves out. The public API
 ``headstart.adapters.find`` / ``inspect`` is this module's.
 """
 
@@ -56,12 +57,14 @@ def inspect(directory: str | Path) -> AdapterInfo:
     """Describe an adapter / run directory.
 
     Raises:
-        StoreError: neither a headstart run nor a PEFT adapter directory.
+        StoreError: neither a headstart run nor a PEFT adapter directory (one that does not exist, a store or an
+            export of a run said as such: ``run_meta.refuse_other_folder``); a run missing a weight file it saved
+            (``run_meta.check_saved_files``, as loading it refuses it) or holding a corrupt one.
     """
     directory = Path(directory)
     peft_config = directory / "adapter_config.json"
     if (directory / "spec.json").exists():
-        from headstart.run_meta import read_meta
+        from headstart.run_meta import check_saved_files, read_meta
 
         meta = read_meta(directory)
         resolved = meta["resolved"]
@@ -70,7 +73,9 @@ def inspect(directory: str | Path) -> AdapterInfo:
         config = _read_json(peft_config) if peft_config.exists() else {}
         kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
         files = ["adapter_model.safetensors", "weights.safetensors"] if saved == "adapter" else ["weights.safetensors"]
-        for name in files:  # "fine" only when the files load: a damaged one is named here, not at predict
+        if metrics.get("status", "done") == "done":  # a diverged run keeps its record, never weights: listed as it is
+            check_saved_files(directory, saved)  # "fine" only when the files are there and load, as predict refuses them
+        for name in files:  # a damaged one is named here, not at predict
             if (directory / name).exists():
                 _parameters(directory / name)
         return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],
@@ -88,6 +93,9 @@ def inspect(directory: str | Path) -> AdapterInfo:
             raise StoreError(f"{str(directory)!r} has adapter_config.json but no adapter_model.safetensors{hint}")
         return AdapterInfo(str(directory), "peft", None, config.get("peft_type"), config.get("base_model_name_or_path"),
                            trainable_params=_parameters(weights), adapter_bytes=_tensor_bytes(weights), config=_summary(config))
+    from headstart.run_meta import refuse_other_folder
+
+    refuse_other_folder(directory)  # one that does not exist, a store, an export: said as what it is
     raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
 
 
@@ -128,10 +136,14 @@ def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
     Raises:
         StoreError: a directory named in ``paths`` is damaged.
     """
+    from headstart.run_meta import is_export, refuse_other_folder
+
     found = []
     for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         if not path.is_dir():
             raise ConfigError(f"{str(path)!r} is not a directory; give adapter or run directories (or a folder of them)")
+        if is_export(path):
+            refuse_other_folder(path)  # named alone, an export is said as such, as inspect says it
         if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
             found.append(_listed(path))
             continue
@@ -159,6 +171,16 @@ def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:
     folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
                if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
     return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_dir() and _causal_lm_run(p)]
+
+
+def exports_passed(paths: str | Path | list[str | Path]) -> list[Path]:
+    """The exports of runs (``run_meta.is_export``: folders other libraries load) that ``find`` passes over in the
+    folders among ``paths`` (said beside a listing)."""
+    from headstart.run_meta import is_export
+
+    folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
+               if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
+    return [p for folder in folders for p in sorted(folder.iterdir()) if is_export(p)]
 
 
 def _causal_lm_run(directory: Path) -> bool:

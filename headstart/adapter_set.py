@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,9 @@ class AdapterSet:
     """Several adapter runs on one base in one process: the base loads once, ``predict(texts, adapter=name)``
     switches adapter (and head) per call without reloading anything.
 
+    Every run shares the first one's base (backbone, its settings, 4-bit or not) and PEFT method (adapter_config.json's
+    peft_type: all LoRA, or all IA3); a run that does not is refused, and the set stays as it was.
+
     Example:
         adapters = AdapterSet()
         adapters.add("runs/lora-sentiment", name="sentiment")
@@ -25,7 +27,8 @@ class AdapterSet:
     def __init__(self) -> None:
         self.runs: dict[str, Any] = {}
         self._base: Any = None  # the first run; its backbone (a PeftModel) holds every adapter
-        self._identity: tuple | None = None
+        self._identity: dict[str, Any] | None = None  # the base every run must match: backbone, its settings, 4-bit
+        self._method: str | None = None  # the PEFT type every run must share (LORA, IA3): PEFT mixes none in one model
         self._peft_names: dict[str, str] = {}  # our name -> the adapter's name inside the PeftModel
 
     def __repr__(self) -> str:
@@ -37,7 +40,7 @@ class AdapterSet:
 
     def add(self, directory: str | Path, name: str | None = None) -> str:
         from headstart.model import TaskModel
-        from headstart.run_meta import read_meta
+        from headstart.run_meta import check_saved_files, read_meta
         from headstart.saved import check_usable, load_run, load_weights
         from headstart.strategies import get_strategy
         from headstart.strategies.peft_base import saved_adapter
@@ -53,22 +56,26 @@ class AdapterSet:
         info = inspect(directory)
         if info.kind != "headstart-peft":
             raise ConfigError(f"{str(directory)!r} is not a PEFT adapter run ({info.kind}); only adapter runs share a base")
-        if not (directory / "adapter_model.safetensors").exists():  # PEFT would fall back to a pickle (adapter_model.bin)
-            raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving "
-                             "(pickle-based adapter_model.bin is not loaded); train it again")
         meta = read_meta(directory)
+        check_saved_files(directory, meta["backbone_saved"])  # before PEFT could fall back to a pickle (adapter_model.bin)
         resolved = meta["resolved"]
-        identity = (meta["spec"]["backbone"], json.dumps(resolved["backbone_config"], sort_keys=True),
-                    get_strategy(resolved["strategy"]).quantized)
+        identity = {"backbone": meta["spec"]["backbone"], **resolved["backbone_config"],
+                    "4-bit": get_strategy(resolved["strategy"]).quantized}
         if self._base is None:
             run = load_run(directory)
-            self._base, self._identity = run, identity
+            self._base, self._identity, self._method = run, identity, info.method
             self._peft_names = {name: run.model.backbone.model.active_adapter}
             self.runs[name] = run
             return name
         if identity != self._identity:
-            raise ConfigError(f"{str(directory)!r} was trained on a different base ({identity[0]}, 4-bit={identity[2]}) than this "
-                              f"set's ({self._identity[0]}, 4-bit={self._identity[2]}); load it in its own set")
+            raise ConfigError(f"{str(directory)!r} was trained on a different base than {str(self._base.directory)!r} "
+                              f"({_differences(identity, self._identity)}), and the runs of one set share its base; "
+                              + spoken("predict with it in a separate headstart predict call",
+                                       "load it in its own AdapterSet"))
+        if info.method != self._method:  # PEFT's own refusal came from inside load_adapter, in its words
+            raise ConfigError(f"{str(directory)!r} cannot join {str(self._base.directory)!r}: a set serves adapters of one "
+                              f"PEFT method (this set's: {self._method.lower()}; the run's: {info.method.lower()}); "
+                              + spoken("predict with it in a separate headstart predict call", "load it in its own AdapterSet"))
         check_usable(directory)  # as load_run checks the first: a failed run, a missing or foreign weights file is named
         backbone = self._base.model.backbone
         internal = f"adapter-{len(self.runs)}"  # never clashes with the first run's PEFT name, whatever the user calls it
@@ -121,3 +128,9 @@ class AdapterSet:
             raise ConfigError(f"AdapterSet.predict needs adapter=, the name of the run to predict with (loaded: {loaded}); "
                               f"e.g. adapters.predict(texts, adapter={example!r})")
         return predict_loaded(self.use(adapter), texts)
+
+
+def _differences(theirs: dict[str, Any], ours: dict[str, Any]) -> str:
+    """The base settings two runs differ in, as "max_length 64 vs 128" (the run's value first)."""
+    keys = [k for k in {**ours, **theirs} if theirs.get(k) != ours.get(k)]
+    return ", ".join(f"{k} {theirs.get(k)} vs {ours.get(k)}" for k in keys)

@@ -98,7 +98,7 @@ class FitResult:
             The folder written.
 
         Raises:
-            ConfigError: ``out`` holds another run, without ``overwrite``.
+            ConfigError: ``out`` holds another run, without ``overwrite`` ("nothing was saved or replaced").
             StoreError: ``out`` is a store or a folder of other files, or cannot be written; a result with nothing to
                 save (a run ``load`` read whose folder is gone).
         """
@@ -110,7 +110,7 @@ class FitResult:
         claim(out, "run")
         spec = self._record.spec if self._record is not None else getattr(self._loaded, "meta", {})
         if not overwrite and isinstance(spec.get("spec"), dict):
-            check_replaces_same_run(out, RunSpec.from_dict(spec["spec"]))
+            check_replaces_same_run(out, RunSpec.from_dict(spec["spec"]), step="saved")  # it trained already, in memory
         if self._record is not None:
             from headstart.saved import save_record
 

@@ -25,21 +25,8 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     path = directory / "spec.json"
     if not path.exists():
-        trained = spoken("pass the --out directory of 'headstart train'", "pass the folder headstart.fit(..., out=DIR) saved")
-        if not directory.exists():
-            raise StoreError(f"{str(directory)!r} does not exist; {trained}")
-        from headstart.outdir import KINDS, STORES, held
-        from headstart.store_rows import FILENAME
-
-        if (directory / FILENAME).is_file():  # a store holds many runs' rows, not one run's weights
-            kind = held(directory)
-            quoted = shlex.quote(str(directory))
-            look = spoken(f"headstart runs {quoted} lists its runs, headstart report {quoted} renders its report",
-                          f"headstart.runs({str(directory)!r}) lists its runs")
-            raise StoreError(f"{str(directory)!r} is {KINDS[kind] if kind in (*STORES, 'store') else 'a store (runs.sqlite)'}, not a "
-                             f"run: {look}; a run folder comes from "
-                             + spoken("headstart train --out DIR", "headstart.fit(..., out=DIR)"))
-        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); {trained}")
+        refuse_other_folder(directory)
+        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); {_trained()}")
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -59,6 +46,75 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
                          f"this version reads {FORMAT_VERSION}); train it again with this version")
     _check_meta(meta, path)
     return meta
+
+
+def _trained() -> str:
+    return spoken("pass the --out directory of 'headstart train'", "pass the folder headstart.fit(..., out=DIR) saved")
+
+
+def refuse_other_folder(directory: str | Path) -> None:
+    """Refuse what is plainly no run folder, saying what it is: a path that does not exist, a store (runs.sqlite), or
+    an export of a run (``is_export``); return for any other folder (the caller says what it lacks).
+
+    Raises:
+        StoreError: naming what ``directory`` is and the run folder to pass instead.
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        raise StoreError(f"{str(directory)!r} does not exist; {_trained()}")
+    from headstart.outdir import KINDS, STORES, held
+    from headstart.store_rows import FILENAME
+
+    if (directory / FILENAME).is_file():  # a store holds many runs' rows, not one run's weights
+        kind = held(directory)
+        quoted = shlex.quote(str(directory))
+        look = spoken(f"headstart runs {quoted} lists its runs, headstart report {quoted} renders its report",
+                      f"headstart.runs({str(directory)!r}) lists its runs")
+        raise StoreError(f"{str(directory)!r} is {KINDS[kind] if kind in (*STORES, 'store') else 'a store (runs.sqlite)'}, not a "
+                         f"run: {look}; a run folder comes from "
+                         + spoken("headstart train --out DIR", "headstart.fit(..., out=DIR)"))
+    if is_export(directory):
+        raise StoreError(f"{str(directory)!r} is an export of a run (written by headstart export for other libraries), not a "
+                         "run; pass the run folder it was exported from: "
+                         + spoken("the --out directory of 'headstart train'", "the folder headstart.fit(..., out=DIR) saved"))
+
+
+def is_export(directory: str | Path) -> bool:
+    """Whether ``directory`` is what ``headstart export`` writes: no spec.json or metrics.json (a run's), and its
+    README.md is headstart's model card (``library_name: headstart``; an sft / prefer export's "tuned by headstart"),
+    or its config.json names headstart's model (hf) or ONNX format."""
+    directory = Path(directory)
+    if not directory.is_dir() or (directory / "spec.json").exists() or (directory / "metrics.json").exists():
+        return False
+    try:
+        card = (directory / "README.md").read_text(errors="replace")[:2000]
+    except OSError:
+        card = ""
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    marked = isinstance(config, dict) and (config.get("model_type") == "headstart" or config.get("format") == "headstart-onnx")
+    front = card.split("---", 2)[1] if card.startswith("---") and card.count("---") >= 2 else ""  # the card's metadata
+    return marked or "library_name: headstart" in front or "tuned by headstart" in card.partition("\n")[0]
+
+
+def check_saved_files(directory: str | Path, saved: str | None) -> None:
+    """Refuse a run folder missing a weight file it saved: ``weights.safetensors`` (the head), and for an adapter run
+    (``saved`` "adapter", spec.json's ``backbone_saved``) ``adapter_model.safetensors``, whose pickle-based
+    ``adapter_model.bin`` in its place is never loaded. Loading (``saved.load_run``, ``AdapterSet.add``) and listing
+    (``adapter_info.inspect``) refuse by this one check.
+
+    Raises:
+        StoreError: naming the missing file, and the .bin found in its place.
+    """
+    directory = Path(directory)
+    if not (directory / "weights.safetensors").exists():
+        raise StoreError(f"{str(directory / 'weights.safetensors')!r} is missing; the run did not finish saving, train it again")
+    if saved == "adapter" and not (directory / "adapter_model.safetensors").exists():
+        pickled = " (adapter_model.bin is pickle-based and is not loaded)" if (directory / "adapter_model.bin").exists() else ""
+        raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing{pickled}; the run did not finish "
+                         "saving, train it again")
 
 
 def _drew_test(meta: dict[str, Any]) -> bool:

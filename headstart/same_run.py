@@ -14,7 +14,7 @@ from headstart.surface import on_cli
 from headstart.specs import RunSpec
 
 
-def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True) -> None:
+def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True, step: str = "trained") -> None:
     """Refuse to replace a saved run in ``out`` unless it was asked for with the same spec (the same run made again,
     e.g. after its data file changed): another strategy, size, seed or setting there is a trained model the user may
     still want, replaced only with ``--overwrite``.
@@ -23,6 +23,8 @@ def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True) -
         settled: whether the data's defaults are in ``spec`` (``_with_data_defaults``). Before they are, its train and
             split settings are not compared (an image dataset's defaults fill them), so a run of another strategy,
             size or seed is refused before the data loads; the settings are compared once they are.
+        step: what the refusal says did not happen: "trained" before training, "saved" for a result trained in
+            memory (``FitResult.save``).
 
     Raises:
         ConfigError: ``out`` holds a finished or failed run of another spec, named by its strategy, n, seed and the
@@ -34,7 +36,7 @@ def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True) -
     if what is None:
         return
     how = "add --overwrite" if on_cli() else "pass overwrite=True"  # a bare switch: python_names would drop its =True
-    raise ConfigError(f"--out {str(out)!r} holds another run ({what}); nothing was trained or replaced: give a new "
+    raise ConfigError(f"--out {str(out)!r} holds another run ({what}); nothing was {step} or replaced: give a new "
                       f"folder, e.g. --out {sibling(out, spec.strategy)}, or {how} to replace it")
 
 

@@ -27,7 +27,7 @@ from headstart.errors import StoreError
 from headstart.interrupts import steps_interrupted
 from headstart.model import TaskModel
 from headstart.precision import pick_device
-from headstart.run_meta import FORMAT_VERSION, read_meta
+from headstart.run_meta import FORMAT_VERSION, check_saved_files, read_meta
 from headstart.specs import run_key
 from headstart.strategies import get_strategy
 
@@ -356,8 +356,7 @@ def check_usable(directory: Path) -> None:
     status = _status(directory)
     if status != "done":
         raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
-    if not (directory / "weights.safetensors").exists():
-        raise StoreError(f"{str(directory / 'weights.safetensors')!r} is missing; the run did not finish saving, train it again")
+    check_saved_files(directory, None)
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -416,10 +415,8 @@ def load_run(directory: str | Path) -> LoadedRun:
     task = resolved["data"]["task"]
     model = TaskModel(backbone, 1 if task == "regression" else len(label_names), seed=0)
     check_usable(directory)
+    check_saved_files(directory, meta["backbone_saved"])
     if meta["backbone_saved"] != "merged":  # rebuild the strategy's structure (adapters, 4-bit base, kNN memory), then load
-        adapter = meta["backbone_saved"] == "adapter"
-        if adapter and not (directory / "adapter_model.safetensors").exists():
-            raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving, train it again")
         try:
             strategy.attach(model, strategy.options(resolved["options"]), precision=resolved["train"]["precision"],
                             directory=directory)

@@ -69,3 +69,52 @@ def test_predictions_from_a_chosen_adapter_name_it_in_jsonl_and_csv(toy_csv, tin
     assert json.loads(out)["adapter"] == "a"  # the default: RUN's own adapter, named by its directory
     code, out, _ = run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.csv")], monkeypatch, capsys)
     assert "adapter" not in json.loads(out)
+
+
+def test_a_run_on_other_base_settings_is_refused_naming_the_setting_and_a_separate_predict(toy_csv, tiny_registry, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """A run trained with --max-length 64 beside one with 128 was refused as "trained on a different base
+    (tiny-bert, 4-bit=False) than this set's (tiny-bert, 4-bit=False); load it in its own set": the two named bases
+    read the same, and the CLI has no set. The setting that differs is named, and the fix in the caller's words."""
+    import json
+    import shutil
+
+    trained_run(toy_csv, tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "short")  # the tiny test backbone keeps its own max_length: set as a real one saves it
+    spec = json.loads((tmp_path / "short" / "spec.json").read_text())
+    base = spec["resolved"]["backbone_config"]["max_length"]
+    spec["resolved"]["backbone_config"]["max_length"] = base // 2
+    (tmp_path / "short" / "spec.json").write_text(json.dumps(spec))
+    differs = f"(max_length {base // 2} vs {base})"
+    adapters = headstart.AdapterSet()
+    adapters.add(tmp_path / "a")
+    with pytest.raises(ConfigError) as caught:
+        adapters.add(tmp_path / "short")
+    assert str(caught.value) == (f"{str(tmp_path / 'short')!r} was trained on a different base than {str(tmp_path / 'a')!r} "
+                                 f"{differs}, and the runs of one set share its base; load it in its own AdapterSet")
+    assert adapters.names == ["a"] and len(adapters.predict(TEXTS, adapter="a")) == len(TEXTS)
+    (tmp_path / "in.txt").write_text("a good movie\n")
+    assert_user_error(run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.txt"), "--adapter-dir", str(tmp_path / "short")],
+                              monkeypatch, capsys),
+                      differs, "predict with it in a separate headstart predict call")
+
+
+def test_an_ia3_run_beside_a_lora_run_is_refused_naming_both_methods_and_the_set_stays_usable(toy_csv, tiny_registry, tmp_path,
+                                                                                               monkeypatch, capsys):
+    """``--adapter-dir runs/ia3`` beside a LoRA run raised PEFT's "Cannot combine adapters with different peft types" as
+    a StoreError, from inside load_adapter. The method is checked first, a ConfigError in the caller's words."""
+    trained_run(toy_csv, tmp_path / "a")
+    trained_run(toy_csv, tmp_path / "ia3", "ia3")
+    adapters = headstart.AdapterSet()
+    adapters.add(tmp_path / "a")
+    with pytest.raises(ConfigError) as caught:
+        adapters.add(tmp_path / "ia3")
+    assert str(caught.value) == (f"{str(tmp_path / 'ia3')!r} cannot join {str(tmp_path / 'a')!r}: a set serves adapters of one "
+                                 "PEFT method (this set's: lora; the run's: ia3); load it in its own AdapterSet")
+    assert list(adapters.runs["a"].model.backbone.model.peft_config) == ["default"], "nothing half-added"
+    adapters.add(tmp_path / "a", name="again")  # the set still takes a good run, and predicts
+    assert adapters.predict(TEXTS, adapter="again") == adapters.predict(TEXTS, adapter="a")
+    (tmp_path / "in.txt").write_text("a good movie\n")
+    assert_user_error(run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.txt"), "--adapter-dir", str(tmp_path / "ia3")],
+                              monkeypatch, capsys),
+                      "(this set's: lora; the run's: ia3)", "predict with it in a separate headstart predict call")

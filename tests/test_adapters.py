@@ -437,7 +437,7 @@ def test_adapter_set_refuses_a_different_base(toy_csv, tiny_registry, tmp_path):
     trained_run(toy_csv, tmp_path / "q", "qlora")
     adapters = AdapterSet()
     adapters.add(tmp_path / "a")
-    with pytest.raises(ConfigError, match="different base"):
+    with pytest.raises(ConfigError, match=r"different base than .*a' \(4-bit True vs False\), .*its own AdapterSet$"):
         adapters.add(tmp_path / "q")
 
 
@@ -701,3 +701,79 @@ def test_unmerge_help_says_it_takes_a_merged_classifier_run_and_readme_says_list
     listed = next(i for i, line in enumerate(readme.splitlines()) if line.startswith("headstart adapters list"))
     shown = " ".join(line.split("#", 1)[-1].strip() for line in readme.splitlines()[listed : listed + 4])
     assert "sft / prefer LoRA runs are left out" in shown, shown
+
+
+@pytest.mark.parametrize("damage", ["no-adapter", "bin-adapter", "no-head"])
+def test_a_run_missing_a_weight_file_is_listed_and_shown_as_damaged_as_predict_refuses_it(lora_dir, tmp_path, monkeypatch,
+                                                                                          capsys, damage):
+    """`adapters list` / `show` of a run whose adapter_model.safetensors was removed (or swapped for a .bin), or whose
+    weights.safetensors was, printed a normal row and exited 0, while predict refused it: both now name the file."""
+    import shutil
+
+    from conftest import run_cli
+
+    folder = tmp_path / "runs"
+    shutil.copytree(lora_dir, folder / "a-good")
+    run = folder / "b-damaged"
+    shutil.copytree(lora_dir, run)
+    gone = "weights.safetensors" if damage == "no-head" else "adapter_model.safetensors"
+    (run / gone).unlink()
+    if damage == "bin-adapter":
+        (run / "adapter_model.bin").write_bytes(b"not loaded")
+    said = f"{str(run / gone)!r} is missing"
+    for command in (["adapters", "list", str(run)], ["adapters", "show", str(run)]):
+        code, out, err = run_cli(command, monkeypatch, capsys)
+        assert code == 2 and out == "" and err.startswith(f"error: {said}") and len(err.splitlines()) == 1, (command, out, err)
+        assert ("adapter_model.bin is pickle-based" in err) == (damage == "bin-adapter"), err
+    code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
+    rows = out.splitlines()
+    assert code == 2 and "headstart-peft" in rows[0] and "damaged" in rows[1] and said in rows[1], out
+    assert rows[-1] == "2 listed (1 damaged, 1 headstart-peft)" and said in err, err
+
+
+def test_a_path_that_does_not_exist_or_an_export_is_said_as_such_not_as_neither_run_nor_adapter(lora_dir, tmp_path, monkeypatch,
+                                                                                                  capsys):
+    """`adapters merge runs/nope`, `--adapter-dir runs/nope` and AdapterSet().add('runs/nope') said "neither a headstart
+    run (spec.json) nor a PEFT adapter", as did an export's folder: the first does not exist, the second is an export."""
+    import headstart
+    from conftest import assert_user_error, run_cli
+
+    nope = tmp_path / "nope"
+    (tmp_path / "in.txt").write_text("a good movie\n")
+    with pytest.raises(StoreError) as caught:
+        headstart.AdapterSet().add(nope)
+    assert str(caught.value) == f"{str(nope)!r} does not exist; pass the folder headstart.fit(..., out=DIR) saved"
+    for command in (["adapters", "merge", str(nope), "--out", str(tmp_path / "m")], ["adapters", "show", str(nope)],
+                    ["predict", str(lora_dir), str(tmp_path / "in.txt"), "--adapter-dir", str(nope)]):
+        assert_user_error(run_cli(command, monkeypatch, capsys), f"{str(nope)!r} does not exist; pass the --out directory of 'headstart train'")
+    exported = tmp_path / "exp" / "lora-hf"
+    headstart.export(lora_dir, exported, format="hf", inputs=4)
+    capsys.readouterr()  # its progress
+    for command in (["adapters", "merge", str(exported), "--out", str(tmp_path / "m")], ["adapters", "show", str(exported)],
+                    ["predict", str(lora_dir), str(tmp_path / "in.txt"), "--adapter-dir", str(exported)]):
+        assert_user_error(run_cli(command, monkeypatch, capsys), f"{str(exported)!r} is an export of a run",
+                          "not a run; pass the run folder it was exported from: the --out directory of 'headstart train'")
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_folder_of_exports_is_not_listed_silently(lora_dir, tmp_path, monkeypatch, capsys):
+    """`adapters list exp/` of a folder holding exports printed "0 listed", exit 0, saying nothing of what it passed
+    over: a line now counts and names the exports, and an export named alone is said to be one."""
+    import shutil
+
+    import headstart
+    from conftest import assert_user_error, run_cli
+
+    exp = tmp_path / "exp"
+    headstart.export(lora_dir, exp / "lora-hf", format="hf", inputs=4)
+    capsys.readouterr()  # its progress
+    code, out, err = run_cli(["adapters", "list", str(exp)], monkeypatch, capsys)
+    assert code == 0 and out.splitlines() == [
+        "0 listed", f"not listed: 1 export(s) of runs, folders other libraries load rather than runs ({exp / 'lora-hf'}); "
+        "list the run folders they were exported from (headstart train --out)"], out
+    shutil.copytree(lora_dir, exp / "lora")
+    code, out, _ = run_cli(["adapters", "list", str(exp)], monkeypatch, capsys)
+    assert code == 0 and out.splitlines()[1:] == ["1 listed (1 headstart-peft)", f"not listed: 1 export(s) of runs, folders "
+                                                  f"other libraries load rather than runs ({exp / 'lora-hf'}); list the run "
+                                                  "folders they were exported from (headstart train --out)"], out
+    assert_user_error(run_cli(["adapters", "list", str(exp / "lora-hf")], monkeypatch, capsys), "is an export of a run")

@@ -133,3 +133,15 @@ def test_integer_and_bool_labels_come_back_as_the_text_the_run_stored_them_as(to
         row = run.predict(["good film"])[0]
         assert row["label"] in names and set(row["probabilities"]) == names
         assert set(run.evaluate()["per_class"]) == names
+
+
+def test_saving_a_result_onto_another_run_says_nothing_was_saved_not_that_nothing_trained(review_run, toy_csv, tmp_path):
+    """``FitResult.save(out)`` onto a folder holding another run said "nothing was trained or replaced", of a result
+    that had trained (in memory); fit(out=...) onto it, refused before training, still says so."""
+    _, out = review_run
+    other = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, config=FAST, tune=None)
+    with pytest.raises(ConfigError, match=r"holds another run \(full-finetune, n = 32, seed 0\); nothing was saved or replaced: "):
+        other.save(out)
+    with pytest.raises(ConfigError, match=r"holds another run \(full-finetune, n = 32, seed 0\); nothing was trained or replaced: "):
+        headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, config=FAST, tune=None, out=out)
+    assert headstart.load(out).key == review_run[0].key

@@ -27,7 +27,8 @@ def adapters_list(
     """List adapters and runs: kind, method, base, trainable parameters, the size of what trained (its tensors, as a
     compare report's saved size counts them; the files add a few kB of headers naming them), and what
     interrupted a run that an interrupt ended (ended_by: its weights are the best checkpoint before it). A damaged
-    run in a folder is listed as such and the listing exits 2, as the run named alone does.
+    run in a folder is listed as such and the listing exits 2, as the run named alone does. The sft / prefer runs and
+    the exports of runs (headstart export) in a folder are not listed, and a line counts and names them.
 
     \b
     Example: headstart adapters list runs/
@@ -49,7 +50,7 @@ def adapters_list(
 
 def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # noqa: F821 - headstart.adapter_info imports numpy
     """``adapters list``'s table: a line per adapter or run, the count by kind, and the sft / prefer runs passed over."""
-    from headstart.adapter_info import passed_over
+    from headstart.adapter_info import exports_passed, passed_over
     from headstart.report.mdtext import bytes_text
 
     width = max((len(i.directory) for i in infos), default=0)
@@ -70,6 +71,11 @@ def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # no
         typer.echo(f"not listed: {len(skipped)} sft / prefer run(s), causal LMs generated from rather than adapters of a "
                    f"classifier ({', '.join(str(p) for p in skipped[:3])}{', …' if len(skipped) > 3 else ''}); "
                    "headstart generate RUN --prompt TEXT")
+    exported = exports_passed(paths)
+    if exported:
+        typer.echo(f"not listed: {len(exported)} export(s) of runs, folders other libraries load rather than runs "
+                   f"({', '.join(str(p) for p in exported[:3])}{', …' if len(exported) > 3 else ''}); list the run "
+                   "folders they were exported from (headstart train --out)")
 
 
 @adapters_app.command("show")
