@@ -312,7 +312,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if reuse_more_tta and (Path(out) / "runs.sqlite").exists():
         from headstart.store import Store
 
-        with Store(out, create=False) as store:
+        with Store(out) as store:  # as the writer it is (``_changed``)
             done = store.done_keys()
             planned = stood_in_by_more_tta(planned, [(r.key, r.spec) for r in store.results("done") if r.key in done])
     leakage = leakage_report(sweep)
@@ -370,7 +370,7 @@ def _changed(out: str | Path, planned: list[Any]) -> str | None:
 
     if not (Path(out) / "runs.sqlite").exists():
         return None
-    with Store(out, create=False) as store:
+    with Store(out) as store:  # as the writer it is: another compare on this store may have made the file, not yet its tables
         stored = store.results()
     return changed_text([resolved for _, _, resolved in planned], stored)
 

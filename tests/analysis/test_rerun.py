@@ -78,3 +78,15 @@ def test_from_python_the_settings_are_said_as_keywords(monkeypatch):
     assert changed_text([spec("lora", max_steps=4, batch_size=8)], store).startswith(
         "the store's arms ran with max_steps=3, batch_size=16, tune='lr' (lr over 0.001); these run with max_steps=4, "
         "batch_size=8, tune=None: new arm ")
+
+
+def test_a_store_file_another_compare_has_made_but_not_filled_is_no_refusal(tmp_path):
+    """Two compares started at once on one store: the second found the first's runs.sqlite before its tables and was
+    refused as 'holds no headstart runs (an empty or foreign SQLite file)' (a full-suite failure of
+    test_two_compares_at_once_train_each_cell_once); it reads it as the writer it is, finding no stored arms."""
+    import sqlite3
+
+    from headstart.api_compare import _changed
+
+    sqlite3.connect(tmp_path / "runs.sqlite").close()  # the file, before its first writer made the tables
+    assert _changed(tmp_path, [("cell", "key", spec("lora"))]) is None
