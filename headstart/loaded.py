@@ -20,6 +20,7 @@ import numpy as np
 from headstart.data import SplitConfig, load_dataset, split_dataset
 from headstart.data.columns import run_pair
 from headstart.data.dataset import PAIR_SEP
+from headstart.data.frames import SUFFIXES
 from headstart.errors import ConfigError, StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
@@ -281,6 +282,10 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
     if isinstance(texts, str) and not image and os.path.isfile(texts):  # a file's name, meant as its rows
         raise ConfigError(f"predict got {texts!r}, which names a file: to predict its rows read them first, "
                           f"headstart.data.read_inputs({texts!r}); to predict those words as a text, pass [{texts!r}]")
+    if image and isinstance(texts, (str, Path)) and (os.path.isdir(texts) or Path(texts).suffix.lower() in SUFFIXES):
+        raise ConfigError(f"predict got {str(texts)!r}, a folder or table of images, not one: read a folder's or a table's "
+                          "images first: names, images, columns = headstart.data.read_image_inputs(PATH), then "
+                          "predict(run, images)")
     if isinstance(texts, str) or (image and isinstance(texts, Path)):  # one input, not a string's characters
         texts = [texts]
     if isinstance(texts, (bytes, Path)):

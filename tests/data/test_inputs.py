@@ -147,3 +147,6 @@ def test_an_image_tables_column_errors_say_what_was_wrong_in_the_callers_words_a
     with pytest.raises(ConfigError, match=r"read a folder's or a table's images first: names, images, columns = "
                                           r"headstart\.data\.read_image_inputs\(PATH\), then predict\(run, images\)$"):
         predict_loaded(image_run, str(tmp_path / "img"))
+    with pytest.raises(ConfigError, match=r"got '.*t\.csv', a folder or table of images, not one: read a folder's or a "
+                                          r"table's images first"):
+        predict_loaded(image_run, table)
