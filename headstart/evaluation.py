@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.features import length_sorted_batches, padded_length
+from headstart.features import equal_length_batches, length_sorted_batches, padded_length
 from headstart.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from headstart.modes import module_modes, restore_modes
 from headstart.precision import under
@@ -18,7 +18,13 @@ from headstart.precision import under
 def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
                   features: Callable[[np.ndarray], torch.Tensor] | None = None, autocast: Callable | None = None,
                   progress: Callable[[int], None] | None = None) -> torch.Tensor:
-    """(len(rows), outputs) raw head outputs, in eval mode, batched by length.
+    """(len(rows), outputs) raw head outputs, in eval mode, batched by length: under ``autocast`` (bf16) in batches of
+    one length each (``equal_length_batches``), so that a row's outputs do not depend on the rows scored beside it.
+
+    Padding a row to a longer neighbour's width moved a bf16 LoRA MiniLM run's probability by ~6e-4 (0.5957 alone,
+    0.5951 beside a long review), enough to flip a label near 0.5. Unpadded, the same row gives the same bits in any
+    batch. fp32 keeps padded batches of similar length (``length_sorted_batches``): there padding moves a row by ~1e-7,
+    and fewer, fuller batches score 300 rotten-tomatoes rows ~1.6x as fast as one-length batches on 2 CPU cores.
 
     Args:
         features: when given (a frozen, unchanged backbone), the head runs on these cached features.
@@ -45,7 +51,8 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         if progress:  # the count starts here, so that the first batch paces it (its ETA read "?" until a second)
             progress(done)
         per_pass = getattr(model.backbone, "inputs_per_pass", None)  # a prompted LM: a batch is that many LM calls
-        for batch in pieces(length_sorted_batches([padded_length(x) for x in items], batch_size), per_pass, items):
+        batched = equal_length_batches if autocast is not None else length_sorted_batches
+        for batch in pieces(batched([padded_length(x) for x in items], batch_size), per_pass, items):
             collated = {k: v.to(device) for k, v in model.backbone.collate([items[i] for i in batch]).items()}
             with under(autocast):
                 out[torch.as_tensor(batch)] = model(collated).float().cpu()

@@ -142,8 +142,22 @@ def merged_paragraph(merge: Any, *, compared: str = "outputs", inputs_are: str =
     # output_checks.FIXED / CHANGED, written out: that module imports torch, a card does not
     on = {"fixed sentences": "fixed sentences (the run's data could not be read)",
           "fixed sentences: data changed": "fixed sentences (the run's data changed since the run)"}.get(merge.get("checked_on"), inputs_are)
-    checked = (f"; its {compared} match the adapter's to {diff:.2g} (largest difference) on {inputs} {on}"
+    checked = (f"; its {compared} match the adapter's to {diff:.2g} (largest difference) in fp32 on {inputs} {on}"
                if isinstance(diff, (int, float)) and isinstance(inputs, int) else f"; its {compared} were not checked")
     return [f"The adapter of {md_code(merge.get('from'))} is merged into the base weights"
             + (", dequantized from the 4-bit base" if merge.get("dequantized") is True else "") + checked
+            + _own_precision(merge.get("at_precision"))
             + ("; `headstart adapters unmerge` takes it apart again." if unmerge else "."), ""]
+
+
+def _own_precision(gap: Any) -> str:
+    """The merge's gap at the run's own precision (``output_checks.PrecisionGap`` as spec.json keeps it), where that is
+    not fp32: what ``predict`` and ``evaluate`` give, where the merged weight W + BA is rounded as one matrix."""
+    if not (isinstance(gap, dict) and isinstance(gap.get("max_abs_diff"), (int, float))):
+        return ""
+    same, inputs = gap.get("same_class"), gap.get("inputs")
+    agree = f", the same top class on {same} of {inputs}" if isinstance(same, int) and isinstance(inputs, int) else ""
+    precision = md_text(str(gap.get("precision")))
+    return (f"; at the run's own precision ({precision}, as `headstart predict` and `evaluate` run it) they differ by "
+            f"up to {gap['max_abs_diff']:.2g}{agree}: {precision} rounds the merged weight as one matrix and "
+            "the adapter's parts apart, so a row near a class boundary can get another label")

@@ -294,6 +294,11 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     assert gap.max_abs_diff == pytest.approx(float((theirs - ours).abs().max()))
     assert gap.same_class == int((theirs.argmax(-1) == ours.argmax(-1)).sum())
     assert merged.meta["merge"]["at_precision"]["max_abs_diff"] == gap.max_abs_diff
+    # the card says both: evaluate and predict run at bf16, where a row near 0.5 can flip (it said only the fp32 match)
+    card = (tmp_path / "merged" / "README.md").read_text()
+    assert (f"its outputs match the adapter's to {report.max_abs_diff:.2g} (largest difference) in fp32 on {report.inputs} "
+            f"validation inputs; at the run's own precision (bf16, as `headstart predict` and `evaluate` run it) they "
+            f"differ by up to {gap.max_abs_diff:.2g}, the same top class on {gap.same_class} of {gap.inputs}: bf16 rounds") in card
     argv = sys.argv
     sys.argv = ["headstart", "adapters", "merge", str(tmp_path / "bf16"), "--out", str(tmp_path / "merged-cli"), "-q"]
     capsys.readouterr()

@@ -34,7 +34,8 @@ def predict(
 
     Each row gives its input first (as text, or input for an image), then the table's other columns in the table's
     order, then the prediction; a column named like a key of the prediction (a labelled table's label) comes as
-    input_<name>.
+    input_<name>. A row's answer does not depend on the other rows given with it: a bf16 run scores rows in batches
+    of one length, unpadded, as evaluate does.
 
     With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
     the one that predicts (the Python API, headstart.AdapterSet, switches per call).

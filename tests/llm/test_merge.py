@@ -89,7 +89,7 @@ def test_adapters_merge_writes_a_run_generate_reads_and_transformers_loads(tiny_
     assert card.startswith("# headstart sft run")
     # the card says how the merge was checked, as a merged classifier's does (it said nothing of it)
     assert (f"The adapter of `{run.resolve()}` is merged into the base weights; its logits match the adapter's to "
-            f"{spec['merged']['max_abs_diff']:.2g} (largest difference) on {spec['merged']['inputs']} validation sequences.") in card
+            f"{spec['merged']['max_abs_diff']:.2g} (largest difference) in fp32 on {spec['merged']['inputs']} validation sequences.") in card
     assert "unmerge" not in card
     # what a merged run is not: an adapter to merge again, take apart, or keep training with prefer
     assert_user_error(run_cli(["adapters", "merge", str(merged), "--out", str(tmp_path / "again")], monkeypatch, capsys),
