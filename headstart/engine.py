@@ -307,7 +307,7 @@ def _validate(model: nn.Module, data: FitData, *, features: Callable[[np.ndarray
     if data.validate is not None:
         return data.validate(model)
     outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=batch_size, features=features, autocast=autocast,
-                            progress=rows)
+                            progress=rows, padded=True)
     predictions, targets = outputs_to_predictions(outputs, task, model), data.raw_targets[data.val_rows]
     checks.append(held_out.on_halves(predictions, targets, task=task, label_names=label_names))
     metrics = compute_metrics(task, predictions, targets, label_names)

@@ -28,3 +28,26 @@ def test_a_rows_bf16_outputs_do_not_depend_on_the_rows_scored_beside_it(make_tin
     assert torch.equal(beside, alone)
     assert torch.equal(outputs(list(range(21)))[:20], alone)
     assert torch.equal(outputs(list(range(21)), batch_size=3)[:20], alone)
+    padded = torch.stack([model_outputs(model, encoded, np.array([i, 20]), batch_size=64, autocast=bf16, padded=True)[0]
+                          for i in range(20)])
+    assert not torch.equal(padded, alone), "padded=True (the engine's validation checks) pads: the test would test nothing"
+
+
+def test_the_engines_validation_checks_score_padded_batches(monkeypatch, toy_csv, tiny_registry):
+    """A check only chooses a checkpoint, from the same batches every time: one-length batches would take ~1.5x as
+    long (five checks of a 256-label full fine-tune: issue 26's wall time), so the engine asks for padded ones."""
+    import headstart
+    import headstart.engine as engine
+    from headstart.specs import TrainConfig
+
+    asked = []
+    real = engine.model_outputs
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("padded", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "model_outputs", spy)
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16,
+                  config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="bf16"))
+    assert asked and all(asked), asked
