@@ -35,8 +35,9 @@ STALE_SECONDS = 3600  # a write takes seconds to minutes; an hour-old temp file 
 
 
 def cache_dir() -> Path:
-    """``$HEADSTART_CACHE``, else ``~/.cache/headstart``."""
-    return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart"))
+    """``$HEADSTART_CACHE``, else (unset or empty, as XDG's variables read) ``~/.cache/headstart``: an empty value was
+    the current folder, which then filled with the cache's parts."""
+    return Path(os.environ.get("HEADSTART_CACHE") or Path.home() / ".cache" / "headstart")
 
 
 @dataclass

@@ -132,3 +132,13 @@ def test_files_headstart_did_not_write_are_neither_counted_nor_removed(cache):
     assert (cache / "models" / "other-tool" / "weights.bin").exists() and (cache / "data" / "notes.txt").exists()
     assert (cache / "features" / ".hidden.tmp").exists()
     assert not (cache / "models" / MODEL).exists() and not (cache / "precision.json").exists()
+
+
+def test_an_empty_headstart_cache_is_the_default_not_the_current_folder(monkeypatch, tmp_path):
+    from headstart.cache import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HEADSTART_CACHE", "")
+    assert cache_dir() == tmp_path / ".cache" / "headstart"
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
