@@ -51,9 +51,11 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + (f"; {_always(majority['val'], 4)} on these rows" if "val" in majority and "accuracy" in val else "") + "."
              + _kept(metrics),
              *_test_score(metrics),
-             "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
-             "precisely those rows measure this one run); that interval does not cover seeds (another seed draws other "
-             "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures."
+             ("That interval is over the test rows (how precisely they measure this one run); it" if _test_score(metrics) else
+              "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
+              "precisely those rows measure this one run); that interval")
+             + " does not cover seeds (another seed draws other training examples and starts elsewhere), which "
+             "`headstart compare --seeds 3` or more measures."
              + (f" On {_test_rows(majority['test'])}, {_always(majority['test'], 3)}, the line the accuracy "
                 "`headstart evaluate` prints there is read against." if "test" in majority else ""), "",
              *_flags(metrics), *_interrupted(metrics),

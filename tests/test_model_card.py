@@ -111,6 +111,8 @@ def test_evaluate_writes_a_classifiers_test_score_into_its_card_and_a_second_eva
     assert f"test ({test['n']} examples): accuracy {test['accuracy']:.4f} (95% CI {low:.4f}–{high:.4f}" in out, out
     card = (run / "README.md").read_text().replace("\\", "")
     assert line in card and f"Scored on a stratified {test['n']} of the" in card, card
+    assert "Test: `headstart evaluate` scores the test split" not in card, "the scored line, not the promise of one"
+    assert "That interval is over the test rows (how precisely they measure this one run); it does not cover seeds" in card
     (run / "metrics.json").write_text(json.dumps({**metrics, "test": {**test, "accuracy": 0.0123}}))  # a stale score
     code, out, err = run_cli(["evaluate", str(run), "--quiet"], monkeypatch, capsys)
     card = (run / "README.md").read_text().replace("\\", "")
