@@ -54,6 +54,7 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
 
 
 PARENT_POLL_SECONDS = 0.5  # how soon a worker notices that its driver is gone
+TERM_GRACE_SECONDS = 5.0  # how long stop_workers waits on a SIGTERMed worker before SIGKILL
 
 
 def worker_devices(workers: int, device: str, gpus: int) -> list[str]:
@@ -97,12 +98,22 @@ def stop_workers(pool: Any) -> None:
     """Ends ``pool`` now, its running cells with it, where the driver stops (Ctrl-C, SIGTERM, an error): queued work is
     cancelled and every worker is sent SIGTERM. A Ctrl-C in a terminal reaches the workers too, but SIGTERM sent to the
     driver alone (``kill PID``, Kubernetes' PID 1) does not: the pool's exit would wait for each running cell to finish,
-    past the grace period after which the scheduler kills the driver before it says what it stored."""
+    past the grace period after which the scheduler kills the driver before it says what it stored.
+
+    A worker that has not ended ``TERM_GRACE_SECONDS`` after SIGTERM is sent SIGKILL: a worker started from a thread
+    that held SIGTERM blocked (a library's thread; the mask is inherited across exec) never hears SIGTERM, and the
+    full test suite once met one that trained on past two minutes."""
     processes = list((getattr(pool, "_processes", None) or {}).values())  # gone once shut down: read them first
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
+    deadline = time.monotonic() + TERM_GRACE_SECONDS
+    for process in processes:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=TERM_GRACE_SECONDS)
 
 
 def _exit_with_parent(parent: int) -> None:

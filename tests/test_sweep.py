@@ -453,6 +453,36 @@ def test_a_driver_stopped_alone_ends_its_workers_running_cells_instead_of_waitin
     assert marker.read_text() == "running", "the cell was ended, not left to finish"
 
 
+def _deaf_to_sigterm() -> None:
+    """A pool worker's initializer: SIGTERM blocked, as in a worker started from a thread that held it blocked."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
+def test_a_worker_deaf_to_sigterm_is_killed_after_a_grace(tmp_path, monkeypatch):
+    """A full suite met a worker that SIGTERM never reached (its spawning thread held the signal blocked, which exec
+    keeps): it trained on for minutes past stop_workers. It is sent SIGKILL after ``TERM_GRACE_SECONDS``."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    import headstart.sweep_cell as sweep_cell
+
+    monkeypatch.setattr(sweep_cell, "TERM_GRACE_SECONDS", 1.0, raising=False)
+    marker = tmp_path / "running"
+    deadline = time.monotonic() + 300
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_deaf_to_sigterm) as pool:
+        running = pool.submit(_started_then_sleep, str(marker), 90)
+        workers = list(pool._processes.values())
+        while not (running.running() and marker.exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the pool's worker never started the cell"
+        sweep_cell.stop_workers(pool)
+        assert workers and not any(worker.is_alive() for worker in workers), "a worker deaf to SIGTERM trains on"
+    assert [worker.exitcode for worker in workers] == [-9] and marker.read_text() == "running"
+
+
 def test_a_broken_pool_is_said_stopped_by_the_signal_one_worker_died_of():
     """A worker SIGTERMed from outside broke the pool; the pool then SIGTERMed the other, which, inside a run's
     interrupt handler, ended by exiting (code 1): 'died (killed, or out of memory?)' was said, now and then."""
