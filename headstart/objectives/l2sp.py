@@ -27,8 +27,8 @@ def l2sp_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], alpha:
 class L2SPOptions:
     # α: it trades fit for staying near w⁰. 1: MiniLM fine-tuned at its defaults (n = 64, 100 steps) drifted a
     # thirteenth as far from its pre-trained weights at no cost on validation; at 0.01 (Li et al.'s ImageNet-CNN
-    # value, once this default) nearly as far as with no term (`python benchmarks/ewc_weights.py --term l2sp`;
-    # docs/BENCHMARKS.md, "The l2sp term's default weight"). ewc's is 1 too: EWC is this penalty, each pull scaled by F
+    # value, once this default) nearly as far as with no term (seed 0; seed 1 stopped early) (`python
+    # benchmarks/ewc_weights.py --term l2sp`; docs/BENCHMARKS.md, "The l2sp term's default weight"). ewc's is 1 too: EWC is this penalty, each pull scaled by F
     weight: float = 1.0
 
     def __post_init__(self) -> None:
