@@ -21,14 +21,14 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
     """(len(rows), outputs) raw head outputs, in eval mode, batched by length: under ``autocast`` (bf16) in batches of
     one length each (``equal_length_batches``), so that a row's outputs do not depend on the rows scored beside it.
     ``padded``: padded batches of similar length whatever the precision — the engine's validation checks, which only
-    choose a checkpoint, from the same batches every time, and would take ~1.5x as long in one-length batches (300
-    rotten-tomatoes rows, bf16 MiniLM: 3.8 s against 5.9 s on a loaded 2-core host); what a user reads row by row
-    (predict, evaluate, the merge checks) is not padded.
+    choose a checkpoint, from the same batches every time, and would take longer in one-length batches (more, smaller
+    ones); what a user reads row by row (predict, evaluate, the merge checks) is not padded. So a bf16 run's stored
+    validation metrics can differ from ``evaluate``'s on the same rows by a row near a class boundary.
 
     Padding a row to a longer neighbour's width moved a bf16 LoRA MiniLM run's probability by ~6e-4 (0.5957 alone,
     0.5951 beside a long review), enough to flip a label near 0.5. Unpadded, the same row gives the same bits in any
     batch. fp32 keeps padded batches of similar length (``length_sorted_batches``): there padding moves a row by ~1e-7,
-    and fewer, fuller batches score 300 rotten-tomatoes rows ~1.6x as fast as one-length batches on 2 CPU cores.
+    and fewer, fuller batches score faster.
 
     Args:
         features: when given (a frozen, unchanged backbone), the head runs on these cached features.
