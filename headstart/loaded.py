@@ -269,18 +269,20 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
     2-list) of texts, and its rows give them under the two column names (``columns``, default: the run's own).
 
     One ``str`` is one input (a text; for an image run, an image's path, as a ``Path`` is) and gives a one-row list, as
-    ``[texts]`` does; a text run refuses one ``str`` that names an existing file (its rows were meant: read them with
-    ``headstart.data.read_inputs``; ``[texts]`` predicts the words).
+    ``[texts]`` does; a text run refuses one ``str`` that names an existing file, or reads as a table file's name
+    (its rows were meant: read them with ``headstart.data.read_inputs``; ``[texts]`` predicts the words).
 
     Raises:
-        ConfigError: ``texts`` is bytes, a ``Path`` (or one str naming a file) for a text run (a file of inputs: read it
-            first), or no collection
-            at all; a single text for a pair run, or a pair for a single-text run; an empty (or blank) text, which
-            ``headstart predict`` drops from a file with a note.
+        ConfigError: ``texts`` is bytes, a ``Path`` (or one str naming a file, or reading as a table file's name) for a
+            text run (a file of inputs: read it first), or no collection at all; a single text for a pair run, or a
+            pair for a single-text run; an empty (or blank) text, which ``headstart predict`` drops from a file with a
+            note.
     """
     image = getattr(run.model.backbone, "modality", "text") == "image"
-    if isinstance(texts, str) and not image and os.path.isfile(texts):  # a file's name, meant as its rows
-        raise ConfigError(f"predict got {texts!r}, which names a file: to predict its rows read them first, "
+    if isinstance(texts, str) and not image and (os.path.isfile(texts) or (  # a file's name, meant as its rows
+            Path(texts).suffix.lower() in SUFFIXES and not any(c.isspace() for c in texts))):
+        which = "names a file" if os.path.isfile(texts) else "reads as a file's name (no such file here)"
+        raise ConfigError(f"predict got {texts!r}, which {which}: to predict its rows read them first, "
                           f"headstart.data.read_inputs({texts!r}); to predict those words as a text, pass [{texts!r}]")
     if image and isinstance(texts, (str, Path)) and (os.path.isdir(texts) or Path(texts).suffix.lower() in SUFFIXES):
         raise ConfigError(f"predict got {str(texts)!r}, a folder or table of images, not one: read a folder's or a table's "

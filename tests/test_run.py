@@ -228,6 +228,10 @@ def test_the_python_api_reads_one_string_as_one_text_and_keeps_its_reprs_short(t
                                               r"them first, headstart\.data\.read_inputs\("):
             predict(str(toy_csv))  # a file's name meant as its rows, not the words of its path
         assert predict([str(toy_csv)])[0]["text"] == str(toy_csv)
+        with pytest.raises(ConfigError, match=r"predict got 'reveiws\.csv', which reads as a file's name \(no such file "
+                                              r"here\): to predict its rows read them first"):
+            predict("reveiws.csv")  # a misspelt file name is not a review either
+        assert len(predict("see it: reviews.csv")) == 1, "a text that ends like a file name is still a text"
         with pytest.raises(ConfigError, match=r"got bytes b'a joy'; decode them to a str first"):
             predict(b"a joy")
         with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got NoneType None; e\.g\. "):
