@@ -35,6 +35,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
         picked = chosen_on_validation(metrics.get("chosen"), resolved.get("options"), resolved.get("n"))
         chose = "the split that chose " + ", ".join(picked) if picked else "scored only: nothing was chosen on it"
+    scored = _test_score(metrics)
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(shown_name(str(data.get('name', '?'))))}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
@@ -50,8 +51,9 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded")
              + (f"; {_always(majority['val'], 4)} on these rows" if "val" in majority and "accuracy" in val else "") + "."
              + _kept(metrics),
-             *_test_score(metrics),
-             ("That interval is over the test rows (how precisely they measure this one run); it" if _test_score(metrics) else
+             *scored,
+             (("That interval is over the test rows (how precisely they measure this one run); it"
+               if "accuracy_ci" in metrics["test"] else "That score is over the test rows; it") if scored else
               "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
               "precisely those rows measure this one run); that interval")
              + " does not cover seeds (another seed draws other training examples and starts elsewhere), which "

@@ -193,3 +193,15 @@ def test_evaluate_keeps_the_path_train_wrote_in_the_cards_use_section(tmp_path, 
     (tmp_path / "runs" / "lp").rename(tmp_path / "runs" / "best")
     code, _, err = run_cli(["evaluate", "runs/best", "--quiet"], monkeypatch, capsys)
     assert code == 0 and "headstart evaluate runs/best   # the test split" in use(tmp_path / "runs" / "best"), err
+
+
+def test_a_regression_runs_scored_card_names_no_interval_it_does_not_show():
+    """After evaluate a regression run's card said "That interval is over the test rows" of a score with no interval."""
+    from headstart.model_card import model_card
+
+    meta = {"resolved": {"options": {}, "n": 16}}
+    regression = model_card(meta, {"steps": 3, "test": {"n": 40, "rmse": 0.5}}, how="").replace("\\", "")
+    assert "Test (scored by `headstart evaluate`, 40 examples): rmse 0.5000." in regression, regression
+    assert "That score is over the test rows; it does not cover seeds" in regression and "That interval" not in regression
+    classifier = model_card(meta, {"steps": 3, "test": {"n": 40, "accuracy": 0.75, "accuracy_ci": [0.6, 0.86]}}, how="")
+    assert "That interval is over the test rows (how precisely they measure this one run); it does not cover seeds" in classifier
