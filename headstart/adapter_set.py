@@ -40,7 +40,7 @@ class AdapterSet:
 
     def add(self, directory: str | Path, name: str | None = None) -> str:
         from headstart.model import TaskModel
-        from headstart.run_meta import check_saved_files, read_meta
+        from headstart.run_meta import read_meta
         from headstart.saved import check_usable, load_run, load_weights
         from headstart.strategies import get_strategy
         from headstart.strategies.peft_base import saved_adapter
@@ -57,7 +57,8 @@ class AdapterSet:
         if info.kind != "headstart-peft":
             raise ConfigError(f"{str(directory)!r} is not a PEFT adapter run ({info.kind}); only adapter runs share a base")
         meta = read_meta(directory)
-        check_saved_files(directory, meta["backbone_saved"])  # before PEFT could fall back to a pickle (adapter_model.bin)
+        check_usable(directory, meta["backbone_saved"])  # a failed run, a missing weight file: before PEFT could fall back
+        # to a pickle (adapter_model.bin)
         resolved = meta["resolved"]
         identity = {"backbone": meta["spec"]["backbone"], **resolved["backbone_config"],
                     "4-bit": get_strategy(resolved["strategy"]).quantized}
@@ -76,7 +77,6 @@ class AdapterSet:
             raise ConfigError(f"{str(directory)!r} cannot join {str(self._base.directory)!r}: a set serves adapters of one "
                               f"PEFT method (this set's: {self._method.lower()}; the run's: {info.method.lower()}); "
                               + spoken("predict with it in a separate headstart predict call", "load it in its own AdapterSet"))
-        check_usable(directory)  # as load_run checks the first: a failed run, a missing or foreign weights file is named
         backbone = self._base.model.backbone
         internal = f"adapter-{len(self.runs)}"  # never clashes with the first run's PEFT name, whatever the user calls it
         try:

@@ -347,8 +347,9 @@ def check_same_weights(directory: Path, recorded: dict[str, Any], current: dict[
                          "weights back, or train the run again on the new ones")
 
 
-def check_usable(directory: Path) -> None:
-    """Refuse a run that diverged or failed, or whose weights.safetensors is missing.
+def check_usable(directory: Path, saved: str | None = None) -> None:
+    """Refuse a run that diverged or failed, or that misses a weight file it saved (``run_meta.check_saved_files``:
+    weights.safetensors, and with ``saved`` "adapter", spec.json's ``backbone_saved``, adapter_model.safetensors).
 
     Raises:
         StoreError: naming the run and what to do.
@@ -356,7 +357,7 @@ def check_usable(directory: Path) -> None:
     status = _status(directory)
     if status != "done":
         raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
-    check_saved_files(directory, None)
+    check_saved_files(directory, saved)
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -414,8 +415,7 @@ def load_run(directory: str | Path) -> LoadedRun:
     label_names = tuple(meta["label_names"])
     task = resolved["data"]["task"]
     model = TaskModel(backbone, 1 if task == "regression" else len(label_names), seed=0)
-    check_usable(directory)
-    check_saved_files(directory, meta["backbone_saved"])
+    check_usable(directory, meta["backbone_saved"])
     if meta["backbone_saved"] != "merged":  # rebuild the strategy's structure (adapters, 4-bit base, kNN memory), then load
         try:
             strategy.attach(model, strategy.options(resolved["options"]), precision=resolved["train"]["precision"],
