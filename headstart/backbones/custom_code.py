@@ -2,7 +2,7 @@
 
 transformers asks on stdin ("Do you wish to run the custom code? [y/N]", pointing at a Hub address even for a local
 folder) when a config's ``auto_map`` names code and ``trust_remote_code`` is left unset; every backbone load passes
-``trust_remote_code=False`` (``NO_CODE``) so it refuses instead, and ``refuse_custom_code`` says so in one line first.
+``trust_remote_code=False`` so it refuses instead, and ``refuse_custom_code`` says so in one line first.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 
 from headstart.errors import BackboneError
-
-NO_CODE = {"trust_remote_code": False}  # passed to every from_pretrained of a backbone: refuse folder code, never prompt
 
 
 def refuse_custom_code(directory: Path, *, named: str) -> None:

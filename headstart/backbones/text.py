@@ -188,7 +188,7 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from headstart.backbones.custom_code import NO_CODE, refuse_custom_code
+    from headstart.backbones.custom_code import refuse_custom_code
 
     directory = Path(directory)
     pipeline = read_pipeline(directory) if st_modules else Pipeline(pooling=detect_pooling(directory))
@@ -207,13 +207,13 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     hf_logging.set_verbosity_error()  # "some weights were not used" (pooler etc.) is noise here
     hf_logging.disable_progress_bar()  # a bar for loading 100 tensors from local disk is noise too
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, **NO_CODE)
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
         if quantize:
             from headstart.quantize import load_quantized
 
             model = load_quantized(directory)
         else:
-            model = AutoModel.from_pretrained(directory, use_safetensors=True, dtype=torch.float32, **NO_CODE)
+            model = AutoModel.from_pretrained(directory, use_safetensors=True, dtype=torch.float32, trust_remote_code=False)
     except (OSError, ValueError, RuntimeError) as e:
         raise BackboneError(f"cannot load the model in {str(directory)!r}: {str(e).splitlines()[0][:200]}; check its files") from None
     except Exception as e:  # safetensors raises its own error type on truncated files

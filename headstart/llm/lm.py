@@ -50,11 +50,11 @@ def lm_folder(name_or_path: str) -> Path:
                             "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
     from transformers import AutoConfig
 
-    from headstart.backbones.custom_code import NO_CODE, refuse_custom_code
+    from headstart.backbones.custom_code import refuse_custom_code
 
     refuse_custom_code(folder, named=f"--backbone {name_or_path!r}")
     try:
-        config = AutoConfig.from_pretrained(folder, **NO_CODE)
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise BackboneError(f"cannot read a model config in {str(folder)!r} ({str(e).splitlines()[0][:120]}); "
                             "give the causal LM's folder") from None
