@@ -191,6 +191,11 @@ def card_name(out: str | Path, *, kept: bool = False) -> str:
     return written if relative_tail or named.resolve() == here else given
 
 
+# The card's evaluate line, ``headstart evaluate PATH{EVALUATE_LINE_END}``: written by ``write_model_card``, read back
+# by ``_named_in_card``.
+EVALUATE_LINE_END = "   # the test split"
+
+
 def _named_in_card(card: Path) -> str | None:
     """The run path a model card's Use section writes (its ``headstart evaluate PATH   # the test split`` line, as
     ``write_model_card`` writes it in every form), None where the card has none or cannot be read."""
@@ -199,8 +204,8 @@ def _named_in_card(card: Path) -> str | None:
     except (OSError, ValueError):
         return None
     for line in lines:
-        command, _, comment = line.partition("   # ")
-        if command.startswith("headstart evaluate ") and comment == "the test split":
+        if line.startswith("headstart evaluate ") and line.endswith(EVALUATE_LINE_END):
+            command = line.removesuffix(EVALUATE_LINE_END)
             try:
                 words = shlex.split(command)
             except ValueError:
@@ -223,15 +228,15 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     run, hf = shlex.quote(name), shlex.quote(f"{name}-hf")  # the commands run on the path as written, spaces and all
     if image:
         how = md_fence(f"headstart predict {run} photo.png   # or a folder of images, or a table naming them\n"
-                       f"headstart evaluate {run}   # the test split", "bash")
+                       f"headstart evaluate {run}{EVALUATE_LINE_END}", "bash")
     elif (pair := run_pair(meta.get("data_source"))) is not None:  # export refuses pairs
         first, second = pair
         line = shlex.quote(f"a {first}\\ta {second}\\n")
         how = md_fence(f"printf {line} | headstart predict {run} -   # a pair a line: {first}<TAB>{second}\n"
                        f"headstart predict {run} pairs.csv   # a table with columns "
-                       f"{first},{second}\nheadstart evaluate {run}   # the test split", "bash")
+                       f"{first},{second}\nheadstart evaluate {run}{EVALUATE_LINE_END}", "bash")
     else:
-        how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}   # the test split\n"
+        how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}{EVALUATE_LINE_END}\n"
                        f"headstart export {run} --format hf --out {hf}   # a folder transformers loads", "bash")
     write_atomic(out / "README.md", model_card(meta, metrics, how=how).encode())
 
