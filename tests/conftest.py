@@ -72,6 +72,19 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         features.clear_memory()
 
 
+@pytest.fixture(autouse=True)
+def _sweep_cell_loaded():
+    """``sweep_cell`` keeps the datasets and backbones it loaded for the rest of the process (a sweep's next cell reuses
+    them): each test starts with none, so no test reads a dataset or a stubbed backbone that an earlier one loaded."""
+    sweep_cell = sys.modules.get("headstart.sweep_cell")
+    if sweep_cell is not None:
+        sweep_cell._LOADED.clear()
+    yield
+    sweep_cell = sys.modules.get("headstart.sweep_cell")
+    if sweep_cell is not None:
+        sweep_cell._LOADED.clear()
+
+
 PROCESS_MARKS = ("HEADSTART_DEVICE", "HEADSTART_SURFACE")  # precision.DEVICE_ENV, surface.SURFACE_ENV
 
 

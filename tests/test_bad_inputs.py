@@ -579,10 +579,7 @@ def run_case(case: Case, files: Files, capsys_readouterr: Callable[[], tuple[str
 
 @pytest.fixture
 def files(tmp_path, monkeypatch) -> Files:
-    import headstart.sweep_cell
-
     use_tiny_backbone(monkeypatch.setattr)
-    monkeypatch.setattr(headstart.sweep_cell, "_LOADED", {})
     return Files(tmp_path)
 
 

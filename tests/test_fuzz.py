@@ -222,10 +222,7 @@ ITEMS = items()
 
 @pytest.fixture
 def files(tmp_path, monkeypatch) -> Files:
-    import headstart.sweep_cell
-
     use_tiny_backbone(monkeypatch.setattr)
-    monkeypatch.setattr(headstart.sweep_cell, "_LOADED", {})
     return Files(tmp_path)
 
 

@@ -369,9 +369,6 @@ def test_compare_writes_leakage_json(leaky_csv, tmp_path, monkeypatch, tiny_regi
     """compare prints the leakage line and the warning, stores leakage.json, and --dedupe trains on the deduped split.
     (The tiny backbone comes from ``tiny_registry``: a stub of ``headstart.backbones.load_backbone`` itself was bound
     by any module first imported during this test, ``headstart.saved`` say, and outlived it.)"""
-    import headstart.sweep_cell
-
-    monkeypatch.setattr(headstart.sweep_cell, "_LOADED", {})
     args = ["compare", "--data", str(leaky_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "8",
             "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--quiet"]
     plain = runner.invoke(app, [*args, "--out", str(tmp_path / "plain")])
