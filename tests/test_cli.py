@@ -354,6 +354,30 @@ def test_a_ctrl_c_the_command_reported_is_said_once_and_a_raw_one_after_it_still
     assert cli(args, monkeypatch, capsys)[::2] == (130, "interrupted\n")
 
 
+def test_a_note_said_twice_in_one_command_prints_once_and_the_next_command_says_it_again(monkeypatch, capsys):
+    """The data loaders' notes, printed by the CLI's handler: a note that comes again in the same command (its data read
+    twice) is one line, in the order first said; a later command in the same process says its own notes in full."""
+    import logging
+
+    import headstart.cache
+
+    real = headstart.cache.cache_info
+
+    def reading_twice(*args, **kwargs):
+        log = logging.getLogger("headstart.data.files")
+        for note in ("d.csv: dropped 1 row with no label", "d.csv: using column 'text' as text",
+                     "d.csv: dropped 1 row with no label", "e.csv: dropped 1 row with no label"):
+            log.info(note)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(headstart.cache, "cache_info", reading_twice)
+    said = ["note: d.csv: dropped 1 row with no label", "note: d.csv: using column 'text' as text",
+            "note: e.csv: dropped 1 row with no label"]
+    for _ in range(2):
+        code, _, err = cli(["cache"], monkeypatch, capsys)
+        assert code == 0 and [line for line in err.splitlines() if line.startswith("note: ")] == said, err
+
+
 def test_version_and_python_dash_m():
     from importlib.metadata import version
 

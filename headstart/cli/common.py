@@ -47,6 +47,7 @@ def _root(
     """
     from headstart.surface import cli_surface, reset_surface
 
+    _notes_anew()
     marked = cli_surface()  # errors name the flags the user typed, not the Python parameters behind them
     ctx.call_on_close(lambda: reset_surface(marked))
     if device is not None:
@@ -168,10 +169,18 @@ def _metric_line(metrics: dict[str, Any], *, interval: bool = False) -> str:
 
 
 class _NoteHandler(logging.Handler):
-    """Prints what the data loaders did (rows dropped) as ``note: ...`` lines on stderr."""
+    """Prints what the data loaders did (rows dropped) as ``note: ...`` lines on stderr, each once in a command that
+    reads its data more than once (``train`` reads it to fill defaults, then to train), in the order first said."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        typer.echo(f"note: {record.getMessage()}", err=True)
+        note = record.getMessage()
+        if note not in self.said:
+            self.said.add(note)
+            typer.echo(f"note: {note}", err=True)
 
 
 def _show_notes() -> None:
@@ -180,6 +189,13 @@ def _show_notes() -> None:
         logger.addHandler(_NoteHandler())
         logger.setLevel(logging.INFO)  # info, not warning: sweep workers (no handler) then stay quiet
         logger.propagate = False
+
+
+def _notes_anew() -> None:
+    """A new command says its notes again, though an earlier one in this process (a test's, a notebook's) said them."""
+    for handler in logging.getLogger("headstart").handlers:
+        if isinstance(handler, _NoteHandler):
+            handler.said.clear()
 
 
 def _given(error: Exception, argv: list[str]) -> str | None:
