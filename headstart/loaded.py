@@ -126,7 +126,7 @@ def run_data(run: LoadedRun) -> Any:
     if "name" in source:
         data = load_dataset(source["name"])
     else:
-        check_staged_copy(source, "this run")
+        check_staged_copy(source, "this run", task=(run.meta.get("spec") or {}).get("task"))
         data = load_dataset(source["path"], **file_options(source))
     if data.hash != run.resolved["data"]["hash"]:
         raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != "

@@ -215,13 +215,15 @@ def shown_path(path: str) -> str:
     return shown if shown != Path(path).name else path
 
 
-def check_staged_copy(source: dict[str, Any], where: str) -> None:
+def check_staged_copy(source: dict[str, Any], where: str, *, task: str | None = None) -> None:
     """Refuse a run's data ``source`` that is a DataFrame's copy in the cache (``as_path``) which is no longer there
     (``clear_cache("data")``, or a run copied from another machine), saying so and how to write it back: the same
     data passed again to ``load_dataset`` with the run's reading options lands at the same path.
 
     Args:
         where: the run, for the message ("the run in 'runs/lp'").
+        task: the task the run was told to read its labels as (``fit(task=...)``), None where it was inferred: named
+            in the advice whatever it is, since labels such as 0.5 / 1.5 read as another task without it.
 
     Raises:
         DataError: the copy is gone.
@@ -232,7 +234,7 @@ def check_staged_copy(source: dict[str, Any], where: str) -> None:
     if "path" not in source or shown_name(path.name) == path.name or path.exists():
         return
     given = {k: source.get(k) for k in ("text_column", "label_column", "group_column")} | {
-        "task": source.get("task") if source.get("task") != "classification" else None}
+        "task": task or (source.get("task") if source.get("task") != "classification" else None)}
     arguments = "".join(f", {k}={v!r}" for k, v in given.items() if v is not None)
     split = source.get("split_column")
     call = f"headstart.load_dataset(df{arguments}{f', split_column={split!r}' if split else ''}) on the same DataFrame"

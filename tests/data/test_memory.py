@@ -224,6 +224,24 @@ def test_the_advice_for_a_cleared_copy_with_a_split_column_writes_back_the_runs_
         assert headstart.evaluate(out)["n"] == 50, "the run's own file, its test split as given"
 
 
+def test_the_advice_for_a_cleared_copy_names_a_task_the_run_forced(toy_csv, tiny_registry, tmp_path):
+    """Labels 0.5 / 1.5 read as regression unless task='classification' says otherwise: the advice names that task
+    (it named none for classification), so following it writes back the run's own table, read as the run read it."""
+    from conftest import advised_keywords
+
+    frame = pd.read_csv(toy_csv).assign(label=lambda f: f["label"].map({"neg": 0.5, "pos": 1.5}))
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None, out=tmp_path / "r",
+                  task="classification")
+    before = headstart.evaluate(tmp_path / "r")
+    headstart.clear_cache("data")
+    with pytest.raises(headstart.HeadstartError, match="write it back with") as refused:
+        headstart.evaluate(tmp_path / "r")
+    advised = advised_keywords(str(refused.value))
+    assert advised == {"text_column": "text", "label_column": "label", "task": "classification"}, str(refused.value)
+    headstart.load_dataset(frame, **advised)
+    assert headstart.evaluate(tmp_path / "r")["accuracy"] == before["accuracy"]
+
+
 def test_pandas_missing_values_are_missing_whatever_the_dtype(caplog):
     """pd.NA (nullable dtypes, ``convert_dtypes``), None and NaN alike: the row is dropped with the same note, never
     read as a class '<NA>' or a text '<NA>'."""
