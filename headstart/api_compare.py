@@ -88,7 +88,7 @@ class CompareResult:
 @flags_checked
 @names_passed_data
 @reading_sweep_file
-def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
+def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strategies: str | list[str] | None = None,
             sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] | None = None, seeds: int = 5,
             out: str | Path = "runs/compare", workers: int = 1,
             config: TrainConfig | dict[str, Any] | str | Path | None = None, max_steps: int | None = None,
@@ -143,7 +143,9 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
             e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.1]"]``.
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
-        backbones: several backbones (list or "a,b") instead of ``backbone``: every arm on each, reported per backbone.
+        backbone: a built-in backbone or a local model folder; None (the default) is all-minilm-l6-v2.
+        backbones: several backbones (list or "a,b") instead of ``backbone``, which is then not given: every arm on
+            each, reported per backbone.
         group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).
         eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain (as
             ``fit``); the report sets in-domain and out-of-domain accuracy side by side, with the gap per arm.
@@ -178,9 +180,11 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms
         raise ConfigError("strategies and arms both say what to compare; give one: arms take plain strategies too, "
                           "e.g. arms='linear-probe,lora'")
-    if backbones is not None and backbone != DEFAULT_BACKBONE:
+    if backbones is not None and backbone is not None:  # whatever its value, as the CLI refuses --backbone with --backbones
+        listed = backbones.split(",") if isinstance(backbones, str) else list(backbones) if isinstance(backbones, (list, tuple)) else []
+        listed = [b.strip() if isinstance(b, str) else b for b in listed]
         raise ConfigError(f"backbone={backbone!r} and backbones both name the backbone; give the list alone, e.g. "
-                          f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
+                          f"backbones={listed if backbone in listed else [backbone, *listed]!r}")
     with file_keys_named(config):  # a column the file set is named as its key in the file
         sweep = built_sweep(locals(), say=lambda note: say_note(note, compare))
         return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend,
@@ -231,7 +235,8 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
     if from_file:  # the file's floors against the caps, once the values are read: a cap typed beside it wins over them
         from_file = from_file.capped()
     table = as_table(a["options"], name="options", example="{'lora': {'rank': 4}}")
-    sweep = SweepSpec(data=data, backbone=a["backbone"], strategies=strategies_list, sizes=sizes_list, seeds=a["seeds"],
+    backbone = DEFAULT_BACKBONE if a["backbone"] is None else a["backbone"]
+    sweep = SweepSpec(data=data, backbone=backbone, strategies=strategies_list, sizes=sizes_list, seeds=a["seeds"],
                       train=train, options=options(table) if options else table,
                       train_by_strategy=as_table(a["train_by_strategy"], name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),

@@ -53,6 +53,9 @@ def test_one_name_is_one_item_never_its_letters():
      "strategies and arms both say what to compare"),  # the strategies were dropped, as the CLI refuses it
     (lambda: headstart.compare(backbone="tiny", backbones=["all-minilm-l6-v2"], out="unused"), ConfigError,
      "backbone='tiny' and backbones both name the backbone"),
+    (lambda: headstart.compare(backbone="all-minilm-l6-v2", backbones=["all-minilm-l6-v2", "all-mpnet-base-v2"], out="unused"),
+     ConfigError, r"^backbone='all-minilm-l6-v2' and backbones both name the backbone; give the list alone, e\.g\. "
+     r"backbones=\['all-minilm-l6-v2', 'all-mpnet-base-v2'\]$"),  # its value the default's: once taken, and not said
     (lambda: headstart.compare(strategies=[], out="unused"), ConfigError, "strategies is empty"),  # never the defaults
     (lambda: headstart.compare(sizes=[], out="unused"), ConfigError, "must list sizes"),
     (lambda: headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2", arm="lora"), ConfigError,

@@ -352,8 +352,9 @@ def test_backbones_must_name_backbones_and_not_beside_backbone(monkeypatch, caps
             SweepSpec(data=str(toy_csv), backbones=bad)
     from test_cli import assert_user_error, cli
 
-    assert_user_error(cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--backbones", "tiny,tiny-bert",
-                           "--out", str(tmp_path / "x")], monkeypatch, capsys), "--backbone and --backbones both name the backbone")
+    for backbone in ("tiny", "all-minilm-l6-v2"):  # the default's name too, as compare(backbone=..., backbones=...)
+        assert_user_error(cli(["compare", "--data", str(toy_csv), "--backbone", backbone, "--backbones", "tiny,tiny-bert",
+                               "--out", str(tmp_path / "x")], monkeypatch, capsys), "--backbone and --backbones both name the backbone")
 
 
 def test_pool_workers_own_a_gpu_each_when_the_driver_may_use_every_gpu():
