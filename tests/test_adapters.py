@@ -312,6 +312,55 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     assert err.startswith("note: at the run's own precision (bf16, as predict and evaluate run it) merged and adapter logits differ by up to "), err
 
 
+def test_evaluate_of_a_merged_bf16_run_notes_the_gap_its_card_states(toy_csv, tiny_registry, tmp_path, capsys):
+    """evaluate runs a merged bf16 run at bf16, where its outputs differ from the adapter run's by the gap merge
+    measured: said in one note on stderr, as the card and merge say it; --json's stdout stays the JSON alone."""
+    import dataclasses
+    import sys
+
+    from headstart.adapters import merge
+    from headstart.cli import main
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy="lora", n=64, seed=0,
+                   train=dataclasses.replace(FAST, precision="bf16"))
+    s = setup(spec)
+    save(s, train(s), tmp_path / "bf16")
+    gap = merge(tmp_path / "bf16", tmp_path / "merged").at_precision
+
+    def evaluate(*flags: str) -> tuple[str, str]:
+        argv = sys.argv
+        sys.argv = ["headstart", "evaluate", str(tmp_path / "merged"), "-q", *flags]
+        capsys.readouterr()
+        try:
+            with pytest.raises(SystemExit) as exit_info:
+                main()
+        finally:
+            sys.argv = argv
+        out, err = capsys.readouterr()
+        assert exit_info.value.code == 0, err
+        return out, err
+
+    out, err = evaluate()
+    notes = [line for line in err.splitlines() if "merged" in line]
+    assert notes == [f"note: evaluate runs this merged run at its own precision (bf16), where its outputs differ from the "
+                     f"adapter run's {gap.text()} (measured by the merge): bf16 rounds the merged weight as one matrix, "
+                     "the adapter its parts"], err
+    assert out.startswith("test (")
+    out, err = evaluate("--json")
+    assert "test" in json.loads(out)["split"] and gap.text() in err
+
+
+def test_evaluate_notes_no_merge_gap_where_none_was_measured(tmp_path):
+    """An fp32 merged run (no gap at its precision), a run not merged and a folder without a readable spec.json: no note."""
+    from headstart.cli.runs import _merge_gap_note
+
+    for name, spec in {"fp32": {"merge": {"max_abs_diff": 1e-6, "at_precision": None}}, "plain": {"key": "k"}}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "spec.json").write_text(json.dumps(spec))
+        assert _merge_gap_note(tmp_path / name) is None
+    assert _merge_gap_note(tmp_path / "missing") is None
+
+
 def test_merge_refuses_when_outputs_change_and_writes_nothing(lora_dir, tiny_registry, tmp_path, monkeypatch):
     from peft.tuners.lora import LoraModel
 
