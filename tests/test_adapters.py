@@ -785,6 +785,50 @@ def test_a_run_missing_a_weight_file_is_listed_and_shown_as_damaged_as_predict_r
     assert rows[-1] == "2 listed (1 damaged, 1 headstart-peft)" and said in err, err
 
 
+def lm_run(folder: Path, kind: str, strategy: str, *, merged: bool = False) -> Path:
+    """A synthetic sft / prefer run folder holding the files its kind saves (the weights' contents are not read)."""
+    folder.mkdir(parents=True)
+    spec = {"kind": kind, "strategy": strategy, "backbone": "tiny-lm", **({"merged": {"from": "runs/x"}} if merged else {})}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    (folder / "metrics.json").write_text(json.dumps({"status": "done"}))
+    for name in (["config.json", "model.safetensors"] if strategy == "full-finetune" or merged else
+                 ["adapter_config.json", "adapter_model.safetensors"]):
+        (folder / name).write_bytes(b"{}")
+    return folder
+
+
+@pytest.mark.parametrize("kind, strategy, merged, gone", [("sft", "lora", False, "adapter_model.safetensors"),
+                                                          ("prefer", "qlora", False, "adapter_config.json"),
+                                                          ("sft", "full-finetune", False, "model.safetensors"),
+                                                          ("prefer", "lora", True, "model.safetensors")])
+def test_an_sft_or_prefer_run_missing_a_weight_file_is_listed_as_damaged_not_passed_over(tmp_path, monkeypatch, capsys,
+                                                                                         kind, strategy, merged, gone):
+    """`adapters list runs/` passed over an sft / prefer run before its files were checked: one whose
+    adapter_model.safetensors was deleted was named among the runs to generate from, exit 0, where a classifier run
+    missing it is listed as damaged, exit 2. It is now listed as damaged too; a whole one is still passed over."""
+    from conftest import run_cli
+
+    from headstart.llm.runs import load_run as load_lm_run
+
+    folder = tmp_path / "runs"
+    whole = lm_run(folder / "a-whole", kind, strategy, merged=merged)
+    run = lm_run(folder / "b-damaged", kind, strategy, merged=merged)
+    (run / gone).unlink()
+    said = f"{str(run / gone)!r} is missing; the run did not finish saving, train it again"
+    code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
+    rows = out.splitlines()
+    assert code == 2 and "damaged" in rows[0] and said in rows[0] and rows[1] == "1 listed (1 damaged)", out
+    assert rows[2].startswith(f"not listed: 1 sft / prefer run(s), causal LMs generated from rather than adapters of a "
+                              f"classifier ({whole}); "), out
+    assert err == f"error: 1 of the 1 listed is damaged: '{run}': {said}\n", err
+    for command in (["adapters", "list", str(run)], ["adapters", "show", str(run)]):  # named alone: an error, one line
+        code, out, err = run_cli(command, monkeypatch, capsys)
+        assert (code, out, err) == (2, "", f"error: {said}\n"), command
+    with pytest.raises(StoreError) as caught:  # loading it (generate, evaluate, export, merge) refuses it by the same check
+        load_lm_run(run)
+    assert str(caught.value) == said
+
+
 def test_a_path_that_does_not_exist_or_an_export_is_said_as_such_not_as_neither_run_nor_adapter(lora_dir, tmp_path, monkeypatch,
                                                                                                   capsys):
     """`adapters merge runs/nope`, `--adapter-dir runs/nope` and AdapterSet().add('runs/nope') said "neither a headstart
