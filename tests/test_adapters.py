@@ -110,6 +110,7 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     assert report.at_precision is None, "an fp32 run: the fp32 check is what predict gives"
     merged = load_run(tmp_path / "merged")
     assert merged.meta["backbone_saved"] == "merged"
+    assert merged.meta["card_path"] == str(tmp_path / "merged"), "the path its card names: its own, not the adapter run's"
     assert not any("lora" in n for n, _ in merged.model.named_parameters()), "merged model is a plain model"
     assert torch.allclose(logits(merged), logits(adapter), atol=1e-4)
     # The merged weights differ from the base exactly in the adapted layers.
