@@ -59,14 +59,17 @@ def inspect(directory: str | Path) -> AdapterInfo:
     Raises:
         StoreError: neither a headstart run nor a PEFT adapter directory (one that does not exist, a store or an
             export of a run said as such: ``run_meta.refuse_other_folder``); a run missing a weight file it saved
-            (``run_meta.check_saved_files``, as loading it refuses it) or holding a corrupt one.
+            (``run_meta.check_saved_files``, as loading it refuses it) or holding a corrupt one; an sft / prefer run
+            (said as such: what to ask it with), or one of them missing a weight file it saved (said as damaged).
     """
     directory = Path(directory)
     peft_config = directory / "adapter_config.json"
     if (directory / "spec.json").exists():
         from headstart.run_meta import check_saved_files, read_meta
 
-        meta = read_meta(directory)
+        if _causal_lm_run(directory):  # its files first: a damaged one is named as such, not sent to generate
+            _check_lm_run(directory)
+        meta = read_meta(directory)  # an sft / prefer run: refused, naming what to ask it with
         resolved = meta["resolved"]
         metrics = _read_json(directory / "metrics.json") if (directory / "metrics.json").exists() else {}
         saved = meta.get("backbone_saved")
@@ -131,7 +134,8 @@ def _summary(config: dict[str, Any]) -> dict[str, Any]:
 @flags_checked
 def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
     """Adapters among ``paths`` (one path or a list): each an adapter / run directory, or a folder of them (one level
-    down). A damaged run in a folder is listed as kind "damaged", ``config["error"]`` saying why.
+    down). A damaged run in a folder is listed as kind "damaged", ``config["error"]`` saying why; an sft / prefer run
+    in a folder is passed over (``passed_over`` names it), unless it is missing a weight file it saved: damaged too.
 
     Raises:
         StoreError: a directory named in ``paths`` is damaged.
@@ -148,11 +152,15 @@ def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
             found.append(_listed(path))
             continue
         for p in sorted(path.iterdir()):
-            if p.is_dir() and not _causal_lm_run(p) and ((p / "spec.json").exists() or (p / "adapter_config.json").exists()):
-                try:
-                    found.append(_listed(p))
-                except StoreError as e:  # one damaged run of a folder is listed as such, not the end of the listing
-                    found.append(AdapterInfo(str(p), "damaged", None, None, None, config={"error": str(e)}))
+            if not (p.is_dir() and ((p / "spec.json").exists() or (p / "adapter_config.json").exists())):
+                continue
+            try:
+                if _causal_lm_run(p):
+                    _check_lm_run(p)  # a whole one is passed over (passed_over names it), a damaged one listed as such
+                    continue
+                found.append(_listed(p))
+            except StoreError as e:  # one damaged run of a folder is listed as such, not the end of the listing
+                found.append(AdapterInfo(str(p), "damaged", None, None, None, config={"error": str(e)}))
     return found
 
 
@@ -167,10 +175,11 @@ def _listed(directory: Path) -> AdapterInfo:
 
 
 def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:
-    """The sft / prefer runs that ``find`` passes over in the folders among ``paths`` (said beside a listing)."""
+    """The sft / prefer runs that ``find`` passes over in the folders among ``paths`` (said beside a listing); a damaged
+    one ``find`` lists as such instead."""
     folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
                if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
-    return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_dir() and _causal_lm_run(p)]
+    return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_dir() and _causal_lm_run(p) and _whole(p)]
 
 
 def exports_passed(paths: str | Path | list[str | Path]) -> list[Path]:
@@ -189,3 +198,24 @@ def _causal_lm_run(directory: Path) -> bool:
     from headstart.llm.runs import is_lm_run
 
     return is_lm_run(directory)
+
+
+def _check_lm_run(directory: Path) -> None:
+    """Refuse an sft / prefer run missing a weight file it saved (``run_meta.check_lm_saved_files``, as loading it
+    refuses it).
+
+    Raises:
+        StoreError: naming the missing file, or an unreadable spec.json.
+    """
+    from headstart.run_meta import check_lm_saved_files
+
+    check_lm_saved_files(directory, _read_json(directory / "spec.json"))
+
+
+def _whole(directory: Path) -> bool:
+    """Whether an sft / prefer run holds every weight file it saved (``_check_lm_run``)."""
+    try:
+        _check_lm_run(directory)
+    except StoreError:
+        return False
+    return True

@@ -41,7 +41,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     from safetensors.torch import save_file
 
     from headstart.atomic import write_json
-    from headstart.saved import FORMAT_VERSION, card_name, write_model_card
+    from headstart.saved import CARD_PATH, FORMAT_VERSION, card_name, write_model_card
 
     if out.exists():
         raise ConfigError(f"{str(out)!r} already exists; choose a new --out (nothing is overwritten)")
@@ -49,7 +49,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "weights.safetensors"),
                   metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
-        write_json(tmp / "spec.json", meta)
+        write_json(tmp / "spec.json", {**meta, CARD_PATH: card_name(out)})  # not the path of the run it came from
         if (metrics_from / "metrics.json").exists():
             _copy_record(metrics_from / "metrics.json", tmp / "metrics.json")
         for name, source in extra.items():

@@ -143,18 +143,20 @@ def _copied(source: Path | None, out: Path, *, image: bool) -> Path:
     """
     import shutil
 
-    from headstart.atomic import build_directory, swap_in
+    from headstart.atomic import build_directory, swap_in, write_json
     from headstart.errors import StoreError
     from headstart.outdir import held
-    from headstart.saved import card_name, write_model_card
+    from headstart.saved import CARD_PATH, card_name, write_model_card
 
     if source is None or not (Path(source) / "spec.json").is_file():
         raise StoreError(f"the run's folder {str(source)!r} is gone; nothing to save from: load a saved run, or fit again")
 
     def fill(staging: Path) -> None:
         for path in Path(source).iterdir():
-            if path.name != "README.md":
+            if path.name not in ("README.md", "spec.json"):
                 (shutil.copytree if path.is_dir() else shutil.copy2)(path, staging / path.name)
+        spec = json.loads((Path(source) / "spec.json").read_text())
+        write_json(staging / "spec.json", {**spec, CARD_PATH: card_name(out)})  # the copy's own path, not the source's
         write_model_card(staging, name=card_name(out), image=image)
 
     if Path(source).resolve() == out.resolve():

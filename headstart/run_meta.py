@@ -117,6 +117,33 @@ def check_saved_files(directory: str | Path, saved: str | None) -> None:
                          "saving, train it again")
 
 
+def check_lm_saved_files(directory: str | Path, spec: dict[str, Any]) -> None:
+    """Refuse an sft / prefer run folder missing a weight file it saved, as ``check_saved_files`` refuses a classifier
+    run's: a LoRA / QLoRA run's ``adapter_config.json`` and ``adapter_model.safetensors``; a full-finetune or merged
+    run's ``config.json`` and its weights, ``model.safetensors`` or the shards its ``model.safetensors.index.json``
+    names. Loading (``llm.runs.load_run``) and listing (``adapter_info``) refuse by this one check.
+
+    Raises:
+        StoreError: naming the missing file, and the .bin found in its place.
+    """
+    directory = Path(directory)
+    if spec.get("strategy") == "full-finetune" or spec.get("merged"):  # a transformers folder of every weight
+        needed = ["config.json"]
+        index = directory / "model.safetensors.index.json"
+        try:
+            shards = json.loads(index.read_text()).get("weight_map", {}).values() if index.is_file() else ["model.safetensors"]
+        except (OSError, ValueError, AttributeError):
+            raise StoreError(f"cannot read {str(index)!r}; the run directory is damaged, train it again") from None
+        needed += sorted(set(map(str, shards)))
+        pickled = "pytorch_model.bin"
+    else:
+        needed, pickled = ["adapter_config.json", "adapter_model.safetensors"], "adapter_model.bin"
+    for name in needed:
+        if not (directory / name).is_file():
+            instead = f" ({pickled} is pickle-based and is not loaded)" if name.endswith(".safetensors") and (directory / pickled).exists() else ""
+            raise StoreError(f"{str(directory / name)!r} is missing{instead}; the run did not finish saving, train it again")
+
+
 def _drew_test(meta: dict[str, Any]) -> bool:
     """Whether an sft run drew test prompts that ``evaluate`` answers: spec.json's ``eval_rows`` above 0 (a run saved
     before it was recorded is taken to have: sft's default drew 32)."""

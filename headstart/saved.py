@@ -1,10 +1,11 @@
 """A run directory, written and read in one place: ``save`` after training, ``load_run`` to rebuild its model.
 
 A saved run directory (built whole beside the old one, then swapped in: ``save``) holds ``spec.json`` (the spec as
-given, the resolved spec, its key, the data identity and split), ``weights.safetensors`` (the head, and whatever part
-of the backbone changed) and ``metrics.json`` (validation metrics and the training record); a strategy adds its own
-files (a PEFT adapter, a vocabulary: ``Strategy.save_files``) and reads them back in ``Strategy.attach``. Nothing is
-pickled. What a loaded run then answers (evaluate, evaluate out of domain, predict) is ``headstart.loaded``.
+given, the resolved spec, its key, the data identity and split, the path its model card names),
+``weights.safetensors`` (the head, and whatever part of the backbone changed) and ``metrics.json`` (validation metrics
+and the training record); a strategy adds its own files (a PEFT adapter, a vocabulary: ``Strategy.save_files``) and
+reads them back in ``Strategy.attach``. Nothing is pickled. What a loaded run then answers (evaluate, evaluate out of
+domain, predict) is ``headstart.loaded``.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def save_record(record: RunRecord, model: torch.nn.Module, out: str | Path, *, n
     from headstart.atomic import build_directory, swap_in
 
     def fill(staging: Path) -> None:
-        _write_run(record, model, staging, notes or {})
+        _write_run(record, model, staging, notes or {}, name=card_name(out))
         write_model_card(staging, name=card_name(out), image=record.image)
 
     from headstart.outdir import held
@@ -142,8 +143,9 @@ def save_record(record: RunRecord, model: torch.nn.Module, out: str | Path, *, n
     return built if staged else swap_in(built, Path(out))
 
 
-def _write_run(record: RunRecord, model: torch.nn.Module, out: Path, notes: dict[str, Any]) -> None:
-    """Write weights.safetensors (+ the strategy's files: a PEFT adapter, a vocabulary), metrics.json and spec.json into ``out``."""
+def _write_run(record: RunRecord, model: torch.nn.Module, out: Path, notes: dict[str, Any], *, name: str) -> None:
+    """Write weights.safetensors (+ the strategy's files: a PEFT adapter, a vocabulary), metrics.json and spec.json into
+    ``out``; ``name``, the run's path in its card's commands (``card_name``), goes into spec.json (``CARD_PATH``)."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k in record.keep}
@@ -153,7 +155,7 @@ def _write_run(record: RunRecord, model: torch.nn.Module, out: Path, notes: dict
     write_json(out / "metrics.json", {**record.metrics, **notes})
     if record.done:
         record.strategy.save_files(model, out)
-    write_json(out / "spec.json", record.spec)
+    write_json(out / "spec.json", {**record.spec, CARD_PATH: name})
 
 
 def _majority(s: Any) -> dict[str, Any]:
@@ -183,7 +185,7 @@ def card_name(out: str | Path, *, kept: bool = False) -> str:
     given = str(Path(out))
     if not kept:
         return given
-    written = _named_in_card(Path(out) / "README.md")
+    written = _card_path(Path(out))
     if written is None:
         return given
     here, named = Path(out).resolve(), Path(written).expanduser()
@@ -191,14 +193,33 @@ def card_name(out: str | Path, *, kept: bool = False) -> str:
     return written if relative_tail or named.resolve() == here else given
 
 
+# spec.json's field holding the run's path as the command that wrote the folder named it (``card_name``: train, a
+# save, a copy, a merge): the path its model card's commands run on, which evaluate's card keeps.
+CARD_PATH = "card_path"
+
+
+def _card_path(directory: Path) -> str | None:
+    """The run path ``directory``'s model card names, as its spec.json records it (``CARD_PATH``); for a run saved before
+    that field, as its card's evaluate line writes it (``_named_in_card``). None where neither says."""
+    try:
+        meta = json.loads((directory / "spec.json").read_text())
+    except (OSError, ValueError):
+        meta = None
+    if isinstance(meta, dict) and CARD_PATH in meta:
+        named = meta[CARD_PATH]
+        return named if isinstance(named, str) and named else None
+    return _named_in_card(directory / "README.md")
+
+
 # The card's evaluate line, ``headstart evaluate PATH{EVALUATE_LINE_END}``: written by ``write_model_card``, read back
-# by ``_named_in_card``.
+# by ``_named_in_card`` for a run saved before spec.json recorded its path (``CARD_PATH``).
 EVALUATE_LINE_END = "   # the test split"
 
 
 def _named_in_card(card: Path) -> str | None:
     """The run path a model card's Use section writes (its ``headstart evaluate PATH   # the test split`` line, as
-    ``write_model_card`` writes it in every form), None where the card has none or cannot be read."""
+    ``write_model_card`` writes it in every form), None where the card has none or cannot be read: the path of a run
+    saved before spec.json recorded it (``CARD_PATH``)."""
     try:
         lines = card.read_text().splitlines()
     except (OSError, ValueError):

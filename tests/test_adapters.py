@@ -110,6 +110,7 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     assert report.at_precision is None, "an fp32 run: the fp32 check is what predict gives"
     merged = load_run(tmp_path / "merged")
     assert merged.meta["backbone_saved"] == "merged"
+    assert merged.meta["card_path"] == str(tmp_path / "merged"), "the path its card names: its own, not the adapter run's"
     assert not any("lora" in n for n, _ in merged.model.named_parameters()), "merged model is a plain model"
     assert torch.allclose(logits(merged), logits(adapter), atol=1e-4)
     # The merged weights differ from the base exactly in the adapted layers.
@@ -310,6 +311,55 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     out, err = capsys.readouterr()
     assert exit_info.value.code == 0 and "in fp32 on" in out
     assert err.startswith("note: at the run's own precision (bf16, as predict and evaluate run it) merged and adapter logits differ by up to "), err
+
+
+def test_evaluate_of_a_merged_bf16_run_notes_the_gap_its_card_states(toy_csv, tiny_registry, tmp_path, capsys):
+    """evaluate runs a merged bf16 run at bf16, where its outputs differ from the adapter run's by the gap merge
+    measured: said in one note on stderr, as the card and merge say it; --json's stdout stays the JSON alone."""
+    import dataclasses
+    import sys
+
+    from headstart.adapters import merge
+    from headstart.cli import main
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy="lora", n=64, seed=0,
+                   train=dataclasses.replace(FAST, precision="bf16"))
+    s = setup(spec)
+    save(s, train(s), tmp_path / "bf16")
+    gap = merge(tmp_path / "bf16", tmp_path / "merged").at_precision
+
+    def evaluate(*flags: str) -> tuple[str, str]:
+        argv = sys.argv
+        sys.argv = ["headstart", "evaluate", str(tmp_path / "merged"), "-q", *flags]
+        capsys.readouterr()
+        try:
+            with pytest.raises(SystemExit) as exit_info:
+                main()
+        finally:
+            sys.argv = argv
+        out, err = capsys.readouterr()
+        assert exit_info.value.code == 0, err
+        return out, err
+
+    out, err = evaluate()
+    notes = [line for line in err.splitlines() if "merged" in line]
+    assert notes == [f"note: evaluate runs this merged run at its own precision (bf16), where its outputs differ from the "
+                     f"adapter run's {gap.text()} (measured by the merge): bf16 rounds the merged weight as one matrix, "
+                     "the adapter its parts"], err
+    assert out.startswith("test (")
+    out, err = evaluate("--json")
+    assert "test" in json.loads(out)["split"] and gap.text() in err
+
+
+def test_evaluate_notes_no_merge_gap_where_none_was_measured(tmp_path):
+    """An fp32 merged run (no gap at its precision), a run not merged and a folder without a readable spec.json: no note."""
+    from headstart.cli.runs import _merge_gap_note
+
+    for name, spec in {"fp32": {"merge": {"max_abs_diff": 1e-6, "at_precision": None}}, "plain": {"key": "k"}}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "spec.json").write_text(json.dumps(spec))
+        assert _merge_gap_note(tmp_path / name) is None
+    assert _merge_gap_note(tmp_path / "missing") is None
 
 
 def test_merge_refuses_when_outputs_change_and_writes_nothing(lora_dir, tiny_registry, tmp_path, monkeypatch):
@@ -734,6 +784,50 @@ def test_a_run_missing_a_weight_file_is_listed_and_shown_as_damaged_as_predict_r
     rows = out.splitlines()
     assert code == 2 and "headstart-peft" in rows[0] and "damaged" in rows[1] and said in rows[1], out
     assert rows[-1] == "2 listed (1 damaged, 1 headstart-peft)" and said in err, err
+
+
+def lm_run(folder: Path, kind: str, strategy: str, *, merged: bool = False) -> Path:
+    """A synthetic sft / prefer run folder holding the files its kind saves (the weights' contents are not read)."""
+    folder.mkdir(parents=True)
+    spec = {"kind": kind, "strategy": strategy, "backbone": "tiny-lm", **({"merged": {"from": "runs/x"}} if merged else {})}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    (folder / "metrics.json").write_text(json.dumps({"status": "done"}))
+    for name in (["config.json", "model.safetensors"] if strategy == "full-finetune" or merged else
+                 ["adapter_config.json", "adapter_model.safetensors"]):
+        (folder / name).write_bytes(b"{}")
+    return folder
+
+
+@pytest.mark.parametrize("kind, strategy, merged, gone", [("sft", "lora", False, "adapter_model.safetensors"),
+                                                          ("prefer", "qlora", False, "adapter_config.json"),
+                                                          ("sft", "full-finetune", False, "model.safetensors"),
+                                                          ("prefer", "lora", True, "model.safetensors")])
+def test_an_sft_or_prefer_run_missing_a_weight_file_is_listed_as_damaged_not_passed_over(tmp_path, monkeypatch, capsys,
+                                                                                         kind, strategy, merged, gone):
+    """`adapters list runs/` passed over an sft / prefer run before its files were checked: one whose
+    adapter_model.safetensors was deleted was named among the runs to generate from, exit 0, where a classifier run
+    missing it is listed as damaged, exit 2. It is now listed as damaged too; a whole one is still passed over."""
+    from conftest import run_cli
+
+    from headstart.llm.runs import load_run as load_lm_run
+
+    folder = tmp_path / "runs"
+    whole = lm_run(folder / "a-whole", kind, strategy, merged=merged)
+    run = lm_run(folder / "b-damaged", kind, strategy, merged=merged)
+    (run / gone).unlink()
+    said = f"{str(run / gone)!r} is missing; the run did not finish saving, train it again"
+    code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
+    rows = out.splitlines()
+    assert code == 2 and "damaged" in rows[0] and said in rows[0] and rows[1] == "1 listed (1 damaged)", out
+    assert rows[2].startswith(f"not listed: 1 sft / prefer run(s), causal LMs generated from rather than adapters of a "
+                              f"classifier ({whole}); "), out
+    assert err == f"error: 1 of the 1 listed is damaged: '{run}': {said}\n", err
+    for command in (["adapters", "list", str(run)], ["adapters", "show", str(run)]):  # named alone: an error, one line
+        code, out, err = run_cli(command, monkeypatch, capsys)
+        assert (code, out, err) == (2, "", f"error: {said}\n"), command
+    with pytest.raises(StoreError) as caught:  # loading it (generate, evaluate, export, merge) refuses it by the same check
+        load_lm_run(run)
+    assert str(caught.value) == said
 
 
 def test_a_path_that_does_not_exist_or_an_export_is_said_as_such_not_as_neither_run_nor_adapter(lora_dir, tmp_path, monkeypatch,

@@ -108,7 +108,9 @@ def test_a_result_in_memory_saves_the_folder_fit_writes_and_load_reads_it_back(t
     files = lambda d: sorted(p.name for p in d.iterdir())  # noqa: E731
     assert files(tmp_path / "later") == files(tmp_path / "direct")
     spec, direct = (json.loads((tmp_path / d / "spec.json").read_text()) for d in ("later", "direct"))
-    assert {k: v for k, v in spec.items() if k != "environment"} == {k: v for k, v in direct.items() if k != "environment"}
+    differ = ("environment", "card_path")  # where it ran, and the path its card names
+    assert {k: v for k, v in spec.items() if k not in differ} == {k: v for k, v in direct.items() if k not in differ}
+    assert (spec["card_path"], direct["card_path"]) == (str(tmp_path / "later"), str(tmp_path / "direct"))
     metrics, direct = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("later", "direct"))
     assert sorted(metrics) == sorted(direct) and metrics["val"] == direct["val"] and metrics["flags"] == direct["flags"]
     texts = ["good film", "awful plot"]
@@ -117,6 +119,7 @@ def test_a_result_in_memory_saves_the_folder_fit_writes_and_load_reads_it_back(t
     assert loaded.predict(texts) == kept.predict(texts) == headstart.predict(tmp_path / "direct", texts)
     assert loaded.evaluate()["accuracy"] == headstart.evaluate(kept)["accuracy"]
     assert loaded.save(tmp_path / "copy") == tmp_path / "copy" and files(tmp_path / "copy") == files(tmp_path / "later")
+    assert json.loads((tmp_path / "copy" / "spec.json").read_text())["card_path"] == str(tmp_path / "copy"), "its own path"
     assert headstart.load(tmp_path / "copy").predict(texts) == loaded.predict(texts)
     other = headstart.fit(str(toy_csv), "tiny", **{**kwargs, "seed": 1})
     with pytest.raises(ConfigError, match=r"holds another run \(full-finetune, n = 32, seed 0\).*pass overwrite=True"):

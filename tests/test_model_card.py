@@ -195,6 +195,37 @@ def test_evaluate_keeps_the_path_train_wrote_in_the_cards_use_section(tmp_path, 
     assert code == 0 and "headstart evaluate runs/best   # the test split" in use(tmp_path / "runs" / "best"), err
 
 
+def test_evaluate_keeps_trains_path_in_a_card_the_user_edited_and_an_old_run_still_keeps_its_cards(tmp_path, toy_csv,
+                                                                                                        tiny_registry, monkeypatch,
+                                                                                                        capsys):
+    """evaluate found train's path by parsing it back out of the card's own evaluate line: a card whose Use section
+    the user had edited (that line reworded) was rebuilt with the path evaluate was given. spec.json records the path
+    train named (``card_path``); a run saved before it did still has it read from its card."""
+    from conftest import run_cli
+
+    def use(run) -> list[str]:
+        card = (run / "README.md").read_text()
+        return [line for line in card.split("## Use", 1)[1].splitlines() if line.startswith(("echo", "headstart"))]
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                            "--max-steps", "2", "--quiet", "--out", "runs/lp/"], monkeypatch, capsys)
+    assert code in (0, None), err
+    run = tmp_path / "runs" / "lp"
+    trained = use(run)
+    assert json.loads((run / "spec.json").read_text())["card_path"] == "runs/lp"
+    card = (run / "README.md").read_text()
+    (run / "README.md").write_text(card.replace("   # the test split", "   # scores the held-out rows"))  # the user's words
+    code, _, err = run_cli(["evaluate", str(run), "--quiet"], monkeypatch, capsys)  # an absolute path
+    assert code == 0 and use(run) == trained, use(run)
+    spec = json.loads((run / "spec.json").read_text())
+    del spec["card_path"]  # a run saved before spec.json recorded it: its card's evaluate line says it
+    (run / "spec.json").write_text(json.dumps(spec))
+    code, _, err = run_cli(["evaluate", str(run), "--quiet"], monkeypatch, capsys)
+    assert code == 0 and use(run) == trained, use(run)
+    assert "card_path" not in json.loads((run / "spec.json").read_text()), "evaluate writes no spec.json: its save stays the same"
+
+
 def test_a_regression_runs_scored_card_names_no_interval_it_does_not_show():
     """After evaluate a regression run's card said "That interval is over the test rows" of a score with no interval."""
     from headstart.model_card import model_card

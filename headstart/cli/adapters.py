@@ -28,7 +28,8 @@ def adapters_list(
     compare report's saved size counts them; the files add a few kB of headers naming them), and what
     interrupted a run that an interrupt ended (ended_by: its weights are the best checkpoint before it). A damaged
     run in a folder is listed as such and the listing exits 2, as the run named alone does. The sft / prefer runs and
-    the exports of runs (headstart export) in a folder are not listed, and a line counts and names them.
+    the exports of runs (headstart export) in a folder are not listed, and a line counts and names them; an sft /
+    prefer run missing a weight file it saved is listed as damaged.
 
     \b
     Example: headstart adapters list runs/

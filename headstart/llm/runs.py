@@ -385,10 +385,12 @@ def load_run(directory: str | Path, *, trainable: bool = False, device: torch.de
     """
     from headstart.llm.lm import lm_folder, load_adapter, load_lm
     from headstart.precision import pick_device
+    from headstart.run_meta import check_lm_saved_files
 
     directory = Path(directory)
     stamp = saved_stamp(directory)  # before anything is read: the save its spec and weights are
     spec = read_spec(directory)
+    check_lm_saved_files(directory, spec)  # a weight file gone: said at once, not as a base or a download that failed
     device = device or pick_device()
     if spec["strategy"] == "full-finetune" or spec.get("merged"):  # a transformers folder of every weight
         model, tokenizer = load_lm(directory, device=device)
