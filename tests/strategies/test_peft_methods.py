@@ -190,3 +190,16 @@ def test_lora_dora_and_ia3_have_default_targets_on_mpnet(toy, name, modules, kin
                if any(p is q for q in phase.params) and not n.startswith("head.")]
     assert {n.split(kind)[0].rsplit(".", 1)[-1] for n in trained if kind in n} == modules
     assert train(s).status == "done"
+
+
+def test_prefix_tuning_refuses_mpnet_before_training_and_prompt_tuning_trains(toy):
+    """Prefix keys do not fit MPNet's relative position bias: a shape error mid-training, now one line up front."""
+    from headstart.recipe import train
+
+    with pytest.raises(ConfigError, match=r"^prefix-tuning cannot adapt 'tiny-mpnet': MPNet's relative position bias .*"
+                                          r"use prompt-tuning or lora$"):
+        setup(RunSpec(data="toy", backbone="tiny-mpnet", strategy="prefix-tuning", n=32, train=CFG), data=toy,
+              pretrained=tiny_mpnet())
+    s = setup(RunSpec(data="toy", backbone="tiny-mpnet", strategy="prompt-tuning", n=32, train=CFG), data=toy,
+              pretrained=tiny_mpnet())
+    assert train(s).status == "done"
