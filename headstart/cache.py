@@ -3,7 +3,8 @@
 Parts:
 - ``features/``: frozen-backbone features, one safetensors file per (backbone, preprocessing, data) key.
 - ``data/``: tables given as a DataFrame or a list of rows, stored as parquet under their content hash.
-- ``models/``: causal LMs converted from their GGUF files (hundreds of MB each).
+- ``models/``: causal LMs converted from their GGUF files, and models shipped in parts across packages, joined (and
+  extracted: all-mpnet-base-v2) once (hundreds of MB each).
 - ``leakage/``: the test rows that repeat training rows, one JSON file per (data, split rows) key.
 - ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
 - left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
@@ -80,7 +81,8 @@ def is_temporary(path: Path) -> bool:
 OWN = {  # what headstart itself writes in each part; anything else there is left alone, never counted or removed
     "features": re.compile(r"[0-9a-f]{20}\.safetensors"),  # features.feature_key
     "data": re.compile(r"table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet"),  # data.memory: a table under its content hash
-    "models": re.compile(r".+-[0-9a-f]{24}|.+\.gguf"),  # backbones.causal: a converted folder, a joined GGUF file
+    "models": re.compile(r".+-[0-9a-f]{24}|.+\.gguf"),  # backbones.causal / parts: a converted or extracted folder, a
+    # joined GGUF file
     "leakage": re.compile(r"[0-9a-f]{20}\.json"),  # data.leakage.split_leakage: one report per data and split
 }
 

@@ -5,7 +5,8 @@ ctrl-c at that moment instead; ``TERM``: SIGTERM, as ``kill PID`` sends).
 The points sit where a crash hurts most: inside a store transaction before its COMMIT (``store.commit``), right
 after the store file is created (``store.open``), and between writing an artefact's temp file and renaming it
 into place (``write:NAME``, e.g. ``write:leakage.json``, ``write:weights.safetensors``, ``write:features.safetensors``,
-``write:results.json``), and after a sweep has stored a cell (``sweep.recorded``: tests/test_sweep.py interrupts a
+``write:results.json``), between extracting a model shipped in parts and renaming its folder into place
+(``extract:NAME``, e.g. ``extract:all-mpnet-base-v2``), and after a sweep has stored a cell (``sweep.recorded``: tests/test_sweep.py interrupts a
 compare after exactly K cells, where a signal sent from outside races a fast sweep on a loaded machine). tests/test_crash_safety.py kills ``headstart compare`` at each of them and checks that a
 re-run finishes with the same table. Unset (always, outside tests), a point costs one dictionary lookup.
 """

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from headstart.atomic import fresh_folder, share_files, write_atomic
+from headstart.atomic import fresh_folder, share_files
 from headstart.errors import BackboneError
 
 
@@ -150,32 +150,6 @@ def damaged(path: Path) -> bool:
         return True
     end = max((t.data_offset + t.n_bytes for t in reader.tensors), default=0)
     return end > path.stat().st_size
-
-
-def concatenated(parts: list[Path], name: str) -> Path:
-    """Parts of one file shipped in several packages (Gemma-3-270M's GGUF), joined once into the cache.
-
-    Raises:
-        BackboneError: a part is missing.
-    """
-    from headstart.cache import cache_dir
-
-    missing = [str(p) for p in parts if not p.exists()]
-    if missing:
-        raise BackboneError(f"missing model parts: {', '.join(missing)}; run make install")
-    target = cache_dir() / "models" / name
-    if target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-
-    def join(tmp: Path) -> None:
-        with open(tmp, "r+b") as out:  # the file write_atomic made
-            for part in parts:
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 22)
-
-    write_atomic(target, join)
-    return target
 
 
 def lm_head_weight(backbone: Any) -> torch.Tensor:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from headstart.strategies.peft_base import PeftStrategy, check_targets
+from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets
 from headstart.strategies.registry import register
 
 
 @dataclass(frozen=True)
 class IA3Options:
-    targets: Any = None  # None: PEFT's default for the architecture (key, value, output.dense for BERT)
+    targets: Any = None  # None: PEFT's default for the architecture (key, value, output.dense for BERT; k, v, output.dense for MPNet)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", check_targets(self.targets))
@@ -27,7 +27,7 @@ class IA3(PeftStrategy):
     def peft_config(self, options: IA3Options, backbone) -> Any:
         from peft import IA3Config, TaskType
 
-        targets = options.targets
+        targets = options.targets or default_targets(backbone, "ia3")
         feedforward = None
         if isinstance(targets, list):  # the feed-forward output projections among the given targets
             feedforward = [t for t in targets if t.endswith("output.dense") and "attention" not in t] or []

@@ -1,7 +1,8 @@
 """lora and dora: low-rank updates W = W0 + (alpha/r)·BA on chosen linear layers (Hu et al. 2021), via peft.
 
 ``dora`` (Liu et al. 2024) also learns a per-output-row magnitude, decoupling the update's direction from
-its size. The default targets are PEFT's for the architecture (attention query and value for BERT); on an image
+its size. The default targets are PEFT's for the architecture (attention query and value for BERT; MPNet's q, v,
+which PEFT does not name: ``peft_base.DEFAULT_TARGETS``); on an image
 backbone, its ``adapter_targets``: EfficientNet's pointwise (1x1) expand and project convolutions, where a
 conv's W is (out, in, 1, 1) and the update B·A is rank r as for a linear layer; every conv and the hidden
 linear layer of the small MNIST CNN.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headstart.errors import ConfigError
-from headstart.strategies.peft_base import PeftStrategy, check_targets
+from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets
 from headstart.strategies.registry import register
 
 
@@ -56,7 +57,8 @@ class Lora(PeftStrategy):
             return LoraConfig(r=options.rank, lora_alpha=options.alpha, lora_dropout=options.dropout,
                               target_modules=options.targets or backbone.adapter_targets, use_dora=self.use_dora)
         return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=options.rank, lora_alpha=options.alpha,
-                          lora_dropout=options.dropout, target_modules=options.targets, use_dora=self.use_dora)
+                          lora_dropout=options.dropout, target_modules=options.targets or default_targets(backbone, "lora"),
+                          use_dora=self.use_dora)
 
 
 class Dora(Lora):

@@ -31,6 +31,17 @@ def encoder_of(backbone: nn.Module) -> nn.Module:
     return encoder
 
 
+# Encoders PEFT names no default targets for, by config ``model_type``: the same roles as PEFT's BERT defaults. MPNet
+# (all-mpnet-base-v2) calls its attention's query, key and value q, k, v; its feed-forward output is output.dense.
+DEFAULT_TARGETS = {"mpnet": {"lora": ["q", "v"], "ia3": ["k", "v", "output.dense"]}}
+
+
+def default_targets(backbone: nn.Module, method: str) -> list[str] | None:
+    """``DEFAULT_TARGETS``' modules for ``method`` ("lora", "ia3") on this backbone's architecture; None: PEFT's own."""
+    config = getattr(getattr(backbone, "model", None), "config", None)
+    return DEFAULT_TARGETS.get(getattr(config, "model_type", None), {}).get(method)
+
+
 def adapter_parameters(model: nn.Module, name: str = ADAPTER) -> list[nn.Parameter]:
     """The parameters of PEFT adapter ``name`` in the model's backbone (PEFT puts the name in their path)."""
     return [p for n, p in model.backbone.named_parameters() if f".{name}." in f".{n}."]

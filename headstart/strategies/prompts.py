@@ -43,6 +43,15 @@ class PrefixTuning(PeftStrategy):
     defaults = {"lr": 1e-2, "head_lr": 1e-3, "min_steps": 100}
     lr_grid = (3e-3, 1e-2, 3e-2)  # --tune lr candidates
 
+    def refuses(self, pretrained: Any) -> str | None:
+        """MPNet (all-mpnet-base-v2): its relative position bias spans the input's tokens only, so prefix keys do not
+        fit its attention scores (a shape error mid-training)."""
+        config = getattr(getattr(pretrained, "model", None), "config", None)
+        if getattr(config, "model_type", None) == "mpnet":
+            return (f"prefix-tuning cannot adapt {getattr(pretrained, 'name', 'this backbone')!r}: MPNet's relative position "
+                    "bias covers the input's tokens, not prefix keys; use prompt-tuning or lora")
+        return None
+
     def peft_config(self, options: PromptOptions, backbone) -> Any:
         from peft import PrefixTuningConfig, TaskType
 

