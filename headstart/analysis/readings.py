@@ -12,7 +12,7 @@ from typing import Any
 
 from headstart.analysis.cell_stats import delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, REFERENCE_WORDS, Cell, budget_flags, cells, choice_basis,
-                                      choice_order, choosable, chosen_on, reference, sizes)
+                                      choice_order, choosable, chosen_on, reference, sizes, tie_text, tied_with)
 from headstart.analysis.recommend import nothing_learned, val_mean
 from headstart.analysis.units import format_n, resolve_direction, validation_metric
 from headstart.results import RunResult
@@ -32,7 +32,8 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
 
     Returns:
         ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, chosen_on, text}`` (points and ci
-        oriented, in display units, on test), with ``caveat`` on one shared seed (never significant: the interval
+        oriented, in display units, on test), with ``tied`` (the arms whose validation mean equals the strategy's
+        exactly, named in the text: the simpler arm is the one named, ``choice_order``), with ``caveat`` on one shared seed (never significant: the interval
         holds the test rows' error alone, ``stats.ONE_SEED``), or None when scratch or every transfer strategy
         is absent.
     """
@@ -57,8 +58,11 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
             continue
         imp = improvement(diff, metric, better_high)
         on = chosen_on(others)
-        named = base.strategy if len(scratch) == 1 else f"{base.strategy} (best of {len(scratch)} scratch arms on {on})"
-        text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}) "
+        tied, base_tied = tied_with(best, others, sign), tied_with(base, scratch, sign)
+        named = (base.strategy if len(scratch) == 1 else
+                 f"{base.strategy} (best of {len(scratch)} scratch arms on {on}{tie_text(base_tied)})")
+        text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}"
+                f"{tie_text(tied)}) "
                 f"vs {named} on test{paired_over(table, best.strategy, base.strategy, n)}: "
                 f"{delta_text(imp, metric, better_high)}")
         why, _ = _nothing(results, metric, better_high)
@@ -67,6 +71,7 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
             text += (f"; but neither learned the task there — {best.strategy} {nothing[0]}, {base.strategy} {nothing[1]} — "
                      "so this is no head start")
         return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text,
+                **({"tied": tied} if tied else {}),
                 **({"learned_nothing": True} if all(nothing) else {})}
     return None
 

@@ -11,7 +11,8 @@ from typing import Any
 from headstart.analysis import flags
 from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
-                                      choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
+                                      choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes,
+                                      tie_text)
 from headstart.analysis.stats import missing_ci_text
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
 from headstart.errors import ConfigError
@@ -189,8 +190,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
         return text
     over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}{_paired_and_untold(v)}" for v in first["versus"]]
     evidence = ("; on test " + ", ".join(over)) if over else ""
-    tie = (f", tied there with {', '.join(first['tied'])}: the simpler arm is named (fewer objective terms, then fewer "
-           "trainable parameters, then the name)") if first.get("tied") else ""
+    tie = tie_text(first.get("tied") or [])
     text = f"{where}: {name} (best on {on}{tie}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
     if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it

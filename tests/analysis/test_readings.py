@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from headstart.analysis.readings import crossover, head_start
@@ -73,7 +75,6 @@ def test_a_size_without_a_validation_score_is_named_not_dropped() -> None:
 
 def with_majority(results: list[RunResult], rate: float) -> list[RunResult]:
     """``results`` with the majority-class rate ``rate`` recorded on validation and test."""
-    import dataclasses
 
     reference = {"val": {"accuracy": rate}, "test": {"accuracy": rate}}
     return [dataclasses.replace(r, record={**(r.record or {}), "reference": reference}) for r in results]
@@ -141,3 +142,15 @@ def test_two_arms_each_one_run_whatever_their_seeds_are_not_said_paired_over_see
     table[("tfidf-logreg", "all")] = cell("tfidf-logreg", 2, False)  # seeds that are runs of their own: said
     # ... and embed-logreg's mean in the table is its one run's, not one "over 3"
     assert paired_over(table, "embed-logreg", "tfidf-logreg", "all") == ", paired over seeds 0 and 1, the 2 both ran"
+
+
+def test_a_head_start_on_an_exact_tie_on_validation_names_the_arm_it_is_tied_with() -> None:
+    """lora and full-finetune both 63.25 on validation: the head start named lora (fewer parameters) silently, and a
+    seed more could name full-finetune; the recommendation said "tied there with", the head start said nothing."""
+    results = [dataclasses.replace(run(s, seed, 0.60 + seed / 100, val=val), trainable_params=params)
+               for seed in range(3)
+               for s, val, params in (("lora", 0.6325, 1_000), ("full-finetune", 0.6325, 100_000), ("scratch", 0.5, 100_000))]
+    hs = head_start(results)
+    assert hs["strategy"] == "lora" and hs["tied"] == ["full-finetune"]
+    assert ("lora (best transfer strategy on validation, tied there with full-finetune: the simpler arm is named (fewer "
+            "objective terms, then fewer trainable parameters, then the name)) vs scratch") in hs["text"], hs["text"]
