@@ -13,7 +13,7 @@ from typing import Any
 from headstart.analysis.cell_stats import delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, REFERENCE_WORDS, Cell, budget_flags, cells, choice_basis,
                                       choice_order, choosable, chosen_on, reference, sizes, tie_text, tied_with)
-from headstart.analysis.recommend import nothing_learned, val_mean
+from headstart.analysis.recommend import VAL_SEEDS_ONLY, nothing_learned, val_mean
 from headstart.analysis.units import format_n, resolve_direction, validation_metric
 from headstart.results import RunResult
 
@@ -79,12 +79,16 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
 def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full-finetune", b: str = "linear-probe", *,
               higher_is_better: bool | None = None, confidence: float = CONFIDENCE) -> dict[str, Any]:
     """The smallest size from which ``a``'s validation mean is ahead of ``b``'s at every larger size (a tie is level,
-    not ahead); the test comparison at that size is reported. Sizes the reading cannot use — one of the two has no
-    finished run there, or no validation score — are named in its text.
+    not ahead); the paired validation difference at that size, with its interval over seeds, and the test comparison
+    there are reported. It says "beats" only where the validation interval lies above 0 at every size from there on,
+    else "ahead ... on the mean only" and "not resolved on validation" at the sizes where it includes 0 (or there is
+    none). Sizes the reading cannot use — one of the two has no finished run there, or no validation score — are named
+    in its text.
 
     Returns:
-        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n;
-        ``caveat`` on one shared seed, as ``head_start``),
+        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, val, unresolved, text}`` (the paired test
+        comparison at n; ``caveat`` on one shared seed, as ``head_start``; ``val`` the paired validation difference at
+        n, oriented, or None; ``unresolved`` the sizes from n on where its interval includes 0 or there is none),
         or ``{n: None, a, b, text}`` when ``a`` never settles ahead, with ``measured: False`` when one of them was not
         run (the reports then leave the line out: it would name strategies the store does not hold), and
         ``learned_nothing: True`` when at every size both learned nothing (``recommend.nothing_learned``). Sizes where
@@ -136,17 +140,48 @@ def _crossover(results: list[RunResult], table: dict[tuple[str, int | str], Cell
         i -= 1
     n = both[i]
     out: dict[str, Any] = {"n": n, "n_actual": table[(a, n)].n_actual, "a": a, "b": b, "chosen_on": on}
-    diff = paired_cell(table, a, b, n, confidence, metric=metric)
     where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i or empty else f"at every size tried (from {n})"
+    lead_text, out["val"], out["unresolved"] = _lead_on_validation(table, a, b, both[i:], on, metric, better_high,
+                                                                   confidence)
+    diff = paired_cell(table, a, b, n, confidence, metric=metric)
     if diff is None:
         return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
-                "text": f"{a} beats {b} on {on} {where} (no shared seeds to test){unread}"}
+                "text": f"{lead_text.format(where=where)} (no shared seeds to test){unread}"}
     imp = improvement(diff, metric, better_high)
     verdict = ("significant" if imp["significant"] else "not called significant on one seed" if imp.get("caveat")
                else "not significant")
-    return {**out, **imp, "text": f"{a} beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}"
+    return {**out, **imp, "text": f"{lead_text.format(where=where)}; on test at {format_n(n, out['n_actual'])}"
                                    f"{paired_over(table, a, b, n)}: "
                                    f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}
+
+
+def _lead_on_validation(table: dict[tuple[str, int | str], Cell], a: str, b: str, at: list[int | str], on: str,
+                        metric: str, better_high: bool, confidence: float) -> tuple[str, dict[str, Any] | None, list[int | str]]:
+    """The crossover's claim on validation at sizes ``at`` (from its size on, where ``a``'s mean is ahead at each), with
+    the paired validation difference a − b at the first and its interval over seeds (``recommend.VAL_SEEDS_ONLY``,
+    as the recommendation reads it): "beats" only where that interval lies above 0 at every size of ``at``; else "ahead
+    on the mean only" at the sizes where it includes 0 (or there is none: one seed, or seeds that all agree), "not
+    resolved on validation" there. Returns the text, with ``{where}`` for the sizes' words; the difference at
+    ``at[0]`` (oriented, display units; None without shared seeds); and the sizes not resolved."""
+    def on_val(m: int | str) -> dict[str, Any] | None:
+        diff = paired_cell(table, a, b, m, confidence, split="val")
+        return None if diff is None else improvement(diff, metric, better_high)
+
+    diffs = {m: on_val(m) for m in at}
+    unresolved = [m for m, d in diffs.items() if d is None or not d["has_ci"] or d["ci"][0] <= 0]
+    first = diffs[at[0]]
+    quoted = (f" ({a} − {b} on {on} at {format_n(at[0], table[(a, at[0])].n_actual)}: "
+              f"{delta_text(first, metric, better_high)}, {VAL_SEEDS_ONLY})" if first is not None else "")
+    if not unresolved:
+        return f"{a} beats {b} on {on} {{where}}{quoted}", first, []
+    sizes_ = ", ".join(format_n(m, table[(a, m)].n_actual) for m in unresolved)
+    if len(unresolved) == len(at):
+        text = (f"{a} is ahead of {b} on the {on} mean only, {{where}}{quoted}: not resolved on {on} (an interval "
+                f"that includes 0, or none, at n = {sizes_})")
+    else:
+        text = (f"{a} is ahead of {b} on {on} {{where}}{quoted}, but on the mean only at n = {sizes_}: not resolved on "
+                f"{on} there (an interval that includes 0, or none)")
+    return text, first, unresolved
 
 
 def _variants_chosen(table: dict[tuple[str, int | str], Cell], names: tuple[str, ...],

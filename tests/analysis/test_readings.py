@@ -63,7 +63,8 @@ def test_a_tie_on_validation_is_level_not_overtaking() -> None:
     assert cross["text"] == ("not within the sizes tried (on validation): level with linear-probe at n = 64, which is "
                              "not overtaking it")
     cross = crossover(two_arms({16: (0.8, 0.8), 64: (0.9, 0.8)}))
-    assert cross["n"] == 64 and cross["text"].startswith("full-finetune beats linear-probe on validation from 64 ")
+    assert cross["n"] == 64 and cross["text"].startswith(
+        "full-finetune is ahead of linear-probe on the validation mean only, from 64 ")  # every seed the same lead: no interval
 
 
 def test_a_size_without_a_validation_score_is_named_not_dropped() -> None:
@@ -91,7 +92,8 @@ def test_no_crossover_is_claimed_between_two_arms_that_learned_nothing() -> None
                              "validation at n = 16, 64, so neither learned the task there and neither is ahead")
     later = crossover(with_majority(two_arms({16: (0.52, 0.51), 64: (0.8, 0.7)}), 0.55))
     assert later["n"] == 64 and "learned_nothing" not in later, later
-    assert later["text"].startswith("full-finetune beats linear-probe on validation from 64 labelled examples on; "), later
+    assert later["text"].startswith("full-finetune is ahead of linear-probe on the validation mean only, from 64 labelled "
+                                    "examples on ("), later
     assert later["text"].endswith("; not read at n = 16: neither beat the majority-class rate on validation there, so "
                                   "neither learned the task"), later
     one_learned = crossover(with_majority(two_arms({16: (0.6, 0.51)}), 0.55))
@@ -154,3 +156,28 @@ def test_a_head_start_on_an_exact_tie_on_validation_names_the_arm_it_is_tied_wit
     assert hs["strategy"] == "lora" and hs["tied"] == ["full-finetune"]
     assert ("lora (best transfer strategy on validation, tied there with full-finetune: the simpler arm is named (fewer "
             "objective terms, then fewer trainable parameters, then the name)) vs scratch") in hs["text"], hs["text"]
+
+
+def test_a_crossover_says_beats_only_where_the_validation_interval_over_seeds_lies_above_zero() -> None:
+    """full-finetune led linear-probe on validation by 0.01-0.02 points at each size, an interval over seeds that
+    includes 0, and trailed on test by 10 points: the line read "full-finetune beats linear-probe on validation at every
+    size tried (from 16)"."""
+    def sweep(leads: tuple[float, ...]) -> list[RunResult]:
+        return [r for n in (16, 64) for s, lead in enumerate(leads)
+                for r in (run("full-finetune", s, 0.60 + s / 100, val=0.70 + lead, n=n),
+                          run("linear-probe", s, 0.70 + s / 100, val=0.70, n=n))]
+
+    close = crossover(sweep((0.0002, -0.0001, 0.0002)))
+    assert close["n"] == 16 and close["unresolved"] == [16, 64], close
+    assert close["text"].startswith(
+        "full-finetune is ahead of linear-probe on the validation mean only, at every size tried (from 16) "
+        "(full-finetune − linear-probe on validation at 16: 0.0 points (CI "), close["text"]
+    assert "): not resolved on validation (an interval that includes 0, or none, at n = 16, 64); on test at 16: " \
+        in close["text"], close["text"]
+    assert "beats" not in close["text"]
+    clear = crossover(sweep((0.09, 0.10, 0.11)))
+    assert clear["unresolved"] == [] and clear["val"]["ci"][0] > 0, clear
+    assert clear["text"].startswith("full-finetune beats linear-probe on validation at every size tried (from 16) "
+                                    "(full-finetune − linear-probe on validation at 16: +10.0 points (CI +7.5 to "
+                                    "+12.5), over seeds only: the validation rows' sampling error is not in it); "
+                                    "on test at 16: -10.0 points"), clear["text"]
