@@ -8,12 +8,14 @@ says so beside its difference.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from headstart.analysis.cell_stats import delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, REFERENCE_WORDS, Cell, budget_flags, cells, choice_basis,
                                       choice_order, choosable, chosen_on, reference, sizes, tie_text, tied_with)
-from headstart.analysis.recommend import VAL_SEEDS_ONLY, nothing_learned, val_mean
+from headstart.analysis import flags
+from headstart.analysis.recommend import VAL_SEEDS_ONLY, flagged_sizes, nothing_learned, val_mean
 from headstart.analysis.units import format_n, resolve_direction, validation_metric
 from headstart.results import RunResult
 
@@ -70,6 +72,8 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         if all(nothing):  # a difference between two arms that learned nothing is no head start
             text += (f"; but neither learned the task there — {best.strategy} {nothing[0]}, {base.strategy} {nothing[1]} — "
                      "so this is no head start")
+        else:
+            text += budget_cut(budget_flags(results), [(best, imp["points"] <= 0), (base, imp["points"] > 0)])
         return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text,
                 **({"tied": tied} if tied else {}),
                 **({"learned_nothing": True} if all(nothing) else {})}
@@ -134,7 +138,9 @@ def _crossover(results: list[RunResult], table: dict[tuple[str, int | str], Cell
     if not ahead[-1]:
         level = (f": level with {b} at n = {format_n(both[-1], table[(a, both[-1])].n_actual)}, which is not overtaking it"
                  if abs(lead[-1]) <= 1e-12 else "")
-        return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on}){level}{unread}"}
+        cut = budget_cut(budget_flags(results), [(table[(a, both[-1])], True), (table[(b, both[-1])], False)])
+        return {"n": None, "a": a, "b": b, "chosen_on": on,
+                "text": f"not within the sizes tried (on {on}){level}{cut}{unread}"}
     i = len(ahead)
     while i > 0 and ahead[i - 1]:
         i -= 1
@@ -143,16 +149,18 @@ def _crossover(results: list[RunResult], table: dict[tuple[str, int | str], Cell
     where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i or empty else f"at every size tried (from {n})"
     lead_text, out["val"], out["unresolved"] = _lead_on_validation(table, a, b, both[i:], on, metric, better_high,
                                                                    confidence)
+    # the claim rests on every size from n on: an arm cut short at any of them is named there
+    cut = budget_cut(budget_flags(results), [(table[(s, m)], s == b) for m in both[i:] for s in (a, b)])
     diff = paired_cell(table, a, b, n, confidence, metric=metric)
     if diff is None:
         return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
-                "text": f"{lead_text.format(where=where)} (no shared seeds to test){unread}"}
+                "text": f"{lead_text.format(where=where)} (no shared seeds to test){cut}{unread}"}
     imp = improvement(diff, metric, better_high)
     verdict = ("significant" if imp["significant"] else "not called significant on one seed" if imp.get("caveat")
                else "not significant")
     return {**out, **imp, "text": f"{lead_text.format(where=where)}; on test at {format_n(n, out['n_actual'])}"
                                    f"{paired_over(table, a, b, n)}: "
-                                   f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}
+                                   f"{delta_text(imp, metric, better_high)}, {verdict}{cut}{unread}"}
 
 
 def _lead_on_validation(table: dict[tuple[str, int | str], Cell], a: str, b: str, at: list[int | str], on: str,
@@ -182,6 +190,38 @@ def _lead_on_validation(table: dict[tuple[str, int | str], Cell], a: str, b: str
         text = (f"{a} is ahead of {b} on {on} {{where}}{quoted}, but on the mean only at n = {sizes_}: not resolved on "
                 f"{on} there (an interval that includes 0, or none)")
     return text, first, unresolved
+
+
+def budget_cut(flagged: list[dict[str, Any]], read: list[tuple[Cell, bool]]) -> str:
+    """The budget flags (``budget_flags``: what the recommendation's caveats read, ``recommend._caveats``) of the cells a
+    reading rests on, said beside it, so that a result a budget cut may have made is not read as the arms' merit: each
+    flagged arm, the ``max_steps`` that cut its steps where one did, why its scores may understate it and at which
+    sizes ("; note: linear-probe capped at 10 steps by max_steps and was still improving when its budget ran out at
+    n = 64: its scores may understate it, so the gap may be the budget's (flags below)"), or "".
+
+    Args:
+        flagged: ``budget_flags`` of the runs.
+        read: the cells the reading compares, each with whether it is the arm behind there (whose cut may be the gap).
+    """
+    behind = {(c.strategy, c.n): is_behind for c, is_behind in read}
+    by_arm: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for f in flagged:
+        if (f["strategy"], f["n"]) in behind and f["reason"] != "majority":  # learning nothing: ``_nothing`` reads it
+            by_arm[f["strategy"]][f["reason"]].append(f)
+    parts = []
+    for arm, reasons in by_arm.items():
+        fs = [f for group in reasons.values() for f in group]
+        caps = sorted({f["capped"] for f in fs if f.get("capped")})
+        capped_at = sorted({f["n"] for f in fs if f.get("capped")}, key=str)
+        every = len(capped_at) == len({f["n"] for f in fs})
+        cap = (f" capped at {caps[0]} steps by max_steps" if len(caps) == 1 else " capped by max_steps" if caps else "")
+        cap += "" if every or not caps else f" at n = {', '.join(map(str, capped_at))}"
+        what = "; ".join(f"{flags.reason_text(r, group[0].get('task'), short=True)} at n = {flagged_sizes(group)}"
+                         for r, group in reasons.items())
+        gap = any(behind[(arm, f["n"])] for f in fs)
+        parts.append(f"{arm}{cap}{' and' if cap else ''} {what}: its scores may understate it"
+                     + (", so the gap may be the budget's" if gap else "") + " (flags below)")
+    return "".join(f"; note: {p}" for p in parts)
 
 
 def _variants_chosen(table: dict[tuple[str, int | str], Cell], names: tuple[str, ...],

@@ -200,9 +200,10 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     return text
 
 
-def _flagged_sizes(fs: list[dict[str, Any]]) -> str:
+def flagged_sizes(fs: list[dict[str, Any]]) -> str:
     """The sizes a flag fired at: "16, 64" when every seed there agrees; else each size with its own count, "16 (2 of 2
-    seeds), 32 (1 of 2 seeds)", so that a count is never read as every size's."""
+    seeds), 32 (1 of 2 seeds)", so that a count is never read as every size's. The recommendation's caveats and the
+    readings' budget notes (``readings.budget_cut``) both say them so."""
     if all(f["count"] == f["runs"] for f in fs):
         return ", ".join(str(f["n"]) for f in fs)
     return ", ".join(f"{f['n']} ({f['count']} of {f['runs']} seed{'s' if f['runs'] != 1 else ''})" for f in fs)
@@ -227,7 +228,7 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
         if f["n"] in at:
             by_strategy[f["strategy"]][f["reason"]].append(f)
     for strategy, reasons in by_strategy.items():
-        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = {_flagged_sizes(fs)}"
+        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = {flagged_sizes(fs)}"
                          for r, fs in reasons.items())
         if set(reasons) == {"majority"}:
             every = all(f["count"] == f["runs"] for f in reasons["majority"])

@@ -181,3 +181,31 @@ def test_a_crossover_says_beats_only_where_the_validation_interval_over_seeds_li
                                     "(full-finetune − linear-probe on validation at 16: +10.0 points (CI +7.5 to "
                                     "+12.5), over seeds only: the validation rows' sampling error is not in it); "
                                     "on test at 16: -10.0 points"), clear["text"]
+
+
+def budgeted(strategy: str, seed: int, test: float, *, val: float, n: int, improving: bool) -> RunResult:
+    """A run whose 10 steps were capped by max_steps (its rule asked 300), still improving at its last check or not."""
+    r = run(strategy, seed, test, val=val, n=n)
+    history = [{"phase": "p", "step": s, "val_score": val - (0.1 - 0.01 * s if improving else 0)} for s in range(1, 11)]
+    budget = {"capped": True, "epochs": 3, "min_steps": 300, "max_steps": 10, "planned_steps": 10, "steps": 10,
+              "metric": "accuracy", "tuned": False, "epoch_steps": 3}
+    return dataclasses.replace(r, steps=10, record={"history": history, "budget": budget})
+
+
+def test_the_crossover_and_the_head_start_name_an_arm_whose_budget_was_cut_where_they_read_it() -> None:
+    """linear-probe ran 10 of its 300-step floor (max_steps 10) and was still improving at 16 and 64; the crossover read
+    "full-finetune beats linear-probe ..." and the head start its lead over scratch (cut the same way) without a word of
+    it, while the recommendation named both."""
+    results = [r for n in (16, 64) for s in range(3) for r in (
+        budgeted("full-finetune", s, 0.80 + s / 100, val=0.80 + s / 100, n=n, improving=False),
+        budgeted("linear-probe", s, 0.70 + s / 100, val=0.70 + s / 200, n=n, improving=True),
+        budgeted("scratch", s, 0.55 + s / 100, val=0.55 + s / 200, n=n, improving=n == 16))]
+    cut = ("; note: linear-probe capped at 10 steps by max_steps and was still improving when its budget ran out at "
+           "n = 16, 64: its scores may understate it, so the gap may be the budget's (flags below)")
+    cross = crossover(results)
+    assert cross["n"] == 16 and cross["text"].endswith(cut), cross["text"]
+    hs = head_start(results)
+    assert hs["strategy"] == "full-finetune" and hs["text"].endswith(
+        "; note: scratch capped at 10 steps by max_steps and was still improving when its budget ran out at n = 16: its "
+        "scores may understate it, so the gap may be the budget's (flags below)"), hs["text"]
+    assert "linear-probe" not in hs["text"] and "full-finetune capped" not in cross["text"]  # not read, or not flagged
