@@ -72,8 +72,9 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         if all(nothing):  # a difference between two arms that learned nothing is no head start
             text += (f"; but neither learned the task there — {best.strategy} {nothing[0]}, {base.strategy} {nothing[1]} — "
                      "so this is no head start")
-        else:
-            text += budget_cut(budget_flags(results), [(best, imp["points"] <= 0), (base, imp["points"] > 0)])
+        # within its budget: an arm cut short is named, whether behind (the gap may be the budget's) or learned nothing
+        text += budget_cut(budget_flags(results), [(best, imp["points"] <= 0 and not all(nothing)),
+                                                   (base, imp["points"] > 0 and not all(nothing))])
         return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text,
                 **({"tied": tied} if tied else {}),
                 **({"learned_nothing": True} if all(nothing) else {})}
@@ -129,9 +130,10 @@ def _crossover(results: list[RunResult], table: dict[tuple[str, int | str], Cell
         at = ", ".join(format_n(n, table[(a, n)].n_actual) for n in empty)
         both = [n for n in both if n not in empty]
         if not both:
+            cut = budget_cut(budget_flags(results), [(table[(s, m)], False) for m in empty for s in (a, b)])
             return {"n": None, "a": a, "b": b, "chosen_on": on, "learned_nothing": True,
                     "text": f"not read: neither {a} nor {b} beat {line} on validation at n = {at}, so neither learned "
-                            f"the task there and neither is ahead{unread}"}
+                            f"the task there and neither is ahead{cut}{unread}"}
         unread += f"; not read at n = {at}: neither beat {line} on validation there, so neither learned the task"
     lead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) for n in both]
     ahead = [d > 1e-12 for d in lead]  # level is not ahead: a tie at every size is no crossover

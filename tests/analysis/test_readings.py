@@ -209,3 +209,19 @@ def test_the_crossover_and_the_head_start_name_an_arm_whose_budget_was_cut_where
         "; note: scratch capped at 10 steps by max_steps and was still improving when its budget ran out at n = 16: its "
         "scores may understate it, so the gap may be the budget's (flags below)"), hs["text"]
     assert "linear-probe" not in hs["text"] and "full-finetune capped" not in cross["text"]  # not read, or not flagged
+
+
+def test_a_head_start_and_a_crossover_where_nothing_was_learned_name_the_arm_whose_budget_was_cut() -> None:
+    """linear-probe, capped at 10 of its 300 steps and still improving, and scratch never beat the majority class: "so
+    this is no head start" and the crossover's "neither learned the task there" read as the arms' limit, not the
+    budget's."""
+    results = with_majority([r for s in range(3) for r in (
+        budgeted("linear-probe", s, 0.53 + s / 100, val=0.52, n=16, improving=True),
+        budgeted("full-finetune", s, 0.53 + s / 100, val=0.51, n=16, improving=False),
+        budgeted("scratch", s, 0.50 + s / 100, val=0.50, n=16, improving=False))], 0.55)
+    cut = ("; note: linear-probe capped at 10 steps by max_steps and was still improving when its budget ran out at "
+           "n = 16: its scores may understate it (flags below)")
+    hs = head_start(results)
+    assert hs["learned_nothing"] is True and hs["text"].endswith("so this is no head start" + cut), hs["text"]
+    cross = crossover(results)
+    assert cross["learned_nothing"] is True and cross["text"].endswith("neither is ahead" + cut), cross["text"]
