@@ -34,7 +34,7 @@ from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_P
 from headstart.analysis.units import PERCENT_METRICS, format_n, higher_is_better, resolve_direction, scale
 from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.ood import ood_rows
-from headstart.analysis.arms import differences_text, experiments, label_arms, planned_cells, with_arms
+from headstart.analysis.arms import arm_name, differences_text, experiments, label_arms, planned_cells, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.readings import crossover, head_start
 from headstart.analysis.recommend import margin, recommend
@@ -129,4 +129,11 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
         "retention": retention_rows(results, confidence),
         "ood": ood_rows(results, metric, confidence),
         "budget_flags": budget_flags(results), "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
+        "tuned": tuned_arms(current),
     }
+
+
+def tuned_arms(results: list[RunResult]) -> list[str]:
+    """The arms whose finished runs searched their learning rate on validation (``--tune lr``): that search reads all
+    the validation rows, so a choice over such arms is not held out from it, and the report says so."""
+    return sorted({arm_name(r) for r in results if r.status == "done" and ((r.record or {}).get("budget") or {}).get("tuned")})

@@ -96,7 +96,7 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
         diffs = [ca.val_by_seed[s] - cb.val_by_seed[s] for s in shared]
         if ca.deterministic and cb.deterministic:  # every seed the same run: one pair, as on test, not a zero-width CI
             diffs = diffs[:1]
-        return {"n": n, "n_actual": ca.n_actual, **interval(diffs, None, confidence)}
+        return {"n": n, "n_actual": ca.n_actual, **interval(diffs, None, confidence, split="val")}
     shared = sorted(set(ca.by_seed) & set(cb.by_seed))
     if not shared:
         return None

@@ -252,6 +252,19 @@ def choice_order(cell: Cell, sign: float) -> tuple[float, int, int, str]:
     return -cell.choice_score(sign), cell.terms, cell.trainable_params, cell.strategy
 
 
+def tied_with(best: Cell, cells_: list[Cell], sign: float) -> list[str]:
+    """The arms of ``cells_`` (``choosable``) whose validation mean equals ``best``'s exactly: ranked below it by
+    ``choice_order``'s simplicity alone, so one more seed can name another arm; the readings say so (``tie_text``)."""
+    return [c.strategy for c in choosable(cells_) if c is not best and c.choice_score(sign) == best.choice_score(sign)]
+
+
+def tie_text(tied: list[str]) -> str:
+    """The clause that names arms tied with the one chosen (``tied_with``), or "": what the recommendation and the head
+    start both say after "best on validation"."""
+    return (f", tied there with {', '.join(tied)}: the simpler arm is named (fewer objective terms, then fewer "
+            "trainable parameters, then the name)") if tied else ""
+
+
 def choosable(cells_: list[Cell]) -> list[Cell]:
     """The cells a choice may pick: those with a validation score of the metric (none where ``choice_basis`` is "none")."""
     return [c for c in cells_ if c.has_validation]

@@ -302,7 +302,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
     """Cells (strategy, size) where at least half of the done seeds share a ``run_flags`` reason.
 
     Returns:
-        ``{strategy, n, reason, count, runs, steps, text}`` per flagged cell and reason, ``text`` naming the arm,
+        ``{strategy, n, reason, count, runs, steps, capped, text}`` per flagged cell and reason (``capped``: the
+        ``max_steps`` that cut every run's planned steps, ``was_capped``, else None), ``text`` naming the arm,
         the size, the budget and the fix, e.g. "full-finetune was still improving ... at n = 256 (3 of 3 seeds):
         its scores may understate it; re-run with a larger budget (--min-steps 160 for every strategy, or min_steps = 160
         in [train_by_strategy.full-finetune] of a --config file ...)" (``larger_budget``: a run records its budget,
@@ -365,7 +366,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             text = (f"{strategy} {reason_text(reason, task)} at n = {n} ({count} of {len(runs)} seed{'s' if len(runs) != 1 else ''}; budget: "
                     f"{budget_text(runs)}): {lead}{asked(fix)}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
-                        "steps": planned, "text": text, "task": task})
+                        "steps": planned, "capped": cap if capped and planned else None, "text": text, "task": task})
     return out
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from headstart.analysis import flags
 from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
-                                      choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
+                                      choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes,
+                                      tie_text)
 from headstart.analysis.stats import missing_ci_text
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
 from headstart.errors import ConfigError
@@ -189,8 +190,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
         return text
     over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}{_paired_and_untold(v)}" for v in first["versus"]]
     evidence = ("; on test " + ", ".join(over)) if over else ""
-    tie = (f", tied there with {', '.join(first['tied'])}: the simpler arm is named (fewer objective terms, then fewer "
-           "trainable parameters, then the name)") if first.get("tied") else ""
+    tie = tie_text(first.get("tied") or [])
     text = f"{where}: {name} (best on {on}{tie}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
     if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
@@ -200,9 +200,10 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     return text
 
 
-def _flagged_sizes(fs: list[dict[str, Any]]) -> str:
+def flagged_sizes(fs: list[dict[str, Any]]) -> str:
     """The sizes a flag fired at: "16, 64" when every seed there agrees; else each size with its own count, "16 (2 of 2
-    seeds), 32 (1 of 2 seeds)", so that a count is never read as every size's."""
+    seeds), 32 (1 of 2 seeds)", so that a count is never read as every size's. The recommendation's caveats and the
+    readings' budget notes (``readings.budget_cut``) both say them so."""
     if all(f["count"] == f["runs"] for f in fs):
         return ", ".join(str(f["n"]) for f in fs)
     return ", ".join(f"{f['n']} ({f['count']} of {f['runs']} seed{'s' if f['runs'] != 1 else ''})" for f in fs)
@@ -227,7 +228,7 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
         if f["n"] in at:
             by_strategy[f["strategy"]][f["reason"]].append(f)
     for strategy, reasons in by_strategy.items():
-        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = {_flagged_sizes(fs)}"
+        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = {flagged_sizes(fs)}"
                          for r, fs in reasons.items())
         if set(reasons) == {"majority"}:
             every = all(f["count"] == f["runs"] for f in reasons["majority"])

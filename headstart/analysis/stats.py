@@ -193,7 +193,8 @@ def paired_test(diffs: list[float], confidence: float = CONFIDENCE) -> dict[str,
 
 
 def interval(values: list[float], row_draws: np.ndarray | None, confidence: float = CONFIDENCE,
-             bounds: tuple[float, float] | None = None, cover: tuple[float, float] | None = None) -> dict[str, Any]:
+             bounds: tuple[float, float] | None = None, cover: tuple[float, float] | None = None, *,
+             split: str = "test") -> dict[str, Any]:
     """Mean of per-seed ``values`` with an interval over seeds and, when given, over test rows.
 
     Args:
@@ -205,6 +206,7 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
         cover: an interval the result must contain where the seeds do not vary (``share_cover``: a share's Wilson
             interval on the test rows, what the bootstrap misses when every draw is the same), applied before
             ``bounds``.
+        split: the split the values were scored on, "test" or "val": what ``no_interval`` says is not stored.
 
     Returns:
         ``{mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}``. ``p_value`` tests mean = 0 (for
@@ -234,7 +236,7 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
         if cover is not None:  # a share's Wilson interval on the rows: the conservative bound that exists
             return {**out, **_widened(mean, mean, cover, bounds), "p_value": None, "significant": False}
         return {**out, **_widened(mean, mean, None, bounds), "p_value": None, "significant": False,
-                "no_interval": agreed_text(k, rows=row_draws is not None)}
+                "no_interval": agreed_text(k, rows=row_draws is not None, split=split)}
     df = (seed_var + row_var) ** 2 / (seed_var**2 / (k - 1)) if seed_var > 0 else math.inf
     quantile = float(stats.t.ppf(0.5 + confidence / 2, df)) if math.isfinite(df) else float(stats.norm.ppf(0.5 + confidence / 2))
     half = quantile * se
@@ -245,9 +247,12 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
     return {**out, **_widened(mean - half, mean + half, cover, bounds), "p_value": tail, "significant": tail < 1 - confidence}
 
 
-def agreed_text(seeds: int, *, rows: bool) -> str:
+def agreed_text(seeds: int, *, rows: bool, split: str = "test") -> str:
     """Why an interval of ``seeds`` values (and, with ``rows``, their test rows' resamples) has no width: what
-    ``interval``'s ``no_interval`` says, after "no interval: "."""
+    ``interval``'s ``no_interval`` says, after "no interval: ". Without ``rows`` on ``split`` "val": validation
+    predictions are never stored (test predictions are), so a validation difference has its seeds alone."""
+    if not rows and split == "val":
+        return "every seed gave the same value, and validation predictions are not stored to resample (test predictions are)"
     if not rows:
         return "every seed gave the same value and no test predictions are stored to resample"
     return ("every resample of the test rows gave the same value" if seeds < 2 else

@@ -113,14 +113,19 @@ def _rows_named(rows: list[dict[str, Any]]) -> str:
 
 
 def choice_text(summary: dict[str, Any]) -> str:
-    """What the report's choices read: held-out validation scores where every run kept one, else validation maxima."""
+    """What the report's choices read: held-out validation scores where every run kept one, else validation maxima;
+    where arms were tuned (``summary["tuned"]``), that their learning rate was chosen on all validation rows, which
+    is not held out."""
     picks = [p for band in summary.get("recommendation") or [] for p in band.get("evidence") or []]
     held = any(p.get("chosen_on", "").startswith("held-out") for p in picks)
+    tuned = summary.get("tuned") or []
     return ("Choices (recommendation, head start, crossover) are made on validation scores"
-            + (" held out from each run's own choice: a run keeps the checkpoint its validation split scores best, and "
-               "that best is luckier the more often a run looks and the more its checks differ, so "
+            + (" held out from each run's own checkpoint choice: a run keeps the checkpoint its validation split scores "
+               "best, and that best is luckier the more often a run looks and the more its checks differ, so "
                "the choices read each run's pick on one half of its validation rows scored on the other half, both "
                "ways round and averaged" if held else "")
+            + (f" (not held out from the learning rate that tuning chose for {', '.join(tuned)}: its search read all "
+               "the validation rows)" if held and tuned else "")
             + "; the figures quoted are test scores.")
 
 

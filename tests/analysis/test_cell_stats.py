@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from headstart.analysis.cell_stats import curves, delta_text, improvement, paired_differences
+from headstart.analysis.cell_stats import curves, delta_text, improvement, paired_cell, paired_differences
 from headstart.analysis.cells import cells
 from headstart.results import RunResult
 
@@ -108,6 +108,16 @@ def test_a_difference_whose_seeds_all_agree_is_not_significant_and_shows_no_inte
     assert delta_text(imp, "accuracy", True) == ("+5.0 points (no interval: every seed gave the same value and no test "
                                                  "predictions are stored to resample)")
     assert [r["interval"] for r in curves(results, "accuracy")] == ["none", "none"]
+
+
+def test_a_validation_difference_whose_seeds_all_agree_says_validation_predictions_are_not_stored() -> None:
+    """Every seed of a 85% and of b 80% on validation: no interval, and the reason names validation's predictions (never
+    stored), not test's (stored: ``paired_cell`` resamples them on test)."""
+    results = [dataclasses.replace(r, val_metrics={"accuracy": 0.85 if r.spec["strategy"] == "a" else 0.80})
+               for r in [run(s, seed, [0, 1], [0, 1]) for s in ("a", "b") for seed in range(3)]]
+    diff = paired_cell(cells(results, "accuracy"), "a", "b", 16, 0.95, split="val")
+    assert diff["no_interval"] == ("every seed gave the same value, and validation predictions are not stored to "
+                                   "resample (test predictions are)")
 
 
 def test_one_shared_seed_is_never_significant_but_two_arms_with_no_random_part_need_no_second() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from headstart.analysis.readings import crossover, head_start
@@ -61,7 +63,8 @@ def test_a_tie_on_validation_is_level_not_overtaking() -> None:
     assert cross["text"] == ("not within the sizes tried (on validation): level with linear-probe at n = 64, which is "
                              "not overtaking it")
     cross = crossover(two_arms({16: (0.8, 0.8), 64: (0.9, 0.8)}))
-    assert cross["n"] == 64 and cross["text"].startswith("full-finetune beats linear-probe on validation from 64 ")
+    assert cross["n"] == 64 and cross["text"].startswith(
+        "full-finetune is ahead of linear-probe on the validation mean only, from 64 ")  # every seed the same lead: no interval
 
 
 def test_a_size_without_a_validation_score_is_named_not_dropped() -> None:
@@ -73,7 +76,6 @@ def test_a_size_without_a_validation_score_is_named_not_dropped() -> None:
 
 def with_majority(results: list[RunResult], rate: float) -> list[RunResult]:
     """``results`` with the majority-class rate ``rate`` recorded on validation and test."""
-    import dataclasses
 
     reference = {"val": {"accuracy": rate}, "test": {"accuracy": rate}}
     return [dataclasses.replace(r, record={**(r.record or {}), "reference": reference}) for r in results]
@@ -90,7 +92,8 @@ def test_no_crossover_is_claimed_between_two_arms_that_learned_nothing() -> None
                              "validation at n = 16, 64, so neither learned the task there and neither is ahead")
     later = crossover(with_majority(two_arms({16: (0.52, 0.51), 64: (0.8, 0.7)}), 0.55))
     assert later["n"] == 64 and "learned_nothing" not in later, later
-    assert later["text"].startswith("full-finetune beats linear-probe on validation from 64 labelled examples on; "), later
+    assert later["text"].startswith("full-finetune is ahead of linear-probe on the validation mean only, from 64 labelled "
+                                    "examples on ("), later
     assert later["text"].endswith("; not read at n = 16: neither beat the majority-class rate on validation there, so "
                                   "neither learned the task"), later
     one_learned = crossover(with_majority(two_arms({16: (0.6, 0.51)}), 0.55))
@@ -141,3 +144,84 @@ def test_two_arms_each_one_run_whatever_their_seeds_are_not_said_paired_over_see
     table[("tfidf-logreg", "all")] = cell("tfidf-logreg", 2, False)  # seeds that are runs of their own: said
     # ... and embed-logreg's mean in the table is its one run's, not one "over 3"
     assert paired_over(table, "embed-logreg", "tfidf-logreg", "all") == ", paired over seeds 0 and 1, the 2 both ran"
+
+
+def test_a_head_start_on_an_exact_tie_on_validation_names_the_arm_it_is_tied_with() -> None:
+    """lora and full-finetune both 63.25 on validation: the head start named lora (fewer parameters) silently, and a
+    seed more could name full-finetune; the recommendation said "tied there with", the head start said nothing."""
+    results = [dataclasses.replace(run(s, seed, 0.60 + seed / 100, val=val), trainable_params=params)
+               for seed in range(3)
+               for s, val, params in (("lora", 0.6325, 1_000), ("full-finetune", 0.6325, 100_000), ("scratch", 0.5, 100_000))]
+    hs = head_start(results)
+    assert hs["strategy"] == "lora" and hs["tied"] == ["full-finetune"]
+    assert ("lora (best transfer strategy on validation, tied there with full-finetune: the simpler arm is named (fewer "
+            "objective terms, then fewer trainable parameters, then the name)) vs scratch") in hs["text"], hs["text"]
+
+
+def test_a_crossover_says_beats_only_where_the_validation_interval_over_seeds_lies_above_zero() -> None:
+    """full-finetune led linear-probe on validation by 0.01-0.02 points at each size, an interval over seeds that
+    includes 0, and trailed on test by 10 points: the line read "full-finetune beats linear-probe on validation at every
+    size tried (from 16)"."""
+    def sweep(leads: tuple[float, ...]) -> list[RunResult]:
+        return [r for n in (16, 64) for s, lead in enumerate(leads)
+                for r in (run("full-finetune", s, 0.60 + s / 100, val=0.70 + lead, n=n),
+                          run("linear-probe", s, 0.70 + s / 100, val=0.70, n=n))]
+
+    close = crossover(sweep((0.0002, -0.0001, 0.0002)))
+    assert close["n"] == 16 and close["unresolved"] == [16, 64], close
+    assert close["text"].startswith(
+        "full-finetune is ahead of linear-probe on the validation mean only, at every size tried (from 16) "
+        "(full-finetune − linear-probe on validation at 16: 0.0 points (CI "), close["text"]
+    assert "): not resolved on validation (an interval that includes 0, or none, at n = 16, 64); on test at 16: " \
+        in close["text"], close["text"]
+    assert "beats" not in close["text"]
+    clear = crossover(sweep((0.09, 0.10, 0.11)))
+    assert clear["unresolved"] == [] and clear["val"]["ci"][0] > 0, clear
+    assert clear["text"].startswith("full-finetune beats linear-probe on validation at every size tried (from 16) "
+                                    "(full-finetune − linear-probe on validation at 16: +10.0 points (CI +7.5 to "
+                                    "+12.5), over seeds only: the validation rows' sampling error is not in it); "
+                                    "on test at 16: -10.0 points"), clear["text"]
+
+
+def budgeted(strategy: str, seed: int, test: float, *, val: float, n: int, improving: bool) -> RunResult:
+    """A run whose 10 steps were capped by max_steps (its rule asked 300), still improving at its last check or not."""
+    r = run(strategy, seed, test, val=val, n=n)
+    history = [{"phase": "p", "step": s, "val_score": val - (0.1 - 0.01 * s if improving else 0)} for s in range(1, 11)]
+    budget = {"capped": True, "epochs": 3, "min_steps": 300, "max_steps": 10, "planned_steps": 10, "steps": 10,
+              "metric": "accuracy", "tuned": False, "epoch_steps": 3}
+    return dataclasses.replace(r, steps=10, record={"history": history, "budget": budget})
+
+
+def test_the_crossover_and_the_head_start_name_an_arm_whose_budget_was_cut_where_they_read_it() -> None:
+    """linear-probe ran 10 of its 300-step floor (max_steps 10) and was still improving at 16 and 64; the crossover read
+    "full-finetune beats linear-probe ..." and the head start its lead over scratch (cut the same way) without a word of
+    it, while the recommendation named both."""
+    results = [r for n in (16, 64) for s in range(3) for r in (
+        budgeted("full-finetune", s, 0.80 + s / 100, val=0.80 + s / 100, n=n, improving=False),
+        budgeted("linear-probe", s, 0.70 + s / 100, val=0.70 + s / 200, n=n, improving=True),
+        budgeted("scratch", s, 0.55 + s / 100, val=0.55 + s / 200, n=n, improving=n == 16))]
+    cut = ("; note: linear-probe capped at 10 steps by max_steps and was still improving when its budget ran out at "
+           "n = 16, 64: its scores may understate it, so the gap may be the budget's (flags below)")
+    cross = crossover(results)
+    assert cross["n"] == 16 and cross["text"].endswith(cut), cross["text"]
+    hs = head_start(results)
+    assert hs["strategy"] == "full-finetune" and hs["text"].endswith(
+        "; note: scratch capped at 10 steps by max_steps and was still improving when its budget ran out at n = 16: its "
+        "scores may understate it, so the gap may be the budget's (flags below)"), hs["text"]
+    assert "linear-probe" not in hs["text"] and "full-finetune capped" not in cross["text"]  # not read, or not flagged
+
+
+def test_a_head_start_and_a_crossover_where_nothing_was_learned_name_the_arm_whose_budget_was_cut() -> None:
+    """linear-probe, capped at 10 of its 300 steps and still improving, and scratch never beat the majority class: "so
+    this is no head start" and the crossover's "neither learned the task there" read as the arms' limit, not the
+    budget's."""
+    results = with_majority([r for s in range(3) for r in (
+        budgeted("linear-probe", s, 0.53 + s / 100, val=0.52, n=16, improving=True),
+        budgeted("full-finetune", s, 0.53 + s / 100, val=0.51, n=16, improving=False),
+        budgeted("scratch", s, 0.50 + s / 100, val=0.50, n=16, improving=False))], 0.55)
+    cut = ("; note: linear-probe capped at 10 steps by max_steps and was still improving when its budget ran out at "
+           "n = 16: its scores may understate it (flags below)")
+    hs = head_start(results)
+    assert hs["learned_nothing"] is True and hs["text"].endswith("so this is no head start" + cut), hs["text"]
+    cross = crossover(results)
+    assert cross["learned_nothing"] is True and cross["text"].endswith("neither is ahead" + cut), cross["text"]

@@ -189,3 +189,29 @@ def test_icl_runs_of_several_sizes_held_below_k_by_their_rows_do_not_blame_the_t
                       chosen={"prompt_tokens": 100, "demonstrations": n}) for n in (2, 3)]
     facts = prompt_facts(runs)
     assert facts[-1] == "2–3 demonstrations (of k=4: fewer labelled rows than k)", facts
+
+
+def test_the_choice_text_says_a_tuned_arms_learning_rate_was_chosen_on_all_validation_rows() -> None:
+    """Under --tune lr the rate is chosen on every validation row: the report said the choices read validation "held out
+    from each run's own choice", as if that choice were held out too."""
+    from headstart.analysis import summarize
+    from headstart.report.markdown import choice_text
+    from headstart.results import RunResult
+
+    def run(strategy: str, seed: int, val: float, tuned: bool) -> RunResult:
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+        budget = {"epochs": 3, "min_steps": 10, "planned_steps": 10, "steps": 10, "tuned": tuned}
+        return RunResult(key=f"{strategy}/{seed}", spec=spec, status="done", metrics={"accuracy": val, "n": 300},
+                         val_metrics={"accuracy": val}, train_seconds=1.0, steps=10,
+                         record={"budget": budget, "held_out": {"accuracy": val}})
+
+    def text(tuned: bool) -> str:
+        return choice_text(summarize([run(s, seed, v + seed / 100, tuned and s == "full-finetune")
+                                      for seed in range(3) for s, v in (("full-finetune", 0.8), ("linear-probe", 0.7))]))
+
+    assert text(True).startswith("Choices (recommendation, head start, crossover) are made on validation scores held out "
+                                 "from each run's own checkpoint choice: "), text(True)
+    assert text(True).endswith(" (not held out from the learning rate that tuning chose for full-finetune: its search "
+                               "read all the validation rows); the figures quoted are test scores."), text(True)
+    assert "tuning" not in text(False)
