@@ -973,6 +973,11 @@ def test_max_steps_says_it_caps_the_probe_too():
     assert "the linear probe's 300" in option_help("train", "max_steps")
 
 
+def test_patience_says_zero_turns_early_stopping_off():
+    """--patience 0 is accepted and runs every step (engine: no stop while patience is 0), as --clip 0 is off: said."""
+    assert "0: never stop early" in option_help("train", "patience")
+
+
 def test_evaluate_takes_validation_as_train_names_it(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
     """train prints "validation (N examples)": evaluate --split validation (and evaluate(split="validation")) is val."""
     import headstart
