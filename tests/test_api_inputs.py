@@ -413,6 +413,7 @@ def test_a_compare_results_flags_are_where_its_recommendation_points(tmp_path) -
     (lambda: headstart.AdapterSet().add(None), r"^directory must be the path of a run folder, got None; e\.g\. AdapterSet\(\)\.add\("),
     (lambda: headstart.check_leakage(run=5), r"^run must be the path of a run folder, got 5; e\.g\. headstart\.check_leakage\(run="),
     (lambda: headstart.load(["runs/lp"]), r"^run must be the path of a run folder, got a list; e\.g\. "),  # a type, not its repr
+    (lambda: headstart.generate(None, ["hi"]), r"^run must be the path of a run folder, got None; e\.g\. headstart\.generate\("),
 ])
 def test_a_value_that_names_no_run_or_store_folder_is_refused_by_name(call, message, tmp_path, monkeypatch):
     """A FitResult's ``out`` is None after a fit without out=: passed where a path goes, it is one ConfigError naming
