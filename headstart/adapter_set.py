@@ -40,12 +40,13 @@ class AdapterSet:
 
     def add(self, directory: str | Path, name: str | None = None) -> str:
         from headstart.model import TaskModel
-        from headstart.run_meta import read_meta
+        from headstart.run_meta import as_run_path, read_meta
         from headstart.saved import check_usable, load_run, load_weights
         from headstart.strategies import get_strategy
         from headstart.strategies.peft_base import saved_adapter
 
-        directory = Path(directory)
+        directory = as_run_path(directory, name="directory", example="AdapterSet().add('runs/lora')",
+                                unsaved="fit again with out='runs/NAME' and add that folder")
         name = name or directory.name
         if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ConfigError(f"adapter name {name!r} may hold only letters, digits, '-', '_' and '.'; e.g. "

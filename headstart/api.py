@@ -11,6 +11,7 @@ from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.errors import ConfigError
 from headstart.fit_result import FitResult, Interrupted, split_name, with_scores  # noqa: F401  (headstart.api.FitResult, as before)
 from headstart.python_checks import flags_checked, python_named
+from headstart.run_meta import as_run_path
 from headstart.arm_text import terms_of
 from headstart.data.memory import as_data, has_frames, names_passed_data, staged_eval_data
 from headstart.progress import ProgressFn, progress_callback, scoring_counter
@@ -471,16 +472,16 @@ def _carded(loaded: Any, metrics: dict[str, Any], stamp: tuple[int, int] | None)
 
 
 def _is_lm_run(run: Any) -> bool:
-    """Whether ``run`` is an sft / prefer run: a folder whose spec.json names that kind, or what ``sft`` returned."""
+    """Whether ``run`` is an sft / prefer run: a folder whose spec.json names that kind, or what ``sft`` returned; a
+    value that names no folder (None, a number) is refused (``run_meta.as_run_path``)."""
     if isinstance(run, FitResult):
         return False
-    if isinstance(run, (str, Path)):
-        from headstart.llm.runs import is_lm_run
+    from headstart.llm.runs import LoadedLM, is_lm_run
 
-        return is_lm_run(run)
-    from headstart.llm.runs import LoadedLM
-
-    return isinstance(run, LoadedLM)
+    if isinstance(run, LoadedLM):
+        return True
+    return is_lm_run(as_run_path(run, example="headstart.evaluate('runs/lp64')",
+                                 unsaved="pass the FitResult itself, or use its own .evaluate"))
 
 
 _DEDUPE_ALONE = ("--dedupe leaves out the rows of an --eval-data dataset that the run trained or chose on; add --eval-data "
@@ -528,4 +529,6 @@ def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None 
     from headstart.predict_table import predict_inputs
     from headstart.saved import load_run
 
+    run = as_run_path(run, example="headstart.predict('runs/lp64', texts)",
+                      unsaved="pass the FitResult itself, or use its own .predict")
     return predict_inputs(load_run(run), texts, text_column=text_column)

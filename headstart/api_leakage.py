@@ -13,6 +13,7 @@ from headstart.data.memory import names_passed_data
 from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError, DataError, StoreError
 from headstart.python_checks import python_named
+from headstart.run_meta import as_run_path
 
 if TYPE_CHECKING:
     from headstart.data.dataset import Dataset
@@ -67,6 +68,8 @@ def checked_split(data: Any, *, text_column: str | None, label_column: str | Non
 
     check_threshold(threshold)
     split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # a bad cap before any data loads
+    if run is not None:  # a FitResult of a fit without out= is no folder to read
+        run = as_run_path(run, example="headstart.check_leakage(run='runs/lp64')")
     if data is not None and is_in_memory(data):  # a DataFrame: staged in the cache as fit stages it
         data, split_column = as_data(data, split_column=split_column, text_column=text_column, label_column=label_column,
                                      task=task, group_column=group_column)

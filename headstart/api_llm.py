@@ -98,10 +98,13 @@ def generate(run: str | Path | LoadedLM, prompts: list[str], *, max_new_tokens: 
     ``progress(done, total, info)`` is told the same."""
     from headstart.llm.runs import LoadedLM, load_run
     from headstart.progress import Stages, check_progress, progress_callback
+    from headstart.run_meta import as_run_path
 
     if isinstance(prompts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
         raise ConfigError(f"generate takes a list of prompts, got one string {str(prompts)[:40]!r}: wrap it in a list")
     check_progress(progress)
+    if not isinstance(run, LoadedLM):
+        run = as_run_path(run, example="headstart.generate('runs/sft', ['a prompt'])")
     with progress_callback(progress, "generate") as update:
         stages = Stages(update)
         if not isinstance(run, LoadedLM):

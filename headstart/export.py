@@ -30,8 +30,10 @@ from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 from headstart.export_hf import check_hf_folder, plain_tokenizer, refuse_beyond, run_metrics, write_hf
 from headstart.model_card import model_card
+from headstart.outdir import as_folder
 from headstart.output_checks import ExportReport
 from headstart.report.mdtext import md_text
+from headstart.run_meta import as_run_path
 
 # Default largest difference per format. ONNX Runtime fuses LayerNorm, GELU and attention into kernels that sum in
 # another order than torch: about 1e-7 on probabilities, so 1e-4 still catches a wrong graph (0.1 and more).
@@ -65,6 +67,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     from headstart.progress import Stages, check_progress, progress_callback
 
     check_progress(progress)
+    directory = as_run_path(directory, name="directory", example="headstart.export('runs/lp64', 'exports/lp64')",
+                            unsaved="fit again with out='runs/NAME' and export that folder")
+    out = as_folder(out)
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
     lm = is_lm_run(directory)

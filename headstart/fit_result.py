@@ -178,8 +178,10 @@ def load(run: str | Path) -> FitResult:
         >>> run = headstart.load("runs/lp64")
         >>> run.predict(["a joy to watch"]); run.evaluate("test")["accuracy"]
     """
+    from headstart.run_meta import as_run_path
     from headstart.saved import load_run
 
+    run = as_run_path(run, example="headstart.load('runs/lp64')", unsaved="use the FitResult fit returned as it is")
     loaded = load_run(run)
     try:
         metrics = json.loads((Path(run) / "metrics.json").read_text())

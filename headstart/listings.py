@@ -109,8 +109,10 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     from headstart.data.memory import shown_name
     from headstart.errors import ConfigError
     from headstart.results import STATUSES
+    from headstart.run_meta import as_run_path
     from headstart.store import Store, owner_is_dead
 
+    directory = as_run_path(directory, name="directory", what="a store folder (runs.sqlite)", example="headstart.runs('runs/cmp')")
     choices = (*STATUSES, SUPERSEDED)
     if status is not None and status not in choices:
         raise ConfigError(f"--status must be one of {', '.join(choices)}, got {status!r}; e.g. --status done")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import Path
 
 from headstart.errors import ConfigError
 
@@ -54,6 +55,9 @@ def parse_eval_entry(text: str, flag: str = "--eval-data") -> tuple[str, dict[st
     name, inside = (match.group(1), match.group(2)) if match else ("", None)
     if not name:
         raise ConfigError(f"{flag} {text!r} names no dataset; e.g. {flag} drug-reviews-sentiment")
+    if inside is None and "[" in name and "]" not in name[name.rfind("["):] and not Path(name).exists():
+        raise ConfigError(f"{flag} {text!r}: the brackets after {name[:name.rfind('[')].strip()!r} have no closing ']'; e.g. "
+                          f"{flag} {shlex.quote(name + ']')}")  # else read as a file name, "not found"
     mapping: dict[str, str | None] = {}
     columns: dict[str, str] = {}
     pending = ""

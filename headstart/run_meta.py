@@ -5,14 +5,31 @@ from __future__ import annotations
 
 import json
 import shlex
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from headstart.data.dataset import TASKS
-from headstart.errors import StoreError
+from headstart.errors import ConfigError, StoreError
 from headstart.surface import spoken
 
 FORMAT_VERSION = 1  # of the run directory layout
+
+
+def as_run_path(value: Any, *, name: str = "run", what: str = "a run folder", example: str, unsaved: str = "") -> Path:
+    """``value`` as a Path; one that names no path (None, a number) is a ConfigError naming it, not Python's TypeError.
+
+    Args:
+        name: the argument, as the message names it.
+        what: the folder it names ("a run folder", "a compare store").
+        example: the call with a path, e.g. ``"headstart.predict('runs/lp64', texts)"``.
+        unsaved: the way on where ``value`` is None, most likely ``FitResult.out`` after a ``fit`` without ``out=``.
+    """
+    if isinstance(value, (str, PathLike)) and str(value).strip():
+        return Path(value)
+    hint = f" (a fit without out= saved nothing: {unsaved})" if value is None and unsaved else ""
+    shown = repr(value) if value is None or isinstance(value, (str, int, float)) else f"a {type(value).__name__}"
+    raise ConfigError(f"{name} must be the path of {what}, got {shown}; e.g. {example}{hint}")
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:

@@ -98,7 +98,7 @@ class TrainConfig:
     schedule: str = "cosine"
     weight_decay: float = 0.01
     clip: float = 1.0  # max gradient norm; 0 disables clipping
-    patience: int | None = None  # validation checks without improvement before stopping a phase (default 3)
+    patience: int | None = None  # validation checks without improvement before stopping a phase (default 3); 0 never stops early
     evals_per_phase: int | None = None  # validation checks spread evenly over each phase (default 5; each costs a val pass)
     evals_per_epoch: int | None = None  # cap on checks an epoch (None: no cap), never below 5 checks a phase; the probe's: 1
     metric: str = "auto"  # selection metric on validation; auto: accuracy, macro_f1 if imbalanced, rmse

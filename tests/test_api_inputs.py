@@ -397,3 +397,28 @@ def test_a_compare_results_flags_are_where_its_recommendation_points(tmp_path) -
     quiet = CompareResult(out=tmp_path, total=1, skipped=0, trained=1, statuses={"done": 1}, seconds=1.0,
                           summary={"recommendation": []}, reports={})
     assert quiet.flags == [] and "flag(s)" not in repr(quiet)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: headstart.predict(None, ["a"]), r"^run must be the path of a run folder, got None; e\.g\. "
+     r"headstart\.predict\('runs/lp64', texts\) \(a fit without out= saved nothing: pass the FitResult itself"),
+    (lambda: headstart.load(None), r"^run must be the path of a run folder, got None; e\.g\. headstart\.load\('runs/lp64'\) "
+     r"\(a fit without out= saved nothing"),
+    (lambda: headstart.load(5), r"^run must be the path of a run folder, got 5; e\.g\. headstart\.load\('runs/lp64'\)$"),
+    (lambda: headstart.evaluate(None), r"^run must be the path of a run folder, got None; e\.g\. headstart\.evaluate"),
+    (lambda: headstart.runs(None), r"^directory must be the path of a store folder \(runs\.sqlite\), got None; e\.g\. headstart\.runs\("),
+    (lambda: headstart.report(None), r"^directory must be the path of a store folder \(runs\.sqlite\), got None; e\.g\. headstart\.report\("),
+    (lambda: headstart.export(None, "exp/z"), r"^directory must be the path of a run folder, got None; e\.g\. headstart\.export\("),
+    (lambda: headstart.export("runs/lp", None), r"^out must name a folder, got None"),
+    (lambda: headstart.AdapterSet().add(None), r"^directory must be the path of a run folder, got None; e\.g\. AdapterSet\(\)\.add\("),
+    (lambda: headstart.check_leakage(run=5), r"^run must be the path of a run folder, got 5; e\.g\. headstart\.check_leakage\(run="),
+    (lambda: headstart.load(["runs/lp"]), r"^run must be the path of a run folder, got a list; e\.g\. "),  # a type, not its repr
+    (lambda: headstart.generate(None, ["hi"]), r"^run must be the path of a run folder, got None; e\.g\. headstart\.generate\("),
+])
+def test_a_value_that_names_no_run_or_store_folder_is_refused_by_name(call, message, tmp_path, monkeypatch):
+    """A FitResult's ``out`` is None after a fit without out=: passed where a path goes, it is one ConfigError naming
+    the argument and the way on, not Python's TypeError from deep inside the load; nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        call()
+    assert list(tmp_path.iterdir()) == []

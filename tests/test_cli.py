@@ -701,6 +701,19 @@ def test_predict_refuses_an_existing_out_file_unless_overwrite(monkeypatch, caps
     assert code == 0 and "wrote" not in err and "note: toy.csv" in err and len(pd.read_csv(preds)) == 200  # it said "No such option: -q"
 
 
+def test_predict_refuses_an_out_under_a_file_before_the_run_loads(monkeypatch, capsys, toy_csv, tmp_path):
+    """--out under a file was refused only after the model loaded and every row was scored (mkdir's "File exists"):
+    it is checked with the other --out checks, as train's --out is; the run is not even looked at."""
+    import headstart.saved
+
+    monkeypatch.setattr(headstart.saved, "load_run", lambda *a, **k: pytest.fail("the run loaded before --out was checked"))
+    taken = tmp_path / "good.csv"
+    taken.write_text("kept\n")
+    assert_user_error(cli(["predict", str(tmp_path / "run"), str(toy_csv), "--out", str(taken / "p.csv")], monkeypatch, capsys),
+                      f"cannot write to output directory {str(taken)!r}", "not a directory", "choose another --out")
+    assert taken.read_text() == "kept\n"
+
+
 def test_predict_on_a_labelled_file_names_the_run_and_eval_rows_all_in_its_hint(monkeypatch, capsys, toy_csv, tiny_registry,
                                                                                   tmp_path):
     """The hint that scores a labelled table names the run predicting (shell-quoted), not RUN, and --eval-rows all,
@@ -958,6 +971,11 @@ def test_max_steps_says_it_caps_the_probe_too():
     """compare's --max-steps caps every strategy, the linear probe (300 steps of its own) included."""
     assert "for every strategy compared: the linear probe's too" in option_help("compare", "max_steps")
     assert "the linear probe's 300" in option_help("train", "max_steps")
+
+
+def test_patience_says_zero_turns_early_stopping_off():
+    """--patience 0 is accepted and runs every step (engine: no stop while patience is 0), as --clip 0 is off: said."""
+    assert "0: never stop early" in option_help("train", "patience")
 
 
 def test_evaluate_takes_validation_as_train_names_it(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):

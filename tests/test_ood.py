@@ -18,6 +18,18 @@ def test_eval_data_is_read_with_its_label_mapping():
         parse_eval_data("x.csv[negative]")
 
 
+def test_a_mapping_without_its_closing_bracket_is_named_as_such_not_as_a_missing_file(tmp_path, monkeypatch):
+    """'good.csv[bad=rotten,good=fresh' (no ']') was read as the file name and said "data file not found"."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^--eval-data 'good.csv\[bad=rotten,good=fresh': the brackets after 'good.csv' "
+                                          r"have no closing '\]'; e\.g\. --eval-data 'good.csv\[bad=rotten,good=fresh\]'$"):
+        parse_eval_data("good.csv[bad=rotten,good=fresh")
+    with pytest.raises(ConfigError, match=r"^--target 'x\[text=t': the brackets after 'x' have no closing"):
+        parse_eval_data("x[text=t", "--target")
+    (tmp_path / "odd[1.csv").write_text("text,label\n")
+    assert parse_eval_data("odd[1.csv") == ("odd[1.csv", {}), "a file named so is read as it is"
+
+
 def test_labels_map_by_name_by_a_known_pair_or_as_given_and_a_mismatch_shows_the_mapping_to_write():
     assert label_map("a.csv", ("neg", "pos"), ("neg", "pos"), {}) == ({"neg": "neg", "pos": "pos"}, None)
     mapping, note = label_map("drug-reviews-sentiment", ("negative", "neutral", "positive"), ("rotten", "fresh"), {})

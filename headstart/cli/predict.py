@@ -60,6 +60,7 @@ def predict(
     from headstart.data.columns import run_pair
     from headstart.data.inputs import read_input_rows, read_pair_rows
     from headstart.loaded import predict_loaded
+    from headstart.outdir import check_writable
     from headstart.predict_table import carry, lead
     from headstart.saved import load_run
 
@@ -72,6 +73,8 @@ def predict(
     if out is not None and out.exists() and not overwrite:  # refused before the run loads: a second run would silently replace it
         raise ConfigError(f"--out {str(out)!r} already exists; choose another name, e.g. "
                           f"--out {out.with_name(out.stem + '-2' + out.suffix)}, or add --overwrite to replace it")
+    if out is not None:  # a file where its folder goes, a read-only folder: before the run loads and every row is scored
+        check_writable(out.parent)
     chosen = None  # the adapter that predicts, when several share the base: each row names it
     if adapter_dir or adapter:
         from headstart.adapter_set import AdapterSet

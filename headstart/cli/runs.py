@@ -40,7 +40,7 @@ def train(
     schedule: Annotated[str, typer.Option(help="cosine | linear | constant.")] = "cosine",
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     clip: Annotated[float, typer.Option(help="Max gradient norm (0: off).")] = 1.0,
-    patience: Annotated[Optional[int], typer.Option(help="Validation checks without improvement before stopping a phase (default: the strategy's, 3; the probe's 5).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Validation checks without improvement before stopping a phase (0: never stop early; default: the strategy's, 3; the probe's 5).")] = None,
     evals_per_phase: Annotated[Optional[int], typer.Option(help="Validation checks per phase (default: the strategy's, 5; the probe's 30, one an epoch).")] = None,
     evals_per_epoch: Annotated[Optional[int], typer.Option(help="At most this many checks an epoch, but at least 5 a phase (default: none; the probe's 1).")] = None,
     metric: Annotated[str, typer.Option(help="Validation metric for early stopping: auto | accuracy | macro_f1 | balanced_accuracy | rmse | loss.")] = "auto",

@@ -29,6 +29,9 @@ def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F82
 def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str:  # noqa: F821
     """The text column (``requested``, or guessed); ``"a,b"`` names a pair of columns (NLI-style premise, hypothesis).
 
+    A column is guessed by its name (``TEXT_NAMES``), else as the only column of strings, one named like a label
+    (``LABEL_NAMES``: class names are strings too) left out.
+
     Raises:
         DataError: a named column that is not there, or no column to guess.
     """
@@ -51,6 +54,10 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
         if name in lowered:
             return lowered[name]
     strings = [c for c in columns if frame[c].map(lambda v: isinstance(v, str)).mean() > 0.9]
+    labels = [c for c in strings if str(c).lower() in LABEL_NAMES]  # class names are strings too: never read as the text
+    if strings == labels:
+        named = f"; {', '.join(repr(c) for c in labels)} is named as a label, not read as the text" if labels else ""
+        raise ColumnError(f"no text column in {path!r} (columns: {', '.join(map(str, columns))}{named})", "text")
     if len(strings) == 1 or (strings and len(frame.columns) == 1):
         return strings[0]
     raise ColumnError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)})", "text")

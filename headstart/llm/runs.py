@@ -312,12 +312,15 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
     """The ``spec.json`` of an sft / prefer run.
 
     Raises:
-        StoreError: no such run, or a run of another kind (a ``headstart train`` classifier).
+        StoreError: no such folder, a folder with no readable spec.json, or a run of another kind (a ``headstart
+            train`` classifier).
     """
     path = Path(directory) / "spec.json"
     try:
         spec = json.loads(path.read_text())
     except (OSError, ValueError):
+        if not Path(directory).exists():  # said as evaluate, predict and load say it (run_meta.refuse_other_folder)
+            raise StoreError(f"{str(directory)!r} does not exist; {_give_run()}") from None
         raise StoreError(f"{str(directory)!r} is not an sft / prefer run (no readable spec.json); {_give_run()}") from None
     if not isinstance(spec, dict):
         raise StoreError(f"{str(path)!r} is not a JSON object, as an sft / prefer run's spec.json is; {_give_run()}")

@@ -23,6 +23,9 @@ def report(directory: str | Path, *, metric: str | None = None, margin: float | 
         margin: points a cheaper strategy may trail the best (if not significantly worse) and be recommended instead
             (default 2; for rmse-like metrics, percent of the best).
     """
+    from headstart.run_meta import as_run_path
+
+    directory = as_run_path(directory, name="directory", what="a store folder (runs.sqlite)", example="headstart.report('runs/cmp')")
     return render(directory, metric=metric, margin=margin)
 
 

@@ -90,3 +90,18 @@ def test_the_runs_own_column_is_found_only_where_the_table_holds_all_of_it():
     assert find_run_column(PAIRS, "premise,claim") is None
     assert find_run_column(PAIRS, "label") == "label"
     assert find_run_column(PAIRS, None) is None and find_run_column(PAIRS, "") is None
+
+
+def test_a_column_named_like_a_label_is_never_guessed_as_the_text():
+    """A table of class names and a row number trained a regression from the names onto the row number: 'label' was
+    read as the text, the only column of strings, and 'n' as the label. Train's and predict's guesses both refuse it."""
+    frame = pd.DataFrame({"label": ["good", "bad"] * 3, "n": range(6)})
+    with pytest.raises(ColumnError, match=r"^no text column in 'notext.parquet' \(columns: label, n; 'label' is named as a "
+                                          r"label, not read as the text\); pass --text-column NAME$"):
+        pick_text_column(frame, None, "notext.parquet")
+    with pytest.raises(ColumnError, match=r"^no text column in 'one.csv' \(columns: Label; "):
+        pick_text_column(pd.DataFrame({"Label": ["good", "bad"]}), None, "one.csv")
+    with pytest.raises(ColumnError, match=r"^cannot tell which column of 's.csv' holds the text \(columns: id, score\)"):
+        pick_text_column(pd.DataFrame({"id": ["1", "2"], "score": ["0.5", "0.7"]}), None, "s.csv")  # as before: no guess
+    assert pick_text_column(frame, "label", "notext.parquet") == "label", "named, it is read as asked"
+    assert pick_text_column(pd.DataFrame({"words": ["x", "y"], "label": [0, 1]}), None, "t.csv") == "words"

@@ -235,6 +235,9 @@ def test_bad_settings_are_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, caps
 
 def test_generate_refuses_what_is_not_an_sft_run(tmp_path, monkeypatch, capsys):
     assert_user_error(run_cli(["generate", str(tmp_path), "--prompt", "hi"], monkeypatch, capsys), "is not an sft / prefer run")
+    nope = tmp_path / "nope"  # said as evaluate, predict and load say it, not as a folder without a spec.json
+    assert_user_error(run_cli(["generate", str(nope), "--prompt", "hi"], monkeypatch, capsys),
+                      f"{str(nope)!r} does not exist; give a run folder written by headstart sft or headstart prefer")
 
 
 def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
