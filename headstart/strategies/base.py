@@ -246,9 +246,13 @@ def other_backbone_params(model: nn.Module, blocks: list[nn.Module]) -> list[nn.
     return [p for p in model.backbone_parameters() if id(p) not in in_blocks]
 
 
-def check_int_range(name: str, value: int, low: int, high: int, what: str) -> None:
+def check_int_range(name: str, value: int, low: int, high: int, what: str, *, default: int | None) -> None:
+    """Refuse ``value`` unless an integer in ``[low, high]``; the fix offered is ``default`` (the option's own), or where
+    it has none the bound nearest ``value``: a range's midpoint is no sensible setting (2048 for a reduction)."""
     if not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try {name.replace('-', '_')}={max(low, min(high, (low + high) // 2))}")
+        near = high if isinstance(value, (int, float)) and not isinstance(value, bool) and value > high else low
+        fix = default if default is not None and low <= default <= high else near
+        raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try {name.replace('-', '_')}={fix}")
 
 
 STEP_FIELDS = ("lr", "head_lr", "epochs", "min_steps", "max_steps")  # what a strategy fitted in closed form never reads

@@ -46,7 +46,8 @@ class HoulsbyOptions:
     targets: Any = None  # None: modules named *output.dense
 
     def __post_init__(self) -> None:
-        check_int_range("reduction", self.reduction, 1, 4096, "bottleneck width = hidden size / reduction")
+        check_int_range("reduction", self.reduction, 1, 4096, "bottleneck width = hidden size / reduction",
+                        default=HoulsbyOptions.reduction)
         object.__setattr__(self, "targets", check_targets(self.targets))
 
 

@@ -20,7 +20,8 @@ class PromptOptions:
     virtual_tokens: int = 20
 
     def __post_init__(self) -> None:
-        check_int_range("virtual-tokens", self.virtual_tokens, 1, 512, "learned tokens prepended to every input")
+        check_int_range("virtual-tokens", self.virtual_tokens, 1, 512, "learned tokens prepended to every input",
+                        default=PromptOptions.virtual_tokens)
 
 
 class PromptTuning(PeftStrategy):

@@ -160,3 +160,23 @@ def test_cli_train_passes_adapter_flags(toy_csv, tiny_registry, tmp_path):
     assert "trainable params:" in result.output and "%" in result.output
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["r"] == 2 and config["lora_alpha"] == 4 and sorted(config["target_modules"]) == ["key", "query"]
+
+
+@pytest.mark.parametrize("options, fix", [({"virtual_tokens": 0}, "virtual_tokens=20"), ({"virtual_tokens": 600}, "virtual_tokens=20"),
+                                          ({"reduction": 0}, "reduction=16"), ({"reduction": 5000}, "reduction=16")])
+def test_an_integer_out_of_range_is_answered_with_the_options_default(options, fix):
+    from headstart.strategies import get_strategy
+
+    name = "houlsby" if "reduction" in options else "prompt-tuning"
+    with pytest.raises(ConfigError) as e:
+        get_strategy(name).options(options)
+    assert str(e.value).endswith(fix), "the default, not the range's midpoint (256 tokens, a 2048 reduction)"
+
+
+@pytest.mark.parametrize("value, fix", [(0, "try k=1"), (99, "try k=8"), (1.5, "try k=1")])
+def test_an_integer_out_of_range_without_a_default_is_answered_with_the_nearest_bound(value, fix):
+    from headstart.strategies.base import check_int_range
+
+    with pytest.raises(ConfigError) as e:
+        check_int_range("k", value, 1, 8, "a count", default=None)
+    assert str(e.value).endswith(fix)
