@@ -154,9 +154,10 @@ class Strategy:
     # strategies that need labels skip size 0 (SweepSpec.cells).
     needs_labels: ClassVar[bool] = True
 
-    def refuses(self, pretrained: nn.Module) -> str | None:
-        """Why this strategy cannot adapt ``pretrained`` though it applies to its modality (one line naming the fix), or
-        None; asked before anything trains, so a sweep refuses at once rather than failing every cell."""
+    def refuses(self, pretrained: nn.Module, options: Any) -> str | None:
+        """Why this strategy, with ``options`` (its Options), cannot adapt ``pretrained`` though it applies to its modality
+        (one line naming the fix), or None; asked before anything trains, so a sweep refuses at once rather than failing
+        every cell."""
         return None
 
     def head_only(self, modality: str) -> bool:

@@ -24,12 +24,31 @@ class PromptOptions:
                         default=PromptOptions.virtual_tokens)
 
 
+def too_many_tokens(pretrained: Any, options: PromptOptions) -> str | None:
+    """Why ``options.virtual_tokens`` do not fit beside the backbone's longest input, or None. Both methods place the
+    real tokens after the virtual ones (a prefix shifts their position ids), so a text cut at ``max_length`` tokens
+    needs ``virtual_tokens + max_length`` position embeddings: past the encoder's own, its embeddings fail mid-run."""
+    positions = getattr(getattr(getattr(pretrained, "model", None), "config", None), "max_position_embeddings", None)
+    length = getattr(pretrained, "max_length", None)
+    if not isinstance(positions, int) or not isinstance(length, int) or options.virtual_tokens + length <= positions:
+        return None
+    if positions - length >= 1:
+        fix = f"try --option virtual_tokens={positions - length} or a smaller --max-length"
+    else:
+        fix = f"try --max-length {max(2, positions - options.virtual_tokens)}"
+    return (f"--option virtual_tokens={options.virtual_tokens} with --max-length {length} needs {options.virtual_tokens + length} "
+            f"positions; {getattr(pretrained, 'name', 'the backbone')} has {positions}: {fix}")
+
+
 class PromptTuning(PeftStrategy):
     name = "prompt-tuning"
     description = "prompt tuning (peft): --virtual-tokens learned input embeddings, the encoder frozen"
     Options = PromptOptions
     defaults = {"lr": 3e-2, "head_lr": 1e-3, "min_steps": 100}  # soft prompts need a large lr (Lester et al.)
     lr_grid = (1e-2, 3e-2, 1e-1)  # --tune lr candidates
+
+    def refuses(self, pretrained: Any, options: PromptOptions) -> str | None:
+        return too_many_tokens(pretrained, options)
 
     def peft_config(self, options: PromptOptions, backbone) -> Any:
         from peft import PromptTuningConfig, TaskType
@@ -43,6 +62,9 @@ class PrefixTuning(PeftStrategy):
     Options = PromptOptions
     defaults = {"lr": 1e-2, "head_lr": 1e-3, "min_steps": 100}
     lr_grid = (3e-3, 1e-2, 3e-2)  # --tune lr candidates
+
+    def refuses(self, pretrained: Any, options: PromptOptions) -> str | None:
+        return too_many_tokens(pretrained, options)
 
     def peft_config(self, options: PromptOptions, backbone) -> Any:
         from peft import PrefixTuningConfig, TaskType

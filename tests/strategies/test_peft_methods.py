@@ -180,3 +180,25 @@ def test_an_integer_out_of_range_without_a_default_is_answered_with_the_nearest_
     with pytest.raises(ConfigError) as e:
         check_int_range("k", value, 1, 8, "a count", default=None)
     assert str(e.value).endswith(fix)
+
+
+@pytest.mark.parametrize("name", ["prompt-tuning", "prefix-tuning"])
+def test_virtual_tokens_past_the_encoders_positions_are_refused_before_training(name, toy, make_tiny_bert):
+    with pytest.raises(ConfigError) as e:  # 40 virtual + 32 real tokens: 72 positions, the encoder has 64
+        planned(name, toy, make_tiny_bert, {"virtual_tokens": 40})
+    assert str(e.value) == ("--option virtual_tokens=40 with --max-length 32 needs 72 positions; tiny-bert has 64: "
+                            "try --option virtual_tokens=32 or a smaller --max-length")
+    s, _ = planned(name, toy, make_tiny_bert, {"virtual_tokens": 32})  # what it offers fits: the longest text runs
+    batch = s.model.backbone.collate(s.model.backbone.encode(["word " * 100]))
+    assert s.model.backbone(batch).shape == (1, 32)
+
+
+def test_a_max_length_that_fills_the_positions_leaves_no_room_and_names_the_length_that_fits(toy, make_tiny_bert):
+    def full_length(seed):
+        backbone = make_tiny_bert(seed)
+        backbone.max_length = 64
+        return backbone
+
+    with pytest.raises(ConfigError) as e:
+        planned("prompt-tuning", toy, full_length, {"virtual_tokens": 20})
+    assert str(e.value).endswith("needs 84 positions; tiny-bert has 64: try --max-length 44")
