@@ -57,7 +57,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
 
     Raises:
         ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
-            4-bit base, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
+            4-bit base, houlsby adapters, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
             ``--format onnx`` without the onnx extra. An sft / prefer run exports as ``hf`` only
             (``headstart.llm.merge.export``: a folder ``AutoModelForCausalLM`` loads, its LoRA merged in).
     """
@@ -110,6 +110,8 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
     if strategy.quantized:
         raise ConfigError(f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge --dequantize) and "
                           "export the merged run")
+    if strategy.unexportable_why:
+        raise ConfigError(f"cannot export {str(directory)!r} ({strategy.name}): {strategy.unexportable_why}")
     if strategy.solved and getattr(strategy, "gradient_free_head", False):  # embed-knn: its head is the remembered rows
         raise _no_linear_head(directory, strategy.name)
     if meta["backbone_saved"] == "adapter":

@@ -386,3 +386,17 @@ def test_every_export_truncates_as_the_run_did_through_the_tokenizer_it_writes(t
     logits = SentenceTransformer(str(tmp_path / "sentence-transformers"), device="cpu").encode(texts, convert_to_tensor=True)
     for row, p in zip(ours, torch.softmax(logits, -1).tolist()):
         assert max(abs(row[n] - q) for n, q in zip(names, p)) < 1e-5
+
+
+@pytest.mark.parametrize("format", ["hf", "sentence-transformers"])
+def test_a_houlsby_run_is_refused_by_name_before_it_loads(format, toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """Its adapters are hooks on the encoder: hf died loading the folder back (unexpected houlsby.* keys), and
+    sentence-transformers dropped them (outputs off by the adapters' whole effect)."""
+    import headstart
+    from headstart import saved
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="houlsby", n=32, config=CFG, out=tmp_path / "houlsby")
+    monkeypatch.setattr(saved, "load_run", lambda directory: pytest.fail("loaded before its refusal"))
+    with pytest.raises(ConfigError, match=r"\(houlsby\): its bottleneck adapters are forward hooks .* serve it with headstart predict$"):
+        headstart.export(tmp_path / "houlsby", tmp_path / "x", format=format)
+    assert not (tmp_path / "x").exists()

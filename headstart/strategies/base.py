@@ -139,6 +139,8 @@ class Strategy:
     solved: ClassVar[bool] = False  # fitted by a closed-form solver (Phase.solve), not by minimising a loss
     weighs_classes: ClassVar[bool] = True  # its loss or fit reads --class-weights; False: neither exists (a vote, a prompt)
     quantized: ClassVar[bool] = False  # trains on a 4-bit base (merging needs --dequantize)
+    # Why no --format of export can write its runs (said by export, and the model card offers no export), or "".
+    unexportable_why: ClassVar[str] = ""
     needs_encoder: ClassVar[bool] = False  # adapts the layers of a transformers encoder (backbone.model)
     tune_param: ClassVar[str] = "lr"  # what --tune lr searches: "lr", or "head_lr" for head-only strategies
     lr_grid: ClassVar[tuple[float, ...]] = ()  # --tune lr candidates (empty: nothing to tune)

@@ -59,6 +59,8 @@ class Houlsby(Strategy):
     modalities = ("text",)
     defaults = {"lr": 1e-3, "head_lr": 1e-3}
     lr_grid = (3e-4, 1e-3, 3e-3)  # --tune lr candidates
+    unexportable_why = ("its bottleneck adapters are forward hooks that no transformers architecture holds, so no --format "
+                        "(hf, sentence-transformers, onnx) writes them; serve it with headstart predict")
 
     def attach(self, model, options: HoulsbyOptions, *, precision: str, seed: int = 0, directory: Any = None) -> None:
         encoder = encoder_of(model.backbone)
