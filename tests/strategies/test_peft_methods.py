@@ -202,3 +202,16 @@ def test_a_max_length_that_fills_the_positions_leaves_no_room_and_names_the_leng
     with pytest.raises(ConfigError) as e:
         planned("prompt-tuning", toy, full_length, {"virtual_tokens": 20})
     assert str(e.value).endswith("needs 84 positions; tiny-bert has 64: try --max-length 44")
+
+
+def test_ia3_scales_four_modules_a_layer_and_its_description_says_which(toy, make_tiny_bert):
+    """PEFT's BERT default feedforward_modules=['output.dense'] also matches attention.output.dense: four vectors a
+    layer train, where the description said keys, values and feed-forward activations (three)."""
+    from headstart.strategies import get_strategy
+
+    _, trained = planned("ia3", toy, make_tiny_bert)
+    scaled = {n.split(".ia3_l.")[0].split(".layer.")[1].split(".", 1)[1] for n in trained if ".ia3_l." in n}
+    assert scaled == {"attention.self.key", "attention.self.value", "attention.output.dense", "output.dense"}
+    assert len([n for n in trained if ".ia3_l." in n]) == 4 * 2, "4 a layer, 2 layers"
+    description = get_strategy("ia3").description
+    assert "attention-output" in description and "4 vectors a layer" in description
