@@ -18,7 +18,7 @@ from torch import nn
 
 from headstart.errors import ConfigError
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, check_int_range, head_group
-from headstart.strategies.peft_base import check_targets, encoder_of
+from headstart.strategies.peft_base import check_targets, encoder_of, module_names
 from headstart.strategies.registry import register
 
 
@@ -68,7 +68,8 @@ class Houlsby(Strategy):
         found = [m for name, m in encoder.named_modules() if isinstance(m, nn.Linear) and any(name.endswith(s) for s in suffixes)]
         if not found:
             raise ConfigError(f"houlsby found no linear layer named *{' / *'.join(suffixes)} in {type(encoder).__name__}; "
-                              "give the output projections with --targets NAME[,NAME]")
+                              f"give the output projections with --targets NAME[,NAME] (its module names: "
+                              f"{', '.join(module_names(encoder))})")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for linear in found:

@@ -215,3 +215,10 @@ def test_ia3_scales_four_modules_a_layer_and_its_description_says_which(toy, mak
     assert len([n for n in trained if ".ia3_l." in n]) == 4 * 2, "4 a layer, 2 layers"
     description = get_strategy("ia3").description
     assert "attention-output" in description and "4 vectors a layer" in description
+
+
+@pytest.mark.parametrize("name", ["lora", "houlsby"])
+def test_targets_that_match_nothing_are_answered_with_the_backbones_module_names(name, toy, make_tiny_bert):
+    with pytest.raises(ConfigError) as e:
+        planned(name, toy, make_tiny_bert, {"targets": "nosuch"})
+    assert "query, key, value, attention.output.dense, intermediate.dense, output.dense" in str(e.value)
