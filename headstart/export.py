@@ -59,7 +59,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
 
     Raises:
         ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
-            4-bit base, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
+            4-bit base, houlsby adapters, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
             ``--format onnx`` without the onnx extra. An sft / prefer run exports as ``hf`` only
             (``headstart.llm.merge.export``: a folder ``AutoModelForCausalLM`` loads, its LoRA merged in).
     """
@@ -93,9 +93,6 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
                     stages: Any) -> ExportReport:
     """``export`` of a classifier run (a transformers text encoder and its head), each stage told to ``stages`` (a
     ``progress.Stages``)."""
-    from headstart.adapter_info import inspect
-    from headstart.adapters import MERGEABLE
-    from headstart.data.columns import run_pair
     from headstart.output_checks import (VALIDATION_ROWS, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
                                          run_autocast)
     from headstart.outdir import check_new
@@ -110,22 +107,9 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
     check_new(out, "the export", source=directory)
     meta = read_meta(directory)  # what export refuses is read from spec.json (and adapter_config.json) before the load
     strategy = get_strategy(meta["resolved"]["strategy"])
-    if "image_size" in (meta["resolved"].get("backbone_config") or {}):  # an image backbone's identity
-        raise _image_run(directory)
-    if strategy.quantized:
-        raise ConfigError(f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge --dequantize) and "
-                          "export the merged run")
-    if strategy.solved and getattr(strategy, "gradient_free_head", False):  # embed-knn: its head is the remembered rows
-        raise _no_linear_head(directory, strategy.name)
-    if meta["backbone_saved"] == "adapter":
-        info = inspect(directory)
-        if info.method not in MERGEABLE:
-            raise ConfigError(f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
-                              "encoder; serve it with headstart predict")
-    if run_pair(meta.get("data_source")) is not None:  # before its data is read: no note about data it will not use
-        raise ConfigError(f"{str(directory)!r} reads text pairs (--text-column a,b), and export writes single-text models "
-                          "only: serve it with headstart predict (a table with both columns, or a line FIRST<TAB>SECOND on "
-                          "stdin)")
+    why = refusal(directory, meta)
+    if why is not None:
+        raise ConfigError(why)
     stages.said("loading the run")
     run = load_run(directory)
     backbone = run.model.backbone  # what only the loaded model says: a backbone folder's kind, its head's
@@ -173,6 +157,38 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__,
                         checked_on=checked_on)
+
+
+def refusal(directory: Path, meta: dict[str, Any]) -> str | None:
+    """Why export writes run ``directory`` (``meta``: its spec.json) in no format, in one line, or None: what its spec
+    and adapter_config.json tell before the run loads. The run's model card asks it too, to offer only an export that
+    works (``saved.write_model_card``).
+    """
+    from headstart.adapter_info import inspect
+    from headstart.adapters import MERGEABLE
+    from headstart.data.columns import run_pair
+    from headstart.strategies import get_strategy
+
+    strategy = get_strategy(meta["resolved"]["strategy"])
+    if "image_size" in (meta["resolved"].get("backbone_config") or {}):  # an image backbone's identity
+        return str(_image_run(directory))
+    if strategy.quantized and meta["backbone_saved"] != "merged":  # merged with --dequantize: an fp32 encoder
+        return (f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge --dequantize) and "
+                "export the merged run")
+    if strategy.unexportable_why:
+        return f"cannot export {str(directory)!r} ({strategy.name}): {strategy.unexportable_why}"
+    if strategy.solved and getattr(strategy, "gradient_free_head", False):  # embed-knn: its head is the remembered rows
+        return str(_no_linear_head(directory, strategy.name))
+    if meta["backbone_saved"] == "adapter":
+        info = inspect(directory)
+        if info.method not in MERGEABLE:
+            return (f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
+                    "encoder; serve it with headstart predict")
+    if run_pair(meta.get("data_source")) is not None:  # before its data is read: no note about data it will not use
+        return (f"{str(directory)!r} reads text pairs (--text-column a,b), and export writes single-text models "
+                "only: serve it with headstart predict (a table with both columns, or a line FIRST<TAB>SECOND on "
+                "stdin)")
+    return None
 
 
 def _image_run(directory: Path) -> ConfigError:

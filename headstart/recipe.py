@@ -101,7 +101,7 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
         lean_allocator()  # before the load, whose freed fp32 layers would otherwise stay in glibc's heap
     pretrained = pretrained or load_pretrained(spec, quantize=quantized_here)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
-    check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling)
+    check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling, options=options)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
     # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only),

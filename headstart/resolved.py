@@ -26,7 +26,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     """The resolved spec of ``spec`` (strategy defaults filled in) as plain data; cheap, builds no model."""
     strategy = get_strategy(spec.strategy)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
-    check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling)
+    check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling, options=strategy.options(spec.options))
     check_labelled(strategy, spec.n)
     identity = pretrained.describe()
     if identity["name"] in BACKBONES:

@@ -196,16 +196,18 @@ def check_modality(data: Dataset, pretrained: torch.nn.Module) -> str:
 
 
 def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig, *,
-                     pooling: str | None) -> None:
+                     pooling: str | None, options: Any) -> None:
     """Data, backbone, strategy and the settings of one modality fit together.
 
     Raises:
         ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
-            backbone (naming those that can) or this backbone (``Strategy.refuses``: a prompt arm on an encoder), --augment / --bn with a text backbone, or --pooling with an image one.
+            backbone (naming those that can) or this backbone with these ``options`` (``Strategy.refuses``: a prompt arm on
+            an encoder, more virtual tokens than its positions leave room for), --augment / --bn with a text backbone, or
+            --pooling with an image one.
     """
     modality = check_modality(data, pretrained)
     check_applies(strategy, modality)
-    why = strategy.refuses(pretrained)
+    why = strategy.refuses(pretrained, options)
     if why:
         raise ConfigError(why)
     if modality != "image" and (cfg.augment != "none" or cfg.bn == "frozen"):

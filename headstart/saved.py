@@ -246,7 +246,7 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
 
     meta = json.loads((out / "spec.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
-    run, hf = shlex.quote(name), shlex.quote(f"{name}-hf")  # the commands run on the path as written, spaces and all
+    run = shlex.quote(name)  # the commands run on the path as written, spaces and all
     if image:
         how = md_fence(f"headstart predict {run} photo.png   # or a folder of images, or a table naming them\n"
                        f"headstart evaluate {run}{EVALUATE_LINE_END}", "bash")
@@ -257,9 +257,24 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
                        f"headstart predict {run} pairs.csv   # a table with columns "
                        f"{first},{second}\nheadstart evaluate {run}{EVALUATE_LINE_END}", "bash")
     else:
-        how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}{EVALUATE_LINE_END}\n"
-                       f"headstart export {run} --format hf --out {hf}   # a folder transformers loads", "bash")
+        how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}{EVALUATE_LINE_END}"
+                       f"{_export_lines(out, meta, run=run, name=name)}", "bash")
     write_atomic(out / "README.md", model_card(meta, metrics, how=how).encode())
+
+
+def _export_lines(out: Path, meta: dict[str, Any], *, run: str, name: str) -> str:
+    """The card's export commands: ``headstart export`` where export writes the run (``export.refusal``, which export
+    itself asks), a 4-bit run's merge first, and none where no format writes it (predict serves it)."""
+    from headstart.export import refusal
+    from headstart.strategies import get_strategy
+
+    if refusal(out, meta) is None:
+        return f"\nheadstart export {run} --format hf --out {shlex.quote(f'{name}-hf')}   # a folder transformers loads"
+    if get_strategy(meta["resolved"]["strategy"]).quantized and meta.get("backbone_saved") != "merged":
+        merged = shlex.quote(f"{name}-merged")
+        return (f"\nheadstart adapters merge {run} --dequantize --out {merged}   # the adapter folded into an fp32 base"
+                f"\nheadstart export {merged} --format hf --out {shlex.quote(f'{name}-merged-hf')}   # a folder transformers loads")
+    return ""
 
 
 def saved_stamp(directory: Path) -> tuple[int, int] | None:

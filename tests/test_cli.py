@@ -107,8 +107,11 @@ def test_freeze_outside_range(monkeypatch, capsys, three_class, tiny_registry):
 
 
 def test_option_for_the_wrong_strategy(monkeypatch, capsys, three_class):
+    """Named as the user typed it: the flag (it said "option 'freeze'" for --freeze), or --option's key."""
     assert_user_error(cli([*TRAIN, "--data", str(three_class), "--strategy", "full-finetune", "--freeze", "2"], monkeypatch, capsys),
-                      "option 'freeze' does not apply to strategy 'full-finetune'")
+                      "error: --freeze does not apply to strategy 'full-finetune'")
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--strategy", "full-finetune", "--option", "freeze=2"], monkeypatch, capsys),
+                      "error: option 'freeze' does not apply to strategy 'full-finetune'")
 
 
 @pytest.mark.parametrize("args,fragment", [

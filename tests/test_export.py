@@ -386,3 +386,49 @@ def test_every_export_truncates_as_the_run_did_through_the_tokenizer_it_writes(t
     logits = SentenceTransformer(str(tmp_path / "sentence-transformers"), device="cpu").encode(texts, convert_to_tensor=True)
     for row, p in zip(ours, torch.softmax(logits, -1).tolist()):
         assert max(abs(row[n] - q) for n, q in zip(names, p)) < 1e-5
+
+
+@pytest.mark.parametrize("format", ["hf", "sentence-transformers"])
+def test_a_houlsby_run_is_refused_by_name_before_it_loads(format, toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """Its adapters are hooks on the encoder: hf died loading the folder back (unexpected houlsby.* keys), and
+    sentence-transformers dropped them (outputs off by the adapters' whole effect)."""
+    import headstart
+    from headstart import saved
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="houlsby", n=32, config=CFG, out=tmp_path / "houlsby")
+    monkeypatch.setattr(saved, "load_run", lambda directory: pytest.fail("loaded before its refusal"))
+    with pytest.raises(ConfigError, match=r"\(houlsby\): its bottleneck adapters are forward hooks .* serve it with headstart predict$"):
+        headstart.export(tmp_path / "houlsby", tmp_path / "x", format=format)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_a_runs_card_offers_the_export_only_where_export_writes_the_run(toy_csv, tiny_registry, tmp_path):
+    """Every text run's README.md said ``headstart export RUN --format hf``, which export refuses for a houlsby, a
+    prompt-tuning or a tfidf-logreg run: the card asks export's own refusal, and the export it offers works."""
+    import headstart
+
+    for strategy in ("houlsby", "prompt-tuning", "tfidf-logreg", "full-finetune"):
+        headstart.fit(str(toy_csv), "tiny-bert", strategy=strategy, n=32, out=tmp_path / strategy,
+                      config=None if strategy == "tfidf-logreg" else CFG)
+        card = (tmp_path / strategy / "README.md").read_text()
+        assert ("headstart export" in card) == (strategy == "full-finetune"), (strategy, card)
+        assert "headstart predict" in card
+    with pytest.raises(ConfigError, match=r"\(tfidf-logreg\): its features are TF-IDF counts"):
+        headstart.export(tmp_path / "tfidf-logreg", tmp_path / "x")
+    headstart.export(tmp_path / "full-finetune", tmp_path / "full-finetune-hf")  # the card's line, as the card has it
+
+
+def test_a_4bit_runs_card_merges_before_it_exports_and_the_merged_runs_card_exports(tmp_path):
+    from headstart.export import refusal
+    from headstart.saved import _export_lines
+
+    meta = {"resolved": {"strategy": "qlora", "backbone_config": {}}, "backbone_saved": "adapter"}
+    assert "has a 4-bit base; merge it first" in refusal(tmp_path, meta)
+    assert _export_lines(tmp_path, meta, run="runs/q", name="runs/q").splitlines()[1:] == [
+        "headstart adapters merge runs/q --dequantize --out runs/q-merged   # the adapter folded into an fp32 base",
+        "headstart export runs/q-merged --format hf --out runs/q-merged-hf   # a folder transformers loads"]
+    merged = {**meta, "backbone_saved": "merged"}  # dequantized: an fp32 encoder, which export writes
+    assert refusal(tmp_path, merged) is None
+    assert _export_lines(tmp_path, merged, run="runs/q-merged", name="runs/q-merged").splitlines()[1:] == [
+        "headstart export runs/q-merged --format hf --out runs/q-merged-hf   # a folder transformers loads"]

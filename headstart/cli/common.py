@@ -133,6 +133,11 @@ def _own_flags(message: str, flags: dict[str, Any], *, typed: set[str]) -> str:
         as_typed = key in typed and flags.get(key) is None
         return f"--{key.replace('_', '-')} {value}" if key in flags and not as_typed else match.group(0)
 
+    def named(match: re.Match) -> str:  # "option 'virtual_tokens' does not apply": the flag as the user typed it
+        key = match.group(1)
+        return f"--{key.replace('_', '-')}" if flags.get(key) is not None and key not in typed else match.group(0)
+
+    message = re.sub(r"^option '([a-z_]+)'(?= does not apply)", named, message)
     return re.sub(r"--option ([a-z_]+)=([^\s;)]*[^\s;),.])", flagged, message)
 
 

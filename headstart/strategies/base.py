@@ -139,6 +139,8 @@ class Strategy:
     solved: ClassVar[bool] = False  # fitted by a closed-form solver (Phase.solve), not by minimising a loss
     weighs_classes: ClassVar[bool] = True  # its loss or fit reads --class-weights; False: neither exists (a vote, a prompt)
     quantized: ClassVar[bool] = False  # trains on a 4-bit base (merging needs --dequantize)
+    # Why no --format of export can write its runs (said by export, and the model card offers no export), or "".
+    unexportable_why: ClassVar[str] = ""
     needs_encoder: ClassVar[bool] = False  # adapts the layers of a transformers encoder (backbone.model)
     tune_param: ClassVar[str] = "lr"  # what --tune lr searches: "lr", or "head_lr" for head-only strategies
     lr_grid: ClassVar[tuple[float, ...]] = ()  # --tune lr candidates (empty: nothing to tune)
@@ -154,9 +156,10 @@ class Strategy:
     # strategies that need labels skip size 0 (SweepSpec.cells).
     needs_labels: ClassVar[bool] = True
 
-    def refuses(self, pretrained: nn.Module) -> str | None:
-        """Why this strategy cannot adapt ``pretrained`` though it applies to its modality (one line naming the fix), or
-        None; asked before anything trains, so a sweep refuses at once rather than failing every cell."""
+    def refuses(self, pretrained: nn.Module, options: Any) -> str | None:
+        """Why this strategy, with ``options`` (its Options), cannot adapt ``pretrained`` though it applies to its modality
+        (one line naming the fix), or None; asked before anything trains, so a sweep refuses at once rather than failing
+        every cell."""
         return None
 
     def head_only(self, modality: str) -> bool:
@@ -246,9 +249,13 @@ def other_backbone_params(model: nn.Module, blocks: list[nn.Module]) -> list[nn.
     return [p for p in model.backbone_parameters() if id(p) not in in_blocks]
 
 
-def check_int_range(name: str, value: int, low: int, high: int, what: str) -> None:
+def check_int_range(name: str, value: int, low: int, high: int, what: str, *, default: int | None) -> None:
+    """Refuse ``value`` unless an integer in ``[low, high]``; the fix offered is ``default`` (the option's own), or where
+    it has none the bound nearest ``value``: a range's midpoint is no sensible setting (2048 for a reduction)."""
     if not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try {name.replace('-', '_')}={max(low, min(high, (low + high) // 2))}")
+        near = high if isinstance(value, (int, float)) and not isinstance(value, bool) and value > high else low
+        fix = default if default is not None and low <= default <= high else near
+        raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try {name.replace('-', '_')}={fix}")
 
 
 STEP_FIELDS = ("lr", "head_lr", "epochs", "min_steps", "max_steps")  # what a strategy fitted in closed form never reads

@@ -18,7 +18,7 @@ from torch import nn
 
 from headstart.errors import ConfigError
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, check_int_range, head_group
-from headstart.strategies.peft_base import check_targets, encoder_of
+from headstart.strategies.peft_base import check_targets, encoder_of, module_names
 from headstart.strategies.registry import register
 
 
@@ -46,7 +46,8 @@ class HoulsbyOptions:
     targets: Any = None  # None: modules named *output.dense
 
     def __post_init__(self) -> None:
-        check_int_range("reduction", self.reduction, 1, 4096, "bottleneck width = hidden size / reduction")
+        check_int_range("reduction", self.reduction, 1, 4096, "bottleneck width = hidden size / reduction",
+                        default=HoulsbyOptions.reduction)
         object.__setattr__(self, "targets", check_targets(self.targets))
 
 
@@ -58,6 +59,8 @@ class Houlsby(Strategy):
     modalities = ("text",)
     defaults = {"lr": 1e-3, "head_lr": 1e-3}
     lr_grid = (3e-4, 1e-3, 3e-3)  # --tune lr candidates
+    unexportable_why = ("its bottleneck adapters are forward hooks that no transformers architecture holds, so no --format "
+                        "(hf, sentence-transformers, onnx) writes them; serve it with headstart predict")
 
     def attach(self, model, options: HoulsbyOptions, *, precision: str, seed: int = 0, directory: Any = None) -> None:
         encoder = encoder_of(model.backbone)
@@ -65,7 +68,8 @@ class Houlsby(Strategy):
         found = [m for name, m in encoder.named_modules() if isinstance(m, nn.Linear) and any(name.endswith(s) for s in suffixes)]
         if not found:
             raise ConfigError(f"houlsby found no linear layer named *{' / *'.join(suffixes)} in {type(encoder).__name__}; "
-                              "give the output projections with --targets NAME[,NAME]")
+                              f"give the output projections with --targets NAME[,NAME] (its module names: "
+                              f"{', '.join(module_names(encoder))})")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for linear in found:

@@ -25,7 +25,8 @@ class PartialFreeze(Strategy):
     def plan(self, model, options: PartialFreezeOptions, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()
         k = len(blocks) // 2 if options.freeze is None else options.freeze
-        check_int_range("freeze", k, 0, len(blocks), f"the backbone has {len(blocks)} blocks: embeddings + {len(blocks) - 1} layers")
+        check_int_range("freeze", k, 0, len(blocks), f"the backbone has {len(blocks)} blocks: embeddings + {len(blocks) - 1} layers",
+                        default=len(blocks) // 2)
         trainable = [p for b in blocks[k:] for p in b.parameters()] + other_backbone_params(model, blocks)
         groups = [ParamGroup(f"blocks {k}-{len(blocks) - 1}", trainable, cfg.lr)] if trainable else []
         return [Phase("finetune", groups + [head_group(model, cfg)], budget.steps)]

@@ -42,6 +42,25 @@ def default_targets(backbone: nn.Module, method: str) -> list[str] | None:
     return DEFAULT_TARGETS.get(getattr(config, "model_type", None), {}).get(method)
 
 
+def module_names(encoder: nn.Module) -> list[str]:
+    """The names ``--targets`` can give for ``encoder``'s linear (and conv) layers: each layer's module path within its
+    block (``encoder.layer.3.attention.self.query`` -> ``attention.self.query``) cut to its shortest ending that no
+    other's shares (``query``; ``attention.output.dense`` beside ``output.dense``), in the order they come."""
+    import re
+
+    paths = list(dict.fromkeys(re.sub(r"^(.*\.)?\d+\.", "", name) for name, m in encoder.named_modules()
+                               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))))
+    names = []
+    for path in paths:
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            ending = ".".join(parts[-k:])
+            if k == len(parts) or not any(p != path and (p == ending or p.endswith("." + ending)) for p in paths):
+                break
+        names.append(ending)
+    return names
+
+
 def adapter_parameters(model: nn.Module, name: str = ADAPTER) -> list[nn.Parameter]:
     """The parameters of PEFT adapter ``name`` in the model's backbone (PEFT puts the name in their path)."""
     return [p for n, p in model.backbone.named_parameters() if f".{name}." in f".{n}."]
@@ -75,7 +94,8 @@ class PeftStrategy(Strategy):
                     torch.manual_seed(seed)
                     model.backbone.model = get_peft_model(encoder, self.peft_config(options, model.backbone), adapter_name=ADAPTER)
             except ValueError as e:  # PEFT: target modules not found in the model, and similar
-                raise ConfigError(f"{self.name}: {str(e).splitlines()[0][:300]}; check --targets against the backbone's module names") from None
+                raise ConfigError(f"{self.name}: {str(e).splitlines()[0][:300].rstrip('.')}; check --targets against the backbone's module "
+                                  f"names ({', '.join(module_names(encoder))})") from None
 
     def saved_part(self, model: nn.Module, trained: list[str]) -> str:
         return "adapter"  # PEFT's files (save_files); weights.safetensors keeps the head

@@ -129,6 +129,8 @@ class TfidfLogreg(Strategy):
     Options = LinearOptions
     uses_pretrained = False
     modalities = ("text",)
+    unexportable_why = ("its features are TF-IDF counts, not a transformers encoder, which every --format writes; serve it "
+                        "with headstart predict")
 
     def backbone(self, pretrained, *, seed):
         return TfidfFeatures()

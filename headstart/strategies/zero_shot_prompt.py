@@ -82,7 +82,7 @@ class PromptStrategy(Strategy):
                               f"(its labels: {', '.join(label_names)})")
         return dataclasses.replace(options, descriptions=tuple((label, given.get(label, label)) for label in label_names))
 
-    def refuses(self, pretrained: nn.Module) -> str | None:
+    def refuses(self, pretrained: nn.Module, options: Any) -> str | None:
         """A backbone that is no causal LM (an encoder has no answer words to score)."""
         from headstart.backbones.verbalizer import not_causal
 

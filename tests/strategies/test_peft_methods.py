@@ -203,3 +203,65 @@ def test_prefix_tuning_refuses_mpnet_before_training_and_prompt_tuning_trains(to
     s = setup(RunSpec(data="toy", backbone="tiny-mpnet", strategy="prompt-tuning", n=32, train=CFG), data=toy,
               pretrained=tiny_mpnet())
     assert train(s).status == "done"
+
+
+@pytest.mark.parametrize("options, fix", [({"virtual_tokens": 0}, "virtual_tokens=20"), ({"virtual_tokens": 600}, "virtual_tokens=20"),
+                                          ({"reduction": 0}, "reduction=16"), ({"reduction": 5000}, "reduction=16")])
+def test_an_integer_out_of_range_is_answered_with_the_options_default(options, fix):
+    from headstart.strategies import get_strategy
+
+    name = "houlsby" if "reduction" in options else "prompt-tuning"
+    with pytest.raises(ConfigError) as e:
+        get_strategy(name).options(options)
+    assert str(e.value).endswith(fix), "the default, not the range's midpoint (256 tokens, a 2048 reduction)"
+
+
+@pytest.mark.parametrize("value, fix", [(0, "try k=1"), (99, "try k=8"), (1.5, "try k=1")])
+def test_an_integer_out_of_range_without_a_default_is_answered_with_the_nearest_bound(value, fix):
+    from headstart.strategies.base import check_int_range
+
+    with pytest.raises(ConfigError) as e:
+        check_int_range("k", value, 1, 8, "a count", default=None)
+    assert str(e.value).endswith(fix)
+
+
+@pytest.mark.parametrize("name", ["prompt-tuning", "prefix-tuning"])
+def test_virtual_tokens_past_the_encoders_positions_are_refused_before_training(name, toy, make_tiny_bert):
+    with pytest.raises(ConfigError) as e:  # 40 virtual + 32 real tokens: 72 positions, the encoder has 64
+        planned(name, toy, make_tiny_bert, {"virtual_tokens": 40})
+    assert str(e.value) == ("--option virtual_tokens=40 with --max-length 32 needs 72 positions; tiny-bert has 64: "
+                            "try --option virtual_tokens=32 or a smaller --max-length")
+    s, _ = planned(name, toy, make_tiny_bert, {"virtual_tokens": 32})  # what it offers fits: the longest text runs
+    batch = s.model.backbone.collate(s.model.backbone.encode(["word " * 100]))
+    assert s.model.backbone(batch).shape == (1, 32)
+
+
+def test_a_max_length_that_fills_the_positions_leaves_no_room_and_names_the_length_that_fits(toy, make_tiny_bert):
+    def full_length(seed):
+        backbone = make_tiny_bert(seed)
+        backbone.max_length = 64
+        return backbone
+
+    with pytest.raises(ConfigError) as e:
+        planned("prompt-tuning", toy, full_length, {"virtual_tokens": 20})
+    assert str(e.value).endswith("needs 84 positions; tiny-bert has 64: try --max-length 44")
+
+
+def test_ia3_scales_four_modules_a_layer_and_its_description_says_which(toy, make_tiny_bert):
+    """PEFT's BERT default feedforward_modules=['output.dense'] also matches attention.output.dense: four vectors a
+    layer train, where the description said keys, values and feed-forward activations (three)."""
+    from headstart.strategies import get_strategy
+
+    _, trained = planned("ia3", toy, make_tiny_bert)
+    scaled = {n.split(".ia3_l.")[0].split(".layer.")[1].split(".", 1)[1] for n in trained if ".ia3_l." in n}
+    assert scaled == {"attention.self.key", "attention.self.value", "attention.output.dense", "output.dense"}
+    assert len([n for n in trained if ".ia3_l." in n]) == 4 * 2, "4 a layer, 2 layers"
+    description = get_strategy("ia3").description
+    assert "attention-output" in description and "4 vectors a layer" in description
+
+
+@pytest.mark.parametrize("name", ["lora", "houlsby"])
+def test_targets_that_match_nothing_are_answered_with_the_backbones_module_names(name, toy, make_tiny_bert):
+    with pytest.raises(ConfigError) as e:
+        planned(name, toy, make_tiny_bert, {"targets": "nosuch"})
+    assert "query, key, value, attention.output.dense, intermediate.dense, output.dense" in str(e.value)
