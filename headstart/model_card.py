@@ -44,7 +44,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + f", on {resolved.get('n')} labelled examples of {md_code(shown_name(str(data.get('name'))))} (data hash {str(data.get('hash', ''))[:12]}), "
              f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}"
              + (f" (its weights {md_text(rounded)})" if rounded else "") + ".", "",
-             *_tuned(resolved, metrics),
+             *_tuned(resolved, metrics), *_quantized(metrics),
              *merged_paragraph(meta.get("merge")),
              "## Metrics", "",
              f"Validation ({chose}"
@@ -86,6 +86,24 @@ def _tuned(resolved: dict[str, Any], metrics: dict[str, Any] | None) -> list[str
             + (f" over {grid}" if grid else "")
             + (f": {value:g} was chosen" if isinstance(value, (int, float)) else "")
             + (f" ({cost})" if cost else "") + ".", ""]
+
+
+def _quantized(metrics: dict[str, Any] | None) -> list[str]:
+    """``Its base's 36 linear layers are 4-bit NF4 (double-quantised block scales), computing in float32: their
+    weights take 5.55 MB, 0.13x of their 43.1 MB in fp32.``: a 4-bit run's (metrics.json's ``quantization``); [] else."""
+    from headstart.report.mdtext import bytes_text
+
+    q = (metrics or {}).get("quantization")
+    if not isinstance(q, dict):
+        return []
+    kind = md_text(str(q.get("type") or "nf4").upper())
+    double = " (double-quantised block scales)" if q.get("double_quantization") is True else ""
+    dtype = f", computing in {md_text(str(q['compute_dtype']))}" if q.get("compute_dtype") else ""
+    layers = f"{q['layers']} linear layers are" if isinstance(q.get("layers"), int) else "linear layers are"
+    stored, fp32 = q.get("stored_bytes"), q.get("fp32_bytes")
+    size = (f": their weights take {bytes_text(stored)}, {stored / fp32:.2f}x of their {bytes_text(fp32)} in fp32"
+            if isinstance(stored, int) and isinstance(fp32, int) and fp32 > 0 else "")
+    return [f"Its base's {layers} 4-bit {kind}{double}{dtype}{size}.", ""]
 
 
 def _test_score(metrics: dict[str, Any] | None) -> list[str]:

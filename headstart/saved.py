@@ -121,6 +121,7 @@ def run_record(s: Any, report: FitReport, *, spec: Any = None, trials: list[dict
         "history": report.history,
         "chosen": report.chosen,
         **({"tuning": _tuning_record(asked, trials, tune_seconds)} if trials else {}),
+        **({"quantization": _quantization(s.model)} if s.strategy.quantized else {}),  # what its 4-bit base is
         **({"estimates": report.estimates} if report.estimates else {}),  # what objective terms estimated (importance)
         **_majority(s),
     }
@@ -138,6 +139,13 @@ def run_record(s: Any, report: FitReport, *, spec: Any = None, trials: list[dict
     }
     return RunRecord(spec=spec, metrics=metrics, keep=frozenset(keep), strategy=s.strategy, done=report.status == "done",
                      image=getattr(s.model.backbone, "modality", "text") == "image", planned_steps=report.planned_steps)
+
+
+def _quantization(model: torch.nn.Module) -> dict[str, Any]:
+    """A 4-bit run's base (``quantize.quantization``: NF4, double quantisation, compute dtype, bytes vs fp32)."""
+    from headstart.quantize import quantization
+
+    return quantization(model.backbone)
 
 
 def _tuning_record(s: Any, trials: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
