@@ -42,7 +42,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(resolved.get('options', {})))}"
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
              + f", on {resolved.get('n')} labelled examples of {md_code(shown_name(str(data.get('name'))))} (data hash {str(data.get('hash', ''))[:12]}), "
-             f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}"
+             f"seed {resolved.get('seed')}, " + _backbone(resolved)
              + (f" (its weights {md_text(rounded)})" if rounded else "") + ".", "",
              *_tuned(resolved, metrics), *_quantized(metrics),
              *merged_paragraph(meta.get("merge")),
@@ -65,6 +65,16 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _backbone(resolved: dict[str, Any]) -> str:
+    """``backbone `all-minilm-l6-v2```, or ``backbone none (TF-IDF features)`` for a strategy that reads nothing of the
+    backbone given (``adapter_info.shown_base``)."""
+    from headstart.adapter_info import shown_base
+
+    name = str(resolved.get("backbone"))
+    shown = shown_base(str(resolved.get("strategy")), name)
+    return f"backbone {md_code(name)}" if shown == name else f"backbone {md_text(shown)}"
 
 
 def _tuned(resolved: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:

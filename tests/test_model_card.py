@@ -236,3 +236,16 @@ def test_a_regression_runs_scored_card_names_no_interval_it_does_not_show():
     assert "That score is over the test rows; it does not cover seeds" in regression and "That interval" not in regression
     classifier = model_card(meta, {"steps": 3, "test": {"n": 40, "accuracy": 0.75, "accuracy_ci": [0.6, 0.86]}}, how="")
     assert "That interval is over the test rows (how precisely they measure this one run); it does not cover seeds" in classifier
+
+
+def test_a_tfidf_run_is_carded_and_listed_with_no_backbone(tmp_path, toy_csv, tiny_registry):
+    """tfidf-logreg reads nothing of the backbone given: its card and ``adapters list`` said it was built on it."""
+    import headstart
+    from headstart.adapter_info import inspect
+
+    headstart.fit(str(toy_csv), "tiny", strategy="tfidf-logreg", n=32, out=tmp_path / "tf")
+    card = (tmp_path / "tf" / "README.md").read_text()
+    assert "backbone none (TF-IDF features)" in card and "backbone `tiny`" not in card
+    assert inspect(tmp_path / "tf").base == "none (TF-IDF features)"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path / "lp")
+    assert "backbone `tiny`" in (tmp_path / "lp" / "README.md").read_text() and inspect(tmp_path / "lp").base == "tiny"
