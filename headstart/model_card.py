@@ -34,17 +34,19 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     chose = "the split that chose the checkpoint"
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
         picked = chosen_on_validation(metrics.get("chosen"), resolved.get("options"), resolved.get("n"))
-        chose = "the split that chose " + ", ".join(picked) if picked else "scored only: nothing was chosen on it"
+        chose = ("the split that chose " + ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={md_text(str(v))}"
+                                                     for k, v in picked.items())
+                 if picked else "scored only: nothing was chosen on it")
     scored = _test_score(metrics)
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(shown_name(str(data.get('name', '?'))))}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
-             f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(resolved.get('options', {})))}"
+             f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(_options(resolved, meta)))}"
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
              + f", on {resolved.get('n')} labelled examples of {md_code(shown_name(str(data.get('name'))))} (data hash {str(data.get('hash', ''))[:12]}), "
              f"seed {resolved.get('seed')}, " + _backbone(resolved)
              + (f" (its weights {md_text(rounded)})" if rounded else "") + ".", "",
-             *_tuned(resolved, metrics), *_quantized(metrics),
+             *_settings(resolved, metrics), *_tuned(resolved, metrics), *_quantized(metrics),
              *merged_paragraph(meta.get("merge")),
              "## Metrics", "",
              f"Validation ({chose}"
@@ -65,6 +67,53 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _options(resolved: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """The strategy's options as resolved, ``targets`` unset (PEFT's default for the architecture) shown as the modules
+    the adapter is on (``meta["adapted"]``, from the run's adapter_config.json) where they are known."""
+    options = dict(resolved.get("options") or {})
+    if "targets" in options and options["targets"] is None and meta.get("adapted"):
+        options["targets"] = meta["adapted"]
+    return options
+
+
+def _settings(resolved: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:
+    """``Trained 1,234 of 22,714,114 parameters (0.0054%); learning rate 0.01 (tuned), head rate 0.001; precision fp32;
+    optimizer adamw.``: what it trained and with what (metrics.json's counts and ``chosen``, the resolved ``train``);
+    a closed-form fit, which takes no step, names no rate nor optimizer; [] where nothing is known."""
+    metrics, train = metrics or {}, resolved.get("train") or {}
+    parts = []
+    trainable, total = metrics.get("trainable_params"), metrics.get("total_params")
+    if isinstance(trainable, int) and isinstance(total, int) and total > 0:
+        share = 100 * trainable / total
+        parts.append(f"Trained {trainable:,} of {total:,} parameters ({share:.3g}%)" if share >= 1 else
+                     f"Trained {trainable:,} of {total:,} parameters ({share:.2g}%)")
+    chosen = metrics.get("chosen") if isinstance(metrics.get("chosen"), dict) else {}
+    stepped = isinstance(metrics.get("steps"), int) and metrics["steps"] > 0 or "pair_steps" in chosen
+    if stepped:
+        rates, keys = [], (("lr", "learning rate"), ("head_lr", "head rate"))
+        if _head_only(resolved):  # a probe's backbone rate moves nothing
+            keys = keys[1:]
+        for key, word in keys:
+            value = chosen.get(key, train.get(key))
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rates.append(f"{word} {value:g}" + (" (tuned)" if key in chosen and resolved.get("tune") else ""))
+        parts += [", ".join(rates)] if rates else []
+    if train.get("precision"):
+        parts.append(f"precision {md_text(str(train['precision']))}")
+    if stepped and train.get("optimizer"):
+        parts.append(f"optimizer {md_text(str(train['optimizer']))}")
+    return ["; ".join(parts) + ".", ""] if parts else []
+
+
+def _head_only(resolved: dict[str, Any]) -> bool:
+    """Whether the run's strategy trains nothing but its head (``Strategy.head_only``); False where it is unknown."""
+    from headstart.strategies import STRATEGIES
+
+    strategy = STRATEGIES.get(str(resolved.get("strategy")))
+    modality = "image" if (resolved.get("train") or {}).get("image_size") else "text"
+    return bool(strategy is not None and strategy.head_only(modality))
 
 
 def _backbone(resolved: dict[str, Any]) -> str:

@@ -272,7 +272,7 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     from headstart.model_card import model_card
     from headstart.report.mdtext import md_fence
 
-    meta = json.loads((out / "spec.json").read_text())
+    meta = {**json.loads((out / "spec.json").read_text()), **_adapted(out)}
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
     run, hf = shlex.quote(name), shlex.quote(f"{name}-hf")  # the commands run on the path as written, spaces and all
     if image:
@@ -288,6 +288,18 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
         how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}{EVALUATE_LINE_END}\n"
                        f"headstart export {run} --format hf --out {hf}   # a folder transformers loads", "bash")
     write_atomic(out / "README.md", model_card(meta, metrics, how=how).encode())
+
+
+def _adapted(out: Path) -> dict[str, Any]:
+    """``{"adapted": [...]}``: the modules a PEFT run's adapter is on, as its adapter_config.json names them (``targets``
+    unset is PEFT's default for the architecture: BERT's query and value), for its card; {} where none is named."""
+    try:
+        targets = json.loads((out / "adapter_config.json").read_text()).get("target_modules")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if isinstance(targets, str):
+        return {"adapted": targets}
+    return {"adapted": sorted(map(str, targets))} if isinstance(targets, list) and targets else {}
 
 
 def saved_stamp(directory: Path) -> tuple[int, int] | None:
