@@ -82,7 +82,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
             if (directory / name).exists():
                 _parameters(directory / name)
         return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],
-                           meta["spec"]["backbone"], list(meta.get("label_names", [])), resolved["data"]["task"],
+                           shown_base(resolved["strategy"], meta["spec"]["backbone"]), list(meta.get("label_names", [])), resolved["data"]["task"],
                            metrics.get("trainable_params"), sum(_tensor_bytes(directory / f) for f in files if (directory / f).exists()),
                            _summary(config) if config else resolved.get("options", {}),
                            {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"},
@@ -100,6 +100,15 @@ def inspect(directory: str | Path) -> AdapterInfo:
 
     refuse_other_folder(directory)  # one that does not exist, a store, an export: said as what it is
     raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
+
+
+def shown_base(strategy: str, backbone: str) -> str:
+    """A run's base as ``adapters list`` and its card say it: the backbone, or ``none (TF-IDF features)`` for a strategy
+    that reads nothing of the one given (``Strategy.own_features``: the given one is loaded, never used)."""
+    from headstart.strategies import STRATEGIES
+
+    own = getattr(STRATEGIES.get(strategy), "own_features", None)
+    return f"none ({own})" if own else backbone
 
 
 def _parameters(path: Path) -> int:

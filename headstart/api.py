@@ -189,7 +189,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                 # run; one during the save waits for it (seconds, after the training it keeps), then stops before scoring
                 with signals_held(second_acts=True):
                     result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
-                                     chosen=trained.chosen, tune_seconds=trained.tune_seconds, leakage=leakage,
+                                     chosen=trained.chosen, tune_seconds=trained.tune_seconds, trials=trained.trials,
+                                     leakage=leakage,
                                      not_scored=left if trained.report.status == "done" else None)
                 outcome = scored(spec, trained, test=False, progress=update)
         except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
@@ -228,7 +229,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
 
 def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overwrite: bool, flags: list[dict[str, str]],
-            chosen: dict[str, Any], leakage: Any, tune_seconds: float = 0.0,
+            chosen: dict[str, Any], leakage: Any, tune_seconds: float = 0.0, trials: list[dict[str, Any]] | None = None,
             not_scored: dict[str, list[str]] | None = None) -> FitResult:
     """Save a trained run (``recipe.Setup``, ``engine.FitReport``) into ``out`` where it may go there, and what ``fit``
     returns for it; ``not_scored``, what it is still to be scored on (``--retain``, ``--eval-data``), goes into its
@@ -238,11 +239,12 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     from headstart.backbones import count_parameters
     from headstart.outdir import finished
     from headstart.saved import LoadedRun, backbone_saved, run_record, save
-    from headstart.specs import run_key
 
     stopped = report.status != "done" or report.ended_by is not None
     saved, staged = None, False
-    record = run_record(s, report)  # what the folder holds: written now into out, or later by FitResult.save
+    # what the folder holds, keyed by the spec as asked (with --tune: the request, not its chosen rate's trial spec)
+    # (written now into out, or later by FitResult.save)
+    record = run_record(s, report, spec=spec, trials=trials, tune_seconds=tune_seconds)
     if out is not None and stopped and finished(Path(out), "run"):  # nothing stored is lost to a failure or an interrupt
         flags.append({"reason": "kept", "text": f"{report.status + ' and ' if report.status != 'done' else ''}was not saved: "
                                                 f"the finished run already in {str(out)!r} was kept",
@@ -263,11 +265,11 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
 
         counted = weight_bytes(s.model.backbone, linear_only=True)
         base_weights = {"stored": counted.stored, "fp32": counted.fp32}
-    meta = {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
+    meta = {"resolved": record.spec["resolved"], "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
             "label_names": list(s.data.label_names), "val_checks": report.checks}
     where = saved if report.ended_by or staged else Path(out) if out else None
     loaded = LoadedRun(where or Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
-    return FitResult(key=run_key(s.resolved()), out=where,
+    return FitResult(key=record.spec["key"], out=where,
                      status=report.status, val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,

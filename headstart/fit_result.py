@@ -168,8 +168,8 @@ def _copied(source: Path | None, out: Path, *, image: bool) -> Path:
 def load(run: str | Path) -> FitResult:
     """A saved run folder (``fit(..., out=...)``'s, ``headstart train --out``'s) as the FitResult ``fit`` returned for
     it, its model loaded once: ``predict`` and ``evaluate`` on it use the model in memory, where ``headstart.predict(
-    path, ...)`` loads the folder on every call. Its fields come from the folder's metrics.json; what a save does not
-    keep (``tune_seconds``, ``peak_rss_bytes``, ``leakage``) reads as unknown.
+    path, ...)`` loads the folder on every call. Its fields come from the folder's metrics.json (``tune_seconds`` from its
+    ``tuning``); what a save does not keep (``peak_rss_bytes``, ``leakage``) reads as unknown.
 
     Raises:
         StoreError: not a run folder (an sft or prefer run is named as one), or damaged.
@@ -195,10 +195,12 @@ def load(run: str | Path) -> FitResult:
     def number(key: str, default: float = 0) -> Any:
         return metrics.get(key) if isinstance(metrics.get(key), (int, float)) else default
 
+    tuning = metrics.get("tuning") if isinstance(metrics.get("tuning"), dict) else {}
     return FitResult(key=loaded.meta.get("key", ""), out=Path(run), status=metrics.get("status", "done"),
                      val_metrics=metrics.get("val") or {}, steps=number("steps"), best_step=number("best_step"),
                      train_seconds=number("train_seconds", 0.0), trainable_params=number("trainable_params"),
                      total_params=number("total_params"), error=metrics.get("error"), chosen=metrics.get("chosen"),
+                     tune_seconds=tuning.get("seconds") if isinstance(tuning.get("seconds"), (int, float)) else 0.0,
                      estimates=metrics.get("estimates") or {}, retention=metrics.get("retention") or [],
                      ood=metrics.get("ood") or [], flags=metrics.get("flags") or [],
                      val_held_out=metrics.get("val_held_out"), val_checks=number("val_checks"),

@@ -34,16 +34,19 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     chose = "the split that chose the checkpoint"
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
         picked = chosen_on_validation(metrics.get("chosen"), resolved.get("options"), resolved.get("n"))
-        chose = "the split that chose " + ", ".join(picked) if picked else "scored only: nothing was chosen on it"
+        chose = ("the split that chose " + ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={md_text(str(v))}"
+                                                     for k, v in picked.items())
+                 if picked else "scored only: nothing was chosen on it")
     scored = _test_score(metrics)
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(shown_name(str(data.get('name', '?'))))}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
-             f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(resolved.get('options', {})))}"
+             f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(_options(resolved, meta)))}"
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
              + f", on {resolved.get('n')} labelled examples of {md_code(shown_name(str(data.get('name'))))} (data hash {str(data.get('hash', ''))[:12]}), "
-             f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}"
+             f"seed {resolved.get('seed')}, " + _backbone(resolved)
              + (f" (its weights {md_text(rounded)})" if rounded else "") + ".", "",
+             *_settings(resolved, metrics), *_tuned(resolved, metrics), *_quantized(metrics),
              *merged_paragraph(meta.get("merge")),
              "## Metrics", "",
              f"Validation ({chose}"
@@ -64,6 +67,102 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _options(resolved: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """The strategy's options as resolved, ``targets`` unset (PEFT's default for the architecture) shown as the modules
+    the adapter is on (``meta["adapted"]``, from the run's adapter_config.json) where they are known."""
+    options = dict(resolved.get("options") or {})
+    if "targets" in options and options["targets"] is None and meta.get("adapted"):
+        options["targets"] = meta["adapted"]
+    return options
+
+
+def _settings(resolved: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:
+    """``Trained 1,234 of 22,714,114 parameters (0.0054%); learning rate 0.01 (tuned), head rate 0.001; precision fp32;
+    optimizer adamw.``: what it trained and with what (metrics.json's counts and ``chosen``, the resolved ``train``);
+    a closed-form fit, which takes no step, names no rate nor optimizer; [] where nothing is known."""
+    metrics, train = metrics or {}, resolved.get("train") or {}
+    parts = []
+    trainable, total = metrics.get("trainable_params"), metrics.get("total_params")
+    if isinstance(trainable, int) and isinstance(total, int) and total > 0:
+        share = 100 * trainable / total
+        parts.append(f"Trained {trainable:,} of {total:,} parameters ({share:.3g}%)" if share >= 1 else
+                     f"Trained {trainable:,} of {total:,} parameters ({share:.2g}%)")
+    chosen = metrics.get("chosen") if isinstance(metrics.get("chosen"), dict) else {}
+    stepped = isinstance(metrics.get("steps"), int) and metrics["steps"] > 0 or "pair_steps" in chosen
+    if stepped:
+        rates, keys = [], (("lr", "learning rate"), ("head_lr", "head rate"))
+        if _head_only(resolved):  # a probe's backbone rate moves nothing
+            keys = keys[1:]
+        for key, word in keys:
+            value = chosen.get(key, train.get(key))
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rates.append(f"{word} {value:g}" + (" (tuned)" if key in chosen and resolved.get("tune") else ""))
+        parts += [", ".join(rates)] if rates else []
+    if train.get("precision"):
+        parts.append(f"precision {md_text(str(train['precision']))}")
+    if stepped and train.get("optimizer"):
+        parts.append(f"optimizer {md_text(str(train['optimizer']))}")
+    return ["; ".join(parts) + ".", ""] if parts else []
+
+
+def _head_only(resolved: dict[str, Any]) -> bool:
+    """Whether the run's strategy trains nothing but its head (``Strategy.head_only``); False where it is unknown."""
+    from headstart.strategies import STRATEGIES
+
+    strategy = STRATEGIES.get(str(resolved.get("strategy")))
+    modality = "image" if (resolved.get("train") or {}).get("image_size") else "text"
+    return bool(strategy is not None and strategy.head_only(modality))
+
+
+def _backbone(resolved: dict[str, Any]) -> str:
+    """``backbone `all-minilm-l6-v2```, or ``backbone none (TF-IDF features)`` for a strategy that reads nothing of the
+    backbone given (``adapter_info.shown_base``)."""
+    from headstart.adapter_info import shown_base
+
+    name = str(resolved.get("backbone"))
+    shown = shown_base(str(resolved.get("strategy")), name)
+    return f"backbone {md_code(name)}" if shown == name else f"backbone {md_text(shown)}"
+
+
+def _tuned(resolved: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:
+    """``Its learning rate (lr) was tuned on validation by successive halving over 0.001, 0.003, 0.01: 0.003 was chosen
+    (5 trials, 12.5 s).``: a ``--tune`` run's (the resolved spec's ``tune``, metrics.json's ``chosen`` and ``tuning``);
+    [] for a run that was not tuned."""
+    tune = resolved.get("tune")
+    if not isinstance(tune, dict):
+        return []
+    param = str(tune.get("param") or "lr")
+    grid = ", ".join(f"{v:g}" for v in tune.get("grid") or [] if isinstance(v, (int, float)))
+    value = ((metrics or {}).get("chosen") or {}).get(param)
+    tuning = (metrics or {}).get("tuning") or {}
+    trials, seconds = tuning.get("trials"), tuning.get("seconds")
+    cost = ", ".join(([f"{len(trials)} trials"] if isinstance(trials, list) else [])
+                     + ([f"{seconds:g} s"] if isinstance(seconds, (int, float)) else []))
+    rate = "head learning rate" if param == "head_lr" else "learning rate"
+    return [f"Its {rate} ({md_code(param)}) was tuned on validation by successive halving"
+            + (f" over {grid}" if grid else "")
+            + (f": {value:g} was chosen" if isinstance(value, (int, float)) else "")
+            + (f" ({cost})" if cost else "") + ".", ""]
+
+
+def _quantized(metrics: dict[str, Any] | None) -> list[str]:
+    """``Its base's 36 linear layers are 4-bit NF4 (double-quantised block scales), computing in float32: their
+    weights take 5.55 MB, 0.13x of their 43.1 MB in fp32.``: a 4-bit run's (metrics.json's ``quantization``); [] else."""
+    from headstart.report.mdtext import bytes_text
+
+    q = (metrics or {}).get("quantization")
+    if not isinstance(q, dict):
+        return []
+    kind = md_text(str(q.get("type") or "nf4").upper())
+    double = " (double-quantised block scales)" if q.get("double_quantization") is True else ""
+    dtype = f", computing in {md_text(str(q['compute_dtype']))}" if q.get("compute_dtype") else ""
+    layers = f"{q['layers']} linear layers are" if isinstance(q.get("layers"), int) else "linear layers are"
+    stored, fp32 = q.get("stored_bytes"), q.get("fp32_bytes")
+    size = (f": their weights take {bytes_text(stored)}, {stored / fp32:.2f}x of their {bytes_text(fp32)} in fp32"
+            if isinstance(stored, int) and isinstance(fp32, int) and fp32 > 0 else "")
+    return [f"Its base's {layers} 4-bit {kind}{double}{dtype}{size}.", ""]
 
 
 def _test_score(metrics: dict[str, Any] | None) -> list[str]:

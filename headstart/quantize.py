@@ -120,6 +120,21 @@ def weight_bytes(module: nn.Module, *, linear_only: bool = False) -> WeightBytes
     return WeightBytes(stored=stored, fp32=fp32, quantized_params=quantized)
 
 
+def quantization(module: nn.Module) -> dict[str, object]:
+    """What a 4-bit base is, as a saved run's metrics.json keeps it (``quantization``) and its card says: the type
+    (``nf4``), whether the block scales are double-quantised, the matmul's compute dtype, how many linear layers and
+    parameters are 4-bit, and their weights' bytes as stored vs in fp32 (``weight_bytes``, linear layers only)."""
+    bnb = _bnb()
+    layers = [m for m in module.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    states = [m.weight.quant_state for m in layers if getattr(m.weight, "quant_state", None) is not None]
+    counted = weight_bytes(module, linear_only=True)
+    return {"type": sorted({str(s.quant_type) for s in states})[0] if states else "nf4",
+            "double_quantization": bool(states) and all(s.state2 is not None for s in states),
+            "compute_dtype": str(layers[0].compute_dtype).removeprefix("torch.") if layers else None,
+            "layers": len(layers), "params": counted.quantized_params,
+            "stored_bytes": counted.stored, "fp32_bytes": counted.fp32}
+
+
 @contextmanager
 def _parameters_on_meta():
     """Build modules whose parameters live on the meta device (no memory, no initialisation cost); buffers stay real

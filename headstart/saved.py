@@ -77,11 +77,23 @@ class RunRecord:
     planned_steps: int | None = None  # the steps planned, said beside an interrupt's ended_by
 
 
-def run_record(s: Any, report: FitReport) -> RunRecord:
+def run_record(s: Any, report: FitReport, *, spec: Any = None, trials: list[dict[str, Any]] | None = None,
+               tune_seconds: float = 0.0) -> RunRecord:
     """The record of a run just trained (``recipe.Setup``, ``engine.FitReport``): saves the head (+ regression
     scaling) and, of the backbone, everything when it was trained from scratch, only the parameters that trained
-    otherwise (the rest reloads from the pre-trained source); a run that did not finish, no weights."""
+    otherwise (the rest reloads from the pre-trained source); a run that did not finish, no weights.
+
+    Args:
+        spec: the ``RunSpec`` as asked, where it is not ``s.spec``: a ``--tune`` run's final setup is its chosen
+            rate's trial spec, but the run is saved (and keyed, as the store keys it) as the request, with its tuning,
+            so the same command made again is the same run.
+        trials / tune_seconds: the tuning's trials (``tuning.halve``) and their wall seconds: metrics.json's ``tuning``.
+    """
+    import dataclasses
+
     from headstart.provenance import environment
+
+    asked = s if spec is None else dataclasses.replace(s, spec=spec)
 
     state = s.model.state_dict()
     saved = backbone_saved(s, report)
@@ -108,14 +120,16 @@ def run_record(s: Any, report: FitReport) -> RunRecord:
         "total_params": count_parameters(s.model),
         "history": report.history,
         "chosen": report.chosen,
+        **({"tuning": _tuning_record(asked, trials, tune_seconds)} if trials else {}),
+        **({"quantization": _quantization(s.model)} if s.strategy.quantized else {}),  # what its 4-bit base is
         **({"estimates": report.estimates} if report.estimates else {}),  # what objective terms estimated (importance)
         **_majority(s),
     }
-    resolved = s.resolved()
+    resolved = asked.resolved()
     spec = {
         "format_version": FORMAT_VERSION,
         "key": run_key(resolved),
-        "spec": s.spec.to_dict(),
+        "spec": asked.spec.to_dict(),
         "resolved": resolved,
         "data_source": s.data.source,
         "label_names": list(s.data.label_names),
@@ -125,6 +139,20 @@ def run_record(s: Any, report: FitReport) -> RunRecord:
     }
     return RunRecord(spec=spec, metrics=metrics, keep=frozenset(keep), strategy=s.strategy, done=report.status == "done",
                      image=getattr(s.model.backbone, "modality", "text") == "image", planned_steps=report.planned_steps)
+
+
+def _quantization(model: torch.nn.Module) -> dict[str, Any]:
+    """A 4-bit run's base (``quantize.quantization``: NF4, double quantisation, compute dtype, bytes vs fp32)."""
+    from headstart.quantize import quantization
+
+    return quantization(model.backbone)
+
+
+def _tuning_record(s: Any, trials: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """metrics.json's ``tuning`` of a ``--tune`` run: the parameter searched, its grid, each trial (its value, steps,
+    status, validation score and loss, in the order they ran) and the trials' wall seconds (the final run's excluded)."""
+    tune = s.resolved().get("tune") or {}
+    return {"param": tune.get("param"), "grid": tune.get("grid"), "trials": trials, "seconds": round(seconds, 2)}
 
 
 def save_record(record: RunRecord, model: torch.nn.Module, out: str | Path, *, notes: dict[str, Any] | None = None,
@@ -244,7 +272,7 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     from headstart.model_card import model_card
     from headstart.report.mdtext import md_fence
 
-    meta = json.loads((out / "spec.json").read_text())
+    meta = {**json.loads((out / "spec.json").read_text()), **_adapted(out)}
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
     run = shlex.quote(name)  # the commands run on the path as written, spaces and all
     if image:
@@ -275,6 +303,18 @@ def _export_lines(out: Path, meta: dict[str, Any], *, run: str, name: str) -> st
         return (f"\nheadstart adapters merge {run} --dequantize --out {merged}   # the adapter folded into an fp32 base"
                 f"\nheadstart export {merged} --format hf --out {shlex.quote(f'{name}-merged-hf')}   # a folder transformers loads")
     return ""
+
+
+def _adapted(out: Path) -> dict[str, Any]:
+    """``{"adapted": [...]}``: the modules a PEFT run's adapter is on, as its adapter_config.json names them (``targets``
+    unset is PEFT's default for the architecture: BERT's query and value), for its card; {} where none is named."""
+    try:
+        targets = json.loads((out / "adapter_config.json").read_text()).get("target_modules")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if isinstance(targets, str):
+        return {"adapted": targets}
+    return {"adapted": sorted(map(str, targets))} if isinstance(targets, list) and targets else {}
 
 
 def saved_stamp(directory: Path) -> tuple[int, int] | None:

@@ -236,3 +236,48 @@ def test_a_regression_runs_scored_card_names_no_interval_it_does_not_show():
     assert "That score is over the test rows; it does not cover seeds" in regression and "That interval" not in regression
     classifier = model_card(meta, {"steps": 3, "test": {"n": 40, "accuracy": 0.75, "accuracy_ci": [0.6, 0.86]}}, how="")
     assert "That interval is over the test rows (how precisely they measure this one run); it does not cover seeds" in classifier
+
+
+def test_a_tfidf_run_is_carded_and_listed_with_no_backbone(tmp_path, toy_csv, tiny_registry):
+    """tfidf-logreg reads nothing of the backbone given: its card and ``adapters list`` said it was built on it."""
+    import headstart
+    from headstart.adapter_info import inspect
+
+    headstart.fit(str(toy_csv), "tiny", strategy="tfidf-logreg", n=32, out=tmp_path / "tf")
+    card = (tmp_path / "tf" / "README.md").read_text()
+    assert "backbone none (TF-IDF features)" in card and "backbone `tiny`" not in card
+    assert inspect(tmp_path / "tf").base == "none (TF-IDF features)"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path / "lp")
+    assert "backbone `tiny`" in (tmp_path / "lp" / "README.md").read_text() and inspect(tmp_path / "lp").base == "tiny"
+
+
+def test_a_card_states_what_trained_and_with_what_and_the_value_validation_chose():
+    """The card left out the trainable share, the rates, precision and optimizer (metrics.json and spec.json have them),
+    showed lora's targets as null, and said "the split that chose C" without C's value."""
+    from headstart.model_card import model_card
+
+    lora = {"resolved": {"strategy": "lora", "options": {"rank": 8, "targets": None}, "tune": {"param": "lr", "grid": [1e-4, 3e-4]},
+                         "train": {"lr": 2e-4, "head_lr": 1e-3, "precision": "fp32", "optimizer": "adamw"}},
+            "adapted": ["query", "value"]}
+    card = model_card(lora, {"steps": 10, "best_step": 10, "trainable_params": 1234, "total_params": 22714114,
+                             "chosen": {"lr": 3e-4}, "val": {}}, how="")
+    assert ("Trained 1,234 of 22,714,114 parameters (0.0054%); learning rate 0.0003 (tuned), head rate 0.001; "
+            "precision fp32; optimizer adamw.") in card
+    assert '`{"rank": 8, "targets": ["query", "value"]}`' in card
+    probe = {"resolved": {"strategy": "linear-probe", "options": {}, "train": {"lr": 1e-5, "head_lr": 1e-3, "precision": "bf16",
+                                                                              "optimizer": "adamw"}}}
+    card = model_card(probe, {"steps": 5, "trainable_params": 770, "total_params": 770, "val": {}}, how="")
+    assert "Trained 770 of 770 parameters (100%); head rate 0.001; precision bf16; optimizer adamw." in card  # no backbone rate
+    solved = {"resolved": {"strategy": "embed-logreg", "options": {"grid": [0.1, 1.0, 100.0]}, "train": {"precision": "fp32"}}}
+    card = model_card(solved, {"steps": 0, "chosen": {"C": 100.0}, "val": {"n": 12}}, how="")
+    assert "Validation (the split that chose C=100, 12 examples)" in card and "learning rate" not in card
+
+
+def test_a_lora_runs_card_names_the_modules_its_adapter_is_on(tmp_path, toy_csv, tiny_registry):
+    import headstart
+    from headstart.specs import TrainConfig
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=16, out=tmp_path / "lora",
+                  config=TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32"))
+    card = (tmp_path / "lora" / "README.md").read_text()
+    assert '"targets": ["query", "value"]' in card and '"targets": null' not in card

@@ -115,3 +115,19 @@ def test_a_causal_lm_loads_in_4_bits_with_its_output_projection_in_full_precisio
     ids = torch.tensor([[5, 17, 99, 2034, 7]])
     with torch.no_grad():
         assert torch.equal(direct(input_ids=ids).logits, reference(input_ids=ids).logits)
+
+
+def test_a_saved_qlora_run_says_its_base_is_4_bit_nf4(toy_csv, tiny_registry, tmp_path):
+    """metrics.json keeps what the 4-bit base is (train printed it, nothing saved said it), and the card says it."""
+    import json
+
+    import headstart
+    from headstart.specs import TrainConfig
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="qlora", n=16, out=tmp_path / "q",
+                  config=TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32"))
+    q = json.loads((tmp_path / "q" / "metrics.json").read_text())["quantization"]
+    assert q["type"] == "nf4" and q["double_quantization"] is True and q["compute_dtype"] == "float32"
+    assert q["layers"] > 0 and 0 < q["stored_bytes"] < q["fp32_bytes"] / 4
+    card = (tmp_path / "q" / "README.md").read_text()
+    assert f"Its base's {q['layers']} linear layers are 4-bit NF4 (double-quantised block scales), computing in float32" in card

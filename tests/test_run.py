@@ -187,7 +187,7 @@ def test_the_model_card_says_what_validation_chose():
         return next(x for x in model_card({}, metrics, how="").splitlines() if x.startswith("Validation"))
 
     assert line({"steps": 40, "val": {"n": 12}}).startswith("Validation (the split that chose the checkpoint, 12 examples)")
-    assert line({"steps": 0, "chosen": {"C": 1.0}, "val": {"n": 12}}).startswith("Validation (the split that chose C, 12 examples)")
+    assert line({"steps": 0, "chosen": {"C": 1.0}, "val": {"n": 12}}).startswith("Validation (the split that chose C=1, 12 examples)")
     assert line({"steps": 0, "chosen": {}, "val": {"n": 12}}).startswith("Validation (scored only: nothing was chosen on it")
 
 

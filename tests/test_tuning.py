@@ -381,3 +381,32 @@ def test_a_tuned_runs_trials_carry_its_eta_from_the_second_trial_on(toy, make_ti
     assert second[ETA_KEY] == pytest.approx(10.0 * (sum(steps[1:]) + 12)), "every step left at 10 s a step"
     last = [info[ETA_KEY] for info in tuning if f", trial {len(steps)} of" in info["tuning"]]
     assert last[-1] == pytest.approx(10.0 * 12), "its last step done: the final run's 12 steps left"
+
+
+def test_a_tuned_run_is_saved_as_asked_and_the_same_request_is_the_same_run(toy_csv, tiny_registry, tmp_path):
+    """spec.json keeps --tune (not the chosen rate's trial spec, which read as --lr given), so the same command again
+    replaces its own run rather than being refused; metrics.json keeps the trials, the card says what was chosen,
+    and loading the run does not tune again."""
+    import headstart
+    from headstart.same_run import check_replaces_same_run
+    from headstart.specs import RunSpec as Spec
+
+    config = TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32")
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", tune="lr", config=config)
+    meta = json.loads((tmp_path / "run" / "spec.json").read_text())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert meta["spec"]["tune"] == "lr" and meta["spec"]["train"]["lr"] is None
+    assert meta["resolved"]["tune"]["param"] == "lr" and run.key == meta["key"]
+    chosen = metrics["chosen"]["lr"]
+    assert chosen in meta["resolved"]["tune"]["grid"]
+    tuning = metrics["tuning"]
+    assert tuning["param"] == "lr" and len(tuning["trials"]) == 3 and tuning["seconds"] >= 0
+    assert all({"lr", "steps", "val_score"} <= set(t) for t in tuning["trials"])
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "was tuned on validation by successive halving over" in card and f": {chosen:g} was chosen (3 trials" in card
+    asked = Spec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=config, tune="lr")
+    check_replaces_same_run(tmp_path / "run", asked)  # the same request: not refused as another run
+    loaded = headstart.load(tmp_path / "run")
+    assert loaded.chosen["lr"] == chosen and loaded.tune_seconds == tuning["seconds"]
+    texts = ["a b c", "d e f"]
+    assert [r["label"] for r in loaded.predict(texts)] == [r["label"] for r in run.predict(texts)]

@@ -133,6 +133,9 @@ class Strategy:
     Options: ClassVar[type] = NoOptions
     defaults: ClassVar[dict[str, Any]] = {}  # TrainConfig fields this strategy sets differently
     uses_pretrained: ClassVar[bool] = True
+    # What the run reads in place of a backbone where it reads nothing of the one given ("TF-IDF features"): its card
+    # and ``adapters list`` say "none (...)" rather than name a pre-trained model it never used. None: the backbone.
+    own_features: ClassVar[str | None] = None
     # Never changes the backbone it is given (trains only the head, or builds its own backbone from it): the run
     # uses the loaded backbone as is, without the private copy (90 MB for MiniLM, ~0.3 s a run) others need.
     leaves_backbone: ClassVar[bool] = False

@@ -128,6 +128,7 @@ class TfidfLogreg(Strategy):
     description = "no pre-trained model: TF-IDF of word 1-2 grams + scikit-learn logistic regression, C chosen on validation"
     Options = LinearOptions
     uses_pretrained = False
+    own_features = "TF-IDF features"
     modalities = ("text",)
     unexportable_why = ("its features are TF-IDF counts, not a transformers encoder, which every --format writes; serve it "
                         "with headstart predict")
