@@ -29,8 +29,9 @@ def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F82
 def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str:  # noqa: F821
     """The text column (``requested``, or guessed); ``"a,b"`` names a pair of columns (NLI-style premise, hypothesis).
 
-    A column is guessed by its name (``TEXT_NAMES``), else as the only column of strings, one named like a label
-    (``LABEL_NAMES``: class names are strings too) left out.
+    A column is guessed by its name (``TEXT_NAMES``), else as the only column of strings; one named like a label
+    (``LABEL_NAMES``: class names are strings too) is never the guess: a table whose strings are all label-named has
+    no text column, and one beside another column of strings (``tweet``, ``label``) still needs ``--text-column``.
 
     Raises:
         DataError: a named column that is not there, or no column to guess.
