@@ -24,11 +24,22 @@ class PromptOptions:
                         default=PromptOptions.virtual_tokens)
 
 
+def usable_positions(encoder: Any) -> int | None:
+    """How many tokens ``encoder``'s position embeddings number: ``max_position_embeddings``, less the ids a
+    RoBERTa-style encoder (MPNet: 514, numbered from ``padding_idx + 1`` = 2) never gives a token; None where unknown."""
+    positions = getattr(getattr(encoder, "config", None), "max_position_embeddings", None)
+    table = getattr(getattr(encoder, "embeddings", None), "position_embeddings", None)
+    pad = getattr(table, "padding_idx", None)
+    if not isinstance(positions, int):
+        return None
+    return positions - (pad + 1) if isinstance(pad, int) else positions
+
+
 def too_many_tokens(pretrained: Any, options: PromptOptions) -> str | None:
     """Why ``options.virtual_tokens`` do not fit beside the backbone's longest input, or None. Both methods place the
     real tokens after the virtual ones (a prefix shifts their position ids), so a text cut at ``max_length`` tokens
     needs ``virtual_tokens + max_length`` position embeddings: past the encoder's own, its embeddings fail mid-run."""
-    positions = getattr(getattr(getattr(pretrained, "model", None), "config", None), "max_position_embeddings", None)
+    positions = usable_positions(getattr(pretrained, "model", None))
     length = getattr(pretrained, "max_length", None)
     if not isinstance(positions, int) or not isinstance(length, int) or options.virtual_tokens + length <= positions:
         return None

@@ -265,3 +265,20 @@ def test_targets_that_match_nothing_are_answered_with_the_backbones_module_names
     with pytest.raises(ConfigError) as e:
         planned(name, toy, make_tiny_bert, {"targets": "nosuch"})
     assert "query, key, value, attention.output.dense, intermediate.dense, output.dense" in str(e.value)
+
+
+def test_virtual_tokens_on_mpnet_count_the_positions_its_padding_offset_leaves(toy):
+    """MPNet (all-mpnet-base-v2: 514 positions) numbers a token's position from padding_idx + 1 = 2, so two fewer fit
+    than its config says: the count offered beside --max-length 32 on a 64-position tiny MPNet is 30, and it runs (31
+    passed the check and died in the position embeddings)."""
+    def mpnet(**options):
+        return setup(RunSpec(data="toy", backbone="tiny-mpnet", strategy="prompt-tuning", n=32, options=options, train=CFG),
+                     data=toy, pretrained=tiny_mpnet())
+
+    with pytest.raises(ConfigError) as e:
+        mpnet(virtual_tokens=31)
+    assert str(e.value) == ("--option virtual_tokens=31 with --max-length 32 needs 63 positions; tiny-mpnet has 62: "
+                            "try --option virtual_tokens=30 or a smaller --max-length")
+    s = mpnet(virtual_tokens=30)
+    batch = s.model.backbone.collate(s.model.backbone.encode(["word " * 100]))
+    assert s.model.backbone(batch).shape == (1, 32)
