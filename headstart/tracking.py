@@ -21,7 +21,7 @@ from typing import Any
 
 from headstart.errors import ConfigError, HeadstartError
 from headstart.surface import spoken
-from headstart.results import RunResult
+from headstart.results import RECORDED, RunResult
 
 REPORT_FILES = ("report.html", "report.md", "results.json", "chart.png")
 KEY_TAG = "headstart.key"
@@ -165,7 +165,8 @@ def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: di
                        val_metrics={k: v for k, v in (metrics.get("val") or {}).items() if k != "per_class"},
                        train_seconds=float(metrics.get("train_seconds") or 0.0), steps=int(metrics.get("steps") or 0),
                        trainable_params=int(metrics.get("trainable_params") or 0),
-                       total_params=int(metrics.get("total_params") or 0), record={"history": metrics.get("history") or []})
+                       total_params=int(metrics.get("total_params") or 0), record={"history": metrics.get("history") or []},
+                       chosen=metrics.get("chosen") if isinstance(metrics.get("chosen"), dict) else {})
     run_id = _log_run(client, experiment_id, result, f"{resolved.get('strategy')} {directory.name}")
     if _test_note(metrics):
         client.set_tag(run_id, "headstart.test_note", _test_note(metrics))
@@ -256,6 +257,14 @@ def _client(mlflow: Any, directory: Path, uri: str | None) -> Any:
     return MlflowClient(tracking_uri=uri or f"sqlite:///{(directory / 'mlflow.db').resolve()}")
 
 
+def _chosen(chosen: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """A tuned run's picks as parameters: ``chosen.lr``, and ``train.lr`` the value it trained at (the spec keeps the
+    request, whose rate is the strategy's default); closed-form picks (``C``) as ``chosen.C``. Trials and seconds stay out."""
+    picks = {k: v for k, v in (chosen or {}).items() if k not in ("trials", "tune_seconds", *RECORDED) and isinstance(v, (int, float, str))}
+    train = spec.get("train") if isinstance(spec.get("train"), dict) else {}
+    return {**{f"chosen.{k}": v for k, v in picks.items()}, **{f"train.{k}": v for k, v in picks.items() if k in train}}
+
+
 def _log_run(client: Any, experiment_id: str, r: RunResult, label: str, *, on: str | None = None) -> str:
     """Log one run as an MLflow run named by its arm ``label`` (and backbone ``on``, where a store holds several), size
     and seed."""
@@ -266,7 +275,7 @@ def _log_run(client: Any, experiment_id: str, r: RunResult, label: str, *, on: s
     run = client.create_run(experiment_id, run_name=f"{label}{where} n={r.spec.get('n_requested')} seed={r.spec.get('seed')}",
                             tags={"headstart.arm": label, "headstart.status": r.status})
     run_id = run.info.run_id
-    params = [Param(k, v) for k, v in flat(spec).items()]
+    params = [Param(k, v) for k, v in {**flat(spec), **_chosen(r.chosen, spec)}.items()]
     metrics = {**_numbers(r.metrics), **_numbers(r.val_metrics, "val_"), "train_seconds": r.train_seconds,
                "trainable_params": float(r.trainable_params)}
     history = [(int(h["step"]), float(h["val_score"])) for h in (r.record or {}).get("history", [])

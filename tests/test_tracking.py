@@ -188,3 +188,28 @@ def test_a_bad_tracking_uri_names_what_the_callers_path_can_set(toy_csv, tiny_re
     assert "check $MLFLOW_TRACKING_URI" in str(caught.value) and "--mlflow-uri" not in str(caught.value)
     code, _, err = run_cli(["runs", str(tmp_path / "c"), "--to-mlflow", "--mlflow-uri", "bogus://y"], monkeypatch, capsys)
     assert code == 2 and "check --mlflow-uri" in err, err  # the one command with the flag names it
+
+
+def test_a_tuned_run_is_logged_at_the_rate_it_trained_at(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """A --tune run's spec.json keeps the request (its rate the strategy's default): MLflow's train.lr is the rate the
+    tuning chose and trained at, chosen.lr says it was chosen; the trials stay out of the parameters."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from conftest import run_cli
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "tuned"
+    code, _, err = run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+                            "--max-steps", "4", "--min-steps", "4", "--tune", "lr", "--grid", "1e-4,3e-4", "--quiet", "--out", str(out),
+                            "--report-to", "mlflow"], monkeypatch, capsys)
+    assert code in (0, None), err
+    spec = json.loads((out / "spec.json").read_text())
+    chosen = json.loads((out / "metrics.json").read_text())["chosen"]["lr"]
+    assert spec["spec"]["tune"] == "lr" and chosen in (1e-4, 3e-4) and spec["resolved"]["train"]["lr"] == 5e-5, \
+        "the request's rate is the default, outside the grid given"
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("headstart-train").experiment_id])
+    assert float(run.data.params["train.lr"]) == pytest.approx(chosen) and float(run.data.params["chosen.lr"]) == pytest.approx(chosen)
+    assert not any(k.startswith("chosen.trials") for k in run.data.params)
