@@ -26,7 +26,8 @@ class IA3Options:
 class IA3(PeftStrategy):
     name = "ia3"
     description = ("IA3 (peft): learned rescaling of keys and values and of the inputs to the attention-output and "
-                   "feed-forward-output projections, 4 vectors a layer (~0.07% of params)")
+                   "feed-forward-output projections, 4 vectors a layer (~0.07% of params; on MPNet keys, values and the "
+                   "feed-forward output, 3)")
     Options = IA3Options
     defaults = {"lr": 3e-3, "head_lr": 1e-3, "min_steps": 100}  # scalings start at 1 and need a large lr to move
     lr_grid = (1e-3, 3e-3, 1e-2)  # --tune lr candidates

@@ -31,8 +31,9 @@ def encoder_of(backbone: nn.Module) -> nn.Module:
     return encoder
 
 
-# Encoders PEFT names no default targets for, by config ``model_type``: the same roles as PEFT's BERT defaults. MPNet
-# (all-mpnet-base-v2) calls its attention's query, key and value q, k, v; its feed-forward output is output.dense.
+# Encoders PEFT names no default targets for, by config ``model_type``. MPNet (all-mpnet-base-v2) calls its attention's
+# query, key and value q, k, v; its feed-forward output is output.dense. lora takes BERT's roles (q, v); ia3 scales keys,
+# values and the feed-forward output: 3 vectors a layer, where PEFT's BERT default also scales the attention output.
 DEFAULT_TARGETS = {"mpnet": {"lora": ["q", "v"], "ia3": ["k", "v", "output.dense"]}}
 
 
