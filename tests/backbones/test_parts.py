@@ -90,6 +90,25 @@ def test_a_damaged_part_is_said_and_leaves_nothing(tmp_path):
     assert not _models().exists() or not list(_models().iterdir()), "no half-extracted folder left"
 
 
+def test_a_disk_that_refuses_the_files_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """A full disk (ENOSPC) mid-extraction was a raw OSError traceback: one line naming the folder and the fix."""
+    import errno
+    import shutil
+
+    from headstart.backbones import parts as parts_module
+
+    def full(src, dst, length=0):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    parts = _parts(tmp_path / "parts", count=2)
+    monkeypatch.setattr(parts_module.shutil, "copyfileobj", full)
+    with pytest.raises(BackboneError, match=r"^could not extract fake into .*models \(No space left on device\); .*"
+                                            r"point HEADSTART_CACHE at a larger disk$"):
+        extracted(parts, "fake")
+    monkeypatch.setattr(parts_module.shutil, "copyfileobj", shutil.copyfileobj)
+    assert not _models().exists() or not list(_models().iterdir()), "no half-extracted folder left"
+
+
 def test_a_member_outside_the_folder_is_refused(tmp_path):
     parts = _parts(tmp_path / "parts", {"model/config.json": b"{}", "model/../../escape.txt": b"x"}, count=1)
     with pytest.raises(BackboneError, match=r"holds 'model/\.\./\.\./escape\.txt', a path outside its folder"):
