@@ -270,12 +270,18 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     its commands, is ``card_name``'s."""
     from headstart.data.columns import run_pair
     from headstart.model_card import model_card
-    from headstart.report.mdtext import md_fence
+    from headstart.report.mdtext import md_fence, md_text
 
     meta = {**json.loads((out / "spec.json").read_text()), **_adapted(out)}
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
     run = shlex.quote(name)  # the commands run on the path as written, spaces and all
-    if image:
+    status = (metrics or {}).get("status", "done")
+    if status != "done":  # no weights were kept: every command below would refuse the run
+        error = (metrics or {}).get("error")
+        how = (f"This run {md_text(str(status))}{f' ({md_text(str(error))})' if error else ''} and kept no weights: "
+               "nothing here predicts, evaluates or exports it. Train it again with what the error names changed (a "
+               "diverged run: a lower --lr).")
+    elif image:
         how = md_fence(f"headstart predict {run} photo.png   # or a folder of images, or a table naming them\n"
                        f"headstart evaluate {run}{EVALUATE_LINE_END}", "bash")
     elif (pair := run_pair(meta.get("data_source"))) is not None:  # export refuses pairs

@@ -325,6 +325,10 @@ def test_train_json_keeps_the_exit_status_of_a_diverged_run(monkeypatch, capsys,
     assert json.loads(stdout)["status"] == "diverged" and code == 1
     code, _, err = cli(args, monkeypatch, capsys)
     assert code == 1 and "diverged" in err
+    card = (tmp_path / "run" / "README.md").read_text()  # it kept no weights: its card offers no command that loads it
+    assert "This run diverged" in card and "kept no weights" in card
+    assert "headstart predict" not in card and "headstart export" not in card
+    assert not [line for line in card.splitlines() if line.startswith("headstart ")], "no command a line"
 
 
 @pytest.mark.parametrize("as_json", [False, True])
