@@ -124,8 +124,9 @@ def choice_text(summary: dict[str, Any]) -> str:
                "best, and that best is luckier the more often a run looks and the more its checks differ, so "
                "the choices read each run's pick on one half of its validation rows scored on the other half, both "
                "ways round and averaged" if held else "")
-            + (f" (not held out from the learning rate that tuning chose for {', '.join(tuned)}: its search read all "
-               "the validation rows)" if held and tuned else "")
+            + ((f" (not held out from the learning rate that tuning chose for {', '.join(tuned)}: its search read all "
+                "the validation rows)" if held else f" (the learning rate tuning chose for {', '.join(tuned)} was "
+                "chosen on the same validation rows)") if tuned else "")
             + "; the figures quoted are test scores.")
 
 

@@ -215,3 +215,23 @@ def test_the_choice_text_says_a_tuned_arms_learning_rate_was_chosen_on_all_valid
     assert text(True).endswith(" (not held out from the learning rate that tuning chose for full-finetune: its search "
                                "read all the validation rows); the figures quoted are test scores."), text(True)
     assert "tuning" not in text(False)
+
+
+def test_the_choice_text_names_tuned_arms_where_no_run_kept_held_out_scores_too() -> None:
+    """Without held-out scores (validation maxima) the tuned arms went unnamed, though README says the report names them."""
+    from headstart.analysis import summarize
+    from headstart.report.markdown import choice_text
+    from headstart.results import RunResult
+
+    def run(strategy: str, seed: int, val: float) -> RunResult:
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+        budget = {"epochs": 3, "min_steps": 10, "planned_steps": 10, "steps": 10, "tuned": strategy == "full-finetune"}
+        return RunResult(key=f"{strategy}/{seed}", spec=spec, status="done", metrics={"accuracy": val, "n": 300},
+                         val_metrics={"accuracy": val}, train_seconds=1.0, steps=10, record={"budget": budget})
+
+    text = choice_text(summarize([run(s, seed, v + seed / 100) for seed in range(3)
+                                  for s, v in (("full-finetune", 0.8), ("linear-probe", 0.7))]))
+    assert text == ("Choices (recommendation, head start, crossover) are made on validation scores (the learning rate "
+                    "tuning chose for full-finetune was chosen on the same validation rows); the figures quoted are test "
+                    "scores."), text
