@@ -33,7 +33,6 @@ from headstart.specs import run_key
 from headstart.strategies import get_strategy
 
 
-
 # ---- writing ------------------------------------------------------------------------------------------
 
 

@@ -138,7 +138,6 @@ def gguf_file_type(path: Path) -> str | None:
         return f"file type {value}"
 
 
-
 def damaged(path: Path) -> bool:
     """Whether the GGUF file ``path`` is cut short: its header unreadable, or its tensors reaching past its end. The
     reader maps the file and parses its header and tensor table (~2 s for SmolLM2's), so it runs only once reading failed."""

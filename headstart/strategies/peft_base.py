@@ -150,7 +150,6 @@ def save_adapter(encoder: torch.nn.Module, out: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-
 def check_targets(targets: Any) -> list[str] | str | None:
     """``--targets``: None (PEFT's default for the architecture), "all-linear", or module-name suffixes."""
     if targets is None or targets == "all-linear":
