@@ -313,14 +313,13 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     assert err.startswith("note: at the run's own precision (bf16, as predict and evaluate run it) merged and adapter logits differ by up to "), err
 
 
-def test_evaluate_of_a_merged_bf16_run_notes_the_gap_its_card_states(toy_csv, tiny_registry, tmp_path, capsys):
+def test_evaluate_of_a_merged_bf16_run_notes_the_gap_its_card_states(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     """evaluate runs a merged bf16 run at bf16, where its outputs differ from the adapter run's by the gap merge
     measured: said in one note on stderr, as the card and merge say it; --json's stdout stays the JSON alone."""
     import dataclasses
-    import sys
 
+    from conftest import run_cli
     from headstart.adapters import merge
-    from headstart.cli import main
 
     spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy="lora", n=64, seed=0,
                    train=dataclasses.replace(FAST, precision="bf16"))
@@ -329,16 +328,9 @@ def test_evaluate_of_a_merged_bf16_run_notes_the_gap_its_card_states(toy_csv, ti
     gap = merge(tmp_path / "bf16", tmp_path / "merged").at_precision
 
     def evaluate(*flags: str) -> tuple[str, str]:
-        argv = sys.argv
-        sys.argv = ["headstart", "evaluate", str(tmp_path / "merged"), "-q", *flags]
         capsys.readouterr()
-        try:
-            with pytest.raises(SystemExit) as exit_info:
-                main()
-        finally:
-            sys.argv = argv
-        out, err = capsys.readouterr()
-        assert exit_info.value.code == 0, err
+        code, out, err = run_cli(["evaluate", str(tmp_path / "merged"), "-q", *flags], monkeypatch, capsys)
+        assert code == 0, err
         return out, err
 
     out, err = evaluate()
