@@ -22,6 +22,9 @@ from headstart.interrupts import steps_interrupted
 from headstart.python_checks import flags_checked
 
 
+MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
+
+
 @dataclass
 class AdapterInfo:
     """What ``headstart adapters list/show`` prints about one directory."""
@@ -204,7 +207,7 @@ def exports_passed(paths: str | Path | list[str | Path]) -> list[Path]:
 def _causal_lm_run(directory: Path) -> bool:
     """An sft / prefer run (``headstart.llm``): a causal LM generated from, not a classifier's adapter; a folder's
     listing passes over it (named on its own, ``inspect`` says what to do with it)."""
-    from headstart.llm.runs import is_lm_run
+    from headstart.run_meta import is_lm_run
 
     return is_lm_run(directory)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from headstart.adapter_info import find, inspect  # noqa: F401 - find: the public headstart.adapters API
+from headstart.adapter_info import MERGEABLE, find, inspect  # noqa: F401 - find: the public headstart.adapters API; MERGEABLE: its listing
 from headstart.atomic import fresh_folder, publish
 from headstart.backbones import modality_of
 from headstart.errors import ConfigError, StoreError
@@ -30,7 +30,6 @@ from headstart.outdir import check_new
 from headstart.output_checks import (MergeReport, PrecisionGap, VALIDATION_ROWS, check_inputs, check_texts, check_tolerance,
                                       checked_on_text, logits_of, precision_gap, run_autocast)
 
-MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
 TOLERANCE = 1e-4  # max abs difference of logits accepted between a merged model and its adapter
 
 

@@ -33,6 +33,7 @@ from headstart.model_card import model_card
 from headstart.outdir import as_folder
 from headstart.output_checks import ExportReport
 from headstart.report.mdtext import md_text
+from headstart.export_refusal import image_run, no_linear_head, refusal  # noqa: F401  (refusal: export's own check)
 from headstart.run_meta import as_run_path
 
 # Default largest difference per format. ONNX Runtime fuses LayerNorm, GELU and attention into kernels that sum in
@@ -114,12 +115,12 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
     run = load_run(directory)
     backbone = run.model.backbone  # what only the loaded model says: a backbone folder's kind, its head's
     if getattr(backbone, "modality", "text") == "image":
-        raise _image_run(directory)
+        raise image_run(directory)
     if not hasattr(getattr(backbone, "model", None), "config"):
         raise ConfigError(f"{str(directory)!r} is not a run on a transformers text encoder, which every --format of export "
                           "writes; serve it with headstart predict")
     if strategy.solved and type(run.model.head) is not torch.nn.Linear:
-        raise _no_linear_head(directory, strategy.name)
+        raise no_linear_head(directory, strategy.name)
     texts, checked_on = check_texts(run, inputs, what="the export")
     stages.said(f"the run's outputs on {len(texts)} inputs")
     reference = _probabilities(run.model, texts, run.task)
@@ -157,47 +158,6 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__,
                         checked_on=checked_on)
-
-
-def refusal(directory: Path, meta: dict[str, Any]) -> str | None:
-    """Why export writes run ``directory`` (``meta``: its spec.json) in no format, in one line, or None: what its spec
-    and adapter_config.json tell before the run loads. The run's model card asks it too, to offer only an export that
-    works (``saved.write_model_card``).
-    """
-    from headstart.adapter_info import inspect
-    from headstart.adapters import MERGEABLE
-    from headstart.data.columns import run_pair
-    from headstart.strategies import get_strategy
-
-    strategy = get_strategy(meta["resolved"]["strategy"])
-    if "image_size" in (meta["resolved"].get("backbone_config") or {}):  # an image backbone's identity
-        return str(_image_run(directory))
-    if strategy.quantized and meta["backbone_saved"] != "merged":  # merged with --dequantize: an fp32 encoder
-        return (f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge --dequantize) and "
-                "export the merged run")
-    if strategy.unexportable_why:
-        return f"cannot export {str(directory)!r} ({strategy.name}): {strategy.unexportable_why}"
-    if strategy.solved and getattr(strategy, "gradient_free_head", False):  # embed-knn: its head is the remembered rows
-        return str(_no_linear_head(directory, strategy.name))
-    if meta["backbone_saved"] == "adapter":
-        info = inspect(directory)
-        if info.method not in MERGEABLE:
-            return (f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
-                    "encoder; serve it with headstart predict")
-    if run_pair(meta.get("data_source")) is not None:  # before its data is read: no note about data it will not use
-        return (f"{str(directory)!r} reads text pairs (--text-column a,b), and export writes single-text models "
-                "only: serve it with headstart predict (a table with both columns, or a line FIRST<TAB>SECOND on "
-                "stdin)")
-    return None
-
-
-def _image_run(directory: Path) -> ConfigError:
-    return ConfigError(f"{str(directory)!r} is a run on an image backbone; export writes text encoders only (every "
-                       "--format); serve it with headstart predict")
-
-
-def _no_linear_head(directory: Path, strategy: str) -> ConfigError:
-    return ConfigError(f"{str(directory)!r} ({strategy}) has no linear head to export")
 
 
 def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:

@@ -186,3 +186,16 @@ def _check_meta(meta: dict[str, Any], path: Path) -> None:
     task = meta["resolved"]["data"]["task"]
     if task not in TASKS or (task != "regression" and len(meta["label_names"]) < 2):
         raise StoreError(f"{str(path)!r} is damaged: task {task!r} with {len(meta['label_names'])} label names; train the run again")
+
+
+# The kinds of causal-LM run (``headstart.llm``) a spec.json names: generated from, not a classifier.
+KINDS = ("sft", "prefer")
+
+
+def is_lm_run(directory: str | Path) -> bool:
+    """Whether ``directory`` holds an sft / prefer run (its spec.json names the kind), read without raising."""
+    try:
+        spec = json.loads((Path(directory) / "spec.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(spec, dict) and spec.get("kind") in KINDS

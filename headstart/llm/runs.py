@@ -30,7 +30,7 @@ from headstart.staging import free_sibling
 from headstart.report.mdtext import md_text
 from headstart.saved import saved_stamp  # noqa: F401  (llm.evaluate reads it here)
 
-KINDS = ("sft", "prefer")
+from headstart.run_meta import KINDS, is_lm_run  # noqa: F401  (read here by llm and the CLI)
 
 
 def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any], metrics: dict[str, Any]) -> Path:
@@ -329,15 +329,6 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
             spoken("a 'headstart train'", "a headstart.fit")
         raise StoreError(f"{str(directory)!r} is {kind} run, not an sft / prefer run; {_give_run()}")
     return spec
-
-
-def is_lm_run(directory: str | Path) -> bool:
-    """Whether ``directory`` holds an sft / prefer run (its spec.json names the kind), read without raising."""
-    try:
-        spec = json.loads((Path(directory) / "spec.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(spec, dict) and spec.get("kind") in KINDS
 
 
 def _give_run() -> str:
