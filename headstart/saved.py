@@ -296,7 +296,7 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
 
 
 def _export_lines(out: Path, meta: dict[str, Any], *, run: str, name: str) -> str:
-    """The card's export commands: ``headstart export`` where export writes the run (``export.refusal``, which export
+    """The card's export commands: ``headstart export`` where export writes the run (``export_refusal.refusal``, which export
     itself asks), a 4-bit run's merge first, and none where no format writes it (predict serves it)."""
     from headstart.export_refusal import refusal
     from headstart.strategies import get_strategy
