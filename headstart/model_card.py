@@ -54,15 +54,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded")
              + (f"; {_always(majority['val'], 4)} on these rows" if "val" in majority and "accuracy" in val else "") + "."
              + _kept(metrics),
-             *scored,
-             (("That interval is over the test rows (how precisely they measure this one run); it"
-               if "accuracy_ci" in metrics["test"] else "That score is over the test rows; it") if scored else
-              "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
-              "precisely those rows measure this one run); that interval")
-             + " does not cover seeds (another seed draws other training examples and starts elsewhere), which "
-             "`headstart compare --seeds 3` or more measures."
-             + (f" On {_test_rows(majority['test'])}, {_always(majority['test'], 3)}, the line the accuracy "
-                "`headstart evaluate` prints there is read against." if "test" in majority else ""), "",
+             *scored, _test_note(metrics, majority, scored=bool(scored)), "",
              *_flags(metrics), *_interrupted(metrics),
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
@@ -179,6 +171,23 @@ def _test_score(metrics: dict[str, Any] | None) -> list[str]:
                        if k in TEST_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool))
     return ["", f"Test (scored by `headstart evaluate`, {test['n']:,} examples): {scores or 'not recorded'}."
             + (f" Scored on {md_text(str(test['note']))}." if test.get("note") else ""), ""]
+
+
+def _test_note(metrics: dict[str, Any] | None, majority: dict[str, Any], *, scored: bool) -> str:
+    """What a test score covers (rows, not seeds) and the majority-class line it is read against; where none is
+    recorded yet, that ``headstart evaluate`` scores it. A run that did not finish (diverged) kept no weights, which
+    evaluate refuses: its card says there is no test score rather than offer one."""
+    status = (metrics or {}).get("status", "done")
+    if status != "done":
+        return f"Test: none; this run {md_text(str(status))} and kept no weights to score (see Use)."
+    return ((("That interval is over the test rows (how precisely they measure this one run); it"
+              if "accuracy_ci" in metrics["test"] else "That score is over the test rows; it") if scored else
+             "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
+             "precisely those rows measure this one run); that interval")
+            + " does not cover seeds (another seed draws other training examples and starts elsewhere), which "
+            "`headstart compare --seeds 3` or more measures."
+            + (f" On {_test_rows(majority['test'])}, {_always(majority['test'], 3)}, the line the accuracy "
+               "`headstart evaluate` prints there is read against." if "test" in majority else ""))
 
 
 TEST_METRICS = ("accuracy", "macro_f1", "balanced_accuracy", "micro_f1", "rmse", "mae", "r2")  # what the card's test line quotes

@@ -281,3 +281,18 @@ def test_a_lora_runs_card_names_the_modules_its_adapter_is_on(tmp_path, toy_csv,
                   config=TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32"))
     card = (tmp_path / "lora" / "README.md").read_text()
     assert '"targets": ["query", "value"]' in card and '"targets": null' not in card
+
+
+def test_a_diverged_runs_card_offers_no_test_score_that_evaluate_would_refuse(tmp_path, toy_csv, tiny_registry):
+    """A diverged run keeps no weights and ``evaluate`` refuses it, yet its card's Metrics said "Test: `headstart
+    evaluate` scores the test split" and read the majority class against "the accuracy `headstart evaluate` prints"."""
+    import headstart
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "ff"
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=run,
+                  config=TrainConfig(max_steps=10, min_steps=10, lr=1e30, head_lr=1e30, batch_size=8, precision="fp32"))
+    assert json.loads((run / "metrics.json").read_text())["status"] == "diverged"
+    card = (run / "README.md").read_text().replace("\\", "")
+    assert "Test: none; this run diverged and kept no weights to score (see Use)." in card, card
+    assert "headstart evaluate" not in card and "does not cover seeds" not in card, card
