@@ -694,12 +694,15 @@ def test_an_arm_that_reads_no_labels_stays_a_candidate_at_every_size() -> None:
                                    "its n = 0 runs; test 66.0%"), band["text"]
 
 
-def test_a_difference_that_rounds_to_zero_prints_without_a_sign() -> None:
+def test_a_zero_difference_prints_without_a_sign_and_a_tiny_one_never_as_zero() -> None:
+    """A zero difference reads 0.0, never -0.0; a tiny non-zero one read "0.0 points (CI 0.0 to 0.0)": it now has the
+    decimals that show it, and one decimal stays where that does."""
     from headstart.analysis.cell_stats import delta_text
 
-    assert delta_text({"points": -0.04, "ci": [-1.26, 1.18], "pairs": 3}, "accuracy", True) == "0.0 points (CI -1.3 to +1.2)"
-    assert delta_text({"points": 0.04, "ci": [-0.04, 0.02], "pairs": 3}, "accuracy", True) == "0.0 points (CI 0.0 to 0.0)"
+    assert delta_text({"points": -0.04, "ci": [-1.26, 1.18], "pairs": 3}, "accuracy", True) == "-0.04 points (CI -1.3 to +1.2)"
+    assert delta_text({"points": 0.04, "ci": [-0.04, 0.02], "pairs": 3}, "accuracy", True) == "+0.04 points (CI -0.04 to +0.02)"
     assert delta_text({"points": -0.06, "ci": [-1.0, 1.0], "pairs": 3}, "accuracy", True) == "-0.1 points (CI -1.0 to +1.0)"
+    assert delta_text({"points": -0.0, "ci": [-1.0, 1.0], "pairs": 3}, "accuracy", True) == "0.0 points (CI -1.0 to +1.0)"
 
 
 def test_a_difference_interval_stays_within_what_a_difference_can_be() -> None:

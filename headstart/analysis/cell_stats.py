@@ -150,11 +150,11 @@ def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
     if agree:
         same = f"the two agree on all {agree} test rows"
         if high > low:  # an accuracy: bounded by the share of rows they could disagree on
-            return f"{_signed(imp['points'])} points (CI {_signed(low)} to {_signed(high)}: {same}{caveat})"
-        return f"{_signed(imp['points']) if percent else '0'} {'points' if percent else metric} ({same}; no interval)"
+            return f"{signed_points(imp['points'])} points (CI {signed_points(low)} to {signed_points(high)}: {same}{caveat})"
+        return f"{signed_points(imp['points']) if percent else '0'} {'points' if percent else metric} ({same}; no interval)"
     if percent:
-        ci = f" (CI {_signed(low)} to {_signed(high)}{caveat})" if has_ci else ""
-        text = f"{_signed(imp['points'])} points{ci}"
+        ci = f" (CI {signed_points(low)} to {signed_points(high)}{caveat})" if has_ci else ""
+        text = f"{signed_points(imp['points'])} points{ci}"
     else:
         word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
         if imp["points"] < 0:  # the interval in the word's frame: "0.05 higher rmse (CI +0.02 to +0.08)", not -0.08 to -0.02
@@ -164,10 +164,21 @@ def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
     return text + ("" if has_ci else f" ({missing_ci_text(imp)})")
 
 
-def _signed(points: float) -> str:
-    """``+1.2`` / ``-0.3``, and ``0.0`` for what rounds to zero either way (never ``-0.0``)."""
-    text = f"{points:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
+# Per-seed differences that cancel leave float dust in their mean (0.1 + 0.2 - 0.3 = 5.6e-17): no difference of two
+# scores over a split's rows is this small, so it is said as 0.
+FLOAT_NOISE = 1e-9
+
+
+def signed_points(points: float) -> str:
+    """A difference in points as the report says it: ``+1.2`` / ``-0.3``, one decimal where that shows it, more where
+    a non-zero one would read 0.0 (``+0.04``, ``-0.003``: a tiny lead is not said as none); ``0.0`` for zero (never
+    ``-0.0``)."""
+    if abs(points) < FLOAT_NOISE:
+        return "0.0"
+    places = 1
+    while float(f"{abs(points):.{places}f}") == 0:
+        places += 1
+    return f"{points:+.{places}f}"
 
 
 def paired_over(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from headstart.analysis.cell_stats import signed_points
 from headstart.analysis.stats import has_interval, interval, kept, range_text
 from headstart.results import RunResult
 
@@ -153,9 +154,9 @@ def versus_text(v: dict[str, Any] | None) -> str:
         if d is None:
             return "not scored"
         if v["pairs"] < 2:
-            return f"{100 * d['mean']:+.1f} points"
-        span = range_text(d, lambda x: f"{100 * x:+.1f}", joiner=" to ")
-        return f"{100 * d['mean']:+.1f} points ({'CI ' if has_interval(d) else ''}{span})"
+            return f"{signed_points(100 * d['mean'])} points"
+        span = range_text(d, lambda x: signed_points(100 * x), joiner=" to ")
+        return f"{signed_points(100 * d['mean'])} points ({'CI ' if has_interval(d) else ''}{span})"
 
     if v["pairs"] < 2:
         return (f"against the runner-up {v['arm']} on one seed: validation ACC {diff(v['val'])}, test {diff(v['test'])}; "

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headstart.analysis import flags
-from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over
+from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over, signed_points
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
                                       choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes,
                                       tie_text)
@@ -461,11 +461,12 @@ def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) ->
     """Where, at a band's later sizes, the pick trails an arm on test, or leads one its first size was not compared
     with (the band's text quotes its first size's evidence; ``_quoted_later``)."""
     def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
-        low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if is_percent(metric) else ".2g"
+        low, high = -v["ci"][1], -v["ci"][0]
+        signed = signed_points if is_percent(metric) else (lambda x: f"{x:+.2g}")
         caveat = f"; {v['caveat']}" if v.get("caveat") else ""
-        ci = (f" (CI {low:+{form}} to {high:+{form}}{caveat})" if v.get("has_ci", v["pairs"] >= 2)
+        ci = (f" (CI {signed(low)} to {signed(high)}{caveat})" if v.get("has_ci", v["pairs"] >= 2)
               else f" ({missing_ci_text(v)})")
-        return f"{-v['points']:{form}} {_units(metric)}{ci}"
+        return f"{signed(-v['points']).lstrip('+')} {_units(metric)}{ci}"
 
     quoted: list[str | tuple[str]] = []  # a lead's place is its arm, (name,): said once, at its first size, below
     leads: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # an arm the pick leads at sizes the first lacked

@@ -133,3 +133,16 @@ def test_one_shared_seed_is_never_significant_but_two_arms_with_no_random_part_n
     fixed = [run(s, seed, p, target, n="all") for seed in (0, 1) for s, p in (("a", target), ("b", wrong))]
     (diff,) = paired_differences(fixed, "a", "b", "accuracy")
     assert diff["pairs"] == 1 and diff["significant"] and "caveat" not in diff
+
+
+def test_a_tiny_difference_in_points_and_its_interval_never_read_as_zero() -> None:
+    """A lead of 0.02 points with an interval of -0.01 to +0.04 read "0.0 points (CI 0.0 to 0.0)": no lead, certain.
+    Each number now carries the decimals that show it; one decimal stays where it does; float dust still reads 0.0."""
+    def text(points: float, low: float, high: float) -> str:
+        return delta_text({"points": points, "ci": [low, high], "pairs": 3, "has_ci": high > low}, "accuracy", True)
+
+    assert text(0.02, -0.01, 0.04) == "+0.02 points (CI -0.01 to +0.04)"
+    assert text(0.003, 0.001, 0.0049) == "+0.003 points (CI +0.001 to +0.005)"
+    assert text(1.23, 0.004, 2.7) == "+1.2 points (CI +0.004 to +2.7)"
+    assert text(1.23, -0.3, 2.7) == "+1.2 points (CI -0.3 to +2.7)"
+    assert text(100 * (0.1 + 0.2 - 0.3), -0.04, 0.04) == "0.0 points (CI -0.04 to +0.04)"

@@ -171,7 +171,7 @@ def test_a_crossover_says_beats_only_where_the_validation_interval_over_seeds_li
     assert close["n"] == 16 and close["unresolved"] == [16, 64], close
     assert close["text"].startswith(
         "full-finetune is ahead of linear-probe on the validation mean only, at every size tried (from 16) "
-        "(full-finetune − linear-probe on validation at 16: 0.0 points (CI "), close["text"]
+        "(full-finetune − linear-probe on validation at 16: +0.01 points (CI -0.03 to +0.1)"), close["text"]
     assert "): not resolved on validation (an interval that includes 0, or none, at n = 16, 64); on test at 16: " \
         in close["text"], close["text"]
     assert "beats" not in close["text"]

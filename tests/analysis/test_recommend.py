@@ -142,3 +142,13 @@ def test_a_tie_prefers_fewer_trained_parameters_then_the_name_never_the_time() -
     ahead = [termed("full-finetune", s, 0.91, seconds=30.0, params=22_000_000, terms={"ewc": {}}) for s in range(2)]
     (band,) = recommend(tuned + ahead)
     assert band["strategy"] == "full-finetune+ewc" and "tied" not in band["text"], "no tie, no tie-break"
+
+
+def test_a_tiny_validation_lead_is_printed_with_the_digits_that_show_it() -> None:
+    """full-finetune led linear-probe on validation by 0.01–0.03 points: the advice said "full-finetune − linear-probe on
+    validation: 0.0 points (CI 0.0 to 0.0)", a lead of nothing known exactly."""
+    results = [r for s, gap in enumerate((0.0001, 0.0003, 0.0002))
+               for r in (run("full-finetune", s, 0.86, 0.85 + gap, seconds=100), run("linear-probe", s, 0.85, 0.85, seconds=1))]
+    (band,) = recommend(results)
+    assert "CI 0.0 to 0.0" not in band["text"], band["text"]
+    assert "full-finetune − linear-probe on validation: +0.02 points (CI -0.005 to +0.04)" in band["text"], band["text"]

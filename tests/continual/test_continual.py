@@ -745,6 +745,11 @@ def test_the_recommendation_quotes_the_runner_up_paired_by_seed_on_validation_an
     assert "test +1.0 points (CI" in text and "does not tell" not in text
     one = continual_rows(_chain_runs("replay", "replay", [0.80], [0.7]) + _chain_runs("naive", "naive", [0.79], [0.72]))
     assert "on one seed: validation ACC +1.0 points, test -2.0 points; one seed has no interval" in versus_text(one["versus"])
+    # a lead of 0.02 points on validation read "+0.0 points (CI -0.0 to +0.0)"
+    tiny = continual_rows(_chain_runs("replay", "replay", [0.8001, 0.8003, 0.8002], [0.70, 0.71, 0.75])
+                          + _chain_runs("naive", "naive", [0.80, 0.80, 0.80], [0.72, 0.70, 0.71]))
+    assert "validation ACC +0.02 points (CI " in versus_text(tiny["versus"]), versus_text(tiny["versus"])
+    assert "+0.0 " not in versus_text(tiny["versus"]) and "-0.0 " not in versus_text(tiny["versus"])
 
 
 
