@@ -170,13 +170,13 @@ def test_recommend_prefers_cheaper_only_when_the_paired_validation_interval_lies
                    {"full-finetune": 60, "linear-probe": 2, "scratch": 30})
     (band,) = analysis.recommend(results)  # +1.5 on the mean, but the interval reaches +11: inconclusive
     assert band["strategy"] == "full-finetune" and (band["from_n"], band["to_n"]) == (16, 256)
-    assert "linear-probe is 30× cheaper and trails on validation by 1.5 points (CI " in band["text"]
+    assert "linear-probe is 30× cheaper in wall time and trails on validation by 1.5 points (CI " in band["text"]
     assert "inconclusive; more seeds would tell" in band["text"]
     tight = grid({"full-finetune": {16: [0.615, 0.605, 0.6]}, "linear-probe": {16: [0.60, 0.595, 0.59]}},
                  {"full-finetune": 60, "linear-probe": 2})
     (band,) = analysis.recommend(tight)
     assert band["strategy"] == "linear-probe" and band["evidence"][0]["best"] == "full-finetune"
-    assert "30× cheaper than full-finetune, the best on validation, and no worse by more than 2 points there" in band["text"]
+    assert "30× cheaper in wall time than full-finetune, the best on validation, and no worse by more than 2 points there" in band["text"]
 
 
 def test_recommend_merges_sizes_into_bands() -> None:

@@ -24,9 +24,21 @@ from headstart.results import RunResult
 VAL_SEEDS_ONLY = "over seeds only: the validation rows' sampling error is not in it"
 
 
+# The store keeps each run's wall time (``train_seconds``), not its CPU time: what "cheaper" compares, said beside it.
+WALL_TIME = ("wall time: the seconds each arm took to train on the machine that ran it, which a busy machine moves (runs "
+             "store no CPU time)")
+
+
 def _times(slow: float, fast: float) -> str:
     ratio = slow / fast if fast > 0 else math.inf
     return f"{ratio:.0f}×" if 10 <= ratio < math.inf else (f"{ratio:.1f}×" if ratio < math.inf else "much")
+
+
+def _wall_time(group: list[dict[str, Any]]) -> str:
+    """``"; wall time: the seconds ..."`` where the band calls an arm cheaper than another (a pick chosen as cheaper at
+    any of its sizes, or a cheaper arm named as inconclusive: ``_band_text``, ``_later_sizes``), else ""."""
+    compared = any(p["reason"] == "cheaper" for p in group) or group[0].get("undecided")
+    return f"; {WALL_TIME}" if compared else ""
 
 
 def _units(metric: str) -> str:
@@ -177,7 +189,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     if first["reason"] == "cheaper":
         eq, best = first["equivalence"], first["best"]
         units, allowed = _units(metric), eq["margin"]
-        text = (f"{where}: {name} — {_times(first['best_seconds'], first['train_seconds'])} cheaper than {best}, the best "
+        text = (f"{where}: {name} — {_times(first['best_seconds'], first['train_seconds'])} cheaper in wall time than {best}, the best "
                 f"on {on}, and no worse by more than {allowed:.2g} {units} there ({best} − {name} on {on}: "
                 f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds, {VAL_SEEDS_ONLY}){reads}; {cost}; "
                 f"test {first['score_text']} at n = {at}")
@@ -194,7 +206,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     text = f"{where}: {name} (best on {on}{tie}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
     if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
-        text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and trails on "
+        text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper in wall time and trails on "
                  f"{on} by {delta_text(other['val'], metric, better_high).lstrip('+')} ({VAL_SEEDS_ONLY}): whether it is no worse than "
                  f"{other['margin']:.2g} {_units(metric)} behind is inconclusive; more seeds would tell")
     return text
@@ -245,9 +257,10 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """Which strategy to use, by labelled-set size, in plain words; decided on validation, figures from test.
 
     At each size take the best validation mean (on an exact tie the simpler arm, said in the text: fewer objective
-    terms, then fewer trainable parameters, then the name; never the train time); if a cheaper strategy (less train time) trails it on validation by
-    less than the margin with the whole paired interval (over seeds only: validation predictions are not stored, so
-    its rows are not resampled, and the text says so; at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
+    terms, then fewer trainable parameters, then the name; never the train time); if a cheaper strategy (less train
+    wall time: runs store no CPU time, and the text says so) trails it on validation by less than the margin with the
+    whole paired interval (over seeds only: validation predictions are not stored, so its rows are not resampled, and
+    the text says so; at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
     metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and
     said to be inconclusive when its interval reaches past the margin. Seeds lost to failure or divergence and the
     budget flags (``flags.budget_flags``) at the band's sizes are named. Where the best arm on validation learned
@@ -308,7 +321,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     for i, (g, why) in enumerate(zip(groups, whys)):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
         text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _absent(g, table, tally)
-                + _unequal_seeds(g) + _few_seeds(g, done) + _caveats(g, lost, flagged))
+                + _unequal_seeds(g) + _few_seeds(g, done) + _wall_time(g) + _caveats(g, lost, flagged))
         empty = all(why)
         if not empty and (validation_metric(metric) or metric) == metric:  # the reference's test score is on this metric
             text += _not_above_on_test(g, ref.get("test"), line, metric, sign)
@@ -484,7 +497,7 @@ def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) ->
             continue
         name, best, on = p["strategy"], p["best"], p["chosen_on"]
         parts.append(f"at n = {format_n(p['n'], p['n_actual'])} {best} is the best on {on} and {name} "
-                     f"{_times(p['best_seconds'], p['train_seconds'])} cheaper, no worse by more than {eq['margin']:.2g} "
+                     f"{_times(p['best_seconds'], p['train_seconds'])} cheaper in wall time, no worse by more than {eq['margin']:.2g} "
                      f"{_units(metric)} there ({best} − {name}: {delta_text(eq['val'], metric, better_high)}, "
                      f"{eq['val']['pairs']} seeds, {VAL_SEEDS_ONLY})"
                      + (f"; on test {best} − {name}{eq.get('paired_over', '')}: {delta_text(eq['test'], metric, better_high)}"

@@ -423,7 +423,7 @@ def test_a_label_free_pick_chosen_as_cheaper_at_a_later_size_says_so_there() -> 
                                  train_seconds=20.0) for seed, v in enumerate([0.709, 0.71, 0.711])]
     (band,) = recommend(zero + probe)
     assert band["strategy"] == "zero-shot" and band["text"].startswith("at every size tried: zero-shot (best on"), band["text"]
-    assert ("; at n = 16 probe is the best on held-out validation and zero-shot 20× cheaper, no worse by more than 2 "
+    assert ("; at n = 16 probe is the best on held-out validation and zero-shot 20× cheaper in wall time, no worse by more than 2 "
             "points there (probe − zero-shot: +1.0 points (CI ") in band["text"], band["text"]
     assert "; on test probe − zero-shot: +1.0 points" in band["text"], band["text"]
 

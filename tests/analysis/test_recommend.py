@@ -152,3 +152,18 @@ def test_a_tiny_validation_lead_is_printed_with_the_digits_that_show_it() -> Non
     (band,) = recommend(results)
     assert "CI 0.0 to 0.0" not in band["text"], band["text"]
     assert "full-finetune − linear-probe on validation: +0.02 points (CI -0.005 to +0.04)" in band["text"], band["text"]
+
+
+def test_cheaper_says_it_is_wall_time_where_runs_keep_no_cpu_time() -> None:
+    """"100× cheaper than full-finetune" compared the runs' train_seconds, their wall time (a busy machine moves it;
+    runs store no CPU time), without saying so. A band that compares no cost says nothing of it."""
+    results = [r for s in range(3) for r in (run("full-finetune", s, 0.86, 0.86, seconds=100),
+                                             run("linear-probe", s, 0.85, 0.855 + s / 1000, seconds=1))]
+    (band,) = recommend(results)
+    assert band["strategy"] == "linear-probe", band["text"]
+    assert "linear-probe — 100× cheaper in wall time than full-finetune, the best on validation" in band["text"], band["text"]
+    assert ("; wall time: the seconds each arm took to train on the machine that ran it, which a busy machine moves "
+            "(runs store no CPU time)") in band["text"], band["text"]
+    alone = [run("full-finetune", s, 0.86, 0.86, seconds=100) for s in range(3)]
+    (band,) = recommend(alone)
+    assert "cheaper" not in band["text"] and "wall time" not in band["text"], band["text"]

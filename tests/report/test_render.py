@@ -204,7 +204,7 @@ def test_cli_report_margin_changes_the_recommendation_and_a_bad_one_exits_2(tmp_
     close += [run("linear-probe", 16, s, v, seconds=2.0) for s, v in enumerate((0.60, 0.595, 0.59))]
     store = make_store(tmp_path, close)
     code, out, err = run_cli(["report", str(store)], monkeypatch, capsys)
-    assert code in (0, None) and "recommendation: at every size tried: linear-probe — 30× cheaper than full-finetune" in out
+    assert code in (0, None) and "recommendation: at every size tried: linear-probe — 30× cheaper in wall time than full-finetune" in out
     code, quiet, err = run_cli(["report", str(store), "-q"], monkeypatch, capsys)  # it said "No such option: -q"
     assert code in (0, None) and quiet.splitlines() == [out.splitlines()[-1]] and out.splitlines()[-1].startswith("report: ")
     code, out, err = run_cli(["report", str(store), "--margin", "1"], monkeypatch, capsys)
