@@ -343,15 +343,41 @@ def test_evaluate_of_a_merged_bf16_run_notes_the_gap_its_card_states(toy_csv, ti
     assert "test" in json.loads(out)["split"] and gap.text() in err
 
 
+def test_predict_of_a_merged_bf16_run_notes_the_gap_evaluate_notes(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """predict runs a merged bf16 run at bf16 too, yet printed none of the note evaluate prints of its gap to the adapter
+    run: it prints the same note, naming predict, on stderr; stdout stays the predictions alone."""
+    import dataclasses
+
+    from conftest import run_cli
+    from headstart.adapters import merge
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy="lora", n=64, seed=0,
+                   train=dataclasses.replace(FAST, precision="bf16"))
+    s = setup(spec)
+    save(s, train(s), tmp_path / "bf16")
+    gap = merge(tmp_path / "bf16", tmp_path / "merged").at_precision
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good great film\nbad dull plot\n")
+    capsys.readouterr()
+    code, out, err = run_cli(["predict", str(tmp_path / "merged"), str(texts), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "merged" in line] == [
+        f"note: predict runs this merged run at its own precision (bf16), where its outputs differ from the adapter "
+        f"run's {gap.text()} (measured by the merge): bf16 rounds the merged weight as one matrix, the adapter its parts"], err
+    assert [json.loads(line)["text"] for line in out.splitlines()] == ["good great film", "bad dull plot"]
+    code, out, err = run_cli(["predict", str(tmp_path / "bf16"), str(texts), "-q"], monkeypatch, capsys)
+    assert code == 0 and "merged" not in err, err
+
+
 def test_evaluate_notes_no_merge_gap_where_none_was_measured(tmp_path):
     """An fp32 merged run (no gap at its precision), a run not merged and a folder without a readable spec.json: no note."""
-    from headstart.cli.runs import _merge_gap_note
+    from headstart.cli.runs import merge_gap_note
 
     for name, spec in {"fp32": {"merge": {"max_abs_diff": 1e-6, "at_precision": None}}, "plain": {"key": "k"}}.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "spec.json").write_text(json.dumps(spec))
-        assert _merge_gap_note(tmp_path / name) is None
-    assert _merge_gap_note(tmp_path / "missing") is None
+        assert merge_gap_note(tmp_path / name, command="evaluate") is None
+    assert merge_gap_note(tmp_path / "missing", command="predict") is None
 
 
 def test_merge_refuses_when_outputs_change_and_writes_nothing(lora_dir, tiny_registry, tmp_path, monkeypatch):

@@ -87,7 +87,12 @@ def predict(
         chosen = adapter or first
         loaded = adapters.use(chosen)
     else:
+        from headstart.cli.runs import merge_gap_note
+
         loaded = load_run(run)  # a bad run directory fails before stdin is read
+        gap = merge_gap_note(run, command="predict")  # a merged bf16 run: as evaluate says it (no adapter set takes one)
+        if gap:
+            typer.echo(gap, err=True)
     run_column = (loaded.meta.get("data_source") or {}).get("text_column")  # a table holding it is read by it
     if getattr(loaded.model.backbone, "modality", "text") == "image":
         from headstart.data.inputs import read_image_inputs

@@ -338,7 +338,7 @@ def evaluate(
     with progress_bar("evaluate", enabled=not quiet) as progress:  # stderr: --json's stdout stays the JSON alone
         scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows,
                               dedupe=dedupe, full=True, max_new_tokens=max_new_tokens, progress=progress)
-    gap = _merge_gap_note(run)
+    gap = merge_gap_note(run, command="evaluate")
     if gap:  # on stderr with --json too: its stdout stays the JSON alone
         typer.echo(gap, err=True)
     if as_json:
@@ -389,10 +389,10 @@ def _saved(out: Path) -> dict[str, Any]:
     return saved if isinstance(saved, dict) else {}
 
 
-def _merge_gap_note(run: Path) -> str | None:
+def merge_gap_note(run: Path, *, command: str) -> str | None:
     """A merged run's note where it runs at a precision other than fp32 (bf16): how far its outputs are from the adapter
     run's there, as ``adapters merge`` measured it and the run's card says (spec.json's ``merge.at_precision``); None
-    where there is no such gap."""
+    where there is no such gap. ``command``: what runs it ("evaluate", "predict"), named in the note."""
     from headstart.output_checks import PrecisionGap
 
     merge = _saved(run).get("merge")
@@ -403,7 +403,7 @@ def _merge_gap_note(run: Path) -> str | None:
     counted = isinstance(same, int) and isinstance(inputs, int)
     measured = PrecisionGap(str(gap.get("precision")), gap["max_abs_diff"], same if counted else None,
                             inputs if isinstance(inputs, int) else 0)
-    return (f"note: evaluate runs this merged run at its own precision ({measured.precision}), where its outputs differ "
+    return (f"note: {command} runs this merged run at its own precision ({measured.precision}), where its outputs differ "
             f"from the adapter run's {measured.text()} (measured by the merge): {measured.precision} rounds the merged "
             "weight as one matrix, the adapter its parts")
 
