@@ -179,6 +179,8 @@ def recommended_word(analysis: dict[str, Any]) -> str:
 
 
 def withheld_text(w: dict[str, Any]) -> str:
+    """Why no arm is recommended, and what the best arm on validation could re-run with: ``w["rerun"]``
+    (``continual.notes.withheld_rerun``: only what applies to that arm), else more labels or steps."""
     return (f"no arm to recommend: the best on validation, {w['arm']}, scores {100 * w['val_acc']:.1f}% ACC there, at or "
             f"below an answer that ignores its input ({100 * w['majority']:.1f}%: the majority class), so no arm learnt the stream; "
-            "add labels (--n), budget (--min-steps) or --tune before choosing")
+            f"re-run with {w.get('rerun') or 'more labels or steps'} before choosing")

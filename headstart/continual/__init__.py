@@ -21,7 +21,8 @@ import numpy as np
 from headstart.continual.arms import grid_arms, parse_continual_arm, weight_tuning
 from headstart.continual.chain import MAX_TEST, Chain, ContinualArm, check_arm, run_chain
 from headstart.continual.methods import METHODS, get_method
-from headstart.continual.notes import below_majority, budget_notes, constant_acc, joint_notes, recommended_caveat
+from headstart.continual.notes import (below_majority, budget_notes, constant_acc, joint_notes, recommended_caveat,
+                                      withheld_rerun)
 from headstart.continual.prepared import Prepared, drawn_rows
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
@@ -259,6 +260,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                      "them all under one softmax and is scored masked per task.")
     majority = [float(np.bincount(prepared.data.targets[split.test]).max() / max(len(split.test), 1)) for split in prepared.splits]
     withhold_below_majority(result.analysis, constant_acc(prepared, scenario))
+    withheld_rerun(result.analysis, mine)
     result.flags = joint_notes(result.analysis, mine, scenario) + below_majority(result.analysis, majority, tasks) + elsewhere
     result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority, mine)
     notes += result.flags

@@ -3,7 +3,8 @@ better than its majority class.
 
 Pure functions over the stored steps and the analysis (``analysis.continual``): ``budget_notes`` words the budget,
 ``constant_acc`` is the ACC of an answer that ignores its input, ``below_majority`` names the arms (and tasks) whose
-scores say nothing about the method, and ``recommended_caveat`` qualifies the recommendation when its arm is one.
+scores say nothing about the method, ``recommended_caveat`` qualifies the recommendation when its arm is one, and
+``withheld_rerun`` says what the arm of a withheld one could re-run with.
 """
 
 from __future__ import annotations
@@ -119,9 +120,30 @@ def recommended_caveat(analysis: dict[str, Any], majority: list[float], steps: l
                   "relying on it")
 
 
+def withheld_rerun(analysis: dict[str, Any], steps: list[Any]) -> None:
+    """Add to a withheld recommendation (``analysis["withheld"]``, which ``analysis.continual.withheld_text`` says) what
+    its arm could re-run with, in its caller's words: more labels where its tasks drew all they asked (a request of
+    every row, or one the task could not fill, has none to add), the steps ``_more_budget`` names, and ``--tune`` only
+    where it tunes the arm's method."""
+    w = analysis.get("withheld")
+    row = next((r for r in analysis["arms"] if r["arm"] == (w or {}).get("arm")), None)
+    if row is None:
+        return
+    drawn = [r.spec for r in steps if ((r.spec or {}).get("continual") or {}).get("arm") == row["arm"]]
+    labels = any(isinstance(spec.get("n_requested"), int) and isinstance(spec.get("n"), int)
+                 and spec["n"] >= spec["n_requested"] for spec in drawn)
+    parts = (["more labels (--n)"] if labels else []) + _budget_parts(row, steps)
+    w["rerun"] = _asked(", ".join(parts[:-1]) + " or " + parts[-1] if len(parts) > 1 else parts[0])
+
+
 def _more_budget(row: dict[str, Any], steps: list[Any]) -> str:
     """What would give ``row``'s arm more steps, judged from its stored ``steps`` (a raised cap where ``max_steps`` cut
     what the rule asked, else a raised floor), with ``--tune`` where it tunes the arm's method."""
+    return " or ".join(_budget_parts(row, steps))
+
+
+def _budget_parts(row: dict[str, Any], steps: list[Any]) -> list[str]:
+    """``_more_budget``'s steps, and its ``--tune`` where that tunes the arm, each alone."""
     from headstart.arm_text import arm_parts
     from headstart.continual.methods import METHODS
     from headstart.sweep_eta import planned_steps
@@ -144,8 +166,8 @@ def _more_budget(row: dict[str, Any], steps: list[Any]) -> str:
     method = METHODS.get(row.get("method"))
     tunable = (method is not None and method.grid and not row.get("family") and not row.get("tuned")
                and "weight" not in arm_parts(row["arm"])[-1])
-    return more + (f" or --tune (it tries {row['method']}'s weight at {', '.join(f'{w:g}' for w in method.grid)})"
-                   if tunable else "")
+    return [more] + ([f"--tune (it tries {row['method']}'s weight at {', '.join(f'{w:g}' for w in method.grid)})"]
+                     if tunable else [])
 
 
 def _asked(text: str) -> str:

@@ -790,6 +790,42 @@ def test_an_arm_at_or_below_the_majority_rate_on_validation_is_not_recommended(t
     assert analysis["recommended"] == "replay" and "withheld" not in analysis
 
 
+@pytest.mark.parametrize("method, capped, n_requested, advice", [
+    ("replay", False, 64, "more labels (--n) or more steps (--min-steps 1000)"),
+    ("ewc", False, 64, "more labels (--n), more steps (--min-steps 1000) or --tune (it tries ewc's weight at "),
+    ("ewc", True, "all", "more steps (--max-steps 500, as the cap of 100 steps cut each task short of the 500 its rule "
+                         "asked, and --min-steps cannot pass a cap) or --tune (it tries ewc's weight at "),
+])
+def test_a_withheld_recommendation_names_only_what_its_arm_could_rerun_with(method, capped, n_requested, advice):
+    """review: a withheld recommendation said "add labels (--n), budget (--min-steps) or --tune" whatever the arm: --tune
+    tunes nothing of replay or naive (nor of an arm already tuned), a --max-steps cap overrides --min-steps, and a run on
+    every row has no labels to add. It names what applies to the arm validation chose."""
+    from types import SimpleNamespace
+
+    from headstart.analysis.continual import withheld_text
+    from headstart.continual import withheld_rerun
+    from headstart.surface import cli_surface, reset_surface
+
+    steps = [SimpleNamespace(spec={"n": 64, "n_requested": n_requested, "strategy": "full-finetune",
+                                   "continual": {"arm": method, "method": method, "step": step},
+                                   "train": {"epochs": 3, "min_steps": 500, "max_steps": 100 if capped else None,
+                                             "batch_size": 16}}) for step in range(2)]
+    analysis = {"arms": [_low_arm(method, method)], "recommended": None,
+                "withheld": {"arm": method, "val_acc": 0.5, "majority": 0.52}}
+    marked = cli_surface()
+    try:
+        withheld_rerun(analysis, steps)
+    finally:
+        reset_surface(marked)
+    text = withheld_text(analysis["withheld"])
+    assert f"so no arm learnt the stream; re-run with {advice}" in text and text.endswith(" before choosing"), text
+    assert ("--tune" in text) is (method == "ewc") and ("--n" in text) is (n_requested != "all"), text
+    tuned = {**analysis, "arms": [{**_low_arm(method, method), "tuned": {"family": method}}],
+             "withheld": {"arm": method, "val_acc": 0.5, "majority": 0.52}}
+    withheld_rerun(tuned, steps)  # from Python: continual's keywords; an arm --tune already tuned: no tune again
+    assert "tune" not in withheld_text(tuned["withheld"]) and "--" not in withheld_text(tuned["withheld"]), tuned
+
+
 def test_the_constant_answers_acc_is_a_tasks_majority_with_the_task_id_and_one_class_over_the_stream_without():
     """Two tasks of 2 classes each (stream classes 0, 1 | 2, 3), each 75% its first class on validation: with the task
     id a constant per task scores 75%; without it one class for every task scores 75% on one task, 0 on the other."""
