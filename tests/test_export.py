@@ -347,7 +347,9 @@ def test_a_classifier_export_says_its_stages_in_order(toy_csv, tiny_registry, tm
 def test_every_export_truncates_as_the_run_did_through_the_tokenizer_it_writes(toy_csv, tiny_registry, tmp_path):
     """The exported tokenizer kept the base tokenizer's model_max_length (512) and a stale "max_length": a transformers
     pipeline with truncation=True read past the run's --max-length and answered otherwise on long texts. Every format's
-    tokenizer now says the run's max_length (tiny-bert's 32), so it cuts where the run cut."""
+    tokenizer now says the run's max_length (tiny-bert's 32), so it cuts where the run cut. The hf folder's pipeline
+    truncated only when called with truncation=True (a long text failed past the encoder's 64 positions): the folder's
+    config names its own pipeline class, which truncates unless told truncation=False."""
     import numpy as np
     import onnxruntime
     import torch
@@ -372,9 +374,14 @@ def test_every_export_truncates_as_the_run_did_through_the_tokenizer_it_writes(t
         assert settings.get("max_length", 32) == 32, folder
         assert len(tokenizer(long, truncation=True)["input_ids"]) == 32, folder
 
-    classify = pipeline("text-classification", model=str(tmp_path / "hf"), trust_remote_code=True, top_k=None, truncation=True)
-    for row, answer in zip(ours, classify(texts)):
-        assert max(abs(row[a["label"]] - a["score"]) for a in answer) < 1e-5
+    for told in ({}, {"truncation": True}):  # as the card says to call it, and as it was called before
+        classify = pipeline("text-classification", model=str(tmp_path / "hf"), trust_remote_code=True, top_k=None, **told)
+        for row, answer in zip(ours, classify(texts)):
+            assert max(abs(row[a["label"]] - a["score"]) for a in answer) < 1e-5, told
+    with pytest.raises(RuntimeError):  # truncation=False still reads the whole text, as transformers' own pipeline does
+        classify(texts, truncation=False)
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "pipeline('text-classification', model=PATH, trust_remote_code=True)` does so unasked" in card
 
     session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
     batch = AutoTokenizer.from_pretrained(tmp_path / "onnx")(texts, padding=True, truncation=True, return_tensors="np")
