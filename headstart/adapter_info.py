@@ -214,14 +214,16 @@ def _causal_lm_run(directory: Path) -> bool:
 
 def _check_lm_run(directory: Path) -> None:
     """Refuse an sft / prefer run missing a weight file it saved (``run_meta.check_lm_saved_files``, as loading it
-    refuses it).
+    refuses it), or holding one that is not readable safetensors (truncated, overwritten), as a classifier run's are.
 
     Raises:
-        StoreError: naming the missing file, or an unreadable spec.json.
+        StoreError: naming the missing or corrupt file, or an unreadable spec.json.
     """
     from headstart.run_meta import check_lm_saved_files
 
     check_lm_saved_files(directory, _read_json(directory / "spec.json"))
+    for weights in sorted(directory.glob("*.safetensors")):  # the adapter, or the model (or its shards)
+        _parameters(weights)
 
 
 def _whole(directory: Path) -> bool:

@@ -308,6 +308,10 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     name = base or info.base
     if not name:
         raise ConfigError(f"{str(directory)!r} does not name its base model; give --base NAME_OR_FOLDER")
+    if base is None:  # a built-in's Hub id, as a headstart run's adapter names it, is read from its package here
+        from headstart.backbones.registry import local_base
+
+        name = local_base(name)
     backbone = load_backbone(name, download=base is not None)  # a base named only by the run's files is never fetched
     try:
         merged = PeftModel.from_pretrained(backbone.model, saved_adapter(directory)).merge_and_unload(safe_merge=True)

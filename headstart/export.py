@@ -9,7 +9,8 @@ loads (Transformer, Pooling, the run's Dense and Normalize modules, and the head
 run's logits). ``--format onnx`` (the ``onnx`` extra) writes the same model as ``model.onnx`` (torch's dynamo exporter;
 batch and sequence axes dynamic; ``input_ids``, ``attention_mask`` -> ``logits``), the tokenizer, a small
 ``config.json`` (labels, max_length, task) and the card. Every format's tokenizer has the run's max_length as its
-``model_max_length`` (``export_hf.plain_tokenizer``), so ``truncation=True`` cuts each text where the run did. Each
+``model_max_length`` (``export_hf.plain_tokenizer``), so ``truncation=True`` cuts each text where the run did (the hf
+folder's own text-classification pipeline, named in its config, passes it unasked). Each
 export is loaded back and checked on the run's own validation inputs (fixed sentences where its data cannot be read:
 ``output_checks.check_texts``), tokenized as a user would (``truncation=True``), before it is kept (``tolerance`` on
 probabilities, or on logits; ONNX in three batchings, so other batch sizes and padded lengths than the traced one),

@@ -41,6 +41,10 @@ def hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
         problem_type=problem)
     config.auto_map = {"AutoConfig": "modeling_headstart.HeadstartConfig",
                        "AutoModelForSequenceClassification": "modeling_headstart.HeadstartForSequenceClassification"}
+    # transformers' pipeline truncates only when called with truncation=True, and a pipeline reads no tokenizer
+    # settings from a folder: this one, which pipeline() builds from the folder's code, truncates by default
+    config.custom_pipelines = {"text-classification": {"impl": "modeling_headstart.HeadstartTextClassificationPipeline",
+                                                       "pt": ["AutoModelForSequenceClassification"], "type": "text"}}
     model = HeadstartForSequenceClassification(config)
     model.encoder.load_state_dict(encoder.state_dict())
     model.dense.load_state_dict(backbone.dense.state_dict())
@@ -66,8 +70,14 @@ def write_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, ch
            f"logits = model(**tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, "
            "return_tensors='pt')).logits\n```\n\n"
            f"The tokenizer's `model_max_length` is {backbone.max_length}, the run's `--max-length`: `truncation=True` cuts each "
-           "text where the run did, in `pipeline('text-classification', model=PATH, trust_remote_code=True, truncation=True)` "
-           "too (without it the pipeline reads whole texts). "
+           "text where the run did. `pipeline('text-classification', model=PATH, trust_remote_code=True)` does so unasked: "
+           "the folder's config names its pipeline class (`HeadstartTextClassificationPipeline` in `modeling_headstart.py`), "
+           "transformers' own with `truncation=True` as its default (`truncation=False` reads whole texts, and fails past "
+           "the encoder's positions). "
+           f"`AutoTokenizer.from_pretrained(PATH)` alone asks whether to run `modeling_headstart.py`: transformers reads "
+           "`config.json` before the tokenizer's files, and its `auto_map` is the model's code; "
+           f"`AutoTokenizer.from_pretrained(PATH, trust_remote_code=False)` loads the same {tokenizer} without asking "
+           "and runs no code. "
            "`trust_remote_code=True` (the model only: the tokenizer is transformers' own "
            "class) loads `modeling_headstart.py` from this folder: "
            f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"

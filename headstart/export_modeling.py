@@ -2,15 +2,17 @@
 
 transformers has no sequence-classification class that pools as sentence-transformers does (mean, max, ...) or
 applies a Dense and Normalize before the classifier, so an exported run brings this file and is loaded with
-``AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)``. Self-contained: it imports
-torch and transformers only, never headstart.
+``AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)``. Its text-classification
+pipeline (named in the config's ``custom_pipelines``, so ``pipeline("text-classification", model=folder,
+trust_remote_code=True)`` builds it) truncates at the tokenizer's ``model_max_length`` unless told
+``truncation=False``. Self-contained: it imports torch and transformers only, never headstart.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel, TextClassificationPipeline
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 ACTIVATIONS = {"Tanh": nn.Tanh, "Identity": nn.Identity, "ReLU": nn.ReLU, "GELU": nn.GELU, "Sigmoid": nn.Sigmoid}
@@ -109,3 +111,13 @@ class HeadstartForSequenceClassification(PreTrainedModel):
             else:
                 loss = nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class HeadstartTextClassificationPipeline(TextClassificationPipeline):
+    """transformers' text-classification pipeline, truncating each text at the tokenizer's ``model_max_length`` (the
+    run's max length) unless built or called with ``truncation=False``: transformers' own truncates nothing by default,
+    and a text longer than the encoder's positions fails inside it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("truncation", True)
+        super().__init__(*args, **kwargs)

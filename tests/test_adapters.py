@@ -805,14 +805,20 @@ def test_a_run_missing_a_weight_file_is_listed_and_shown_as_damaged_as_predict_r
 
 
 def lm_run(folder: Path, kind: str, strategy: str, *, merged: bool = False) -> Path:
-    """A synthetic sft / prefer run folder holding the files its kind saves (the weights' contents are not read)."""
+    """A synthetic sft / prefer run folder holding the files its kind saves (its weights one small tensor: the listing
+    reads a safetensors file's header, not what the tensors say)."""
+    from safetensors.torch import save_file
+
     folder.mkdir(parents=True)
     spec = {"kind": kind, "strategy": strategy, "backbone": "tiny-lm", **({"merged": {"from": "runs/x"}} if merged else {})}
     (folder / "spec.json").write_text(json.dumps(spec))
     (folder / "metrics.json").write_text(json.dumps({"status": "done"}))
     for name in (["config.json", "model.safetensors"] if strategy == "full-finetune" or merged else
                  ["adapter_config.json", "adapter_model.safetensors"]):
-        (folder / name).write_bytes(b"{}")
+        if name.endswith(".safetensors"):
+            save_file({"weight": torch.zeros(4, 4)}, str(folder / name))
+        else:
+            (folder / name).write_bytes(b"{}")
     return folder
 
 
@@ -846,6 +852,30 @@ def test_an_sft_or_prefer_run_missing_a_weight_file_is_listed_as_damaged_not_pas
     with pytest.raises(StoreError) as caught:  # loading it (generate, evaluate, export, merge) refuses it by the same check
         load_lm_run(run)
     assert str(caught.value) == said
+
+
+@pytest.mark.parametrize("kind, strategy, merged, cut", [("sft", "lora", False, "adapter_model.safetensors"),
+                                                         ("prefer", "full-finetune", False, "model.safetensors"),
+                                                         ("prefer", "lora", True, "model.safetensors")])
+def test_an_sft_or_prefer_runs_truncated_weights_are_listed_as_damaged(tmp_path, monkeypatch, capsys, kind, strategy, merged,
+                                                                       cut):
+    """`adapters list / show` checked that an sft / prefer run's weight files exist, not that they read: one whose
+    adapter_model.safetensors (or model.safetensors) was cut short was passed over as whole, exit 0. Its header is now
+    read as a classifier run's is: listed as damaged, and named alone exit 2 with one line."""
+    from conftest import run_cli
+
+    folder = tmp_path / "runs"
+    whole = lm_run(folder / "a-whole", kind, strategy, merged=merged)
+    run = lm_run(folder / "b-cut", kind, strategy, merged=merged)
+    (run / cut).write_bytes((run / cut).read_bytes()[:-8])
+    said = "the file is corrupt; train the run again"
+    code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
+    rows = out.splitlines()
+    assert code == 2 and "damaged" in rows[0] and said in rows[0] and rows[1] == "1 listed (1 damaged)", out
+    assert str(whole) in rows[2] and str(run) not in rows[2], out
+    for command in (["adapters", "list", str(run)], ["adapters", "show", str(run)]):
+        code, out, err = run_cli(command, monkeypatch, capsys)
+        assert (code, out) == (2, "") and err == f"error: cannot read {str(run / cut)!r} (SafetensorError): {said}\n", (command, err)
 
 
 def test_a_path_that_does_not_exist_or_an_export_is_said_as_such_not_as_neither_run_nor_adapter(lora_dir, tmp_path, monkeypatch,

