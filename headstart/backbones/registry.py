@@ -182,12 +182,12 @@ def adapter_base(backbone: str) -> str | None:
 
 
 def local_base(base: str) -> str:
-    """A saved adapter's base as headstart loads it: a built-in's Hub id (``adapter_base``, what a run saves) is its
-    package folder here, as PEFT named it before, read offline (``_peft_adapter``, ``adapters.merge_base``); any other
-    name as it is."""
+    """A saved adapter's base as headstart loads it: a built-in's Hub id (``adapter_base``, what a run saves) is the
+    built-in itself, read offline from its package and as the run trained on it (by name: its folder's Normalize
+    module is not applied, ``load_backbone``) (``_peft_adapter``, ``adapters.merge_base``); any other name as it is."""
     for entry in REGISTRY.values():
         if entry.hub_id is not None and entry.hub_id == base:
-            return str(entry.locate())
+            return entry.name
     return base
 
 

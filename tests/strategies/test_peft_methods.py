@@ -310,7 +310,10 @@ def test_a_minilm_adapter_names_its_hub_base_and_headstart_still_reads_the_run_o
     assert [row["label"] for row in headstart.predict(tmp_path / "run", texts)]
     assert inspect(tmp_path / "run").base == "all-minilm-l6-v2"
     as_backbone = load_backbone(str(tmp_path / "run"))
-    assert as_backbone.weights.split("+")[0] == load_backbone(str(_minilm_dir())).weights  # the base it always read
+    # the base read as the run trained on it: the built-in by name (its package folder offline), whose folder's
+    # Normalize module is not applied; read by the folder's path, Normalize was applied to the run's features
+    assert as_backbone.weights.split("+")[0] == "all-minilm-l6-v2"
+    assert as_backbone.normalize is False and load_backbone(str(_minilm_dir())).normalize is True
     plain = tmp_path / "plain"  # its PEFT files alone, as PEFT users pass them on: merged into the base read here
     plain.mkdir()
     for name in ("adapter_config.json", "adapter_model.safetensors"):
