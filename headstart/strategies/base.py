@@ -253,7 +253,8 @@ def blocks_group(name: str, blocks: list[nn.Module], lr: float) -> ParamGroup:
 
 
 def other_backbone_params(model: nn.Module, blocks: list[nn.Module]) -> list[nn.Parameter]:
-    """Backbone parameters that belong to no block (e.g. a final LayerNorm or pooler)."""
+    """Backbone parameters that belong to no block (e.g. a final LayerNorm; never an encoder's unused pooler:
+    ``TaskModel.backbone_parameters``)."""
     in_blocks = {id(p) for b in blocks for p in b.parameters()}
     return [p for p in model.backbone_parameters() if id(p) not in in_blocks]
 
