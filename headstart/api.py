@@ -16,6 +16,7 @@ from headstart.arm_text import terms_of
 from headstart.data.memory import as_data, has_frames, names_passed_data, staged_eval_data
 from headstart.progress import ProgressFn, progress_callback, scoring_counter
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate, grid_edge_note
+from headstart.run_checks import check_before_load
 from headstart.same_run import check_replaces_same_run, saved_beside
 from headstart.arguments import as_table, parse_n
 from headstart.specs import RunSpec, TrainConfig
@@ -170,6 +171,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    split=split)
     check_tune_and_rate(spec)
     check_settings_used(spec)
+    check_before_load(spec)  # what the backbone's config.json refuses, before the data and the backbone load
     if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
         check_replaces_same_run(Path(out), spec, settled=False)
     spec, loaded, defaults = _with_data_defaults(spec)

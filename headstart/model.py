@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from headstart.backbones.base import unused_parameters
+
 
 class TaskModel(nn.Module):
     """``backbone`` -> (B, dim) features -> linear ``head`` -> (B, outputs) logits or standardised values.
@@ -33,4 +35,6 @@ class TaskModel(nn.Module):
         return list(self.head.parameters())
 
     def backbone_parameters(self) -> list[nn.Parameter]:
-        return list(self.backbone.parameters())
+        """The backbone's parameters its features depend on: every one but ``unused_parameters`` (an encoder's pooler)."""
+        unused = unused_parameters(self.backbone)
+        return [p for p in self.backbone.parameters() if id(p) not in unused]

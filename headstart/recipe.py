@@ -34,7 +34,7 @@ from headstart.precision import autocast_for, pick_device, resolve_precision
 from headstart.progress import ETA_KEY, ProgressFn, caching_counter, row_counter, scoring_counter
 from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
-from headstart.run_checks import (check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart,
+from headstart.run_checks import (check_before_load, check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart,
                                   say_retain_costs)
 from headstart.specs import RunSpec, TrainConfig, file_options
 from headstart.strategies import get_strategy
@@ -99,6 +99,8 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
         from headstart.quantize import lean_allocator
 
         lean_allocator()  # before the load, whose freed fp32 layers would otherwise stay in glibc's heap
+    if pretrained is None:
+        check_before_load(spec)
     pretrained = pretrained or load_pretrained(spec, quantize=quantized_here)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
     check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling, options=options)
@@ -324,6 +326,8 @@ def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch
     (``unscored``); ``scored`` adds the rest. ``fit`` saves the run in between. ``test``: ``scored`` will score the
     test split (a bar that counts rows counts those too). Raises as ``run`` does."""
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
+    if pretrained is None:
+        check_before_load(spec)
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
     check_other_data([spec], modality_of(pretrained))  # a misspelt --retain or term data= dataset too, before training
     if spec.retain:  # nor may a retained dataset be this run's own data, or share its training texts

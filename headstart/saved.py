@@ -24,6 +24,7 @@ from headstart.backbones.registry import preprocessing
 from headstart.engine import FitReport
 from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
+from headstart.backbones.base import unused_parameters
 from headstart.errors import StoreError
 from headstart.interrupts import steps_interrupted
 from headstart.model import TaskModel
@@ -509,7 +510,8 @@ def load_run(directory: str | Path) -> LoadedRun:
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # a damaged adapter_model.safetensors, say
             raise StoreError(f"cannot load the adapter in {str(directory)!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); train the run again") from None
     missing = load_weights(directory, model)
-    if missing and meta["backbone_saved"] != "full":  # some weights come from the backbone folder: as they were then?
+    unread = {n for n, p in model.named_parameters() if id(p) in unused_parameters(model.backbone)}  # a pooler: never saved
+    if set(missing) - unread and meta["backbone_saved"] != "full":  # some weights come from the backbone folder: as then?
         check_same_weights(directory, identity, backbone.describe())
     device = pick_device()
     model.to(device).eval()

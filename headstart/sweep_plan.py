@@ -20,15 +20,34 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
 
     Raises:
         DataError: a size exceeds the training pool or is below the number of classes.
-        ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's, or a ``metric`` the task lacks.
+        ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's, a ``metric`` the task lacks, or
+            an arm a backbone cannot take (``Strategy.refuses``; what its config.json tells, before it loads).
         HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
             you mean"), as ``train`` refuses it (``run_checks.check_other_data``).
     """
     from headstart.backbones.naming import listed_in
 
     cells = sweep.cells()
+    _refused_before_load(cells)
     with listed_in("--backbones") if sweep.backbones else contextlib.nullcontext():  # a failed load names its flag
         return _planned(sweep, cells)
+
+
+def _refused_before_load(cells: list[RunSpec]) -> None:
+    """``run_checks.check_before_load`` of each arm on each backbone, before any backbone loads, its refusal in the
+    words ``_planned`` says it in once they have (``_scoped_options``: compare's ``--option STRATEGY.KEY=VALUE``)."""
+    from headstart.run_checks import check_before_load
+
+    asked = set()
+    for spec in cells:  # one question per arm and backbone: its sizes and seeds share the answer
+        key = (spec.strategy, spec.backbone, repr(spec.options), spec.train.max_length)
+        if key in asked:
+            continue
+        asked.add(key)
+        try:
+            check_before_load(spec)
+        except ConfigError as e:
+            raise ConfigError(_scoped_options(str(e), spec.strategy)) from None
 
 
 def _planned(sweep: SweepSpec, cells: list[RunSpec]) -> list[tuple[RunSpec, str, dict[str, Any]]]:

@@ -215,6 +215,34 @@ def dequantised(backbone: str | None) -> str:
     return f"dequantised to fp32 from the GGUF file {name} ({kind}{bits}): the quantised model's weights, rounded from the original's"
 
 
+def encoder_config(name_or_path: str) -> tuple[str, dict[str, Any]] | None:
+    """The name ``load_backbone`` gives the text encoder ``name_or_path`` names and that encoder's config.json, read
+    without loading its weights (a check the config can answer is then said before a load of seconds): a built-in
+    encoder's, or a local model folder's; None for anything else (an image backbone, a GGUF model, which is converted
+    as it loads, a PEFT adapter folder, a hub id) and for a config that cannot be read (the load says why)."""
+    import json
+
+    from headstart.errors import HeadstartError
+
+    entry = REGISTRY.get(name_or_path)
+    try:
+        if entry is not None:
+            if entry.modality != "text" or entry.gguf:
+                return None
+            name, folder = entry.name, entry.locate()  # all-mpnet-base-v2's is extracted once, as its load would
+        else:
+            from headstart.backbones.image_folder import is_image_folder
+
+            folder = Path(name_or_path).expanduser()
+            if is_image_folder(folder):
+                return None
+            name = str(folder)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (HeadstartError, OSError, ValueError):
+        return None
+    return (name, config) if isinstance(config, dict) else None
+
+
 @flags_checked(inside=False, renamed={"backbone": "name_or_path"})  # the public function that loads it names what its
 # caller typed (--backbone, --backbones); called from Python directly, name_or_path
 def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,

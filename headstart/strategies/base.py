@@ -165,6 +165,12 @@ class Strategy:
         every cell."""
         return None
 
+    def refuses_before_load(self, backbone: str, options: Any, *, max_length: int) -> str | None:
+        """What ``refuses`` will say of the backbone ``backbone`` names, where its config.json tells it
+        (``registry.encoder_config``), asked before that backbone loads (seconds: MPNet's ~28); None: nothing yet
+        (``refuses`` is still asked once it loads). Default: None."""
+        return None
+
     def head_only(self, modality: str) -> bool:
         """Trains nothing but its head, on the backbone's cached features, or solves it (no backbone rate): what the
         backbone would read of an augmented training image never reaches it. scratch, which builds and trains its
@@ -247,7 +253,8 @@ def blocks_group(name: str, blocks: list[nn.Module], lr: float) -> ParamGroup:
 
 
 def other_backbone_params(model: nn.Module, blocks: list[nn.Module]) -> list[nn.Parameter]:
-    """Backbone parameters that belong to no block (e.g. a final LayerNorm or pooler)."""
+    """Backbone parameters that belong to no block (e.g. a final LayerNorm; never an encoder's unused pooler:
+    ``TaskModel.backbone_parameters``)."""
     in_blocks = {id(p) for b in blocks for p in b.parameters()}
     return [p for p in model.backbone_parameters() if id(p) not in in_blocks]
 

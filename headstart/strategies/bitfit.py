@@ -13,7 +13,8 @@ class BitFit(Strategy):
     lr_grid = (1e-4, 5e-4, 1e-3)  # --tune lr candidates
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
-        biases = [p for n, p in model.backbone.named_parameters() if n.endswith("bias")]
+        used = {id(p) for p in model.backbone_parameters()}  # not the pooler's, which the features never read
+        biases = [p for n, p in model.backbone.named_parameters() if n.endswith("bias") and id(p) in used]
         return [Phase("bitfit", [ParamGroup("biases", biases, cfg.lr), head_group(model, cfg)], budget.steps)]
 
 

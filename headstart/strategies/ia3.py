@@ -3,15 +3,20 @@
 On BERT, PEFT's default scales the outputs of ``key`` and ``value`` and, as feed-forward modules, the inputs of every
 module named ``*output.dense``: the feed-forward output projection and also the attention output projection
 (``attention.output.dense``). So four vectors a layer train (16,128 scalings on MiniLM-L6, 16,898 parameters with
-the head), not the paper's three.
+the head), not the paper's three. Given ``--targets``, the feed-forward modules (their input scaled) are the
+``output.dense`` modules outside attention that the targets reach, by full name (``feedforward_modules``); any other
+target, ``attention.output.dense`` included, has its output scaled.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets
+from torch import nn
+
+from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets, encoder_of
 from headstart.strategies.registry import register
 
 
@@ -36,10 +41,20 @@ class IA3(PeftStrategy):
         from peft import IA3Config, TaskType
 
         targets = options.targets or default_targets(backbone, "ia3")
-        feedforward = None
-        if isinstance(targets, list):  # the feed-forward output projections among the given targets
-            feedforward = [t for t in targets if t.endswith("output.dense") and "attention" not in t] or []
+        feedforward = feedforward_modules(encoder_of(backbone), targets) if isinstance(targets, list) else None
         return IA3Config(task_type=TaskType.FEATURE_EXTRACTION, target_modules=targets, feedforward_modules=feedforward)
+
+
+def feedforward_modules(encoder: nn.Module, targets: list[str]) -> str | list[str]:
+    """The feed-forward output projections among the modules of ``encoder`` that ``targets`` reach, as PEFT reaches a
+    target list's modules (the full name, or one ending in ``.TARGET``): ``output.dense`` outside an attention block,
+    whose input IA3 scales. Given as a pattern PEFT matches against each full module name whole: PEFT marks a listed
+    feed-forward module by the bare end of the name, and a bare ``output.dense`` then also marked BERT's attention
+    output (``attention.output.dense``), scaling its input instead of its output. [] where none is reached."""
+    names = [name for name, _ in encoder.named_modules()
+             if any(name == t or name.endswith(f".{t}") for t in targets)
+             and (name == "output.dense" or name.endswith(".output.dense")) and "attention" not in name.split(".")]
+    return "|".join(re.escape(name) for name in names) or []
 
 
 register(IA3())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from headstart.backbones.registry import encoder_config
 from headstart.strategies.base import check_int_range
 from headstart.strategies.peft_base import PeftStrategy
 from headstart.strategies.registry import register
@@ -35,12 +36,26 @@ def usable_positions(encoder: Any) -> int | None:
     return positions - (pad + 1) if isinstance(pad, int) else positions
 
 
-def too_many_tokens(pretrained: Any, options: PromptOptions) -> str | None:
-    """Why ``options.virtual_tokens`` do not fit beside the backbone's longest input, or None. Both methods place the
-    real tokens after the virtual ones (a prefix shifts their position ids), so a text cut at ``max_length`` tokens
-    needs ``virtual_tokens + max_length`` position embeddings: past the encoder's own, its embeddings fail mid-run."""
-    positions = usable_positions(getattr(pretrained, "model", None))
-    length = getattr(pretrained, "max_length", None)
+# The model types whose position embeddings number tokens from ``pad_token_id + 1`` (RoBERTa's scheme): what
+# ``usable_positions`` reads off the built encoder, known from its config.json alone (tests/strategies/test_prompts.py
+# builds each and compares). A type missing here reads a few positions too many: the check once loaded still refuses.
+PADDED_POSITIONS = frozenset({"camembert", "data2vec-text", "ibert", "longformer", "luke", "markuplm", "mpnet", "roberta",
+                              "roberta-prelayernorm", "xlm-roberta", "xlm-roberta-xl", "xmod"})
+
+
+def config_positions(config: dict[str, Any]) -> int | None:
+    """``usable_positions`` of the encoder the config.json ``config`` describes, before it is built; None where unknown."""
+    positions, pad = config.get("max_position_embeddings"), config.get("pad_token_id")
+    if not isinstance(positions, int) or isinstance(positions, bool):
+        return None
+    return positions - (pad + 1) if config.get("model_type") in PADDED_POSITIONS and isinstance(pad, int) else positions
+
+
+def _too_many(positions: int | None, length: Any, name: str, options: PromptOptions) -> str | None:
+    """Why ``options.virtual_tokens`` do not fit beside inputs of ``length`` tokens in ``positions``, or None. Both
+    methods place the real tokens after the virtual ones (a prefix shifts their position ids), so a text cut at
+    ``max_length`` tokens needs ``virtual_tokens + max_length`` position embeddings: past the encoder's own, its
+    embeddings fail mid-run."""
     if not isinstance(positions, int) or not isinstance(length, int) or options.virtual_tokens + length <= positions:
         return None
     if positions - length >= 1:
@@ -48,7 +63,28 @@ def too_many_tokens(pretrained: Any, options: PromptOptions) -> str | None:
     else:
         fix = f"try --max-length {max(2, positions - options.virtual_tokens)}"
     return (f"--option virtual_tokens={options.virtual_tokens} with --max-length {length} needs {options.virtual_tokens + length} "
-            f"positions; {getattr(pretrained, 'name', 'the backbone')} has {positions}: {fix}")
+            f"positions; {name} has {positions}: {fix}")
+
+
+def too_many_tokens(pretrained: Any, options: PromptOptions) -> str | None:
+    """``_too_many`` for the loaded backbone ``pretrained``."""
+    return _too_many(usable_positions(getattr(pretrained, "model", None)), getattr(pretrained, "max_length", None),
+                     getattr(pretrained, "name", "the backbone"), options)
+
+
+def too_many_before_load(backbone: str, options: PromptOptions, *, max_length: int) -> str | None:
+    """``_too_many`` for the encoder ``backbone`` names, read from its config.json before it loads (MPNet: ~28 s)."""
+    read = encoder_config(backbone)
+    return None if read is None else _too_many(config_positions(read[1]), max_length, read[0], options)
+
+
+def _no_prefix(model_type: Any, name: str) -> str | None:
+    """MPNet (all-mpnet-base-v2): its relative position bias spans the input's tokens only, so prefix keys do not fit
+    its attention scores (a shape error mid-training)."""
+    if model_type == "mpnet":
+        return (f"prefix-tuning cannot adapt {name!r}: MPNet's relative position bias covers the input's tokens, not "
+                "prefix keys; use prompt-tuning or lora")
+    return None
 
 
 class PromptTuning(PeftStrategy):
@@ -60,6 +96,9 @@ class PromptTuning(PeftStrategy):
 
     def refuses(self, pretrained: Any, options: PromptOptions) -> str | None:
         return too_many_tokens(pretrained, options)
+
+    def refuses_before_load(self, backbone: str, options: PromptOptions, *, max_length: int) -> str | None:
+        return too_many_before_load(backbone, options, max_length=max_length)
 
     def peft_config(self, options: PromptOptions, backbone) -> Any:
         from peft import PromptTuningConfig, TaskType
@@ -75,13 +114,17 @@ class PrefixTuning(PeftStrategy):
     lr_grid = (3e-3, 1e-2, 3e-2)  # --tune lr candidates
 
     def refuses(self, pretrained: Any, options: PromptOptions) -> str | None:
-        """MPNet (all-mpnet-base-v2): its relative position bias spans the input's tokens only, so prefix keys do not
-        fit its attention scores (a shape error mid-training); elsewhere, virtual tokens past the encoder's positions."""
+        """MPNet (``_no_prefix``); elsewhere, virtual tokens past the encoder's positions."""
         config = getattr(getattr(pretrained, "model", None), "config", None)
-        if getattr(config, "model_type", None) == "mpnet":
-            return (f"prefix-tuning cannot adapt {getattr(pretrained, 'name', 'this backbone')!r}: MPNet's relative position "
-                    "bias covers the input's tokens, not prefix keys; use prompt-tuning or lora")
-        return too_many_tokens(pretrained, options)
+        return (_no_prefix(getattr(config, "model_type", None), getattr(pretrained, "name", "this backbone"))
+                or too_many_tokens(pretrained, options))
+
+    def refuses_before_load(self, backbone: str, options: PromptOptions, *, max_length: int) -> str | None:
+        read = encoder_config(backbone)
+        if read is None:
+            return None
+        name, config = read
+        return _no_prefix(config.get("model_type"), name) or _too_many(config_positions(config), max_length, name, options)
 
     def peft_config(self, options: PromptOptions, backbone) -> Any:
         from peft import PrefixTuningConfig, TaskType

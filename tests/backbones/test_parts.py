@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -45,13 +46,18 @@ def _models() -> Path:
     return Path(os.environ["HEADSTART_CACHE"]) / "models"
 
 
+def _left() -> list[Path]:
+    """What the cache's models folder holds besides the empty lock files the writers hold while they write."""
+    return [p for p in _models().iterdir() if not p.name.endswith(".lock")] if _models().exists() else []
+
+
 def test_the_parts_are_joined_and_the_zips_folder_extracted_once(tmp_path, monkeypatch):
     parts = _parts(tmp_path / "parts")
     folder = extracted(parts, "fake")
     assert folder.parent == _models() and folder.name.startswith("fake-")
     assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == \
         {name.removeprefix("model/"): data for name, data in FILES.items()}, "its top folder stripped, every file whole, no zip left"
-    assert [p.name for p in _models().iterdir()] == [folder.name], "no temporary folder left beside it"
+    assert [p.name for p in _left()] == [folder.name], "no temporary folder left beside it"
     from headstart.cache import cache_info
 
     assert {p.name: p.files for p in cache_info().parts}["models"] == len(FILES), "headstart cache counts (and clears) it"
@@ -62,22 +68,73 @@ def test_the_parts_are_joined_and_the_zips_folder_extracted_once(tmp_path, monke
     assert extracted(parts, "fake") == folder
 
 
+def test_the_extraction_note_is_one_of_headstarts_notes(tmp_path, capsys):
+    """"note: extracting ..." was printed straight to stderr, where no caller's logging could quiet it and the CLI's
+    notes did not pass: it is said on the ``headstart`` logger as every other note (the CLI prints it once as
+    "note: ...", a Python caller's logging decides)."""
+    import logging
+
+    said = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append((record.levelno, record.getMessage()))
+    logger = logging.getLogger("headstart")
+    kept = logger.handlers[:], logger.level  # the CLI's handler, where an earlier test ran the CLI in this process
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    try:
+        folder = extracted(_parts(tmp_path / "parts"), "fake")
+        extracted(_parts(tmp_path / "parts"), "fake")  # made: nothing to say
+    finally:
+        logger.handlers = kept[0]
+        logger.setLevel(kept[1])
+    assert said == [(logging.INFO, f"extracting fake from its 3 packages once (cached in {folder})")]
+    assert capsys.readouterr().err == "", "nothing printed outside the notes"
+
+
 def test_a_killed_extraction_leaves_no_folder_that_a_load_would_use(tmp_path):
     """SIGKILLed with every file extracted but before the rename: the next call does not take the left folder for the
-    model; it extracts again, and the dead process's folder is cleared."""
+    model; it extracts again (the kernel released the dead process's lock: none left standing), and the dead process's
+    folder is cleared."""
     parts = _parts(tmp_path / "parts")
     code = ("from pathlib import Path; from headstart.backbones.parts import extracted; "
             f"extracted([Path(p) for p in {[str(p) for p in parts]!r}], 'fake')")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HEADSTART_TEST_KILL_AT": "extract:fake"}
     killed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    left = list(_models().iterdir())
+    left = _left()
     assert len(left) == 1 and left[0].name.startswith(".fake-") and left[0].name.endswith(".tmp"), left
     assert (left[0] / "config.json").exists(), "killed with the files extracted: only the rename was missing"
 
     folder = extracted(parts, "fake")
     assert (folder / "model.safetensors").read_bytes() == FILES["model/model.safetensors"]
-    assert [p.name for p in _models().iterdir()] == [folder.name], "the killed process's folder is cleared"
+    assert [p.name for p in _left()] == [folder.name], "the killed process's folder is cleared"
+
+
+@pytest.mark.parametrize("join", ["extracted", "concatenated"])
+def test_processes_that_ask_at_once_make_it_once(tmp_path, join):
+    """A sweep's Ray workers on one machine (each a process of its own, the cache shared) asking for a model not yet
+    made all joined and extracted their own ~850 MB copy at once, one kept: the first makes it, the others wait on its
+    lock and read it."""
+    parts, joins, go = _parts(tmp_path / "parts"), tmp_path / "joins", tmp_path / "go"
+    code = ("import os, sys, time; from pathlib import Path; import headstart.backbones.parts as m\n"
+            "real = m._join\n"
+            "def join(parts, out):\n"
+            f"    with open({str(joins)!r}, 'a') as f: f.write(f'{{os.getpid()}}\\n')\n"
+            "    time.sleep(1.5)  # the others ask meanwhile\n"
+            "    real(parts, out)\n"
+            "m._join = join\n"
+            f"while not Path({str(go)!r}).exists(): time.sleep(0.01)\n"
+            f"print(m.{join}([Path(p) for p in {[str(p) for p in parts]!r}], 'fake'))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    asking = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(3)]
+    time.sleep(3)  # every process imported and waiting
+    go.touch()
+    answers = [process.communicate(timeout=120) for process in asking]
+    assert all(process.returncode == 0 for process in asking), answers
+    assert len({out.strip() for out, _ in answers}) == 1, answers
+    assert len(joins.read_text().split()) == 1, f"joined by {joins.read_text().split()}: once each, not once"
+    assert [p.name for p in _left()] == [Path(answers[0][0].strip()).name], "no temporary copy left beside it"
 
 
 def test_a_damaged_part_is_said_and_leaves_nothing(tmp_path):
@@ -87,7 +144,7 @@ def test_a_damaged_part_is_said_and_leaves_nothing(tmp_path):
     parts[0].write_bytes(bytes(data))
     with pytest.raises(BackboneError, match="do not join into a readable zip .*a part is damaged: reinstall"):
         extracted(parts, "fake")
-    assert not _models().exists() or not list(_models().iterdir()), "no half-extracted folder left"
+    assert not _left(), "no half-extracted folder left"
 
 
 def test_a_disk_that_refuses_the_files_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
@@ -106,14 +163,14 @@ def test_a_disk_that_refuses_the_files_is_one_line_and_leaves_nothing(tmp_path, 
                                             r"point HEADSTART_CACHE at a larger disk$"):
         extracted(parts, "fake")
     monkeypatch.setattr(parts_module.shutil, "copyfileobj", shutil.copyfileobj)
-    assert not _models().exists() or not list(_models().iterdir()), "no half-extracted folder left"
+    assert not _left(), "no half-extracted folder left"
 
 
 def test_a_member_outside_the_folder_is_refused(tmp_path):
     parts = _parts(tmp_path / "parts", {"model/config.json": b"{}", "model/../../escape.txt": b"x"}, count=1)
     with pytest.raises(BackboneError, match=r"holds 'model/\.\./\.\./escape\.txt', a path outside its folder"):
         extracted(parts, "fake")
-    assert not (tmp_path / "escape.txt").exists() and not list(_models().iterdir())
+    assert not (tmp_path / "escape.txt").exists() and not _left()
 
 
 def test_a_missing_part_file_is_named(tmp_path):
@@ -130,7 +187,7 @@ def test_concatenated_joins_the_parts_in_order_once(tmp_path):
         part.write_bytes(bytes([i]) * (i + 5))
     joined = concatenated(parts, "whole.gguf")
     assert joined == _models() / "whole.gguf" and joined.read_bytes() == b"".join(p.read_bytes() for p in parts)
-    assert [p.name for p in _models().iterdir()] == ["whole.gguf"]
+    assert [p.name for p in _left()] == ["whole.gguf"]
 
 
 def test_a_missing_mpnet_package_is_named_with_its_install_line(tmp_path, monkeypatch):

@@ -243,3 +243,50 @@ def test_a_strategy_that_leaves_the_backbone_shares_it_and_leaves_it_as_it_was(n
     train(after), train(alone)
     for (k, a), b in zip(after.model.state_dict().items(), alone.model.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def _bert_with_pooler(seed: int = 0):
+    """The tiny BERT with the pooler every BERT / MPNet checkpoint carries (all-MiniLM-L6-v2's: 147,840 weights): the
+    encoder computes it, no feature reads it (features pool the hidden states)."""
+    from conftest import tiny_bert
+    from transformers.models.bert.modeling_bert import BertPooler
+
+    backbone = tiny_bert(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        backbone.model.pooler = BertPooler(backbone.model.config)
+    return backbone
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "text" in STRATEGIES[n].modalities
+                                  and backbone_for(n)[1] != "tiny-llama"])
+def test_no_strategy_trains_or_counts_the_encoders_unused_pooler(name, toy):
+    """bitfit and setfit (and full-finetune, llrd ...) trained MiniLM's pooler and counted it in their trainable
+    parameters, though it never receives a gradient: no phase holds it now, so the count leaves it out."""
+    s = setup(RunSpec(data="toy", backbone="tiny-bert", strategy=name, n=size_for(name, 64), train=FAST), data=toy,
+              pretrained=_bert_with_pooler(0))
+    pooler = getattr(getattr(s.model.backbone, "model", None), "pooler", None)
+    pooled = {id(p) for p in pooler.parameters()} if pooler is not None else set()
+    for phase in s.strategy.plan(s.model, s.options, s.cfg, Budget(steps=20, steps_per_epoch=4)):
+        assert not pooled & {id(p) for p in phase.params}, f"{phase.name} trains the pooler"
+
+
+@pytest.mark.parametrize("name", ["bitfit", "setfit", "full-finetune"])
+def test_the_trainable_count_is_what_gets_a_gradient(name, toy):
+    """The count a run reports (metrics.json, the report's "trainable params") is every parameter a phase trains, the
+    head's included, and no pooler weight: bitfit on MiniLM counted its pooler's 384 biases, setfit and full-finetune
+    all 147,840 of its weights."""
+    cfg = dataclasses.replace(FAST, max_steps=2, min_steps=2)
+    options = {"iterations": 1} if name == "setfit" else {}
+    s = setup(RunSpec(data="toy", backbone="tiny-bert", strategy=name, n=16, options=options, train=cfg), data=toy,
+              pretrained=_bert_with_pooler(0))
+    pooler = {n: p.detach().clone() for n, p in s.model.named_parameters() if ".pooler." in n}
+    report = train(s)
+    assert report.status == "done"
+    trained = dict(s.model.named_parameters())
+    assert report.trainable_params == sum(trained[n].numel() for n in report.trained)
+    assert pooler and not any(".pooler." in n for n in report.trained)
+    assert all(torch.equal(trained[n], p) for n, p in pooler.items()), "it was never trained"
+    if name == "bitfit":
+        assert report.trainable_params == sum(p.numel() for n, p in trained.items()
+                                              if (n.endswith("bias") and ".pooler." not in n) or n.startswith("head."))

@@ -260,6 +260,23 @@ def test_ia3_scales_four_modules_a_layer_and_its_description_says_which(toy, mak
     assert "attention-output" in description and "4 vectors a layer" in description
 
 
+def test_ia3_with_explicit_targets_marks_only_the_feed_forward_output_on_minilm(toy):
+    """``--targets key,value,output.dense`` on all-MiniLM-L6-v2: PEFT marks a listed feed-forward module by the bare end
+    of its name, so ``output.dense`` also marked each layer's attention output (``attention.output.dense``) as
+    feed-forward, scaling its input instead of its output. Only the six feed-forward output projections are marked."""
+    from peft.tuners.ia3 import IA3Layer
+
+    from headstart.backbones import load_backbone
+
+    s = setup(RunSpec(data="toy", backbone="all-minilm-l6-v2", strategy="ia3", n=32, options={"targets": "key,value,output.dense"},
+                      train=CFG), data=toy, pretrained=load_backbone("all-minilm-l6-v2", max_length=32))
+    marked = {name.removeprefix("base_model.model."): m.is_feedforward for name, m in s.model.backbone.model.named_modules()
+              if isinstance(m, IA3Layer)}
+    assert {n for n, ff in marked.items() if ff} == {f"encoder.layer.{i}.output.dense" for i in range(6)}
+    assert {n for n, ff in marked.items() if not ff} == {f"encoder.layer.{i}.{m}" for i in range(6) for m in
+                                                         ("attention.self.key", "attention.self.value", "attention.output.dense")}
+
+
 @pytest.mark.parametrize("name", ["lora", "houlsby"])
 def test_targets_that_match_nothing_are_answered_with_the_backbones_module_names(name, toy, make_tiny_bert):
     with pytest.raises(ConfigError) as e:

@@ -1,0 +1,114 @@
+"""prompt-tuning / prefix-tuning: virtual tokens that overflow the encoder's positions are refused from its config.json,
+before the backbone loads (all-mpnet-base-v2's load took ~28 s before the refusal), in the words of the check once it
+has loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from headstart.errors import ConfigError
+from headstart.specs import RunSpec, TrainConfig
+
+CFG = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32", max_length=32)
+
+
+@pytest.fixture
+def bert_folder(tmp_path: Path, make_tiny_bert) -> Path:
+    """The tiny BERT (64 positions) saved as a model folder, as ``--backbone PATH`` reads it."""
+    backbone = make_tiny_bert(0)
+    folder = tmp_path / "tiny-bert"
+    backbone.model.save_pretrained(folder)
+    backbone.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _no_load(monkeypatch) -> None:
+    """Any load of a backbone's weights fails the test."""
+    import headstart.recipe
+    import headstart.sweep_cell
+
+    def load(*args, **kwargs):
+        pytest.fail("the backbone loaded before the refusal")
+
+    monkeypatch.setattr(headstart.recipe, "load_backbone", load)
+    monkeypatch.setattr("headstart.backbones.text.load_text_backbone", load)
+    monkeypatch.setattr(headstart.sweep_cell, "loaded_cell", load)
+
+
+@pytest.mark.parametrize("name", ["prompt-tuning", "prefix-tuning"])
+def test_virtual_tokens_past_the_positions_are_refused_before_the_backbone_loads(name, bert_folder, toy, monkeypatch):
+    from headstart.recipe import setup, trained_run
+
+    spec = RunSpec(data="toy", backbone=str(bert_folder), strategy=name, n=32, options={"virtual_tokens": 40}, train=CFG)
+    with pytest.raises(ConfigError) as loaded:  # the check once the backbone has loaded: the words to keep
+        setup(spec, data=toy)
+    _no_load(monkeypatch)
+    for call in (lambda: setup(spec, data=toy), lambda: trained_run(spec, data=toy)):
+        with pytest.raises(ConfigError) as early:
+            call()
+        assert str(early.value) == str(loaded.value) == (
+            f"--option virtual_tokens=40 with --max-length 32 needs 72 positions; {bert_folder} has 64: try --option "
+            "virtual_tokens=32 or a smaller --max-length")
+
+
+def test_fit_and_compare_refuse_before_the_backbone_loads(bert_folder, toy_csv, monkeypatch):
+    """``headstart.fit`` before its data loads too; a compare before its plan loads any backbone, in its own flag."""
+    import headstart
+    from headstart.sweep_plan import plan
+    from headstart.sweep_spec import SweepSpec
+
+    _no_load(monkeypatch)
+    with pytest.raises(ConfigError, match=r"^options=\{'virtual_tokens': 40\} with config=\{'max_length': 32\} needs 72 positions; "
+                                          r".* has 64: try options=\{'virtual_tokens': 32\} or a smaller config's max_length$"):
+        headstart.fit(str(toy_csv), str(bert_folder), strategy="prompt-tuning", n=8, options={"virtual_tokens": 40},
+                      config=TrainConfig(max_length=32))
+    sweep = SweepSpec(data=str(toy_csv), backbone=str(bert_folder), strategies=("linear-probe", "prompt-tuning"), sizes=(8,),
+                      seeds=1, options={"prompt-tuning": {"virtual_tokens": 40}}, train=TrainConfig(max_length=32))
+    with pytest.raises(ConfigError, match=r"^options=\{'prompt-tuning': \{'virtual_tokens': 40\}\} with --max-length 32 needs 72 "
+                                          r"positions; .* has 64: try options=\{'prompt-tuning': \{'virtual_tokens': 32\}\} or a"):
+        plan(sweep)
+
+
+def test_prefix_tuning_refuses_an_mpnet_folder_before_it_loads(tmp_path, monkeypatch):
+    from transformers import MPNetConfig
+
+    from headstart.run_checks import check_before_load
+
+    folder = tmp_path / "mpnet"
+    MPNetConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(folder)
+    _no_load(monkeypatch)
+    with pytest.raises(ConfigError, match=f"^prefix-tuning cannot adapt '{folder}': MPNet's relative position bias"):
+        check_before_load(RunSpec(data="toy", backbone=str(folder), strategy="prefix-tuning", n=8))
+    check_before_load(RunSpec(data="toy", backbone=str(folder), strategy="prompt-tuning", n=8))  # 20 + 128 fit in 512
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "electra", "albert", "deberta-v2", "ernie", "camembert",
+                                        "data2vec-text", "ibert", "longformer", "luke", "markuplm", "mpnet", "roberta",
+                                        "roberta-prelayernorm", "xlm-roberta", "xlm-roberta-xl", "xmod"])
+def test_the_positions_read_from_a_config_are_those_of_the_built_encoder(model_type):
+    """``config_positions`` (config.json alone) agrees with ``usable_positions`` (the encoder built from it, its
+    position table's padding offset read), on encoders that offset their positions and on those that do not."""
+    from transformers import AutoConfig, AutoModel
+
+    from headstart.strategies.prompts import config_positions, usable_positions
+
+    config = AutoConfig.for_model(model_type, vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=64)
+    with torch.device("meta"):
+        encoder = AutoModel.from_config(config)
+    assert config_positions(config.to_dict()) == usable_positions(encoder) is not None
+
+
+def test_a_built_in_encoders_config_is_read_from_its_folder_without_loading(monkeypatch):
+    """The name its load gives it and its positions; no config for an image backbone, a GGUF model (converted as it
+    loads) or a hub id."""
+    from headstart.backbones.registry import encoder_config
+    from headstart.strategies.prompts import config_positions
+
+    _no_load(monkeypatch)
+    name, config = encoder_config("all-minilm-l6-v2")
+    assert name == "all-minilm-l6-v2" and config_positions(config) == 512
+    assert encoder_config("mnist-cnn") is None and encoder_config("smollm2-135m") is None and encoder_config("org/model") is None
