@@ -507,7 +507,9 @@ def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None 
             table: its ``text_column``, else the run's own text column where it has it, else one guessed by name (a
             note says which); a pair run's two columns. A row with empty text is dropped with a note; every other row
             gives its text, then the frame's other columns in order (one named like a key of the prediction, a
-            labelled frame's ``label``, as ``input_label``), then the prediction. Bytes, a dict, a set, or a
+            labelled frame's ``label``, as ``input_label``), then the prediction. An image run reads a DataFrame's
+            column of image paths (``text_column``, else the run's own, else its only one; relative to the working
+            directory), as ``headstart predict`` reads a table of them. Bytes, a dict, a set, or a
             ``Path`` for a text run (a file: ``headstart.data.read_inputs`` reads it) is refused.
         text_column: a DataFrame's text column (``"FIRST,SECOND"`` for a pair run), as the CLI's ``--text-column``.
 
