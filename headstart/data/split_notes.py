@@ -15,15 +15,18 @@ _OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not 
 
 
 def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict[str, float]) -> None:
-    """Says (a ``note:`` line) which part a whole group pushed far past its target, with the sizes and the group: a
-    group goes to test or validation whole while that part is below its target, so one big group can take half the
-    data, which the docs' 20% / 10% no longer describe."""
+    """Says (a ``note:`` line) which part a whole group pushed far past its target, or past at all a cap the user set
+    (``caps_set``: ``--max-test 50`` keeping 66 rows), with the sizes and the group: a group goes to test or validation
+    whole while that part is below its target, so one big group can take half the data, which the docs' 20% / 10% (or
+    the cap) no longer describe."""
     key = (data.hash, config)
     if key in _OVERSHOT:
         return
     counts = {"test": int((part == 2).sum()), "validation": int((part == 1).sum())}
+    capped = caps_set(data, config)
     over = [name for name, target in targets.items()
-            if counts[name] > OVERSHOOT * target and counts[name] - target >= OVERSHOOT_ROWS]
+            if counts[name] > OVERSHOOT * target and counts[name] - target >= OVERSHOOT_ROWS
+            or name in capped and counts[name] > target]  # a cap the user set is said whenever a part passes it
     if not over:
         return
     _OVERSHOT.add(key)
@@ -36,12 +39,28 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
         big = sorted(((int(sizes[g]), int(rows[f])) for g, f in zip(ids, first) if sizes[g] > targets[name] / 2), reverse=True)
         shown = ", ".join(f"{size} rows (the first: {str(data.inputs[at])[:30]!r})" for size, at in big[:3])
         said.append(f"the {name} split holds {counts[name]} rows against a target of {targets[name]:.0f}"
-                    + (f": groups{' of --group-column ' + repr(column) if column else ''} stay whole, and "
-                       + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
+                    + (f" set by {capped[name]}" if name in capped else "")
+                    + f": groups{' of --group-column ' + repr(column) if column else ''} stay whole"
+                    + (", and " + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
                        if big else ""))
     pool = int((part == 0).sum())
     logging.getLogger("headstart.data.files").info("%s: %s; the training pool keeps %d of %d rows.%s", shown_name(data.name),
                                                    "; ".join(said), pool, len(data), _advice(data, config, over, column))
+
+
+def caps_set(data: Any, config: Any) -> dict[str, str]:
+    """The parts whose target is a cap the user set, by the flag that set it: ``--max-test`` below test's share, and a
+    ``--max-val`` other than the default (300) below validation's. Whole groups (or a stratum's first row) can carry a
+    part past such a cap; a user who asked for 50 rows expects to hear that they got 66."""
+    from headstart.data.splits import SplitConfig
+
+    test_cap, max_val = getattr(config, "test_cap", None), getattr(config, "max_val", None)
+    capped = {}
+    if test_cap is not None and test_cap < config.test_fraction * len(data):
+        capped["test"] = "--max-test"
+    if max_val is not None and max_val != SplitConfig.max_val and max_val < config.val_fraction * len(data):
+        capped["validation"] = "--max-val"
+    return capped
 
 
 def _advice(data: Any, config: Any, over: list[str], column: str | None) -> str:

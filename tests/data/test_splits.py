@@ -405,3 +405,28 @@ def test_the_uncapped_split_a_test_cap_is_measured_against_says_nothing_of_its_p
     assert rows == len(uncapped.test) > len(used.test)
     assert len(uncapped.val) > 1.5 * 50 >= len(used.val), "the uncapped split overshoots its target, the run's does not"
     assert "the validation split holds 80 rows against a target of 50" in caplog.text, "a split that is used says so"
+
+
+@pytest.mark.parametrize("config, said", [
+    (SplitConfig(max_test=50), "the test split holds 66 rows against a target of 50 set by --max-test: groups stay whole"),
+    (SplitConfig(max_test=50, max_val=60),
+     "the validation split holds 70 rows against a target of 60 set by --max-val: groups stay whole"),
+])
+def test_a_cap_the_user_set_is_said_whenever_whole_groups_carry_a_part_past_it(config, said, caplog, monkeypatch):
+    """rotten-tomatoes at --max-test 50 kept 66 test rows (whole movies) and said nothing: the note came only at 1.5
+    times the target, so --max-val 50's 80 rows were said and --max-test 50's 66 were not. A cap the user set is now
+    said whenever a part passes it, with the rows kept and why; the rows are the same (stored runs keep their split)."""
+    import logging
+
+    import headstart.data.split_notes as split_notes
+    from headstart.data import load_dataset
+
+    monkeypatch.setattr(split_notes, "_OVERSHOT", set())
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        splits = split_dataset(load_dataset("rotten-tomatoes"), config)
+    assert (len(splits.test), len(splits.val)) == ((66, 320) if config.max_val == 300 else (66, 70))
+    assert said in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        split_dataset(load_dataset("rotten-tomatoes"))
+    assert "against a target" not in caplog.text, "the default split is near its shares and its caps are not the user's"
