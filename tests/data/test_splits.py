@@ -430,3 +430,25 @@ def test_a_cap_the_user_set_is_said_whenever_whole_groups_carry_a_part_past_it(c
     with caplog.at_level(logging.INFO, logger="headstart"):
         split_dataset(load_dataset("rotten-tomatoes"))
     assert "against a target" not in caplog.text, "the default split is near its shares and its caps are not the user's"
+
+
+@pytest.mark.parametrize("config, part, rows, said", [
+    (SplitConfig(max_val=10), "val", 40, "the validation split holds 40 rows against a target of 10 set by --max-val: the split "
+     "is stratified, and each of the 40 classes in it rounds its share up to a whole row (no cap below 40 can be met)"),
+    (SplitConfig(max_test=25), "test", 40, "the test split holds 40 rows against a target of 25 set by --max-test"),
+])
+def test_a_cap_below_the_classes_is_said_with_the_rows_kept_and_why(config, part, rows, said, caplog):
+    """40 classes at --max-val 10 kept 40 validation rows (each class takes its first row) and said nothing, as
+    --max-test below the classes did: now a note says the rows kept and why, as whole groups' overshoot is said."""
+    import logging
+
+    n, k = 2000, 40
+    data = Dataset(name=f"many-{part}", inputs=[f"text {i}" for i in range(n)], targets=np.arange(n) % k,
+                   task="classification", label_names=tuple(f"c{i}" for i in range(k)))
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        splits = split_dataset(data, config)
+    assert len(splits.part(part)) == rows and said in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        split_dataset(data, SplitConfig(max_val=200))
+    assert "against a target" not in caplog.text, "a cap the split meets is not said"
