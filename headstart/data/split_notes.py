@@ -11,13 +11,14 @@ from headstart.data.shown import shown_name
 
 OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
 OVERSHOOT_ROWS = 10
+CAP_SLACK = 1.1  # a part past a cap the user set by more than a tenth of it is said; a row or two of rounding is not
 _OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not once per run of a sweep
 
 
 def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict[str, float], *,
                          strata: np.ndarray | None = None) -> None:
-    """Says (a ``note:`` line) which part a whole group pushed far past its target, or past at all a cap the user set
-    (``caps_set``: ``--max-test 50`` keeping 66 rows), with the sizes and the group: a group goes to test or validation
+    """Says (a ``note:`` line) which part a whole group pushed far past its target, or past a cap the user set by more
+    than a tenth of it (``caps_set``, ``CAP_SLACK``: ``--max-test 50`` keeping 66 rows), with the sizes and the group: a group goes to test or validation
     whole while that part is below its target, so one big group can take half the data, which the docs' 20% / 10% (or
     the cap) no longer describe. Data without groups is said only past a cap the user set: each class (``strata``, a
     stratified split's) takes its first row while its share is above zero, so a cap below the classes cannot be met
@@ -29,7 +30,7 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
     capped = caps_set(data, config)
     over = [name for name, target in targets.items()
             if data.groups is not None and counts[name] > OVERSHOOT * target and counts[name] - target >= OVERSHOOT_ROWS
-            or name in capped and counts[name] > target]  # a cap the user set is said whenever a part passes it
+            or name in capped and counts[name] > CAP_SLACK * target]  # a cap the user set: said once a part is past it
     if not over:
         return
     _OVERSHOT.add(key)
