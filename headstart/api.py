@@ -13,7 +13,7 @@ from headstart.fit_result import FitResult, Interrupted, split_name, with_scores
 from headstart.python_checks import flags_checked, python_named
 from headstart.run_meta import as_run_path
 from headstart.arm_text import terms_of
-from headstart.data.memory import as_data, has_frames, names_passed_data, staged_eval_data
+from headstart.data.memory import as_data, has_frames, names_passed_data, staged_eval_data, staged_names, staged_terms
 from headstart.progress import ProgressFn, progress_callback, scoring_counter
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate, grid_edge_note
 from headstart.run_checks import check_before_load
@@ -30,7 +30,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: ProgressFn | bool | None = None,
-        terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
+        terms: dict[str, dict[str, Any]] | str | None = None, retain: Any = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: Any = None,
         tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | str | None = None,
         dedupe: bool = False, nproc: int = 1,
@@ -63,11 +63,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             the bar follows the training steps: ``info`` holds the ``loss`` and ``phase``, a ``tune`` trial's
             ``tuning``, and ``eta_s`` where the time left is known.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.1}}`` or the CLI's text
-            ``"l2sp[weight=0.1]"`` (``headstart.objectives``).
+            ``"l2sp[weight=0.1]"`` (``headstart.objectives``). A term's ``data`` may be a pandas DataFrame (or
+            ``datasets.Dataset``), staged in the cache as ``data`` is: ``{"replay": {"data": earlier_df}}``.
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
             a probe on the adapted vs the original encoder, ``headstart.retention``). It costs more than a short
             training: up to 3,000 of its rows (plus validation) encoded by both encoders and 12 probes fitted (60,
             cross-fitted, under 3,000 rows); a note says its row count before it starts (``retention.cost_text``).
+            Each a name, a file, or a pandas DataFrame (or ``datasets.Dataset``) staged in the cache as ``data`` is.
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``FitResult.ood``; ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"`` maps labels
             by name, ``headstart.ood``; ``"other.csv[text=txt, label=lab]"`` names a file's own columns); a pandas
@@ -166,7 +168,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         options["descriptions"] = label_texts(label_descriptions)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
                    train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
+                   tune=tune, grid=grid, terms=staged_terms(terms_of(terms, strategy)), retain=staged_names(retain, name="retain"), group_column=group_column,
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
                    split=split)
     check_tune_and_rate(spec)
@@ -507,7 +509,9 @@ def predict(run: str | Path | FitResult, texts: Any, *, text_column: str | None 
             table: its ``text_column``, else the run's own text column where it has it, else one guessed by name (a
             note says which); a pair run's two columns. A row with empty text is dropped with a note; every other row
             gives its text, then the frame's other columns in order (one named like a key of the prediction, a
-            labelled frame's ``label``, as ``input_label``), then the prediction. Bytes, a dict, a set, or a
+            labelled frame's ``label``, as ``input_label``), then the prediction. An image run reads a DataFrame's
+            column of image paths (``text_column``, else the run's own, else its only one; relative to the working
+            directory), as ``headstart predict`` reads a table of them. Bytes, a dict, a set, or a
             ``Path`` for a text run (a file: ``headstart.data.read_inputs`` reads it) is refused.
         text_column: a DataFrame's text column (``"FIRST,SECOND"`` for a pair run), as the CLI's ``--text-column``.
 

@@ -16,7 +16,7 @@ from typing import Any
 from headstart.api import _methods, label_texts
 from headstart.api_sweep_file import reading_sweep_file
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.data.memory import as_data, names_passed_data
+from headstart.data.memory import as_data, names_passed_data, staged_names
 from headstart.errors import ConfigError
 from headstart.progress import ProgressFn
 from headstart.python_checks import flags_checked
@@ -97,7 +97,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strat
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
             task: str | None = None, pooling: str | None = None, progress: ProgressFn | bool | None = None,
-            arms: str | list[str] | None = None, retain: list[str] | None = None,
+            arms: str | list[str] | None = None, retain: Any = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
             backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
@@ -142,7 +142,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strat
             stderr first, as with the bar.
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
             e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.1]"]``.
-        retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
+        retain: classification datasets on which each run's forgetting is measured (``headstart.retention``); a
+            pandas DataFrame among them is staged in the cache as ``data`` is.
         backbone: a built-in backbone or a local model folder; None (the default) is all-minilm-l6-v2.
         backbones: several backbones (list or "a,b") instead of ``backbone``, which is then not given: every arm on
             each, reported per backbone.
@@ -244,7 +245,7 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
                                        max_test=a["max_test"], max_val=a["max_val"], dedupe=a["dedupe"]),
                       tune=a["tune"], grids=as_table(a["grids"], name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"),
                       text_column=a["text_column"], label_column=a["label_column"], task=a["task"], pooling=a["pooling"],
-                      arms=a["arms"] or (), retain=as_items(a["retain"], name="retain"), backbones=a["backbones"] or (),
+                      arms=a["arms"] or (), retain=staged_names(a["retain"], name="retain"), backbones=a["backbones"] or (),
                       group_column=a["group_column"], split_column=split_column,
                       eval_data=as_items(a["eval_data"], name="eval_data"), tta=_methods(a["tta"]),
                       cap_over_floors=from_file is not None and from_file.cap_over_floors)

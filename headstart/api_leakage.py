@@ -5,6 +5,8 @@ in the split a run is cut into, from the split flags ``train`` and ``compare`` t
 from __future__ import annotations
 
 import dataclasses
+import json
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,8 @@ def check_leakage(data: Any = None, *, text_column: str | None = None, label_col
             of the cut before it: the rows it removes.
         run: a saved run's folder (``fit(out=...)``): its data, columns, task and split settings are read from its
             spec, so the split checked is the run's own; an argument above given beside it must agree with the run's.
+            Or a compare store (``compare(out=...)``, also taken as ``data``): the data and split its cells used,
+            read from the store (a store whose cells were cut several ways is refused, naming each cut's flags).
         threshold: word-3-shingle Jaccard similarity at or above which a pair is a near-duplicate, in (0, 1].
         examples: duplicate pairs to keep in the report.
 
@@ -68,6 +72,8 @@ def checked_split(data: Any, *, text_column: str | None, label_column: str | Non
 
     check_threshold(threshold)
     split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # a bad cap before any data loads
+    if run is None and isinstance(data, (str, Path)) and _is_store(data):  # a compare store given as the data: its cells'
+        data, run = None, data
     if run is not None:  # a FitResult of a fit without out= is no folder to read
         run = as_run_path(run, example="headstart.check_leakage(run='runs/lp64')")
     if data is not None and is_in_memory(data):  # a DataFrame: staged in the cache as fit stages it
@@ -76,7 +82,7 @@ def checked_split(data: Any, *, text_column: str | None, label_column: str | Non
     reading = {"text_column": text_column, "label_column": label_column, "task": task, "group_column": group_column,
                "split_column": split_column}
     if run is not None:
-        meta = _run_meta(run)
+        meta = _store_meta(run) if _is_store(run) else _run_meta(run)
         _check_agrees(run, meta, data, reading, max_test=max_test, max_val=max_val, dedupe=dedupe)
         dataset = _run_data(run, meta)
         split = SplitConfig(**meta["resolved"]["data"]["split"])  # filled in as the run cut it (an image test cap included)
@@ -88,7 +94,7 @@ def checked_split(data: Any, *, text_column: str | None, label_column: str | Non
         raise ConfigError(f"--threshold {threshold:g} is the word-shingle similarity of near-duplicate texts; {dataset.name!r} "
                           "holds images, which are compared pixel for pixel (exact copies only): drop --threshold")
     if split.dedupe and threshold != DEFAULT_THRESHOLD:
-        which = f"the run in {str(run)!r} was split with --dedupe, which" if run is not None else "--dedupe"
+        which = f"{_where(run)} was split with --dedupe, which" if run is not None else "--dedupe"
         raise ConfigError(f"--threshold {threshold:g}: {which} drops the copies at Jaccard >= {DEFAULT_THRESHOLD:g}, so counts at "
                           f"another threshold would not be the rows it removes; drop --threshold")
     # under dedupe, the cut before it: the copies counted are the rows it removes (as train and compare say them)
@@ -104,6 +110,61 @@ def _run_meta(run: str | Path) -> dict[str, Any]:
     if not isinstance(meta.get("data_source"), dict) or not isinstance(meta["resolved"]["data"].get("split"), dict):
         raise StoreError(f"{str(Path(run) / 'spec.json')!r} is damaged: it names no data source or split; train the run again")
     return meta
+
+
+def _is_store(run: str | Path) -> bool:
+    """Whether ``run`` is a store's folder (runs.sqlite) rather than a run's."""
+    from headstart.store_rows import FILENAME
+
+    return (Path(run) / FILENAME).is_file()
+
+
+def _where(run: str | Path) -> str:
+    """``run`` as the messages name it: "the run in 'runs/lp'", or "the compare store 'cmp'"."""
+    return f"the compare store {str(run)!r}" if _is_store(run) else f"the run in {str(run)!r}"
+
+
+def _store_meta(store: str | Path) -> dict[str, Any]:
+    """A compare store's cells' data and split, in the shape of a run's spec.json (``_run_meta``): the data and reading
+    options of the compare that wrote it, and the one split (and data hash) its cells were cut by.
+
+    Raises:
+        StoreError: a store of another command, one with no cell yet, or one whose cells were cut more than one way
+            (two compares with another --max-test into one --out), naming the ``--data`` and split flags of each.
+    """
+    from headstart.data import REGISTRY as DATASETS
+    from headstart.outdir import KINDS, held
+    from headstart.specs import file_options
+    from headstart.store import Store
+
+    kind = held(store)
+    with Store(Path(store), create=False) as opened:
+        sweep = opened.sweep() or {}
+        cells = opened.results()
+    if kind not in ("compare", "store") or sweep.get("by", "compare") != "compare":
+        what = KINDS.get(kind, "a store") if sweep.get("by", "compare") == "compare" else "an adapt store"
+        raise StoreError(f"{str(store)!r} is {what}, whose cells check-leakage does not read; pass --run with a run folder "
+                         "(headstart train --out DIR), a compare store, or --data with the data and its split flags")
+    spec = sweep.get("sweep") if isinstance(sweep.get("sweep"), dict) else {}
+    cuts = {}
+    for cell in cells:
+        data = cell.spec.get("data") if isinstance(cell.spec, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("split"), dict):
+            cuts.setdefault(json.dumps([data.get("name"), data["split"]], sort_keys=True), data)
+    if not cuts or not spec.get("data"):
+        raise StoreError(f"{str(store)!r} is a compare store with no cell yet, so no split to check; check the data "
+                         "with --data and compare's split flags, or run the compare first")
+    name = spec["data"]
+    source = {"name": name} if name in DATASETS else {"path": name, **file_options(spec)}
+    if len(cuts) > 1:
+        flags = [_split_flags({"data_source": source, "resolved": {"data": data}}) for data in cuts.values()]
+        raise StoreError(f"the cells of {str(store)!r} were cut {len(cuts)} ways (compares with other split flags into one "
+                         f"store); check one: " + "; ".join(f"--data {shlex.quote(str(name))}{f}" for f in flags))
+    (data,) = cuts.values()
+    if data.get("name") != Path(str(name)).name and data.get("name") != name:
+        raise StoreError(f"the cells of {str(store)!r} read {data.get('name')!r}, not the data of its last compare "
+                         f"({name!r}); check it with --data and its split flags")
+    return {"data_source": source, "resolved": {"data": data}}
 
 
 def _run_values(meta: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +189,7 @@ def _check_agrees(run: str | Path, meta: dict[str, Any], data: str | None, readi
     from headstart.surface import spoken
 
     has = _run_values(meta)
-    where = f"the run in {str(run)!r}"
+    where = _where(run)
     if data is not None and data != has["data"] and not (
             has["data"] and Path(data).expanduser().resolve() == Path(has["data"]).expanduser().resolve()):
         raise ConfigError(f"--data {data!r} is not the data of {where} ({shown_name(Path(has['data']).name)!r}); drop --data; "
@@ -163,7 +224,7 @@ def _run_data(run: str | Path, meta: dict[str, Any]) -> Dataset:
     from headstart.specs import file_options
 
     source, recorded = meta["data_source"], meta["resolved"]["data"].get("hash")
-    where = f"the run in {str(run)!r}"
+    where = _where(run)
     if "name" in source:
         dataset = load_dataset(source["name"])
     else:

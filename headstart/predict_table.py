@@ -45,25 +45,31 @@ def _is_frame(value: Any) -> bool:
 
 
 def table_rows(loaded: Any, frame: Any, *, text_column: str | None = None) -> list[dict[str, Any]]:
-    """Predictions for a DataFrame's rows, as ``headstart predict`` gives a table's: the text column is ``text_column``,
+    """Predictions for a DataFrame's rows, as ``headstart predict`` gives a table's: the text column (an image run's
+    column of image paths) is ``text_column``,
     else the run's own where the frame has it, else guessed by name (said in a note); a pair run reads its two columns
     (``text_column="FIRST,SECOND"`` names others). A row whose text is empty is dropped with a note naming its index
     label; every other row gives its text, then its other columns in the frame's order (``carry``), then the prediction.
 
     Raises:
-        DataError / ColumnError: a ``text_column`` the frame lacks, no column to guess, an empty frame or no text in it.
-        ConfigError: an image run (it reads paths or pixel arrays: pass the column as a list).
+        DataError / ColumnError: a ``text_column`` the frame lacks, no column to guess, an empty frame or no text in it;
+            for an image run (which reads the frame's column of image paths, relative to the working directory, as
+            ``headstart predict`` reads a path table's: ``data.inputs.image_rows``), no such column or a missing image.
     """
     from headstart.data.columns import find_run_column, pair_columns, pick_text_column, run_pair, text_values
     from headstart.data.inputs import other_columns
     from headstart.errors import DataError
     from headstart.loaded import predict_loaded
 
-    if getattr(loaded.model.backbone, "modality", "text") == "image":
-        raise ConfigError("an image run predicts on image paths or pixel arrays, not a DataFrame; pass its column of "
-                          "paths as a list, e.g. predict(run, frame['path'].tolist())")
     frame = frame.rename(columns=str)
     source = loaded.meta.get("data_source") or {}
+    if getattr(loaded.model.backbone, "modality", "text") == "image":  # its column of image paths, as a path table's
+        from headstart.data.inputs import image_rows
+
+        names, images, extras = image_rows(frame, None, text_column=text_column, run_column=source.get("text_column"))
+        rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}}
+                for name, row in zip(names, predict_loaded(loaded, images))]
+        return [carry(row, extra) for row, extra in zip(rows, extras)]
     pair = run_pair(source)
     trained = ",".join(pair) if pair else source.get("text_column")
     column = find_run_column(frame, trained) if text_column is None else None

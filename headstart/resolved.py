@@ -85,7 +85,7 @@ def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
         return {}
     replayed = (spec.terms.get("replay") or {}).get("data")
     if replayed and _same_data(replayed, spec.retain):
-        raise ConfigError(f"replay rehearses {replayed!r} while --retain {replayed} measures forgetting on it: the measure "
+        raise ConfigError(f"replay rehearses {replayed!r} while --retain {replayed!r} measures forgetting on it: the measure "
                           "would score rows the run trained on; retain another dataset, or drop one of them")
     from headstart.objectives import get_term
     from headstart.objectives.terms import term_options

@@ -136,12 +136,16 @@ def cost_text(name: str, data: Any) -> str:
     both encoders and the probes fitted (``retention``'s own parts), e.g. "after training, --retain 'drug-reviews'
     encodes 495 rows twice (the original encoder and the adapted one) and fits 60 probes (5 folds x 6 fits x 2
     encoders; once each where the encoder is left as it was)"; from Python ``retain='drug-reviews'``."""
+    from headstart.data.memory import shown_path
+
     parts = probe_parts(data, 0)
     rows = len(np.unique(np.concatenate([r for part in parts for r in part.values()])))
     folds_said = f"{len(parts)} folds x " if len(parts) > 1 else ""
     capped = (f" ({rows:,} of its {len(data):,}: up to {TRAIN_ROWS:,} probe rows, its validation rows and {MAX_TEST:,} "
               "test rows)" if rows < len(data) else "")
-    return (f"after training, --retain {name!r} encodes {rows:,} rows{capped} twice (the original encoder and the "
+    shown = shown_path(name)  # a DataFrame's cached table as "data passed from Python (<hash>)"
+    shown = repr(name) if shown == name else shown
+    return (f"after training, --retain {shown} encodes {rows:,} rows{capped} twice (the original encoder and the "
             f"adapted one) and fits {len(parts) * (len(GRID) + 1) * 2} probes ({folds_said}{len(GRID) + 1} fits x 2 "
             "encoders; once each where the encoder is left as it was), which can take longer than a short training")
 
@@ -209,7 +213,9 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     acc_before = float((np.asarray(pred_before) == target).mean())
     acc_after = float((np.asarray(pred_after) == target).mean())
     rows = {"target": target.tolist(), "original": pred_before, "adapted": pred_after}
-    return {"data": data.name, "original": acc_before, "adapted": acc_after,
+    from headstart.data.shown import shown_name
+
+    return {"data": shown_name(data.name), "original": acc_before, "adapted": acc_after,
             "retention": acc_after / acc_before if acc_before > 0 else float("nan"),
             "difference": accuracy_difference(rows), "C_original": float(np.median(c_before)),
             "C_adapted": float(np.median(c_after)), "train_rows": int(np.median([len(p["train"]) for p in parts])),

@@ -119,12 +119,12 @@ def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: S
     for name in retain:
         other = retained_data(name, data.modality)
         if other.hash == data.hash:
-            raise ConfigError(f"--retain {name} is the run's own data ({data.name!r}): retention measures what the run "
+            raise ConfigError(f"--retain {name!r} is the run's own data ({data.name!r}): retention measures what the run "
                               "forgets of another task; retain another dataset")
         theirs, _ = comparable(other, 1.0)
         shared = sum((normalize(x) if other.modality != "image" else x) in seen for x in theirs)
         if shared > RETAIN_SHARED * len(theirs):
-            raise ConfigError(f"--retain {name}: {shared:,} of its {len(theirs):,} inputs are inputs of the "
+            raise ConfigError(f"--retain {name!r}: {shared:,} of its {len(theirs):,} inputs are inputs of the "
                               f"training pool or validation split of {data.name!r}, so its probe would be fit and scored on "
                               "inputs this run trains on; retain a dataset of other inputs")
     _RETAIN_CHECKED.add(key)

@@ -207,3 +207,26 @@ def test_run_of_a_capped_real_run_counts_its_test_split(tmp_path, monkeypatch, c
     assert _counted(["--max-test", "100"], monkeypatch, capsys) == {k: v for k, v in said.items() if k != "run"}
     default = _counted([], monkeypatch, capsys)
     assert default["n_test"] == len(split_dataset(load_dataset("rotten-tomatoes")).test) > rows
+
+
+def test_a_compare_store_is_checked_on_the_split_its_cells_used(big_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """check-leakage --run STORE said "'cmp' is a compare store (runs.sqlite), not a run", and --data STORE advised
+    "give one of its tables as the data, e.g. 'cmp/leakage.json'": the data and split a compare's cells used are in its
+    store, so it counts them (as --data with the compare's flags does); a store cut two ways names each cut's flags."""
+    cfg = TrainConfig(max_steps=1, min_steps=1, batch_size=8, precision="fp32")
+    store = tmp_path / "cmp"
+    headstart.compare(str(big_csv), backbone="tiny", strategies="linear-probe", sizes=[16], seeds=1, out=store,
+                      config=cfg, tune=None, max_test=40, max_val=20)
+    said = _counted(["--run", str(store)], monkeypatch, capsys)
+    assert {k: v for k, v in said.items() if k != "run"} == _counted(["--data", str(big_csv), "--max-test", "40", "--max-val", "20"],
+                                                                     monkeypatch, capsys)
+    assert said["n_test"] == json.loads((store / "leakage.json").read_text())["n_test"] and said["run"] == str(store)
+    assert _counted(["--data", str(store)], monkeypatch, capsys)["n_test"] == said["n_test"]
+    assert headstart.check_leakage(run=store).n_test == said["n_test"]
+    assert_user_error(run_cli(["check-leakage", "--run", str(store), "--max-test", "50"], monkeypatch, capsys),
+                      f"--max-test 50 is not the split of the compare store {str(store)!r} (--max-test 40)")
+    headstart.compare(str(big_csv), backbone="tiny", strategies="linear-probe", sizes=[16], seeds=1, out=store,
+                      config=cfg, tune=None, max_test=50, max_val=20)
+    capsys.readouterr()  # the compare's own lines
+    assert_user_error(run_cli(["check-leakage", "--run", str(store)], monkeypatch, capsys),
+                      f"the cells of {str(store)!r} were cut 2 ways", "--max-test 40 --max-val 20", "--max-test 50 --max-val 20")

@@ -380,12 +380,12 @@ CASES = [
     Case("train --retain a dataset that shares the run's texts", lambda f: [
         *TRAIN, "--data", "drug-reviews-sentiment", "--strategy", "full-finetune", "--n", "16", "--max-steps", "2",
         "--retain", "drug-reviews", "--out", str(f.path("run"))],
-         ("--retain drug-reviews: 391 of its 495 inputs are inputs of the training pool or validation split of "
+         ("--retain 'drug-reviews': 391 of its 495 inputs are inputs of the training pool or validation split of "
           "'drug-reviews-sentiment'", "retain a dataset of other inputs")),
     Case("compare --retain the run's own data", lambda f: [
         "compare", "--data", "drug-reviews", "--arms", "full-finetune", "--retain", "drug-reviews", "--sizes", "16",
         "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))],
-         ("--retain drug-reviews is the run's own data ('drug-reviews')", "retain another dataset")),
+         ("--retain 'drug-reviews' is the run's own data ('drug-reviews')", "retain another dataset")),
     Case("sft --seed below 0", lambda f: ["sft", "--seed", "-1", "--out", str(f.path("sft"))],
          ("--seed must be an integer from 0 to 2**63 - 1, got -1", "--seed 0")),
     Case("prefer --seed below 0", lambda f: ["prefer", "--seed", "-1", "--out", str(f.path("pref"))],

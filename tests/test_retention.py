@@ -294,3 +294,16 @@ def test_a_retained_or_term_file_of_star_ratings_says_how_it_was_read_and_names_
             check(path)
         assert "labels read as 3 classes (-1, 0, 1), not as a scale" in caplog.text and "task" not in caplog.text, \
             (name, caplog.text)
+
+
+def test_a_retained_dataframe_is_named_as_the_data_passed_not_its_cached_table(other_csv, make_tiny):
+    """retain=df said "after training, retain='/…/data/table-<sha>.parquet' encodes 300 rows" and stored the measure
+    under 'table-<sha>.parquet': the user passed a DataFrame, named as the report and notes name one."""
+    from headstart.data.memory import as_path
+    from headstart.retention import cost_text, retained_data
+
+    path = as_path(pd.read_csv(other_csv))
+    said = cost_text(path, retained_data(path, "text"))
+    assert said.startswith("after training, --retain data passed from Python (") and "table-" not in said, said
+    assert retention(make_tiny(0), make_tiny(0), path, seed=0, batch_size=64)["data"].startswith("data passed from Python (")
+    assert cost_text("drug-reviews", retained_data(str(other_csv), "text")).startswith("after training, --retain 'drug-reviews'")

@@ -308,7 +308,8 @@ def check_leakage(
                                                           "are the test and validation rows it removes.")] = False,
     run: Annotated[Optional[Path], typer.Option(help="A run folder (train --out): check the split it trained and was scored on, its "
                                                      "data, columns, task and split settings read from its spec.json; a flag above "
-                                                     "given beside it must agree with the run's.")] = None,
+                                                     "given beside it must agree with the run's. Or a compare store (compare --out): "
+                                                     "the data and split its cells used.")] = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,
@@ -325,6 +326,7 @@ def check_leakage(
     Example: headstart check-leakage --data ratings.csv --task regression   # the split of a --task regression run
     Example: headstart check-leakage --max-test 100 --max-val 50   # the split of train --max-test 100 --max-val 50
     Example: headstart check-leakage --run runs/ft64   # the split that run trained and was scored on
+    Example: headstart check-leakage --run runs/cmp   # the split a compare store's cells used
     """
     from headstart.api_leakage import checked_split
 

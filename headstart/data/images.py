@@ -7,6 +7,7 @@ them. The built-in image datasets are in ``builtin.py``; a table of image paths 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +101,9 @@ def looks_like_image_paths(values: list) -> bool:
     return len(cells) >= 0.5 * len(values) > 0 and sum(c.endswith(IMAGE_SUFFIXES) for c in cells) >= 0.9 * len(cells)
 
 
-def resolve_image_paths(values: list[str], table: Path) -> list[np.ndarray]:
-    """The images a table names, paths relative to the table's folder (absolute paths kept).
+def resolve_image_paths(values: list[str], table: Path | None) -> list[np.ndarray]:
+    """The images a table names, paths relative to the table file's folder, or to the working directory for a
+    DataFrame (``table`` None); absolute paths kept.
 
     Raises:
         DataError: a named file is missing or unreadable.
@@ -109,8 +111,10 @@ def resolve_image_paths(values: list[str], table: Path) -> list[np.ndarray]:
     out = []
     for value in values:
         path = Path(value.strip())
-        path = path if path.is_absolute() else table.parent / path
+        path = path if path.is_absolute() or table is None else table.parent / path
         if not path.exists():
-            raise DataError(f"image {str(path)!r} named in {str(table)!r} does not exist; paths are read relative to the table's folder")
+            where, relative = ((f"{str(table)!r}", "the table's folder") if table is not None
+                               else ("the DataFrame", f"the working directory ({os.getcwd()})"))
+            raise DataError(f"image {str(path)!r} named in {where} does not exist; paths are read relative to {relative}")
         out.append(read_image(path))
     return out

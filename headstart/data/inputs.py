@@ -226,7 +226,7 @@ def read_image_inputs(path: str | Path, *, text_column: str | None = None,
     Raises:
         DataError: nothing to read, a column that is not the table's or names no image files, or an unreadable image.
     """
-    from headstart.data.images import IMAGE_SUFFIXES, looks_like_image_paths, read_image, resolve_image_paths
+    from headstart.data.images import IMAGE_SUFFIXES, read_image
 
     if str(path) == "-":  # stdin: one image path per line, split as text inputs are
         names = [line.strip() for line in stdin_lines()]
@@ -250,20 +250,35 @@ def read_image_inputs(path: str | Path, *, text_column: str | None = None,
         return [str(p) for p in files], [read_image(p) for p in files], [{} for _ in files]
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return [str(path)], [read_image(path)], [{}]
-    frame = read_frame(path, labelled=False)
-    found = (None if text_column is not None else find_run_column(frame, run_column)) or pick_image_column(frame, text_column, str(path))
+    return image_rows(read_frame(path, labelled=False), path, text_column=text_column, run_column=run_column)
+
+
+def image_rows(frame: "pd.DataFrame", table: Path | None, *, text_column: str | None = None,  # noqa: F821
+               run_column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
+    """A table's images to predict on, as ``read_image_inputs`` reads a table file's: its ``text_column``, else the
+    run's ``run_column`` where the table has it, else its only column of image paths; the paths relative to the
+    ``table`` file's folder, or to the working directory for a DataFrame (``table`` None, ``predict(run, frame)``).
+
+    Raises:
+        DataError: a column that is not the table's or names no image files, no such column, or an unreadable image.
+    """
+    from headstart.data.images import looks_like_image_paths, resolve_image_paths
+
+    shown = repr(str(table)) if table is not None else "the DataFrame"
+    found = (None if text_column is not None else find_run_column(frame, run_column)) or pick_image_column(
+        frame, text_column, str(table) if table is not None else "the DataFrame")
     if found is None:
         columns = ", ".join(map(str, frame.columns))
         if text_column is None:
-            raise DataError(f"no column of {str(path)!r} names image files (columns: {columns}); name the column of "
-                            "image paths with --text-column NAME, or give an image or a folder")
+            raise DataError(f"no column of {shown} names image files (columns: {columns}); name the column of "
+                            "image paths with --text-column NAME" + (", or give an image or a folder" if table else ""))
         if text_column not in frame.columns:
-            raise DataError(f"--text-column {text_column!r} is not a column of {str(path)!r} (columns: {columns}); name "
+            raise DataError(f"--text-column {text_column!r} is not a column of {shown} (columns: {columns}); name "
                             "its column of image paths")
         others = [str(c) for c in frame.columns if c != text_column and looks_like_image_paths(frame[c].tolist())]
-        shown = next((str(v) for v in frame[text_column].tolist() if str(v).strip()), "")
-        raise DataError(f"--text-column {text_column!r} names a column of {str(path)!r} that holds no image files (e.g. "
-                        f"{shown[:40]!r}); name its column of image paths"
+        example = next((str(v) for v in frame[text_column].tolist() if str(v).strip()), "")
+        raise DataError(f"--text-column {text_column!r} names a column of {shown} that holds no image files (e.g. "
+                        f"{example[:40]!r}); name its column of image paths"
                         + (f", e.g. --text-column {others[0]}" if others else f" (columns: {columns})"))
     names = [str(v) for v in frame[found].tolist()]
-    return names, resolve_image_paths(names, path), other_columns(frame, {found})
+    return names, resolve_image_paths(names, table), other_columns(frame, {found})

@@ -197,6 +197,52 @@ def staged_eval_data(eval_data: Any, *, source: dict[str, Any] | None) -> Any:
     return [staged(item) for item in eval_data] if isinstance(eval_data, (list, tuple)) else staged(eval_data)
 
 
+def staged_names(value: Any, *, name: str) -> tuple[str, ...]:
+    """A keyword that names datasets read beside the run's own (``retain``): one or a list, each a built-in name, a
+    file path, or in-memory data (a DataFrame or ``datasets.Dataset``) written to the cache as ``data`` is
+    (``as_path``, read with no options, as a named dataset is) and named by that path.
+
+    Raises:
+        ConfigError: anything else, in one line naming its type; as ``as_path``.
+    """
+    if value is None:
+        return ()
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)) and not _is_table(item):
+            raise ConfigError(f"{name} must be a dataset name, a file path or a pandas DataFrame, or a list of them; "
+                              f"got {_one_line(item)}, e.g. {name}='drug-reviews' or {name}=[df]")
+    return tuple(as_path(item) if _is_table(item) else str(item) for item in items)
+
+
+def staged_terms(terms: dict[str, Any]) -> dict[str, Any]:
+    """Objective terms (``{name: options}``) with each ``data=`` that is in-memory data (``replay[data=...]``: an
+    earlier task as a DataFrame) written to the cache as ``data`` is (``as_path``) and named by that path.
+
+    Raises:
+        ConfigError: a ``data=`` that is neither a name, a path nor a table, in one line naming its type; as ``as_path``.
+    """
+    staged = {}
+    for term, options in terms.items():
+        given = (options or {}).get("data") if isinstance(options, dict) else None
+        if given is None or isinstance(given, str):
+            staged[term] = options
+        elif isinstance(given, os.PathLike):
+            staged[term] = {**options, "data": str(given)}
+        elif _is_table(given):
+            staged[term] = {**options, "data": as_path(given)}
+        else:
+            raise ConfigError(f"{term}'s data must be a dataset name, a file path or a pandas DataFrame; got "
+                              f"{_one_line(given)}, e.g. terms={{{term!r}: {{'data': 'drug-reviews'}}}}")
+    return staged
+
+
+def _one_line(value: Any) -> str:
+    """``value`` in a message: its repr where that is one short line, else its type's name."""
+    shown = repr(value)
+    return shown if "\n" not in shown and len(shown) <= 60 else f"a value of type {type(value).__name__}"
+
+
 def has_frames(eval_data: Any) -> bool:
     """Whether ``eval_data`` (one dataset or a list of them) holds in-memory data (``staged_eval_data`` writes it)."""
     items = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]

@@ -11,22 +11,32 @@ from headstart.data.shown import shown_name
 
 OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
 OVERSHOOT_ROWS = 10
+CAP_SLACK = 1.1  # a part past a cap the user set by more than a tenth of it is said; a row or two of rounding is not
 _OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not once per run of a sweep
 
 
-def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict[str, float]) -> None:
-    """Says (a ``note:`` line) which part a whole group pushed far past its target, with the sizes and the group: a
-    group goes to test or validation whole while that part is below its target, so one big group can take half the
-    data, which the docs' 20% / 10% no longer describe."""
+def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict[str, float], *,
+                         strata: np.ndarray | None = None) -> None:
+    """Says (a ``note:`` line) which part a whole group pushed far past its target, or past a cap the user set by more
+    than a tenth of it (``caps_set``, ``CAP_SLACK``: ``--max-test 50`` keeping 66 rows), with the sizes and the group: a group goes to test or validation
+    whole while that part is below its target, so one big group can take half the data, which the docs' 20% / 10% (or
+    the cap) no longer describe. Data without groups is said only past a cap the user set: each class (``strata``, a
+    stratified split's) takes its first row while its share is above zero, so a cap below the classes cannot be met
+    (200 classes at ``--max-val 20`` keep 200 validation rows)."""
     key = (data.hash, config)
     if key in _OVERSHOT:
         return
     counts = {"test": int((part == 2).sum()), "validation": int((part == 1).sum())}
+    capped = caps_set(data, config)
     over = [name for name, target in targets.items()
-            if counts[name] > OVERSHOOT * target and counts[name] - target >= OVERSHOOT_ROWS]
+            if data.groups is not None and counts[name] > OVERSHOOT * target and counts[name] - target >= OVERSHOOT_ROWS
+            or name in capped and counts[name] > CAP_SLACK * target]  # a cap the user set: said once a part is past it
     if not over:
         return
     _OVERSHOT.add(key)
+    if data.groups is None:
+        _note_strata_overshoot(data, part, targets, over, capped, strata)
+        return
     sizes = np.bincount(data.groups, minlength=int(data.groups.max()) + 1)
     column = data.source.get("group_column")
     said = []
@@ -36,12 +46,45 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
         big = sorted(((int(sizes[g]), int(rows[f])) for g, f in zip(ids, first) if sizes[g] > targets[name] / 2), reverse=True)
         shown = ", ".join(f"{size} rows (the first: {str(data.inputs[at])[:30]!r})" for size, at in big[:3])
         said.append(f"the {name} split holds {counts[name]} rows against a target of {targets[name]:.0f}"
-                    + (f": groups{' of --group-column ' + repr(column) if column else ''} stay whole, and "
-                       + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
+                    + (f" set by {capped[name]}" if name in capped else "")
+                    + f": groups{' of --group-column ' + repr(column) if column else ''} stay whole"
+                    + (", and " + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
                        if big else ""))
     pool = int((part == 0).sum())
     logging.getLogger("headstart.data.files").info("%s: %s; the training pool keeps %d of %d rows.%s", shown_name(data.name),
                                                    "; ".join(said), pool, len(data), _advice(data, config, over, column))
+
+
+def _note_strata_overshoot(data: Any, part: np.ndarray, targets: dict[str, float], over: list[str],
+                           capped: dict[str, str], strata: np.ndarray | None) -> None:
+    """``note_group_overshoot``'s line for data without groups, each part of ``over`` past its cap: the classes in it,
+    each of which took a row, and the cap that would hold them."""
+    kind = "classes" if data.task == "classification" else "strata"  # a multilabel's rarest label, a regression's bins
+    said = []
+    for name in over:
+        rows = np.flatnonzero(part == (2 if name == "test" else 1))
+        classes = len(np.unique(strata[rows])) if strata is not None else 0
+        said.append(f"the {name} split holds {len(rows)} rows against a target of {targets[name]:.0f} set by {capped[name]}"
+                    + (f": the split is stratified, and each of the {classes} {kind} in it rounds its share up to a "
+                       f"whole row" + (f" (no cap below {classes} can be met)" if classes > targets[name] else "")
+                       if classes else ""))
+    logging.getLogger("headstart.data.files").info("%s: %s; the training pool keeps %d of %d rows.", shown_name(data.name),
+                                                   "; ".join(said), int((part == 0).sum()), len(data))
+
+
+def caps_set(data: Any, config: Any) -> dict[str, str]:
+    """The parts whose target is a cap the user set, by the flag that set it: ``--max-test`` below test's share, and a
+    ``--max-val`` other than the default (300) below validation's. Whole groups (or a stratum's first row) can carry a
+    part past such a cap; a user who asked for 50 rows expects to hear that they got 66."""
+    from headstart.data.splits import SplitConfig
+
+    test_cap, max_val = getattr(config, "test_cap", None), getattr(config, "max_val", None)
+    capped = {}
+    if test_cap is not None and test_cap < config.test_fraction * len(data):
+        capped["test"] = "--max-test"
+    if max_val is not None and max_val != SplitConfig.max_val and max_val < config.val_fraction * len(data):
+        capped["validation"] = "--max-val"
+    return capped
 
 
 def _advice(data: Any, config: Any, over: list[str], column: str | None) -> str:

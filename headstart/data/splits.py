@@ -163,7 +163,8 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
                   notes: bool = True) -> Splits:
     """Split ``data`` into pool / val / test, stratified by label and keeping groups whole.
 
-    ``notes=False`` says nothing of a part whole groups pushed past its target (``note_group_overshoot``): for a split
+    ``notes=False`` says nothing of a part whole groups (or a class's first row) pushed past its target
+    (``note_group_overshoot``): for a split
     counted but not used, whose sizes a note would give as the run's.
 
     ``by_label=False`` (default: ``config.stratify``) reads no label: one stratum (a seeded random cut, groups still whole) — how an out-of-domain
@@ -189,8 +190,9 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
         if val_total > 0 and not (part == 1).any():  # whole groups swallowed validation's share in every stratum
             part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total, moved=True)
-        if data.groups is not None and notes:
-            note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total})
+        if notes:
+            note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total},
+                                 strata=strata if by_label else None)
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
     if config.dedupe:
         from headstart.data.leakage import leaked_test_rows, leaked_val_rows

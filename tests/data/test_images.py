@@ -342,3 +342,32 @@ def test_image_folder_trains_end_to_end(folder, tiny_registry, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [list(r)[:3] for r in rows] == [["input", "id", "label"]] * 2 and [r["id"] for r in rows] == ["x7", "x8"]
+
+
+def test_predict_takes_a_dataframe_of_image_paths_as_the_cli_takes_a_path_table(folder, tiny_registry, tmp_path,
+                                                                               monkeypatch):
+    """predict(image_run, df) refused a DataFrame ("pass its column of paths as a list") though a text run takes one:
+    it reads the frame's column of image paths (relative to the working directory) and carries its other columns, as
+    ``headstart predict`` reads a path table."""
+    import headstart
+    from headstart.errors import DataError
+    from headstart.specs import TrainConfig
+
+    for i in range(4, 12):
+        png(folder / "cat" / f"c{i}.png", np.full((10, 12), 10 * i, np.uint8))
+        png(folder / "dog" / f"d{i}.jpg", np.full((30, 20, 3), 255 - 10 * i, np.uint8))
+    run = headstart.fit(str(folder), "tiny-cnn", strategy="full-finetune", n=8, out=tmp_path / "run",
+                        config=TrainConfig(max_steps=2, min_steps=2, batch_size=4, precision="fp32", image_size=16))
+    monkeypatch.chdir(folder)
+    frame = pd.DataFrame({"id": ["x7", "x8"], "file": ["cat/c4.png", str(folder / "dog" / "d5.jpg")]})
+    from_frame = headstart.predict(tmp_path / "run", frame)
+    as_list = headstart.predict(tmp_path / "run", [str(folder / "cat" / "c4.png"), str(folder / "dog" / "d5.jpg")])
+    assert [list(r)[:3] for r in from_frame] == [["input", "id", "label"]] * 2 and [r["id"] for r in from_frame] == ["x7", "x8"]
+    assert [r["probabilities"] for r in from_frame] == [r["probabilities"] for r in as_list]
+    assert [r["input"] for r in run.predict(frame)] == ["cat/c4.png", str(folder / "dog" / "d5.jpg")]
+    with pytest.raises(DataError, match=r"^image '.*gone\.png' named in the DataFrame does not exist; paths are read "
+                                        r"relative to the working directory"):
+        headstart.predict(tmp_path / "run", frame.assign(file=["gone.png", "cat/c4.png"]))
+    with pytest.raises(DataError, match=r"^no column of the DataFrame names image files \(columns: id\); name the column "
+                                        r"of image paths with text_column="):
+        headstart.predict(tmp_path / "run", frame[["id"]])

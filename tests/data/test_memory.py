@@ -341,3 +341,28 @@ def test_a_run_whose_dataframe_copy_was_cleared_says_so_and_how_to_write_it_back
                                   "same DataFrame, then try again"), said
     headstart.load_dataset(frame, text_column="review", label_column="sentiment")  # as the message says
     assert headstart.evaluate(tmp_path / "r")["accuracy"] == before["accuracy"]
+
+
+def test_a_dataframe_is_retained_and_replayed_as_data_is(toy_csv, tiny_registry, tmp_path):
+    """fit(retain=df), terms={'replay': {'data': df}} and compare(retain=df) stage it as fit's data (they refused it
+    with its whole repr); anything else is refused in one line naming its type."""
+    import numpy as np
+
+    from conftest import make_toy
+
+    def frame_of(data):
+        return pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+
+    frame, retained, replayed = (frame_of(make_toy(rows, classes=2, seed=seed)) for rows, seed in ((200, 0), (60, 7), (60, 11)))
+    cfg = TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32")
+    run = headstart.fit(frame, "tiny", strategy="full-finetune", n=16, config=cfg, retain=retained,
+                        terms={"replay": {"data": replayed, "rows": 32}})
+    assert len(run.retention) == 1 and 0 <= run.retention[0]["retention"], run.retention
+    assert "replay" in run._record.spec["spec"]["terms"], run._record.spec
+    swept = headstart.compare(frame, backbone="tiny", strategies="full-finetune", sizes=[16], seeds=1, out=tmp_path / "c",
+                              config=cfg, tune=None, retain=[retained])
+    assert swept.trained == 1
+    for wrong, said in (({"retain": np.zeros(500)}, "got a value of type ndarray"), ({"terms": {"replay": {"data": 3}}}, "got 3")):
+        with pytest.raises(ConfigError, match=said) as refused:
+            headstart.fit(frame, "tiny", strategy="full-finetune", n=16, config=cfg, **wrong)
+        assert "\n" not in str(refused.value), str(refused.value)

@@ -405,3 +405,63 @@ def test_the_uncapped_split_a_test_cap_is_measured_against_says_nothing_of_its_p
     assert rows == len(uncapped.test) > len(used.test)
     assert len(uncapped.val) > 1.5 * 50 >= len(used.val), "the uncapped split overshoots its target, the run's does not"
     assert "the validation split holds 80 rows against a target of 50" in caplog.text, "a split that is used says so"
+
+
+@pytest.mark.parametrize("config, said", [
+    (SplitConfig(max_test=50), "the test split holds 66 rows against a target of 50 set by --max-test: groups stay whole"),
+    (SplitConfig(max_test=50, max_val=60),
+     "the validation split holds 70 rows against a target of 60 set by --max-val: groups stay whole"),
+])
+def test_a_cap_the_user_set_is_said_whenever_whole_groups_carry_a_part_past_it(config, said, caplog, monkeypatch):
+    """rotten-tomatoes at --max-test 50 kept 66 test rows (whole movies) and said nothing: the note came only at 1.5
+    times the target, so --max-val 50's 80 rows were said and --max-test 50's 66 were not. A cap the user set is now
+    said whenever a part passes it, with the rows kept and why; the rows are the same (stored runs keep their split)."""
+    import logging
+
+    import headstart.data.split_notes as split_notes
+    from headstart.data import load_dataset
+
+    monkeypatch.setattr(split_notes, "_OVERSHOT", set())
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        splits = split_dataset(load_dataset("rotten-tomatoes"), config)
+    assert (len(splits.test), len(splits.val)) == ((66, 320) if config.max_val == 300 else (66, 70))
+    assert said in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        split_dataset(load_dataset("rotten-tomatoes"))
+    assert "against a target" not in caplog.text, "the default split is near its shares and its caps are not the user's"
+
+
+@pytest.mark.parametrize("config, part, rows, said", [
+    (SplitConfig(max_val=10), "val", 40, "the validation split holds 40 rows against a target of 10 set by --max-val: the split "
+     "is stratified, and each of the 40 classes in it rounds its share up to a whole row (no cap below 40 can be met)"),
+    (SplitConfig(max_test=25), "test", 40, "the test split holds 40 rows against a target of 25 set by --max-test"),
+])
+def test_a_cap_below_the_classes_is_said_with_the_rows_kept_and_why(config, part, rows, said, caplog):
+    """40 classes at --max-val 10 kept 40 validation rows (each class takes its first row) and said nothing, as
+    --max-test below the classes did: now a note says the rows kept and why, as whole groups' overshoot is said."""
+    import logging
+
+    n, k = 2000, 40
+    data = Dataset(name=f"many-{part}", inputs=[f"text {i}" for i in range(n)], targets=np.arange(n) % k,
+                   task="classification", label_names=tuple(f"c{i}" for i in range(k)))
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        splits = split_dataset(data, config)
+    assert len(splits.part(part)) == rows and said in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        split_dataset(data, SplitConfig(max_val=200))
+    assert "against a target" not in caplog.text, "a cap the split meets is not said"
+
+
+def test_a_cap_passed_by_a_row_of_rounding_is_not_said(caplog):
+    """Two classes at --max-test 50 keep 51 rows (each class rounds its 25.x up): a note on nearly every capped run
+    said a row of rounding as if it mattered. A part past its cap by more than a tenth of it is still said."""
+    import logging
+
+    n = 600
+    data = Dataset(name="two-classes", inputs=[f"text {i}" for i in range(n)], targets=(np.arange(n) % 7 < 3).astype(np.int64),
+                   task="classification", label_names=("a", "b"))
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        splits = split_dataset(data, SplitConfig(max_test=50))
+    assert 50 < len(splits.test) <= 55 and "against a target" not in caplog.text, (len(splits.test), caplog.text)
