@@ -235,3 +235,15 @@ def test_the_choice_text_names_tuned_arms_where_no_run_kept_held_out_scores_too(
     assert text == ("Choices (recommendation, head start, crossover) are made on validation scores (the learning rate "
                     "tuning chose for full-finetune was chosen on the same validation rows); the figures quoted are test "
                     "scores."), text
+
+
+def test_a_tiny_out_of_domain_gap_is_not_written_as_none() -> None:
+    """A gap of 0.04 points read "+0.0" (and its interval "-0.0 to +0.1") in report.md's and report.html's out-of-domain
+    table: the gap column now writes points as the crossover does (``cell_stats.signed_points``)."""
+    from headstart.report.markdown import signed_value
+
+    (line,) = [x for x in _ood_lines({"ood": [ood_row("t", 0.0004, -0.00003, 0.0009)], "scale": 100.0})
+               if x.startswith("| t")]
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[6:8] == ["+0.04", "-0.003 to +0.1"], cells
+    assert signed_value({"scale": 100.0}, 0.0) == "0.0" and signed_value({"scale": 100.0}, -0.0) == "0.0"
