@@ -226,7 +226,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     if split:
         lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
     lines += ["## Results", "",
-              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train time (s) | s / step | trainable params | saved size |",
+              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
         ci = md_text(curve_ci_text(summary, r))

@@ -125,7 +125,7 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
             if "log_vars" in entry:
                 lines.append(f"| {w}: log-variance s | " + " | ".join(f"{entry['log_vars'].get(t, float('nan')):+.3f}" for t in tasks) + " |")
     if analysis.get("seconds"):
-        lines += ["", "Mean training time a run: " + ", ".join(f"{label} {s:.0f} s" for label, s in analysis["seconds"].items()) + "."]
+        lines += ["", "Mean training wall time a run: " + ", ".join(f"{label} {s:.0f} s" for label, s in analysis["seconds"].items()) + "."]
     if command:
         lines += ["", "## Produced by", "", md_fence(command)]
     return "\n".join(lines) + "\n"

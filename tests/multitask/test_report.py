@@ -201,3 +201,12 @@ def test_a_tiny_accuracy_difference_is_not_written_as_none() -> None:
     cell = {"mean": 0.0004, "ci_low": -0.00003, "ci_high": 0.0009}
     assert difference_text("accuracy", cell) == "+0.04 (-0.003 to +0.1)"
     assert difference_text("accuracy", {"mean": -0.123, "ci_low": -0.2, "ci_high": -0.05}) == "-12.3 (-20.0 to -5.0)"
+
+
+def test_the_mean_training_time_says_it_is_wall_time() -> None:
+    """"Mean training time a run" is the runs' train_seconds, clock seconds (perf_counter) that a busy machine moves,
+    as compare's report and its "cheaper in wall time" say of theirs; the line now says wall time too."""
+    runs = [_run("single-cls", 0, correct=80, error=0.0), _run("equal", 0, correct=85, error=0.1)]
+    analysis = multitask_rows(runs, ["cls"], ["equal"])
+    text = multitask_markdown(analysis, tasks=["cls"], weightings=["equal"], notes=[])
+    assert "Mean training wall time a run: " in text and "Mean training time" not in text, text
