@@ -365,6 +365,7 @@ def summary_lines(result: AdaptResult) -> list[str]:
     """What ``headstart adapt`` prints: its notes, then per size the target's majority-class rate (the floor) and each
     method's target score, gain over source-only and share of the gap closed, and the flags' sentences."""
     from headstart.analysis.adaptation import FLAGS, flag_text
+    from headstart.analysis.cell_stats import signed_points
     from headstart.analysis.stats import has_interval
 
     lines = [f"note: {note}" for note in result.notes]
@@ -381,7 +382,7 @@ def summary_lines(result: AdaptResult) -> list[str]:
                 lines.append(f"oracle n={r['n']}: {100 * oracle['mean']:.1f}% on the target{ci} (the strategy trained on the "
                              "target's own labels: the ceiling the gaps below are shares of)")
         over = r["over_baseline"]
-        gain = "" if over is None else f"; {100 * over['mean']:+.1f} points over source-only ({_ci(over)})"
+        gain = "" if over is None else f"; {signed_points(100 * over['mean'])} points over source-only ({_ci(over)})"
         gap = "" if r["gap_closed"] is None else f"; closes {100 * r['gap_closed']:.0f}% of the gap to the oracle"
         flagged = f" [flagged: {'; '.join(FLAGS[f] for f in r['flags'])}]" if r.get("flags") else ""
         lines.append(f"{r['method']} n={r['n']}: {100 * r['mean']:.1f}% on the target{gain}{gap}{flagged}")
@@ -391,9 +392,10 @@ def summary_lines(result: AdaptResult) -> list[str]:
 def _ci(ci: dict[str, Any], *, signed: bool = True) -> str:
     """``CI +1.2 to +5.0`` of a gain over source-only (with its one-seed caveat), ``CI 35.0 to 41.0`` of a score, or
     why it has none (``stats.range_text``)."""
+    from headstart.analysis.cell_stats import signed_points
     from headstart.analysis.stats import has_interval, range_text
 
-    text = range_text(ci, lambda v: f"{100 * v:+.1f}" if signed else f"{100 * v:.1f}", joiner=" to ")
+    text = range_text(ci, lambda v: signed_points(100 * v) if signed else f"{100 * v:.1f}", joiner=" to ")
     return f"CI {text}" if has_interval(ci) else text
 
 

@@ -295,7 +295,7 @@ def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str
     if not image_backbone(spec.backbone):  # a text backbone: nothing depends on the data
         return spec, None, []
     data = load_dataset(spec.data, **file_options(spec))
-    train, split, notes = fill(data, [spec.backbone], spec.train, spec.split)
+    train, split, notes = fill(data, [spec.backbone], spec.train, spec.split, call="fit")
     return dataclasses.replace(spec, train=train, split=split), data, notes
 
 

@@ -99,11 +99,16 @@ def test_capped(data: Any, split: Any) -> bool:
             and round(split.test_fraction * len(data.inputs)) > IMAGE_MAX_TEST)
 
 
-def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, Any, list[dict[str, str]]]:
+def fill(data: Any, backbones: list[str], train: Any, split: Any, *,
+         call: str = "compare") -> tuple[Any, Any, list[dict[str, str]]]:
     """``train`` (TrainConfig) and ``split`` (SplitConfig) with the data's defaults filled in, and a note for each.
 
-    Each note is ``{"reason", "text", "advice"}``, printed as "note: this run {text}; {advice}".
+    Each note is ``{"reason", "text", "advice"}``, printed as "note: this run {text}; {advice}". ``call``: the public
+    function the notes answer (``"fit"`` or ``"compare"``, as ``analysis.flags.asked`` takes it), whose keywords a
+    Python caller is told (``--image-size 224`` is compare's ``image_size=224``, fit's ``config={'image_size': 224}``).
     """
+    from headstart.analysis.flags import asked
+
     if getattr(data, "modality", "text") != "image":
         return train, split, []
     notes = [_seen_note(b, data.name, origin) for b in backbones if data.name in (found := seen_by(b))[0]
@@ -117,7 +122,7 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, 
                           "text": f"reads {SMALL_INPUT}x{SMALL_INPUT} inputs, not the network's {max(sides)} (the {side}-pixel "
                                   f"images are upsampled either way; on fashion-mnist {max(sides)} took 2.4-3.4x the time of "
                                   f"{SMALL_INPUT} and its probe scored a point lower)",
-                          "advice": f"--image-size {max(sides)} for the network's own"})
+                          "advice": asked(f"--image-size {max(sides)} for the network's own", call)})
     test = round(split.test_fraction * len(data.inputs)) if data.given_split is None else None
     every = spoken("--max-test all", "max_test='all'")  # fit's and compare's keyword alike
     if split.max_test == "all" and test is not None and test > IMAGE_MAX_TEST:  # asked for: every one, and what it costs

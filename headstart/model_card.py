@@ -169,25 +169,32 @@ def _test_score(metrics: dict[str, Any] | None) -> list[str]:
                 if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci) else "")
     scores = ", ".join(f"{k} {v:.4f}" + (interval if k == "accuracy" else "") for k, v in test.items()
                        if k in TEST_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool))
-    return ["", f"Test (scored by `headstart evaluate`, {test['n']:,} examples): {scores or 'not recorded'}."
+    return ["", f"Test (scored by {_evaluate()}, {test['n']:,} examples): {scores or 'not recorded'}."
             + (f" Scored on {md_text(str(test['note']))}." if test.get("note") else ""), ""]
 
 
 def _test_note(metrics: dict[str, Any] | None, majority: dict[str, Any], *, scored: bool) -> str:
     """What a test score covers (rows, not seeds) and the majority-class line it is read against; where none is
     recorded yet, that ``headstart evaluate`` scores it. A run that did not finish (diverged) kept no weights, which
-    evaluate refuses: its card says there is no test score rather than offer one."""
+    evaluate refuses: its card says there is no test score rather than offer one. Each command is named in its
+    writer's words: ``headstart evaluate`` on the CLI, ``headstart.evaluate`` from Python (``surface.spoken``)."""
     status = (metrics or {}).get("status", "done")
     if status != "done":
         return f"Test: none; this run {md_text(str(status))} and kept no weights to score (see Use)."
     return ((("That interval is over the test rows (how precisely they measure this one run); it"
               if "accuracy_ci" in metrics["test"] else "That score is over the test rows; it") if scored else
-             "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
+             f"Test: {_evaluate()} scores the test split, the accuracy with a 95% interval over its test rows (how "
              "precisely those rows measure this one run); that interval")
             + " does not cover seeds (another seed draws other training examples and starts elsewhere), which "
-            "`headstart compare --seeds 3` or more measures."
+            + spoken("`headstart compare --seeds 3`", "`headstart.compare(..., seeds=3)`") + " or more measures."
             + (f" On {_test_rows(majority['test'])}, {_always(majority['test'], 3)}, the line the accuracy "
-               "`headstart evaluate` prints there is read against." if "test" in majority else ""))
+               + spoken("`headstart evaluate` prints", "`headstart.evaluate` returns") + " there is read against."
+               if "test" in majority else ""))
+
+
+def _evaluate() -> str:
+    """The command that scores a run's test split, as its caller calls it."""
+    return spoken("`headstart evaluate`", "`headstart.evaluate`")
 
 
 TEST_METRICS = ("accuracy", "macro_f1", "balanced_accuracy", "micro_f1", "rmse", "mae", "r2")  # what the card's test line quotes

@@ -798,6 +798,8 @@ def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_major
     assert every[1].startswith("warning: on drug-reviews-sentiment at n = 16, every arm scores at or below")
     f1 = ood_lines([{**row("full-finetune", 0.45), "majority": None}], 100.0)  # macro_f1: no accuracy floor to compare
     assert f1 == ["out of domain on drug-reviews-sentiment at n = 16: full-finetune 45.0% (in domain − out: -8.0 points)"]
+    tiny = ood_lines([{**row("lora", 0.70), "gap": {"mean": 0.0004}}], 100.0)  # it read "+0.0 points"
+    assert "lora 70.0% (in domain − out: +0.04 points)" in tiny[0], tiny
 
 
 @pytest.mark.parametrize("command, module, function", [("continual", "headstart.continual", "continual"),
@@ -839,7 +841,8 @@ def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys)
     analysis = {"tasks": [{"task": "a", "metric": "accuracy", "single": {"mean": 0.7},
                            "difference": {"equal": diff(0.021, -0.004, 0.046, "no difference shown"),
                                           "gradnorm": diff(-0.05, -0.05, -0.05, "no interval", pairs=1),
-                                          "uncertainty": diff(0.0, 0.0, 0.0, "no interval", no_interval=why)}}],
+                                          "uncertainty": diff(0.0, 0.0, 0.0, "no interval", no_interval=why),
+                                          "tiny": diff(0.0004, -0.00003, 0.0009, "no difference shown")}}],
                 "weights": {}}
     result = types.SimpleNamespace(analysis=analysis, notes=[], reports={"report.md": "out/report.md"}, trained=2)
     monkeypatch.setattr(headstart.multitask, "multitask", lambda *args, **kwargs: result)
@@ -847,7 +850,8 @@ def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys)
     assert code == 0
     assert "equal +2.1 points (CI -0.4 to +4.6): no difference shown" in out
     assert "gradnorm -5.0 points (1 seed, no CI): no interval" in out
-    assert f"uncertainty +0.0 points (no interval: {why}): no interval" in out, "three seeds that agree: no error seen"
+    assert "tiny +0.04 points (CI -0.003 to +0.1): no difference shown" in out, "it read +0.0 (CI -0.0 to +0.1)"
+    assert f"uncertainty 0.0 points (no interval: {why}): no interval" in out, "three seeds that agree: no error seen"
 
 
 def test_compare_says_its_plan_before_it_trains(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):

@@ -226,9 +226,12 @@ def test_evaluate_keeps_trains_path_in_a_card_the_user_edited_and_an_old_run_sti
     assert "card_path" not in json.loads((run / "spec.json").read_text()), "evaluate writes no spec.json: its save stays the same"
 
 
-def test_a_regression_runs_scored_card_names_no_interval_it_does_not_show():
+def test_a_regression_runs_scored_card_names_no_interval_it_does_not_show(monkeypatch):
     """After evaluate a regression run's card said "That interval is over the test rows" of a score with no interval."""
     from headstart.model_card import model_card
+    from headstart.surface import SURFACE_ENV
+
+    monkeypatch.setenv(SURFACE_ENV, "cli")  # as `headstart evaluate` writes it
 
     meta = {"resolved": {"options": {}, "n": 16}}
     regression = model_card(meta, {"steps": 3, "test": {"n": 40, "rmse": 0.5}}, how="").replace("\\", "")
@@ -296,3 +299,25 @@ def test_a_diverged_runs_card_offers_no_test_score_that_evaluate_would_refuse(tm
     card = (run / "README.md").read_text().replace("\\", "")
     assert "Test: none; this run diverged and kept no weights to score (see Use)." in card, card
     assert "headstart evaluate" not in card and "does not cover seeds" not in card, card
+
+
+def test_a_card_written_from_python_names_the_python_calls_not_the_cli_commands(monkeypatch):
+    """A Python ``headstart.fit`` wrote a card saying "Test: `headstart evaluate` scores the test split" and "`headstart
+    compare --seeds 3` or more measures" (its flags were already "as `headstart.fit` returned them"); a Python
+    ``headstart.evaluate`` wrote "scored by `headstart evaluate`". Each now names the call its writer makes."""
+    from headstart.model_card import model_card
+    from headstart.surface import SURFACE_ENV
+
+    meta = {"resolved": {"options": {}, "n": 16}}
+    majority = {"test": {"rows": 40, "rate": 0.55, "class": "pos"}}
+    unscored, scored = {"steps": 3, "majority": majority}, {"steps": 3, "test": {"n": 40, "rmse": 0.5}}
+    python = model_card(meta, unscored, how="").replace("\\", "") + model_card(meta, scored, how="").replace("\\", "")
+    assert "Test: `headstart.evaluate` scores the test split" in python, python
+    assert "`headstart.compare(..., seeds=3)` or more measures" in python
+    assert "the line the accuracy `headstart.evaluate` returns there is read against" in python
+    assert "Test (scored by `headstart.evaluate`, 40 examples)" in python
+    assert "headstart evaluate" not in python and "--seeds" not in python, python
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    cli = model_card(meta, unscored, how="").replace("\\", "") + model_card(meta, scored, how="").replace("\\", "")
+    assert "Test: `headstart evaluate` scores the test split" in cli and "`headstart compare --seeds 3` or more" in cli
+    assert "the line the accuracy `headstart evaluate` prints there" in cli and "(scored by `headstart evaluate`, 40" in cli

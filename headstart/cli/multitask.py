@@ -58,7 +58,7 @@ def multitask(
     from headstart.analysis.stats import has_interval, range_text
     from headstart.cli.common import InterruptReported
     from headstart.interrupts import StoreInterrupted
-    from headstart.report.multitask import ON_ONE_SEED, reading_text, verdict_caveat
+    from headstart.report.multitask import ON_ONE_SEED, reading_text, signed_text, verdict_caveat
     from headstart.multitask import multitask as run_multitask
     from headstart.specs import TrainConfig
 
@@ -87,10 +87,9 @@ def multitask(
         scale, unit = (100, " points") if row["metric"] == "accuracy" else (1, "")
         single = row.get("single")
         parts = [f"single-task {scale * single['mean']:.{1 if scale == 100 else 3}f}" if single else "single-task –"]
-        digits = 1 if scale == 100 else 3
         for w, diff in row["difference"].items():
-            span = range_text(diff, lambda v: f"{scale * v:+.{digits}f}", joiner=" to ")
-            parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({'CI ' if has_interval(diff) else ''}{span}): "
+            span = range_text(diff, lambda v: signed_text(row["metric"], v), joiner=" to ")
+            parts.append(f"{w} {signed_text(row['metric'], diff['mean'])}{unit} ({'CI ' if has_interval(diff) else ''}{span}): "
                          f"{reading_text(diff)}")
         typer.echo(f"{row['task']} ({row['metric']}): " + ", ".join(parts))
     read = [reading_text(d) for row in result.analysis["tasks"] for d in row["difference"].values()]

@@ -95,12 +95,14 @@ def forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
     """A line per out-of-domain dataset and size (each arm's score there and its gap to in-domain), then the warnings."""
+    from headstart.analysis.cell_stats import signed_points
+
     points = scale == 100.0
     lines = []
     for (data, n), found in _by_data_and_size(rows).items():
         majority = found[0].get("majority") if points else None
         lines.append(f"out of domain on {data} at n = {n}: " + ", ".join(
-            f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (in domain − out: {100 * r['gap']['mean']:+.1f} points)" if points
+            f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (in domain − out: {signed_points(100 * r['gap']['mean'])} points)" if points
                                    else f"{r['mean']:.3g} (in domain − out: {r['gap']['mean']:+.3g})")
             for r in found) + (f"; its most frequent class alone: {100 * majority:.1f}%" if majority is not None else ""))
         below = [r["strategy"] for r in found if majority is not None and r["mean"] <= majority + 1e-12]

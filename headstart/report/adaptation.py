@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from headstart.analysis.cell_stats import signed_points
 from headstart.analysis.stats import range_text
 from headstart.report.mdtext import md_text
 
@@ -39,8 +40,8 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
         if r["n"] in majority:
             lines.append(f"| majority class | {r['n']} | {100 * majority.pop(r['n']):.1f} | – | – | – | – | – | – |")
         over = r["over_baseline"]
-        gain = "–" if over is None else f"{100 * over['mean']:+.1f}"
-        gain_ci = "–" if over is None else md_text(range_text(over, lambda v: f"{100 * v:+.1f}", joiner=" to "))
+        gain = "–" if over is None else signed_points(100 * over["mean"])
+        gain_ci = "–" if over is None else md_text(range_text(over, lambda v: signed_points(100 * v), joiner=" to "))
         gap = "–" if r["gap_closed"] is None else f"{100 * r['gap_closed']:.0f}%"
         oracle = "–" if r["oracle"] is None else f"{100 * r['oracle']['mean']:.1f}"
         flag = " ⚠" if r.get("flags") else ""

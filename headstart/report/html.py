@@ -65,14 +65,14 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <label for="size-slider" id="size-label"></label>
 <input type="range" id="size-slider" min="0" step="1" value="0">
 <table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
-<th>train time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<th>train wall time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <div id="train"></div>
 <p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <p class="note" id="intervals"></p>
 <div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><p class="note" id="command-note"></p><pre id="command"></pre>

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.analysis import REFERENCE_WORDS, format_n
+from headstart.analysis.cell_stats import signed_points
 from headstart.analysis.stats import range_text
 from headstart.report.chart import metric_label
 from headstart.report.mdtext import bytes_text, md_code, md_fence, md_text
@@ -18,9 +19,10 @@ def value_text(summary: dict[str, Any], v: float) -> str:
 
 
 def signed_value(summary: dict[str, Any], v: float) -> str:
-    """A difference of two scores as ``_value`` writes a score, with its sign: +10.0 / -0.9 points, +0.0123."""
+    """A difference of two scores as ``value_text`` writes a score, with its sign: +10.0 / -0.9 points (more decimals
+    where one would read a non-zero difference as 0.0: ``cell_stats.signed_points``), +0.0123."""
     k = summary["scale"]
-    return f"{v * k:+.1f}" if k == 100.0 else f"{v:+.3g}"
+    return signed_points(v * k) if k == 100.0 else f"{v:+.3g}"
 
 
 def score_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
@@ -224,7 +226,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     if split:
         lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
     lines += ["## Results", "",
-              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train time (s) | s / step | trainable params | saved size |",
+              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
         ci = md_text(curve_ci_text(summary, r))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from headstart.analysis.cell_stats import signed_points
 from headstart.analysis.multitask import BELOW, NO_INTERVAL, covers
 from headstart.analysis.stats import missing_ci_text, range_text
 from headstart.report.mdtext import md_fence, md_text
@@ -27,13 +28,15 @@ def _cell(metric: str, cell: dict[str, Any] | None) -> str:
     return f"{_value(metric, cell['mean'])} ({range_text(cell, lambda v: _value(metric, v), joiner='–')})"
 
 
-def _signed(metric: str, x: float) -> str:
-    return f"{100 * x:+.1f}" if metric == "accuracy" else f"{x:+.3f}"
+def signed_text(metric: str, x: float) -> str:
+    """A difference as the report and ``headstart multitask``'s lines write it: accuracy in points (``+1.2``, more
+    decimals where one would read a non-zero difference as 0.0: ``cell_stats.signed_points``), else ``+0.123``."""
+    return signed_points(100 * x) if metric == "accuracy" else f"{x:+.3f}"
 
 
 def difference_text(metric: str, cell: dict[str, Any]) -> str:
     """A difference and its interval, ``"-20.0 (-27.1 to -12.9)"`` (with the one-seed caveat), or why it has none."""
-    return f"{_signed(metric, cell['mean'])} ({range_text(cell, lambda v: _signed(metric, v), joiner=' to ')})"
+    return f"{signed_text(metric, cell['mean'])} ({range_text(cell, lambda v: signed_text(metric, v), joiner=' to ')})"
 
 
 def _difference(metric: str, cell: dict[str, Any] | None) -> str:
@@ -122,7 +125,7 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
             if "log_vars" in entry:
                 lines.append(f"| {w}: log-variance s | " + " | ".join(f"{entry['log_vars'].get(t, float('nan')):+.3f}" for t in tasks) + " |")
     if analysis.get("seconds"):
-        lines += ["", "Mean training time a run: " + ", ".join(f"{label} {s:.0f} s" for label, s in analysis["seconds"].items()) + "."]
+        lines += ["", "Mean training wall time a run: " + ", ".join(f"{label} {s:.0f} s" for label, s in analysis["seconds"].items()) + "."]
     if command:
         lines += ["", "## Produced by", "", md_fence(command)]
     return "\n".join(lines) + "\n"

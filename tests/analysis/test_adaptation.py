@@ -180,3 +180,18 @@ def test_a_gain_on_one_seed_or_with_no_spread_and_an_oracle_with_no_spread_say_s
     lines = summary_lines(AdaptResult(Path("."), rows=rows))
     assert f"oracle n=16: 80.0% on the target (no interval: {why}) (the strategy" in lines[1]
     assert lines[-1].startswith(f"tent n=16: 80.0% on the target; -10.0 points over source-only (no interval: {why})")
+
+
+def test_a_tiny_gain_over_source_only_is_not_written_as_none():
+    """A method 0.04 points above source-only read "+0.0" in adaptation.md's gain column (its interval "-0.0 to +0.1")
+    and "+0.0 points over source-only" in adapt's summary: both now carry the decimals that show it."""
+    from pathlib import Path
+
+    from headstart.adapt import AdaptResult, summary_lines
+
+    row = {"method": "tent", "n": 16, "mean": 0.9004, "ci_low": 0.85, "ci_high": 0.95, "seeds": 3, "oracle": None,
+           "gap_closed": None, "flags": [], "over_baseline": {"mean": 0.0004, "ci_low": -0.00003, "ci_high": 0.0009}}
+    text = adaptation_markdown([row], source="s", strategy="full-finetune", target="t")
+    assert "| tent | 16 | 90.0 | 85.0 – 95.0 | +0.04 | -0.003 to +0.1 | – | – | 3 |" in text, text
+    (line,) = summary_lines(AdaptResult(Path("."), rows=[row]))
+    assert line == "tent n=16: 90.0% on the target; +0.04 points over source-only (CI -0.003 to +0.1)", line

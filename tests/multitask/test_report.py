@@ -126,7 +126,7 @@ def test_predictions_that_agree_on_every_row_differ_by_at_most_the_bound_of_no_d
     assert diff["mean"] == 0.0 and (diff["ci_low"], diff["ci_high"]) == (-bound, bound) and diff["agree_rows"] == 100
     assert diff["reading"] == "no difference shown"
     text = multitask_markdown(analysis, tasks=["cls"], weightings=["equal"], notes=[])
-    assert f"+0.0 (-{100 * bound:.1f} to +{100 * bound:.1f}): no difference shown" in text, text
+    assert f"| 0.0 (-{100 * bound:.1f} to +{100 * bound:.1f}): no difference shown" in text, text  # 0, not "+0.0"
     perfect = multitask_rows([_run("single-cls", 0, correct=100, error=0.0)], ["cls"], [])["tasks"][0]["single"]
     assert perfect["mean"] == 1.0 and perfect["ci_low"] == pytest.approx(wilson(1.0, 100)[0]) and perfect["ci_high"] == 1.0
 
@@ -191,3 +191,22 @@ def test_the_learned_weights_say_what_they_are_over_one_seed_or_the_seeds_mean()
     three = [_run(label, seed, correct=80 + seed, error=0.1) for seed in range(3) for label in ("single-cls", "equal")]
     text = multitask_markdown(multitask_rows(three, ["cls"], ["equal"]), tasks=["cls"], weightings=["equal"], notes=[])
     assert "at the chosen checkpoint, mean over 3 seeds (equal: 1 each" in text
+
+
+def test_a_tiny_accuracy_difference_is_not_written_as_none() -> None:
+    """A multi-task run 0.04 points above its task trained alone read "+0.0 (-0.0 to +0.1)": the difference now carries
+    the decimals that show it (``cell_stats.signed_points``), as the compare report's differences do."""
+    from headstart.report.multitask import difference_text
+
+    cell = {"mean": 0.0004, "ci_low": -0.00003, "ci_high": 0.0009}
+    assert difference_text("accuracy", cell) == "+0.04 (-0.003 to +0.1)"
+    assert difference_text("accuracy", {"mean": -0.123, "ci_low": -0.2, "ci_high": -0.05}) == "-12.3 (-20.0 to -5.0)"
+
+
+def test_the_mean_training_time_says_it_is_wall_time() -> None:
+    """"Mean training time a run" is the runs' train_seconds, clock seconds (perf_counter) that a busy machine moves,
+    as compare's report and its "cheaper in wall time" say of theirs; the line now says wall time too."""
+    runs = [_run("single-cls", 0, correct=80, error=0.0), _run("equal", 0, correct=85, error=0.1)]
+    analysis = multitask_rows(runs, ["cls"], ["equal"])
+    text = multitask_markdown(analysis, tasks=["cls"], weightings=["equal"], notes=[])
+    assert "Mean training wall time a run: " in text and "Mean training time" not in text, text

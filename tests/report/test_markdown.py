@@ -235,3 +235,33 @@ def test_the_choice_text_names_tuned_arms_where_no_run_kept_held_out_scores_too(
     assert text == ("Choices (recommendation, head start, crossover) are made on validation scores (the learning rate "
                     "tuning chose for full-finetune was chosen on the same validation rows); the figures quoted are test "
                     "scores."), text
+
+
+def test_a_tiny_out_of_domain_gap_is_not_written_as_none() -> None:
+    """A gap of 0.04 points read "+0.0" (and its interval "-0.0 to +0.1") in report.md's and report.html's out-of-domain
+    table: the gap column now writes points as the crossover does (``cell_stats.signed_points``)."""
+    from headstart.report.markdown import signed_value
+
+    (line,) = [x for x in _ood_lines({"ood": [ood_row("t", 0.0004, -0.00003, 0.0009)], "scale": 100.0})
+               if x.startswith("| t")]
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[6:8] == ["+0.04", "-0.003 to +0.1"], cells
+    assert signed_value({"scale": 100.0}, 0.0) == "0.0" and signed_value({"scale": 100.0}, -0.0) == "0.0"
+
+
+def test_the_train_time_columns_say_they_are_wall_time() -> None:
+    """Runs store the seconds a run took by the clock (perf_counter), not CPU time, and the recommendation says "N×
+    cheaper in wall time", yet report.md's and report.html's column read "train time (s)". Both say wall time now."""
+    from headstart.analysis import summarize
+    from headstart.report.html import report_html
+    from headstart.report.markdown import report_markdown
+    from headstart.results import RunResult
+
+    spec = {"strategy": "lora", "n": 16, "n_requested": 16, "seed": 0, "backbone": "tiny", "data": {"name": "d", "hash": "d"},
+            "options": {}, "train": {}}
+    summary = summarize([RunResult(key="k", spec=spec, status="done", metrics={"accuracy": 0.7, "n": 50},
+                                   val_metrics={"accuracy": 0.7}, train_seconds=2.0)])
+    text = report_markdown(summary, title="t", command=None)
+    assert "| budget | train wall time (s) | s / step |" in text and "| train time (s) |" not in text
+    page = report_html(summary, title="t", command=None)
+    assert page.count("<th>train wall time (s)</th>") == 2 and "<th>train time (s)</th>" not in page
