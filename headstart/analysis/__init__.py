@@ -69,7 +69,8 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
             their experiment that have no run yet (``arms.label_arms``), as ``analysis.unfinished`` names them.
         sweep: the store's last sweep record (``Store.sweep()``); each recommendation band then carries
             ``train_commands``, the ``headstart train`` line and ``headstart.fit`` call that train its arm as the
-            compare ran it (``train_command.band_commands``; none for an arm that sweep did not plan).
+            compare ran it (``train_command.band_commands``; none for an arm that sweep did not run as planned, and
+            then the band's text says why).
 
     Returns:
         ``{experiment, metric, higher_is_better, scale, confidence, test_rows, margin_points, reference, curves, head_start,
@@ -116,7 +117,9 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
     totals["superseded"] = len(results) - len(current)
     advice = recommend(results, metric, higher_is_better=better_high, confidence=confidence, margin_points=margin_points)
     for band in advice:
-        band["train_commands"] = band_commands(band, current, sweep)
+        band["train_commands"], missing = band_commands(band, current, sweep)
+        if missing:  # a size the band recommends but no command trains: the band says why
+            band["text"] += "; " + "; ".join(missing)
     return {
         "metric": metric, "higher_is_better": better_high, "scale": scale(metric), "confidence": confidence,
         "test_rows": _test_rows(current),

@@ -5,7 +5,8 @@ ran at the strategy's untuned rate, not the one the compare chose. The command b
 columns, backbone, strategy, size, options, terms, its train settings that differ from ``train``'s defaults, the split
 settings ``train`` takes, and the learning rate tuning chose at that size (``--tune lr`` with the same grid where the
 seeds chose different ones or one recorded none). It reads the store's last sweep (``Store.sweep()``: what the user asked, before any
-default was filled), so only an arm of that sweep's plan gets one. Data passed to compare from Python gets the ``fit``
+default was filled), so only an arm of that sweep's plan gets one (its runs planned there, or made as a planned cell
+was); any other gets a sentence saying why, which its band shows. Data passed to compare from Python gets the ``fit``
 call alone, its data written as the variable the user holds it in (``df``). Torch-free unless the sweep set train settings
 (which of them the arm reads is the strategy's to say).
 """
@@ -22,6 +23,7 @@ from headstart.results import RunResult
 DEFAULT_BACKBONE = "all-minilm-l6-v2"  # backbones.DEFAULT, named here: that package imports torch
 # split settings train has no flag for: an arm cut with another of these gets no command (it would train on other rows)
 _SPLIT_FIXED = ("seed", "test_fraction", "val_fraction", "stratify")
+_NOT_HOW = ("key", "seed", "n_actual", "n_requested", "arm")  # tell one arm's cells apart (arm: a report's label)
 
 
 def _flag(name: str) -> str:
@@ -107,13 +109,34 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
         not cells of the store's last sweep (its settings as asked are not stored) or the sweep cut the data in a way
         ``train`` cannot.
     """
+    return command_or_why(runs, sweep_record, n)[0]
+
+
+def _made_as(spec: dict[str, Any]) -> str:
+    """How a run (or a planned cell) was made: its resolved spec less what tells the cells of one arm apart."""
+    made = {k: v for k, v in spec.items() if k not in _NOT_HOW and v is not None}
+    return json.dumps(made, sort_keys=True, default=str)
+
+
+def command_or_why(runs: list[RunResult], sweep_record: dict[str, Any] | None,
+                   n: int | str) -> tuple[dict[str, Any] | None, str]:
+    """``train_command``'s command and "", or None and why there is none (plain text; "" where ``runs`` is empty or
+    the store keeps no sweep record: then no band has a command).
+
+    A run the last sweep did not plan (another compare's seed, stored before it) counts as its cell where its resolved
+    spec, less key, seed and sizes, is a planned cell's: it was made as that cell was.
+    """
     record = sweep_record or {}
     sweep, plan = record.get("sweep"), record.get("plan")
     if not runs or not isinstance(sweep, dict) or not isinstance(plan, list):
-        return None
-    planned = {c.get("key") for c in plan if isinstance(c, dict)}
-    if not all(r.key in planned for r in runs) or not isinstance(sweep.get("data"), str):
-        return None
+        return None, ""  # no compare's settings kept: no band gets a command, so none is missing from one
+    cells = [c for c in plan if isinstance(c, dict)]
+    planned, made = {c.get("key") for c in cells}, {_made_as(c) for c in cells}
+    if not all(r.key in planned or _made_as(r.spec or {}) in made for r in runs):
+        return None, ("the store's last compare did not run it with these settings, and the store keeps the settings "
+                      "as asked of its last compare alone; a compare that runs it again into this store gives one")
+    if not isinstance(sweep.get("data"), str):
+        return None, "the compare's data is no path or name train reads"
     from headstart.data.memory import shown_name
 
     name = str(sweep["data"]).replace("\\", "/").rsplit("/", 1)[-1]
@@ -122,13 +145,16 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
     from headstart.data.splits import SplitConfig
 
     default = SplitConfig()
-    if any(split.get(k, getattr(default, k)) != getattr(default, k) for k in _SPLIT_FIXED):
-        return None
+    fixed = [f"{k} {_text(split[k])}" for k in _SPLIT_FIXED if split.get(k, getattr(default, k)) != getattr(default, k)]
+    if fixed:
+        return None, f"the compare cut its split with {', '.join(fixed)}, which train takes no flag for"
     spec = runs[0].spec or {}
     arm = _arm_of(spec, sweep)
     backbone = _backbone_of(spec, sweep)
-    if arm is None or backbone is None:
-        return None
+    if arm is None:
+        return None, "its settings are those of no one arm of the store's last compare"
+    if backbone is None:
+        return None, f"its backbone {spec.get('backbone')!s} is none the store's last compare named"
     strategy, options, overrides, terms = arm
     from headstart.specs import TrainConfig
 
@@ -207,7 +233,7 @@ def train_command(runs: list[RunResult], sweep_record: dict[str, Any] | None, n:
                 "held in Python")
         note = f"{said}; {note}" if note else said
     return {"n": size, "cli": None if passed else " ".join(cli), "python": f"headstart.fit({', '.join(python)})",
-            "note": note}
+            "note": note}, ""
 
 
 def _passed_as(command: Any) -> tuple[str, str]:
@@ -221,19 +247,24 @@ def _passed_as(command: Any) -> tuple[str, str]:
     return {"DataFrame": "df", "Dataset": "ds", "DatasetDict": "ds"}.get(kind, "data"), kind
 
 
-def band_commands(band: dict[str, Any], results: list[RunResult], sweep_record: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """One ``train_command`` per size of a recommendation band (``recommend``'s), for the arm picked there; [] for a band
-    that recommends nothing (nothing chosen, or no arm learned the task)."""
+def band_commands(band: dict[str, Any], results: list[RunResult],
+                  sweep_record: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """One ``train_command`` per size of a recommendation band (``recommend``'s), for the arm picked there, and a
+    sentence for each size that gets none saying why ("no command to train lora at n = 8 is given: ..."); ([], []) for
+    a band that recommends nothing (nothing chosen, or no arm learned the task)."""
     from headstart.analysis.arms import arm_name
 
     if not band.get("strategy") or band.get("learned_nothing") or band.get("nothing_chosen"):
-        return []
-    out = []
+        return [], []
+    out, missing = [], []
     for pick in band.get("evidence") or []:
         n = 0 if pick.get("label_free") else pick["n"]  # a label-free arm stands at every size on its n = 0 runs
         runs = [r for r in results if r.status == "done" and arm_name(r) == pick["strategy"]
                 and (r.spec or {}).get("n_requested") == n]
-        command = train_command(runs, sweep_record, n)
+        command, why = command_or_why(runs, sweep_record, n)
         if command is not None and all(c["python"] != command["python"] for c in out):
             out.append(command)
-    return out
+        elif command is None and why:
+            said = f"no command to train {pick['strategy']} at n = {'all' if n is None else n} is given: {why}"
+            missing += [said] if said not in missing else []
+    return out, missing

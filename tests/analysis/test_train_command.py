@@ -256,3 +256,35 @@ def test_a_compare_on_a_dataframe_gives_the_fit_call_on_that_dataframe(tiny_regi
     assert mine["train"][param] == cell.chosen[param]
     assert (mine["strategy"], mine["n"], mine["data"]) == (cell.spec["strategy"], cell.spec["n"], cell.spec["data"])
     assert run.val_metrics["accuracy"] == pytest.approx(cell.val_metrics["accuracy"], rel=1e-6)
+
+
+def test_seeds_an_earlier_compare_ran_as_the_last_one_would_get_the_command(tmp_path: Path) -> None:
+    """compare --seeds 3, then --seeds 1 into the same store: the band at n = 16 rests on seeds 0-2, the last compare
+    planned seed 0 alone, and the band lost its train it: line without a word; seeds made as a planned cell count."""
+    results = probe_wins()
+    cells = [{**r.spec, "key": r.key, "n_actual": r.spec["n"]} for r in results if r.spec["seed"] == 0]
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep("headstart compare ...", SWEEP, plan=[{k: v for k, v in c.items() if k != "n_requested"}
+                                                             for c in cells])
+    band = json.loads(render(tmp_path)["results.json"].read_text())["recommendation"][0]
+    assert [c["n"] for c in band["train_commands"]] == [16, 32]
+    assert "no command" not in band["text"]
+
+
+def test_a_band_says_why_it_gives_no_command_for_an_arm_the_last_compare_did_not_run(tmp_path: Path) -> None:
+    """compare lora,... then compare without lora: a band recommending lora showed no train it: line and no reason."""
+    results = [run("lora", n, seed, 0.9, 3e-4, param="lr") if r.spec["strategy"] == "lora" else
+               run("linear-probe", n, seed, 0.5, 0.01) for r in probe_wins()
+               for n, seed in [(r.spec["n"], r.spec["seed"])]]
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep("headstart compare ...", {**SWEEP, "strategies": ["linear-probe"]},
+                        plan=[{"key": r.key} for r in results if r.spec["strategy"] == "linear-probe"])
+    paths = render(tmp_path)
+    band = json.loads(paths["results.json"].read_text())["recommendation"][0]
+    assert band["strategy"] == "lora" and band["train_commands"] == []
+    assert "no command to train lora at n = 16 is given: the store's last compare did not run it" in band["text"]
+    assert "no command to train lora at n = 16 is given" in paths["report.md"].read_text()
