@@ -62,10 +62,20 @@ def margin(metric: str, best_mean: float, points: float | None = None) -> float:
     return (MARGIN_RELATIVE if points is None else points / 100) * abs(best_mean) * scale(metric)
 
 
+def _number(value: float, metric: str) -> str:
+    """A score as the rest of the report writes it: points to one decimal for a share ("51.0"), else 3 significant
+    digits ("0.311"); no unit (``_score``, ``_score_text`` add it)."""
+    return f"{value * 100:.1f}" if scale(metric) == 100.0 else f"{value:.3g}"
+
+
+def _score(value: float, metric: str) -> str:
+    """``_number`` with the % a share's score carries in the report ("51.0%")."""
+    return _number(value, metric) + ("%" if scale(metric) == 100.0 else "")
+
+
 def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
-    k = scale(metric)
-    fmt = (lambda v: f"{v * k:.1f}") if k == 100.0 else (lambda v: f"{v:.3g}")
-    unit = "%" if k == 100.0 else ""
+    fmt = (lambda v: _number(v, metric))
+    unit = "%" if scale(metric) == 100.0 else ""
     if ci.get("no_interval"):
         return f"{fmt(value)}{unit} (no interval: {ci['no_interval']})"
     if ci["p_value"] is None and ci["row_se"] is None:
@@ -366,8 +376,9 @@ def nothing_learned(flagged: list[dict[str, Any]], ref: dict[str, Any], metric: 
         if (strategy, n) in nothing:
             return f"never beat {line} there in any seed"
         if isinstance(floor, (int, float)) and mean is not None and sign * (mean - floor) <= 1e-12:
-            k = scale(validation_metric(metric) or metric)
-            return f"scores {mean * k:.3g} on validation on average, no better than {line} ({floor * k:.3g})"
+            shown = validation_metric(metric) or metric
+            return (f"scores {_score(mean, shown)} on validation on average, no better than {line} "
+                    f"({_score(floor, shown)})")
         return ""
 
     return why
@@ -380,20 +391,21 @@ def _not_above_on_test(group: list[dict[str, Any]], floor: float | None, line: s
     where the whole interval is on the wrong side is the lead said not to hold; else test cannot tell them apart."""
     if not isinstance(floor, (int, float)):
         return ""
-    k, parts = scale(metric), []
+    parts = []
     for p in group:
         mean, (low, high) = p.get("mean"), p.get("ci") or (None, None)
         if not isinstance(mean, (int, float)) or sign * (mean - floor) > 1e-12:
             continue
-        at = f"; on test at n = {format_n(p['n'], p['n_actual'])} {p['strategy']} scores {mean * k:.3g}"
+        at = f"; on test at n = {format_n(p['n'], p['n_actual'])} {p['strategy']} scores {_score(mean, metric)}"
         best_side = high if sign > 0 else low
         if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low != high:
-            at += f" (CI {low * k:.3g}–{high * k:.3g})"
+            at += f" (CI {_number(low, metric)}–{_number(high, metric)})"
             could_be_above = sign * (best_side - floor) > 1e-12
         else:
             could_be_above = False
-        parts.append(at + (f", not above {line} ({floor * k:.3g}): on test it cannot be told from it" if could_be_above else
-                           f", no better than {line} ({floor * k:.3g}): its lead on validation did not hold there, so read "
+        ref = _score(floor, metric)
+        parts.append(at + (f", not above {line} ({ref}): on test it cannot be told from it" if could_be_above else
+                           f", no better than {line} ({ref}): its lead on validation did not hold there, so read "
                            "this pick with care"))
     return "".join(parts)
 

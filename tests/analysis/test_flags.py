@@ -458,14 +458,14 @@ def test_a_pick_at_or_below_the_majority_rate_on_average_is_not_recommended() ->
 
     (band,) = recommend(arm("lora", [0.46, 0.47, 0.52]) + arm("probe", [0.45, 0.46, 0.47]))
     assert band["learned_nothing"] and band["text"].startswith(
-        "at every size tried: no arm to recommend — the best on validation, lora, scores 48.3 on validation on average, "
-        "no better than the majority-class rate (50)")
+        "at every size tried: no arm to recommend — the best on validation, lora, scores 48.3% on validation on average, "
+        "no better than the majority-class rate (50.0%)")
     (band,) = recommend(arm("lora", [0.46, 0.47, 0.60]) + arm("probe", [0.45, 0.46, 0.47]))
     assert "learned_nothing" not in band and band["strategy"] == "lora", "0.51 on average: above the rate"
     multilabel = [dataclasses.replace(r, spec={**r.spec, "data": {"name": "d", "hash": "h", "task": "multilabel"}})
                   for r in arm("lora", [0.46, 0.47, 0.52]) + arm("probe", [0.45, 0.46, 0.47])]
     (band,) = recommend(multilabel)
-    assert "no better than predicting each label's frequency (50)" in band["text"], band["text"]
+    assert "no better than predicting each label's frequency (50.0%)" in band["text"], band["text"]
 
 
 def test_a_label_free_pick_that_learned_nothing_is_not_recommended_at_the_sizes_it_stands_at() -> None:
@@ -591,15 +591,29 @@ def test_a_pick_no_better_than_the_majority_class_on_test_is_said_not_acted_on()
 
     (band,) = recommend(seeds("ft", 0.66, 0.59) + seeds("probe", 0.64, 0.62))
     assert band["strategy"] == "ft", "chosen on validation, as before"
-    assert ("; on test at n = 16 ft scores 59, no better than the majority-class rate (60): its lead on validation did "
+    assert ("; on test at n = 16 ft scores 59.0%, no better than the majority-class rate (60.0%): its lead on validation did "
             "not hold there, so read this pick with care") in band["text"], band["text"]
     (band,) = recommend(seeds("ft", 0.66, 0.61) + seeds("probe", 0.64, 0.62))
     assert "on test at n = 16" not in band["text"]
     wide = [dataclasses.replace(r, metrics={"accuracy": t}) for r, t in zip(seeds("ft", 0.66, 0.0), (0.50, 0.69))]
     (band,) = recommend(wide + seeds("probe", 0.64, 0.62))
-    assert "; on test at n = 16 ft scores 59.5 (CI " in band["text"], band["text"]
-    assert "not above the majority-class rate (60): on test it cannot be told from it" in band["text"], "a mean inside a wide interval"
+    assert "; on test at n = 16 ft scores 59.5% (CI " in band["text"], band["text"]
+    assert "not above the majority-class rate (60.0%): on test it cannot be told from it" in band["text"], "a mean inside a wide interval"
     assert "did not hold" not in band["text"]
+
+
+def test_a_band_writes_its_scores_as_the_rest_of_the_report_does() -> None:
+    """The band said "tfidf-logreg scores 51 (CI 40.4–61.5), not above the majority-class rate (51.5)" beside "test
+    51.0%" in the same band and "51.5% on test" on the reference line: 3 significant digits, no %."""
+    from headstart.analysis.recommend import recommend
+
+    def seeds(strategy: str, val: float, tests: tuple[float, float]) -> list[RunResult]:
+        return [dataclasses.replace(run(strategy, 16, s, [0.58, val], majority=0.515), metrics={"accuracy": t})
+                for s, t in enumerate(tests)]
+
+    (band,) = recommend(seeds("ft", 0.66, (0.41, 0.61)) + seeds("probe", 0.64, (0.62, 0.62)))
+    assert "; on test at n = 16 ft scores 51.0% (CI " in band["text"], band["text"]
+    assert "not above the majority-class rate (51.5%): on test it cannot be told from it" in band["text"], band["text"]
 
 
 def test_the_budget_hint_names_each_way_to_raise_a_cap_or_floor_that_works_wherever_it_was_set() -> None:

@@ -106,9 +106,9 @@ def test_the_head_start_says_when_neither_arm_learned_anything() -> None:
         results += [run("linear-probe", s, 0.53 + s / 100, val=0.52), run("scratch", s, 0.50 + s / 100, val=0.50)]
     hs = head_start(with_majority(results, 0.55))
     assert hs["learned_nothing"] is True
-    assert hs["text"].endswith("; but neither learned the task there — linear-probe scores 52 on validation on average, "
-                               "no better than the majority-class rate (55), scratch scores 50 on validation on average, "
-                               "no better than the majority-class rate (55) — so this is no head start"), hs["text"]
+    assert hs["text"].endswith("; but neither learned the task there — linear-probe scores 52.0% on validation on average, "
+                               "no better than the majority-class rate (55.0%), scratch scores 50.0% on validation on "
+                               "average, no better than the majority-class rate (55.0%) — so this is no head start"), hs["text"]
     assert "learned_nothing" not in head_start(with_majority(results, 0.45))
 
 
