@@ -87,8 +87,8 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     not ahead); the paired validation difference at that size, with its interval over seeds, and the test comparison
     there are reported. It says "beats" only where the validation interval lies above 0 at every size from there on,
     else "ahead ... on the mean only" and "not resolved on validation" at the sizes where it includes 0 (or there is
-    none). Sizes the reading cannot use — one of the two has no finished run there, or no validation score — are named
-    in its text.
+    none), "resolved" at the others. Sizes the reading cannot use — one of the two has no finished run there, or no
+    validation score — are named in its text.
 
     Returns:
         ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, val, unresolved, text}`` (the paired test
@@ -171,8 +171,9 @@ def _lead_on_validation(table: dict[tuple[str, int | str], Cell], a: str, b: str
     the paired validation difference a − b at the first and its interval over seeds (``recommend.VAL_SEEDS_ONLY``,
     as the recommendation reads it): "beats" only where that interval lies above 0 at every size of ``at``; else "ahead
     on the mean only" at the sizes where it includes 0 (or there is none: one seed, or seeds that all agree), "not
-    resolved on validation" there. Returns the text, with ``{where}`` for the sizes' words; the difference at
-    ``at[0]`` (oriented, display units; None without shared seeds); and the sizes not resolved."""
+    resolved on validation" there, each other size named as "resolved". Returns the text, with ``{where}`` for the
+    sizes' words; the difference at ``at[0]`` (oriented, display units; None without shared seeds); and the sizes not
+    resolved."""
     def on_val(m: int | str) -> dict[str, Any] | None:
         diff = paired_cell(table, a, b, m, confidence, split="val")
         return None if diff is None else improvement(diff, metric, better_high)
@@ -188,9 +189,11 @@ def _lead_on_validation(table: dict[tuple[str, int | str], Cell], a: str, b: str
     if len(unresolved) == len(at):
         text = (f"{a} is ahead of {b} on the {on} mean only, {{where}}{quoted}: not resolved on {on} (an interval "
                 f"that includes 0, or none, at n = {sizes_})")
-    else:
-        text = (f"{a} is ahead of {b} on {on} {{where}}{quoted}, but on the mean only at n = {sizes_}: not resolved on "
-                f"{on} there (an interval that includes 0, or none)")
+    else:  # each size named once, as resolved or not: "but on the mean only at 256" read as "ahead only at 256"
+        resolved = ", ".join(format_n(m, table[(a, m)].n_actual) for m in at if m not in unresolved)
+        text = (f"{a} is ahead of {b} on {on} {{where}}{quoted}: resolved at n = {resolved} (an interval above 0); "
+                f"ahead on the mean only at n = {sizes_}, not resolved on {on} there (an interval that includes 0, or "
+                "none)")
     return text, first, unresolved
 
 

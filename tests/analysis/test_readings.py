@@ -183,6 +183,21 @@ def test_a_crossover_says_beats_only_where_the_validation_interval_over_seeds_li
                                     "on test at 16: -10.0 points"), clear["text"]
 
 
+def test_a_crossover_resolved_at_some_sizes_names_each_size_as_resolved_or_not() -> None:
+    """full-finetune led at 256 within the seeds' spread and clearly at all (500): the line read "ahead of linear-probe
+    on validation from 256 labelled examples on (...), but on the mean only at n = 256", which reads as ahead only at
+    256, and never said where the lead was resolved."""
+    leads = {16: (0.0002, -0.0001, 0.0002), 64: (0.09, 0.10, 0.11)}
+    results = [r for n, by_seed in leads.items() for s, lead in enumerate(by_seed)
+               for r in (run("full-finetune", s, 0.60 + s / 100, val=0.70 + lead, n=n),
+                         run("linear-probe", s, 0.70 + s / 100, val=0.70, n=n))]
+    mixed = crossover(results)
+    assert mixed["n"] == 16 and mixed["unresolved"] == [16], mixed
+    assert ("): resolved at n = 64 (an interval above 0); ahead on the mean only at n = 16, not resolved on validation "
+            "there (an interval that includes 0, or none); on test at 16: ") in mixed["text"], mixed["text"]
+    assert "but on the mean only" not in mixed["text"]
+
+
 def budgeted(strategy: str, seed: int, test: float, *, val: float, n: int, improving: bool) -> RunResult:
     """A run whose 10 steps were capped by max_steps (its rule asked 300), still improving at its last check or not."""
     r = run(strategy, seed, test, val=val, n=n)
