@@ -12,6 +12,21 @@ from typing import Any
 from headstart.analysis import format_n, size_key
 
 
+# One look per strategy, shared by chart.png and report.html: Okabe & Ito's colour-blind-safe palette ("Color Universal
+# Design", 2008), and a marker and a dash pattern beside each colour, so no two strategies differ by hue alone.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v")  # circle, square, triangle, diamond, triangle down (report.html draws the same)
+DASHES = ((), (6, 3), (2, 2), (8, 3, 2, 3), (4, 2, 1, 2))  # solid, dashed, dotted, dash-dot, short dash-dot
+
+
+def strategy_styles(strategies: list[str]) -> dict[str, dict[str, Any]]:
+    """Each strategy's ``{color, marker, dash}``, by its place in sorted order (the same strategy looks the same in
+    chart.png and report.html); ``dash`` is on-off lengths in line widths' units, empty for a solid line."""
+    ordered = sorted(set(strategies))
+    return {s: {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)], "dash": list(DASHES[i % len(DASHES)])}
+            for i, s in enumerate(ordered)}
+
+
 def metric_label(summary: dict[str, Any]) -> str:
     """Axis label for the compared metric, e.g. ``"test accuracy (%)"`` or ``"test rmse (lower is better)"``."""
     metric = summary["metric"]
@@ -55,10 +70,13 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
     ax = fig.add_subplot()
     rows = summary["curves"]
     at = log_x([r["n_actual"] for r in rows])
-    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+    styles = strategy_styles([r["strategy"] for r in rows])
+    for strategy, style in styles.items():
         line = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: size_key(r["n"]))
         x = [at[r["n_actual"]] for r in line]
-        (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker="o", label=_safe(strategy))
+        dash = (0, tuple(d / 2 for d in style["dash"])) if style["dash"] else "-"  # matplotlib counts in line widths (2)
+        (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker=style["marker"], color=style["color"], linestyle=dash, linewidth=2,
+                           label=_safe(strategy))
         ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line],
                         color=drawn.get_color(), alpha=0.18, linewidth=0)
         if len(line) == 1:  # a band of one point is invisible (zero-shot at n = 0 alone): its interval as a bar

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from headstart.analysis import format_n, size_key
-from headstart.report.chart import log_x, metric_label
+from headstart.report.chart import log_x, metric_label, strategy_styles
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
                                        others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
@@ -80,11 +80,17 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("report-data").textContent);
-__HELPERS__const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
-// Only the y axis's own labels are written here; every stored value arrives written by Python (_texts).
+__HELPERS__// Only the y axis's own labels are written here; every stored value arrives written by Python (_texts).
 const tick = (v) => D.scale === 100 ? (v * 100).toFixed(1) : String(Number(v.toPrecision(3)));
 const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (the same run)" : String(r.seeds);
-const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]]));
+const color = new Map(D.strategies.map((s) => [s, D.styles[s].color]));  // chart.png's look, from Python (strategy_styles)
+function mark(m, x, y, c) {  // a point drawn with chart.png's marker for its strategy: o s ^ D v
+  const r = 5, tri = (d) => [x, y - d * r * 1.2, x - r * 1.1, y + d * r * 0.8, x + r * 1.1, y + d * r * 0.8].join(" ");
+  if (m === "s") return svg("rect", {x: x - r * 0.9, y: y - r * 0.9, width: r * 1.8, height: r * 1.8, fill: c, "data-marker": m});
+  if (m === "^" || m === "v") return svg("polygon", {points: tri(m === "^" ? 1 : -1), fill: c, "data-marker": m});
+  if (m === "D") return svg("polygon", {points: [x, y - r * 1.2, x - r, y, x, y + r * 1.2, x + r, y].join(" "), fill: c, "data-marker": m});
+  return svg("circle", {cx: x, cy: y, r: r, fill: c, "data-marker": "o"});
+}
 
 document.title = D.title;
 $("title").textContent = D.title;
@@ -136,9 +142,11 @@ for (const s of D.strategies) {
   const c = color.get(s);
   const band = rows.map((r) => X(r.x) + "," + Y(r.ci_high)).concat(rows.slice().reverse().map((r) => X(r.x) + "," + Y(r.ci_low)));
   chart.append(svg("polygon", {points: band.join(" "), fill: c, "fill-opacity": 0.15}));
-  chart.append(svg("polyline", {points: rows.map((r) => X(r.x) + "," + Y(r.mean)).join(" "), fill: "none", stroke: c, "stroke-width": 2}));
+  chart.append(svg("polyline", {points: rows.map((r) => X(r.x) + "," + Y(r.mean)).join(" "), fill: "none", stroke: c, "stroke-width": 2,
+                                 "stroke-dasharray": D.styles[s].dash.join(" ") || "none"}));
   for (const r of rows) {
-    const dot = svg("circle", {cx: X(r.x), cy: Y(r.mean), r: 5, fill: c, class: "point"});
+    const dot = mark(D.styles[s].marker, X(r.x), Y(r.mean), c);
+    dot.setAttribute("class", "point");
     dot.addEventListener("mouseenter", () => {
       tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + r.tip_text + " (" + r.seeds + " seeds)";
       tip.style.left = (X(r.x) + 10) + "px"; tip.style.top = (Y(r.mean) - 30) + "px"; tip.style.display = "block";
@@ -314,7 +322,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "test_split": summary.get("test_split"),
         "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
-        "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
+        "strategies": list(dict.fromkeys(r["strategy"] for r in curves)), "styles": strategy_styles([r["strategy"] for r in curves]),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
         "recommendation": [band["text"] for band in summary["recommendation"]],
         "train": train_commands(summary), "train_lead": TRAIN_LEAD, "data": summary.get("data"),

@@ -97,7 +97,7 @@ def test_loads_offline_without_errors(page: Any) -> None:
     assert events["requests"] == [url]
     assert not [m for m in events["console"] if m.startswith(("error", "warning"))]
     assert events["errors"] == []
-    assert tab.locator("#chart svg circle.point").count() == 12
+    assert tab.locator("#chart svg .point").count() == 12
 
 
 def test_slider_changes_displayed_values(page: Any) -> None:
@@ -133,7 +133,7 @@ def test_an_older_run_of_a_cell_is_left_out_and_said_so(page: Any) -> None:
 
 def test_hover_shows_the_value(page: Any) -> None:
     tab, _, _ = page
-    tab.locator("#chart circle.point").last.dispatch_event("mouseenter")
+    tab.locator("#chart .point").last.dispatch_event("mouseenter")
     tip = tab.text_content("#tip")
     assert "n = all (900)" in tip and "%" in tip and "3 seeds" in tip
 
@@ -230,7 +230,7 @@ def test_a_clipped_interval_is_never_shown_as_mean_plus_minus_half(page: Any, tm
     tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
     tab.goto(url, wait_until="load")
     cells = tab.inner_text("#table tbody").splitlines()[0].split("\t")
-    tab.locator("#chart circle.point").first.dispatch_event("mouseenter")
+    tab.locator("#chart .point").first.dispatch_event("mouseenter")
     tip = tab.text_content("#tip")
     tab.close()
     assert cells[2] == "48.5 %" and cells[3] == "0.0 – 100.0", cells
@@ -248,7 +248,7 @@ def test_a_score_on_a_half_reads_as_report_md_writes_it(page: Any, tmp_path: Pat
     tab.goto(paths["report.html"].resolve().as_uri(), wait_until="load")
     cells = tab.inner_text("#table tbody").splitlines()[0].split("\t")
     at_size = tab.inner_text("#at-size tbody").splitlines()[0].split("\t")
-    tab.locator("#chart circle.point").first.dispatch_event("mouseenter")
+    tab.locator("#chart .point").first.dispatch_event("mouseenter")
     tip = tab.text_content("#tip")
     tab.close()
     assert cells[2].startswith("18.2 ") and at_size[1].startswith("18.2 ") and ": 18.2 " in tip, (cells, at_size, tip)
