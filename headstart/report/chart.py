@@ -79,10 +79,10 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
                            label=_safe(strategy))
         ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line],
                         color=drawn.get_color(), alpha=0.18, linewidth=0)
-        if len(line) == 1:  # a band of one point is invisible (zero-shot at n = 0 alone): its interval as a bar
-            r = line[0]
-            ax.errorbar(x, [r["mean"] * k], yerr=[[(r["mean"] - r["ci_low"]) * k], [(r["ci_high"] - r["mean"]) * k]],
-                        color=drawn.get_color(), capsize=4, linewidth=1.2)
+        if len(set(x)) == 1:  # a band at one x is invisible (zero-shot at n = 0 alone, or 56 and all (56)): bars
+            ax.errorbar(x, [r["mean"] * k for r in line], yerr=[[(r["mean"] - r["ci_low"]) * k for r in line],
+                                                                [(r["ci_high"] - r["mean"]) * k for r in line]],
+                        color=drawn.get_color(), capsize=4, linewidth=1.2, linestyle="none")
     ref = summary.get("reference")
     if rows and ref:  # past this line (below it, or above where lower is better) a strategy learned nothing
         unit = "%" if k == 100.0 else ""

@@ -144,6 +144,13 @@ for (const s of D.strategies) {
   chart.append(svg("polygon", {points: band.join(" "), fill: c, "fill-opacity": 0.15}));
   chart.append(svg("polyline", {points: rows.map((r) => X(r.x) + "," + Y(r.mean)).join(" "), fill: "none", stroke: c, "stroke-width": 2,
                                  "stroke-dasharray": D.styles[s].dash.join(" ") || "none"}));
+  if (new Set(rows.map((r) => r.x)).size === 1) {  // a band at one x is invisible (one size alone): its interval as a bar
+    for (const r of rows) {
+      const x = X(r.x), attrs = {stroke: c, "stroke-width": 1.5, class: "errorbar"};
+      chart.append(svg("line", {...attrs, x1: x, x2: x, y1: Y(r.ci_high), y2: Y(r.ci_low)}));
+      for (const v of [r.ci_high, r.ci_low]) chart.append(svg("line", {...attrs, x1: x - 5, x2: x + 5, y1: Y(v), y2: Y(v)}));
+    }
+  }
   for (const r of rows) {
     const dot = mark(D.styles[s].marker, X(r.x), Y(r.mean), c);
     dot.setAttribute("class", "point");

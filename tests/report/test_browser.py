@@ -286,3 +286,18 @@ def test_the_seeds_column_says_the_same_run_only_where_the_seeds_are_one_run(pag
     tab.close()
     assert {r[0]: r[4] for r in rows if r[0] in md} == md, rows
     assert at_size == md, at_size
+
+
+def test_an_arm_at_one_size_shows_its_interval_as_an_error_bar(page: Any, tmp_path: Path) -> None:
+    """One size alone: the band was a polygon of two points (nothing drawn); chart.png drew an error bar, and so
+    does the page now, from the low to the high end of the interval."""
+    two_probe_seeds(tmp_path, (0.55, 0.6), scored=400)
+    (row,) = [r for r in curves(Store(tmp_path).results()) if r["strategy"] == "linear-probe"]
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(render(tmp_path)["report.html"].resolve().as_uri(), wait_until="load")
+    bars = [[float(b.get_attribute(a)) for a in ("x1", "x2", "y1", "y2")] for b in tab.locator("#chart .errorbar").all()]
+    tab.close()
+    (stem,) = [b for b in bars if b[0] == b[1]]
+    caps = sorted(b[2] for b in bars if b[0] != b[1])
+    assert len(caps) == 2 and caps == sorted(stem[2:]) and stem[3] - stem[2] > 20, bars  # tens of points on the axis
+    assert 0 < row["ci_low"] < row["ci_high"] < 1
