@@ -48,8 +48,8 @@ _TEMPLATE = """<!DOCTYPE html>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;padding:0 1rem;color:#222}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
-td:first-child,th:first-child{text-align:left}.best{font-weight:600}
-#chart{position:relative}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
+td:first-child,th:first-child{text-align:left}.best{font-weight:600}.scroll{overflow-x:auto}
+#chart{position:relative;max-width:760px}#chart svg{display:block;width:100%;height:auto}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}
 .legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:12px;height:12px;
 margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
@@ -64,15 +64,15 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>At one size</h2>
 <label for="size-slider" id="size-label"></label>
 <input type="range" id="size-slider" min="0" step="1" value="0">
-<table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
-<th>train wall time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
+<th>train wall time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <div id="train"></div>
 <p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
 <h2>All results</h2>
-<table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
+<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
 <p class="note" id="intervals"></p>
 <div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><p class="note" id="command-note"></p><pre id="command"></pre>
@@ -104,7 +104,8 @@ if (D.command_note) $("command-note").textContent = D.command_note; else $("comm
 $("intervals").textContent = D.intervals;
 
 const W = 760, H = 420, M = {l: 60, r: 50, t: 15, b: 55};
-const chart = svg("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
+const chart = svg("svg", {viewBox: "0 0 " + W + " " + H, role: "img"});  // scales with the page (CSS width: 100%)
+const wide = (t) => { const d = el("div", null, {class: "scroll"}); d.append(t); return d; };  // a table scrolls, not the page
 $("chart").prepend(chart);
 const REF = D.reference ? [D.reference.test] : [];
 const xs = D.sizes.map((s) => s.x), lows = D.curves.map((r) => r.ci_low).concat(REF), highs = D.curves.map((r) => r.ci_high).concat(REF);
@@ -156,7 +157,8 @@ for (const s of D.strategies) {
     dot.setAttribute("class", "point");
     dot.addEventListener("mouseenter", () => {
       tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + r.tip_text + " (" + r.seeds + " seeds)";
-      tip.style.left = (X(r.x) + 10) + "px"; tip.style.top = (Y(r.mean) - 30) + "px"; tip.style.display = "block";
+      const k = chart.getBoundingClientRect().width / W;  // the chart's scale on screen
+      tip.style.left = (X(r.x) * k + 10) + "px"; tip.style.top = (Y(r.mean) * k - 30) + "px"; tip.style.display = "block";
     });
     dot.addEventListener("mouseleave", () => { tip.style.display = "none"; });
     chart.append(dot);
@@ -232,7 +234,7 @@ if (D.retention.length) {
     for (const v of [r.strategy, r.n, r.data, r.retention_text, r.ci_text, r.probe_text, r.seeds, r.vs_text]) tr.append(el("td", v));
     t.append(tr);
   }
-  $("forgetting").append(t);
+  $("forgetting").append(wide(t));
 }
 if (D.ood.length) {
   $("ood").append(el("h2", "Out of domain"));
@@ -249,7 +251,7 @@ if (D.ood.length) {
                      r.gap_text, r.gap_ci_text, r.seeds]) tr.append(el("td", v));
     t.append(tr);
   }
-  $("ood").append(t);
+  $("ood").append(wide(t));
 }
 if (D.budget_flags.length) {
   $("flags").append(el("p", "Scores that may understate an arm:", {class: "warn"}));
@@ -294,7 +296,7 @@ if (D.ranking) {
     for (const v of r.cells) tr.append(el("td", v));
     t.append(tr);
   }
-  $("ranking").append(t);
+  $("ranking").append(wide(t));
 }
 if (D.problems.length) {
   $("problems").append(el("h2", "Failed and diverged runs"));
@@ -307,7 +309,7 @@ if (D.problems.length) {
     for (const v of [p.strategy, p.n, p.failed, p.diverged, p.errors.join("; ")]) tr.append(el("td", v));
     t.append(tr);
   }
-  $("problems").append(t);
+  $("problems").append(wide(t));
 }
 </script></body></html>
 """

@@ -301,3 +301,16 @@ def test_an_arm_at_one_size_shows_its_interval_as_an_error_bar(page: Any, tmp_pa
     caps = sorted(b[2] for b in bars if b[0] != b[1])
     assert len(caps) == 2 and caps == sorted(stem[2:]) and stem[3] - stem[2] > 20, bars  # tens of points on the axis
     assert 0 < row["ci_low"] < row["ci_high"] < 1
+
+
+def test_a_narrow_screen_scrolls_a_table_never_the_page(page: Any) -> None:
+    """At 400 px the 760 px chart and the wide tables pushed the page sideways; the chart now scales to the page and
+    each table scrolls in its own box."""
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(page[1], wait_until="load")
+    widths = tab.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+                          " document.querySelector('#chart svg').getBoundingClientRect().width]")
+    boxes = tab.evaluate("[...document.querySelectorAll('table')].map(t => getComputedStyle(t.parentElement).overflowX)")
+    tab.close()
+    assert widths[0] <= widths[1] and widths[2] <= 400, widths
+    assert boxes and set(boxes) == {"auto"}, boxes

@@ -93,3 +93,19 @@ def test_a_value_on_a_half_reads_as_continual_md_writes_it(page: Any, tmp_path: 
     tab.close()
     assert cells[1] == "18.2 (16.2 to 20.2)" and cells[6:] == ["2", "1.25 MB"], cells
     assert "70.2" in matrix and "70.3" not in matrix, matrix
+
+
+def test_a_narrow_screen_scrolls_the_table_never_the_page(page: Any, tmp_path: Any) -> None:
+    """At 400 px (eight tasks' matrix, a wide table) nothing pushes the page sideways: the matrix scales down and the
+    table scrolls in its own box."""
+    arms = analysis()["arms"]
+    wide = {**arms[0], "matrix": [[0.5] * (i + 1) + [None] * (7 - i) for i in range(8)]}
+    path = tmp_path / "continual.html"
+    path.write_text(continual_html({"arms": [wide], "tried": [], "recommended": None}, title="t",
+                                   tasks=[f"task-{i}" for i in range(8)], notes=[]))
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(path.resolve().as_uri(), wait_until="load")
+    widths = tab.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    box = tab.evaluate("getComputedStyle(document.querySelector('#arms').parentElement).overflowX")
+    tab.close()
+    assert widths[0] <= widths[1] and box == "auto", (widths, box)
