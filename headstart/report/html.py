@@ -51,8 +51,7 @@ table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-
 td:first-child,th:first-child{text-align:left}.best{font-weight:600}.scroll{overflow-x:auto}
 #chart{position:relative;max-width:760px}#chart svg{display:block;width:100%;height:auto}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}
-.legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:12px;height:12px;
-margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
+.legend span{display:inline-block;margin-right:1rem}.swatch{margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .note{color:#666;font-size:.9em}.warn{color:#9a3b00;font-weight:600}svg text{font-size:12px;fill:#333}
 </style></head><body>
 <h1 id="title"></h1>
@@ -163,8 +162,11 @@ for (const s of D.strategies) {
     dot.addEventListener("mouseleave", () => { tip.style.display = "none"; });
     chart.append(dot);
   }
-  const item = el("span");
-  item.append(el("span", null, {class: "swatch", style: "background:" + c}), document.createTextNode(s));
+  const item = el("span"), swatch = svg("svg", {class: "swatch", width: 28, height: 12, viewBox: "0 0 28 12"});
+  // drawn, not a CSS background: a printed page keeps its colours (browsers leave backgrounds out of print)
+  swatch.append(svg("line", {x1: 1, x2: 27, y1: 6, y2: 6, stroke: c, "stroke-width": 2, "stroke-dasharray": D.styles[s].dash.join(" ") || "none"}),
+                mark(D.styles[s].marker, 14, 6, c));
+  item.append(swatch, document.createTextNode(s));
   $("legend").append(item);
 }
 

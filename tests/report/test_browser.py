@@ -314,3 +314,15 @@ def test_a_narrow_screen_scrolls_a_table_never_the_page(page: Any) -> None:
     tab.close()
     assert widths[0] <= widths[1] and widths[2] <= 400, widths
     assert boxes and set(boxes) == {"auto"}, boxes
+
+
+def test_the_legend_keeps_its_colours_in_print(page: Any) -> None:
+    """The swatches were CSS backgrounds, which print leaves out; they are drawn now (a line in the strategy's colour
+    and dash with its marker), as the chart is."""
+    tab, _, _ = page
+    tab.emulate_media(media="print")
+    strokes = tab.evaluate("[...document.querySelectorAll('#legend svg.swatch line')].map(l => getComputedStyle(l).stroke)")
+    backgrounds = tab.evaluate("[...document.querySelectorAll('#legend *')].map(e => getComputedStyle(e).backgroundColor)")
+    tab.emulate_media(media="screen")
+    assert len(strokes) == 3 and len(set(strokes)) == 3 and "none" not in strokes, strokes
+    assert set(backgrounds) == {"rgba(0, 0, 0, 0)"}, backgrounds
