@@ -132,16 +132,18 @@ if (D.curves.length) {
 if (D.curves.length && D.reference) {  // past this line (below it, or above where lower is better) a strategy learned nothing
   const y = Y(D.reference.test);
   chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: y, y2: y, stroke: "#555", "stroke-dasharray": "7 4", "stroke-width": 1.5, id: "majority-line"}));
-  chart.append(svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + D.reference.test_text));
 }
 const marker = svg("line", {y1: M.t, y2: H - M.b, stroke: "#888", "stroke-dasharray": "4 3", id: "size-marker"});
 chart.append(marker);
 const tip = $("tip");
+for (const s of D.strategies) {  // every band first, then every line and point on top of them all (as chart.png)
+  const rows = D.curves.filter((r) => r.strategy === s);
+  const band = rows.map((r) => X(r.x) + "," + Y(r.ci_high)).concat(rows.slice().reverse().map((r) => X(r.x) + "," + Y(r.ci_low)));
+  chart.append(svg("polygon", {points: band.join(" "), fill: color.get(s), "fill-opacity": 0.15, class: "band"}));
+}
 for (const s of D.strategies) {
   const rows = D.curves.filter((r) => r.strategy === s);
   const c = color.get(s);
-  const band = rows.map((r) => X(r.x) + "," + Y(r.ci_high)).concat(rows.slice().reverse().map((r) => X(r.x) + "," + Y(r.ci_low)));
-  chart.append(svg("polygon", {points: band.join(" "), fill: c, "fill-opacity": 0.15}));
   chart.append(svg("polyline", {points: rows.map((r) => X(r.x) + "," + Y(r.mean)).join(" "), fill: "none", stroke: c, "stroke-width": 2,
                                  "stroke-dasharray": D.styles[s].dash.join(" ") || "none"}));
   if (new Set(rows.map((r) => r.x)).size === 1) {  // a band at one x is invisible (one size alone): its interval as a bar
@@ -168,6 +170,14 @@ for (const s of D.strategies) {
                 mark(D.styles[s].marker, 14, 6, c));
   item.append(swatch, document.createTextNode(s));
   $("legend").append(item);
+}
+if (D.curves.length && D.reference) {  // the line's label above the curves, on a backing that keeps it readable
+  const y = Y(D.reference.test);
+  const label = svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + D.reference.test_text);
+  chart.append(label);
+  const b = label.getBBox();
+  label.before(svg("rect", {x: b.x - 3, y: b.y - 1, width: b.width + 6, height: b.height + 2, fill: "#fff", "fill-opacity": 0.85,
+                            id: "majority-backing"}));
 }
 
 const slider = $("size-slider");

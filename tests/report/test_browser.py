@@ -326,3 +326,15 @@ def test_the_legend_keeps_its_colours_in_print(page: Any) -> None:
     tab.emulate_media(media="screen")
     assert len(strokes) == 3 and len(set(strokes)) == 3 and "none" not in strokes, strokes
     assert set(backgrounds) == {"rgba(0, 0, 0, 0)"}, backgrounds
+
+
+def test_bands_lie_under_every_curve_and_the_majority_label_over_them(page: Any) -> None:
+    """Each strategy's band was drawn just before its line, so a later band covered the earlier lines and points, and
+    the majority-class label was drawn first, under them all. Now every band comes first (as in chart.png), and the
+    label last, on a white backing."""
+    tab, _, _ = page
+    order = tab.evaluate("[...document.querySelector('#chart svg').children].map(e => e.id || e.getAttribute('class') || e.tagName)")
+    bands = [i for i, name in enumerate(order) if name == "band"]
+    curves_at = [i for i, name in enumerate(order) if name in ("polyline", "point", "errorbar")]
+    assert len(bands) == 3 and max(bands) < min(curves_at), order
+    assert order.index("majority-backing") + 1 == order.index("majority-label") and order.index("majority-label") > max(curves_at)
