@@ -19,6 +19,9 @@ MARKERS = ("o", "s", "^", "D", "v")  # circle, square, triangle, diamond, triang
 DASHES = ((), (6, 3), (2, 2), (8, 3, 2, 3), (4, 2, 1, 2))  # solid, dashed, dotted, dash-dot, short dash-dot
 
 
+LEGEND_TITLE = "strategy (band: 95% CI)"  # both charts' legends
+
+
 def strategy_styles(strategies: list[str]) -> dict[str, dict[str, Any]]:
     """Each strategy's ``{color, marker, dash}``, by its place in sorted order (the same strategy looks the same in
     chart.png and report.html); ``dash`` is on-off lengths in line widths' units, empty for a solid line."""
@@ -93,7 +96,7 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
         ax.set_xscale("log")
         ax.set_xticks(list(ticks), [t.replace(" (", "\n(") for t in ticks.values()])
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.legend(title="strategy (band: 95% CI)", fontsize="small", title_fontsize="small")
+        ax.legend(title=LEGEND_TITLE, fontsize="small", title_fontsize="small")
     else:
         ax.text(0.5, 0.5, "no finished runs yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("labelled training examples (log scale)")

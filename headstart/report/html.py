@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from headstart.analysis import format_n, size_key
-from headstart.report.chart import log_x, metric_label, strategy_styles
+from headstart.report.chart import LEGEND_TITLE, log_x, metric_label, strategy_styles
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
                                        others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
@@ -134,7 +134,9 @@ if (D.curves.length && D.reference) {  // past this line (below it, or above whe
   chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: y, y2: y, stroke: "#555", "stroke-dasharray": "7 4", "stroke-width": 1.5, id: "majority-line"}));
 }
 const marker = svg("line", {y1: M.t, y2: H - M.b, stroke: "#888", "stroke-dasharray": "4 3", id: "size-marker"});
-chart.append(marker);
+const markerLabel = svg("text", {y: M.t + 10, id: "size-marker-label"}, "");  // says what the dashed line is
+chart.append(marker, markerLabel);
+if (D.curves.length) $("legend").append(el("span", D.legend_title + ":", {class: "note"}));
 const tip = $("tip");
 for (const s of D.strategies) {  // every band first, then every line and point on top of them all (as chart.png)
   const rows = D.curves.filter((r) => r.strategy === s);
@@ -189,6 +191,9 @@ function showSize() {
   if (!s) { $("size-label").textContent = "no sizes"; return; }
   $("size-label").textContent = "n = " + s.label;
   marker.setAttribute("x1", X(s.x)); marker.setAttribute("x2", X(s.x));
+  markerLabel.textContent = "n = " + s.label + " (the table below)";
+  const left = X(s.x) > (W + M.l - M.r) / 2;  // the label on the side with room
+  markerLabel.setAttribute("x", X(s.x) + (left ? -4 : 4)); markerLabel.setAttribute("text-anchor", left ? "end" : "start");
   const rows = D.curves.filter((r) => r.label === s.label);
   const pick = D.picks[s.label];  // the recommendation's strategy here, chosen on validation (never the test mean)
   $("pick-note").textContent = rows.some((r) => r.strategy === pick)
@@ -344,6 +349,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)), "styles": strategy_styles([r["strategy"] for r in curves]),
+        "legend_title": LEGEND_TITLE,
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
         "recommendation": [band["text"] for band in summary["recommendation"]],
         "train": train_commands(summary), "train_lead": TRAIN_LEAD, "data": summary.get("data"),

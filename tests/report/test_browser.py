@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from headstart.analysis import curves
+from headstart.analysis import curves, summarize
 from headstart.report import render
+from headstart.report.chart import chart_figure
 from headstart.results import RunResult
 from headstart.store import Store
 
@@ -338,3 +339,16 @@ def test_bands_lie_under_every_curve_and_the_majority_label_over_them(page: Any)
     curves_at = [i for i, name in enumerate(order) if name in ("polyline", "point", "errorbar")]
     assert len(bands) == 3 and max(bands) < min(curves_at), order
     assert order.index("majority-backing") + 1 == order.index("majority-label") and order.index("majority-label") > max(curves_at)
+
+
+def test_the_legend_says_what_the_bands_are_and_the_slider_line_is_labelled(page: Any) -> None:
+    """chart.png's legend says the bands are 95% CIs; the page's said nothing, and its dashed slider line was unnamed."""
+    tab, _, _ = page
+    (ax,) = chart_figure(summarize(results()), title="t").axes
+    assert tab.inner_text("#legend").startswith(ax.get_legend().get_title().get_text() + ":")
+    assert "95% CI" in ax.get_legend().get_title().get_text()
+    tab.locator("#size-slider").fill("1")
+    label = tab.locator("#size-marker-label")
+    assert label.text_content() == "n = 64 (the table below)"
+    assert abs(float(label.get_attribute("x")) - float(tab.locator("#size-marker").get_attribute("x1"))) < 5
+    tab.locator("#size-slider").fill("0")
