@@ -16,8 +16,8 @@ from headstart.report.chart import LEGEND_TITLE, log_x, metric_label, strategy_s
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
                                        others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
-                                       retention_ci_text, score_ci_text, seconds_text, signed_value,
-                                       superseded_text, TRAIN_LEAD, train_commands, value_text)
+                                       retention_ci_text, runs_text, score_ci_text, seconds_text, signed_value,
+                                       superseded_text, TRAIN_LEAD, train_commands, train_time_notes, value_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -72,7 +72,8 @@ border-radius:3px;font-size:12px;white-space:nowrap;display:none}
 <h2>All results</h2>
 <div class="scroll"><table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
-<p class="note" id="intervals"></p>
+<div id="train-notes"></div>
+<p class="note"><span id="runs"></span> <span id="intervals"></span></p>
 <div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><p class="note" id="command-note"></p><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
@@ -101,6 +102,8 @@ $("table-metric").textContent = D.metric_label;
 $("command").textContent = D.command || "(not recorded)";
 if (D.command_note) $("command-note").textContent = D.command_note; else $("command-note").remove();
 $("intervals").textContent = D.intervals;
+$("runs").textContent = D.runs;  // report.md's line, and its notes on the train time below the table
+for (const note of D.train_notes) $("train-notes").append(el("p", note, {class: "note"}));
 
 const W = 760, H = 420, M = {l: 60, r: 50, t: 15, b: 55};
 const chart = svg("svg", {viewBox: "0 0 " + W + " " + H, role: "img"});  // scales with the page (CSS width: 100%)
@@ -345,6 +348,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "title": title, "preface": summary.get("preface"), **({"metric_note": summary["metric_note"]} if summary.get("metric_note") else {}), "command": "\n".join(steps) or None,
         "command_note": note,
         "intervals": interval_text(summary) if summary["curves"] else "",
+        "runs": runs_text(summary), "train_notes": train_time_notes(summary),
         "test_split": summary.get("test_split"),
         "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],

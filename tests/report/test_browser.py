@@ -352,3 +352,13 @@ def test_the_legend_says_what_the_bands_are_and_the_slider_line_is_labelled(page
     assert label.text_content() == "n = 64 (the table below)"
     assert abs(float(label.get_attribute("x")) - float(tab.locator("#size-marker").get_attribute("x1"))) < 5
     tab.locator("#size-slider").fill("0")
+
+
+def test_the_run_counts_and_train_time_notes_are_report_mds(page: Any) -> None:
+    """report.md's "Runs: … done, … failed …" line and its notes on the train time were missing from the page."""
+    tab, url, _ = page
+    md = (Path(url.removeprefix("file://")).parent / "report.md").read_text().split("\n\n")
+    (runs,) = [p for p in md if p.startswith("Runs: ")]
+    assert runs.startswith(tab.text_content("#runs") + " ") and tab.text_content("#runs") == "Runs: 36 done, 0 failed, 0 diverged, 0 not finished."
+    notes = tab.locator("#train-notes p").all_text_contents()
+    assert notes and all(note in md for note in notes) and notes[0].startswith("Train time holds a tuned run's")
