@@ -33,6 +33,7 @@ td:first-child,th:first-child{text-align:left}.best{font-weight:600}.note{color:
 pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .scroll{overflow-x:auto}#matrix{position:relative}#matrix svg{display:block;max-width:100%;height:auto}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-size:12px;fill:#333}
+svg text.value{fill:#222}svg text.on-dark{fill:#fff}
 </style></head><body>
 <h1 id="title"></h1>
 <p id="tasks"></p>
@@ -88,7 +89,7 @@ function draw() {
       rect.addEventListener("mouseleave", () => { tip.style.display = "none"; });
       s.appendChild(rect);
       s.appendChild(svg("text", {x: pad + j * cell + cell / 2, y: pad + i * cell + cell / 2 + 4, "text-anchor": "middle",
-                                 "pointer-events": "none", fill: light < 60 ? "#fff" : "#222"}, r.matrix_text[i][j]));
+                                 "pointer-events": "none", class: light < 60 ? "value on-dark" : "value"}, r.matrix_text[i][j]));
     }
   }
   $("matrix").appendChild(s);

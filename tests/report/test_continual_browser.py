@@ -109,3 +109,16 @@ def test_a_narrow_screen_scrolls_the_table_never_the_page(page: Any, tmp_path: A
     box = tab.evaluate("getComputedStyle(document.querySelector('#arms').parentElement).overflowX")
     tab.close()
     assert widths[0] <= widths[1] and box == "auto", (widths, box)
+
+
+def test_a_value_on_a_dark_cell_is_drawn_light(page: Any) -> None:
+    """The script asked for white text on dark cells (fill attribute), but the stylesheet's ``svg text`` rule won,
+    so 0.9 on dark blue read #333; the light text now wins by a class rule."""
+    tab, _, _ = page
+    tab.select_option("#arm-select", "0")
+    fills = tab.evaluate("[...document.querySelectorAll('#matrix text')].filter(t => t.textContent === '90.0')"
+                         ".map(t => getComputedStyle(t).fill)")
+    light = tab.evaluate("[...document.querySelectorAll('#matrix text')].filter(t => t.textContent === '10.0')"
+                         ".map(t => getComputedStyle(t).fill)")
+    assert fills and set(fills) == {"rgb(255, 255, 255)"}, fills
+    assert light == ["rgb(34, 34, 34)"], light
