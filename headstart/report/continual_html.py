@@ -35,6 +35,8 @@ pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-size:12px;fill:#333}
 svg text.value{fill:#222}svg text.on-dark{fill:#fff}
 </style></head><body>
+<noscript><p class="note">This page needs JavaScript to draw its tables and matrix; continual.md beside it holds the
+same content.</p></noscript>
 <h1 id="title"></h1>
 <p id="tasks"></p>
 <h2>Methods</h2>
@@ -85,7 +87,9 @@ function draw() {
       const label = "after task " + i + " (" + D.tasks[i] + "), on task " + j + " (" + D.tasks[j] + "): " + r.matrix_text[i][j] + " %";
       rect.addEventListener("mouseenter", (e) => { tip.textContent = label; tip.style.display = "block";
         const k = s.getBoundingClientRect().width / side;  // the matrix's scale on screen
-        tip.style.left = (pad + j * cell + cell) * k + "px"; tip.style.top = (pad + i * cell) * k + "px"; });
+        const right = (pad + j * cell + cell) * k + tip.offsetWidth > $("matrix").clientWidth;  // past the edge: left of the cell
+        tip.style.left = (right ? Math.max(0, (pad + j * cell) * k - tip.offsetWidth) : (pad + j * cell + cell) * k) + "px";
+        tip.style.top = (pad + i * cell) * k + "px"; });
       rect.addEventListener("mouseleave", () => { tip.style.display = "none"; });
       s.appendChild(rect);
       s.appendChild(svg("text", {x: pad + j * cell + cell / 2, y: pad + i * cell + cell / 2 + 4, "text-anchor": "middle",

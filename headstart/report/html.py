@@ -54,6 +54,8 @@ border-radius:3px;font-size:12px;white-space:nowrap;display:none}
 .legend span{display:inline-block;margin-right:1rem}.swatch{margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .note{color:#666;font-size:.9em}.warn{color:#9a3b00;font-weight:600}svg text{font-size:12px;fill:#333}
 </style></head><body>
+<noscript><p class="warn">This page needs JavaScript to draw its chart and tables; report.md beside it holds the same
+content.</p></noscript>
 <h1 id="title"></h1>
 <p class="note" id="preface"></p>
 <p class="note" id="metric-note"></p>
@@ -162,9 +164,12 @@ for (const s of D.strategies) {
     const dot = mark(D.styles[s].marker, X(r.x), Y(r.mean), c);
     dot.setAttribute("class", "point");
     dot.addEventListener("mouseenter", () => {
-      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + r.tip_text + " (" + r.seeds + " seeds)";
+      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + r.tip_text + " (" + r.seeds + (r.seeds === 1 ? " seed)" : " seeds)");
       const k = chart.getBoundingClientRect().width / W;  // the chart's scale on screen
-      tip.style.left = (X(r.x) * k + 10) + "px"; tip.style.top = (Y(r.mean) * k - 30) + "px"; tip.style.display = "block";
+      tip.style.display = "block";
+      const right = X(r.x) * k + 10 + tip.offsetWidth > $("chart").clientWidth;  // would pass the edge: left of the point
+      tip.style.left = (right ? Math.max(0, X(r.x) * k - 10 - tip.offsetWidth) : X(r.x) * k + 10) + "px";
+      tip.style.top = (Y(r.mean) * k - 30) + "px";
     });
     dot.addEventListener("mouseleave", () => { tip.style.display = "none"; });
     chart.append(dot);

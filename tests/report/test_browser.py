@@ -362,3 +362,20 @@ def test_the_run_counts_and_train_time_notes_are_report_mds(page: Any) -> None:
     assert runs.startswith(tab.text_content("#runs") + " ") and tab.text_content("#runs") == "Runs: 36 done, 0 failed, 0 diverged, 0 not finished."
     notes = tab.locator("#train-notes p").all_text_contents()
     assert notes and all(note in md for note in notes) and notes[0].startswith("Train time holds a tuned run's")
+
+
+def test_the_tooltip_says_one_seed_and_stays_inside_the_chart(page: Any, tmp_path: Path) -> None:
+    """One seed read "(1 seeds)"; the rightmost point's tooltip ran past the chart's right edge (cut off on a phone)."""
+    two_probe_seeds(tmp_path, (0.6,), scored=400)
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(render(tmp_path)["report.html"].resolve().as_uri(), wait_until="load")
+    tab.locator("#chart .point").first.dispatch_event("mouseenter")
+    one = tab.text_content("#tip")
+    tab.close()
+    assert one.endswith("(1 seed)"), one
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(page[1], wait_until="load")
+    tab.locator("#chart .point").last.dispatch_event("mouseenter")
+    tip, chart = tab.evaluate("['#tip', '#chart'].map(s => document.querySelector(s).getBoundingClientRect().right)")
+    tab.close()
+    assert tip <= chart + 0.5, (tip, chart)

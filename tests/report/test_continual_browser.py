@@ -122,3 +122,18 @@ def test_a_value_on_a_dark_cell_is_drawn_light(page: Any) -> None:
                          ".map(t => getComputedStyle(t).fill)")
     assert fills and set(fills) == {"rgb(255, 255, 255)"}, fills
     assert light == ["rgb(34, 34, 34)"], light
+
+
+def test_without_javascript_the_page_names_continual_md() -> None:
+    html = continual_html(analysis(), title="t", tasks=["a", "b", "c"], notes=[])
+    noscript = html.split("<noscript>", 1)[1].split("</noscript>", 1)[0]
+    assert "needs JavaScript" in noscript and "continual.md" in noscript
+
+
+def test_a_cells_tooltip_stays_inside_a_narrow_page(page: Any) -> None:
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(page[1], wait_until="load")
+    tab.locator("#matrix rect.cell").last.dispatch_event("mouseenter")
+    tip, matrix = tab.evaluate("['#tip', '#matrix'].map(s => document.querySelector(s).getBoundingClientRect().right)")
+    tab.close()
+    assert tip <= matrix + 0.5, (tip, matrix)

@@ -46,3 +46,9 @@ def test_a_strategy_has_one_colour_marker_and_dash_in_both_charts() -> None:
     html = report_html(summary, title="t", command=None)
     assert "#d62728" not in html and "COLORS" not in html  # no second palette in the page
     assert data(html)["styles"] == styles
+
+
+def test_without_javascript_the_page_says_so_and_names_report_md() -> None:
+    html = report_html(four_arms(), title="t", command=None)
+    noscript = html.split("<noscript>", 1)[1].split("</noscript>", 1)[0]
+    assert "needs JavaScript" in noscript and "report.md" in noscript
