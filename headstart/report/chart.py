@@ -45,6 +45,16 @@ def log_x(sizes: list[int]) -> dict[int, float]:
     return {n: float(n) if n > 0 else (min(positive) / 4 if positive else 1.0) for n in sizes}
 
 
+def size_ticks(rows: list[dict[str, Any]]) -> dict[float, str]:
+    """Each x-axis position (``log_x``) of ``rows`` (curves rows) and its label: ``format_n``'s, or, where sizes land
+    on one x (56 and all (56)), one label naming each: ``"56 = all"``."""
+    at = log_x([r["n_actual"] for r in rows])
+    names: dict[float, dict[str, str]] = {}
+    for r in sorted(rows, key=lambda r: size_key(r["n"])):
+        names.setdefault(at[r["n_actual"]], {})[str(r["n"])] = format_n(r["n"], r["n_actual"])
+    return {x: " = ".join(labels) if len(labels) > 1 else next(iter(labels.values())) for x, labels in names.items()}
+
+
 def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
     """The learning curves of ``summary["curves"]`` as PNG bytes (``chart_figure``)."""
     buf = io.BytesIO()
@@ -91,7 +101,7 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
         unit = "%" if k == 100.0 else ""
         ax.axhline(ref["test"] * k, color="#444", linestyle="--", linewidth=1.2,
                    label=f"{ref['label']} ({ref['test'] * k:.1f}{unit})" if k == 100.0 else f"{ref['label']} ({ref['test']:.3g})")
-    ticks = {at[r["n_actual"]]: format_n(r["n"], r["n_actual"]) for r in sorted(rows, key=lambda r: size_key(r["n"]))}
+    ticks = size_ticks(rows)
     if ticks:
         ax.set_xscale("log")
         ax.set_xticks(list(ticks), [t.replace(" (", "\n(") for t in ticks.values()])

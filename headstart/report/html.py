@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from headstart.analysis import format_n, size_key
-from headstart.report.chart import LEGEND_TITLE, log_x, metric_label, strategy_styles
+from headstart.report.chart import LEGEND_TITLE, log_x, metric_label, size_ticks, strategy_styles
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
                                        others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
@@ -121,7 +121,7 @@ const Y = (y) => H - M.b - (y - y0) / (y1 - y0) * (H - M.t - M.b);
 if (D.curves.length) {
   chart.append(svg("line", {x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, stroke: "#999"}));
   chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, stroke: "#999"}));
-  for (const s of D.sizes) chart.append(svg("text", {x: X(s.x), y: H - M.b + 16, "text-anchor": "middle"}, s.label));
+  for (const t of D.ticks) chart.append(svg("text", {x: X(t.x), y: H - M.b + 16, "text-anchor": "middle", class: "tick"}, t.label));
   const raw = (y1 - y0) / 5, mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
   for (let v = Math.ceil(y0 / step) * step; v <= y1; v += step) {
@@ -360,6 +360,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)), "styles": strategy_styles([r["strategy"] for r in curves]),
         "legend_title": LEGEND_TITLE,
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
+        "ticks": [{"x": x, "label": label} for x, label in size_ticks(rows).items()],  # one label where sizes share an x
         "recommendation": [band["text"] for band in summary["recommendation"]],
         "train": train_commands(summary), "train_lead": TRAIN_LEAD, "data": summary.get("data"),
         "unfinished": (summary.get("unfinished") or {}).get("text"),

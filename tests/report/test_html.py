@@ -52,3 +52,15 @@ def test_without_javascript_the_page_says_so_and_names_report_md() -> None:
     html = report_html(four_arms(), title="t", command=None)
     noscript = html.split("<noscript>", 1)[1].split("</noscript>", 1)[0]
     assert "needs JavaScript" in noscript and "report.md" in noscript
+
+
+def test_two_sizes_at_one_x_share_one_label_in_both_charts() -> None:
+    """n = 56 and all (56) are one x: their labels were drawn over each other ("56" under "all (56)") on the page,
+    and chart.png kept only "all (56)". Both now label it once: "56 = all"; the slider still steps through both."""
+    summary = summarize([stored("linear-probe", n, seed, 0.6 + 0.01 * seed, n_actual=56 if n == "all" else None)
+                         for n in (16, 56, "all") for seed in range(3)])
+    payload = _payload(summary, "t", None)
+    assert [t["label"] for t in payload["ticks"]] == ["16", "56 = all"]
+    assert [s["label"] for s in payload["sizes"]] == ["16", "56", "all (56)"]
+    (ax,) = chart_figure(summary, title="t").axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["16", "56 = all"]
