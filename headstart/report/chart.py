@@ -12,6 +12,24 @@ from typing import Any
 from headstart.analysis import format_n, size_key
 
 
+# One look per strategy, shared by chart.png and report.html: Okabe & Ito's colour-blind-safe palette ("Color Universal
+# Design", 2008), and a marker and a dash pattern beside each colour, so no two strategies differ by hue alone.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v")  # circle, square, triangle, diamond, triangle down (report.html draws the same)
+DASHES = ((), (6, 3), (2, 2), (8, 3, 2, 3), (4, 2, 1, 2))  # solid, dashed, dotted, dash-dot, short dash-dot
+
+
+LEGEND_TITLE = "strategy (band: 95% CI)"  # both charts' legends
+
+
+def strategy_styles(strategies: list[str]) -> dict[str, dict[str, Any]]:
+    """Each strategy's ``{color, marker, dash}``, by its place in sorted order (the same strategy looks the same in
+    chart.png and report.html); ``dash`` is on-off lengths in line widths' units, empty for a solid line."""
+    ordered = sorted(set(strategies))
+    return {s: {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)], "dash": list(DASHES[i % len(DASHES)])}
+            for i, s in enumerate(ordered)}
+
+
 def metric_label(summary: dict[str, Any]) -> str:
     """Axis label for the compared metric, e.g. ``"test accuracy (%)"`` or ``"test rmse (lower is better)"``."""
     metric = summary["metric"]
@@ -25,6 +43,16 @@ def log_x(sizes: list[int]) -> dict[int, float]:
     place for: a quarter of the smallest other size (two octaves to its left; 1 when there is none), labelled 0."""
     positive = [n for n in sizes if n > 0]
     return {n: float(n) if n > 0 else (min(positive) / 4 if positive else 1.0) for n in sizes}
+
+
+def size_ticks(rows: list[dict[str, Any]]) -> dict[float, str]:
+    """Each x-axis position (``log_x``) of ``rows`` (curves rows) and its label: ``format_n``'s, or, where sizes land
+    on one x (56 and all (56)), one label naming each: ``"56 = all"``."""
+    at = log_x([r["n_actual"] for r in rows])
+    names: dict[float, dict[str, str]] = {}
+    for r in sorted(rows, key=lambda r: size_key(r["n"])):
+        names.setdefault(at[r["n_actual"]], {})[str(r["n"])] = format_n(r["n"], r["n_actual"])
+    return {x: " = ".join(labels) if len(labels) > 1 else next(iter(labels.values())) for x, labels in names.items()}
 
 
 def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
@@ -55,27 +83,30 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
     ax = fig.add_subplot()
     rows = summary["curves"]
     at = log_x([r["n_actual"] for r in rows])
-    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+    styles = strategy_styles([r["strategy"] for r in rows])
+    for strategy, style in styles.items():
         line = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: size_key(r["n"]))
         x = [at[r["n_actual"]] for r in line]
-        (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker="o", label=_safe(strategy))
+        dash = (0, tuple(d / 2 for d in style["dash"])) if style["dash"] else "-"  # matplotlib counts in line widths (2)
+        (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker=style["marker"], color=style["color"], linestyle=dash, linewidth=2,
+                           label=_safe(strategy))
         ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line],
                         color=drawn.get_color(), alpha=0.18, linewidth=0)
-        if len(line) == 1:  # a band of one point is invisible (zero-shot at n = 0 alone): its interval as a bar
-            r = line[0]
-            ax.errorbar(x, [r["mean"] * k], yerr=[[(r["mean"] - r["ci_low"]) * k], [(r["ci_high"] - r["mean"]) * k]],
-                        color=drawn.get_color(), capsize=4, linewidth=1.2)
+        if len(set(x)) == 1:  # a band at one x is invisible (zero-shot at n = 0 alone, or 56 and all (56)): bars
+            ax.errorbar(x, [r["mean"] * k for r in line], yerr=[[(r["mean"] - r["ci_low"]) * k for r in line],
+                                                                [(r["ci_high"] - r["mean"]) * k for r in line]],
+                        color=drawn.get_color(), capsize=4, linewidth=1.2, linestyle="none")
     ref = summary.get("reference")
     if rows and ref:  # past this line (below it, or above where lower is better) a strategy learned nothing
         unit = "%" if k == 100.0 else ""
         ax.axhline(ref["test"] * k, color="#444", linestyle="--", linewidth=1.2,
                    label=f"{ref['label']} ({ref['test'] * k:.1f}{unit})" if k == 100.0 else f"{ref['label']} ({ref['test']:.3g})")
-    ticks = {at[r["n_actual"]]: format_n(r["n"], r["n_actual"]) for r in sorted(rows, key=lambda r: size_key(r["n"]))}
+    ticks = size_ticks(rows)
     if ticks:
         ax.set_xscale("log")
         ax.set_xticks(list(ticks), [t.replace(" (", "\n(") for t in ticks.values()])
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.legend(title="strategy (band: 95% CI)", fontsize="small", title_fontsize="small")
+        ax.legend(title=LEGEND_TITLE, fontsize="small", title_fontsize="small")
     else:
         ax.text(0.5, 0.5, "no finished runs yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("labelled training examples (log scale)")

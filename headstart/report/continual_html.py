@@ -31,14 +31,17 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
 td:first-child,th:first-child{text-align:left}.best{font-weight:600}.note{color:#666;font-size:.9em}
 pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
-#matrix{position:relative}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
+.scroll{overflow-x:auto}#matrix{position:relative}#matrix svg{display:block;max-width:100%;height:auto}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-size:12px;fill:#333}
+svg text.value{fill:#222}svg text.on-dark{fill:#fff}
 </style></head><body>
+<noscript><p class="note">This page needs JavaScript to draw its tables and matrix; continual.md beside it holds the
+same content.</p></noscript>
 <h1 id="title"></h1>
 <p id="tasks"></p>
 <h2>Methods</h2>
-<table id="arms"><thead><tr><th>arm</th><th>ACC (%)</th><th>BWT (points)</th><th>plasticity (%)</th><th>FWT (points)</th>
-<th>seeds</th><th>train s / stream</th><th>kept between tasks</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="arms"><thead><tr><th>arm</th><th>ACC (%)</th><th>BWT (points)</th><th>plasticity (%)</th><th>FWT (points)</th>
+<th>seeds</th><th>train s / stream</th><th>kept between tasks</th></tr></thead><tbody></tbody></table></div>
 <p id="recommended"></p>
 <h2>Accuracy matrix</h2>
 <label for="arm-select">arm </label><select id="arm-select"></select>
@@ -70,7 +73,8 @@ function draw() {
   const old = $("matrix").querySelector("svg");
   if (old) old.remove();
   const t = D.tasks.length, cell = 56, pad = 70;
-  const s = svg("svg", {width: pad + t * cell + 10, height: pad + t * cell + 10, role: "img"});
+  const side = pad + t * cell + 10;
+  const s = svg("svg", {width: side, height: side, viewBox: "0 0 " + side + " " + side, role: "img"});  // CSS: no wider than the page
   for (let j = 0; j < t; j++) s.appendChild(svg("text", {x: pad + j * cell + cell / 2, y: pad - 8, "text-anchor": "middle"}, "task " + j));
   for (let i = 0; i < t; i++) {
     s.appendChild(svg("text", {x: pad - 8, y: pad + i * cell + cell / 2 + 4, "text-anchor": "end"}, "after " + i));
@@ -82,11 +86,14 @@ function draw() {
                                 fill: "hsl(210,60%," + light + "%)", class: "cell"});
       const label = "after task " + i + " (" + D.tasks[i] + "), on task " + j + " (" + D.tasks[j] + "): " + r.matrix_text[i][j] + " %";
       rect.addEventListener("mouseenter", (e) => { tip.textContent = label; tip.style.display = "block";
-        tip.style.left = (pad + j * cell + cell) + "px"; tip.style.top = (pad + i * cell) + "px"; });
+        const k = s.getBoundingClientRect().width / side;  // the matrix's scale on screen
+        const right = (pad + j * cell + cell) * k + tip.offsetWidth > $("matrix").clientWidth;  // past the edge: left of the cell
+        tip.style.left = (right ? Math.max(0, (pad + j * cell) * k - tip.offsetWidth) : (pad + j * cell + cell) * k) + "px";
+        tip.style.top = (pad + i * cell) * k + "px"; });
       rect.addEventListener("mouseleave", () => { tip.style.display = "none"; });
       s.appendChild(rect);
       s.appendChild(svg("text", {x: pad + j * cell + cell / 2, y: pad + i * cell + cell / 2 + 4, "text-anchor": "middle",
-                                 "pointer-events": "none", fill: light < 60 ? "#fff" : "#222"}, r.matrix_text[i][j]));
+                                 "pointer-events": "none", class: light < 60 ? "value on-dark" : "value"}, r.matrix_text[i][j]));
     }
   }
   $("matrix").appendChild(s);

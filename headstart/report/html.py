@@ -12,12 +12,12 @@ import json
 from typing import Any
 
 from headstart.analysis import format_n, size_key
-from headstart.report.chart import log_x, metric_label
+from headstart.report.chart import LEGEND_TITLE, log_x, metric_label, size_ticks, strategy_styles
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
                                        others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
-                                       retention_ci_text, score_ci_text, seconds_text, signed_value,
-                                       superseded_text, TRAIN_LEAD, train_commands, value_text)
+                                       retention_ci_text, runs_text, score_ci_text, seconds_text, signed_value,
+                                       superseded_text, TRAIN_LEAD, train_commands, train_time_notes, value_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -48,13 +48,14 @@ _TEMPLATE = """<!DOCTYPE html>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;padding:0 1rem;color:#222}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
-td:first-child,th:first-child{text-align:left}.best{font-weight:600}
-#chart{position:relative}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
+td:first-child,th:first-child{text-align:left}.best{font-weight:600}.scroll{overflow-x:auto}
+#chart{position:relative;max-width:760px}#chart svg{display:block;width:100%;height:auto}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}
-.legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:12px;height:12px;
-margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
+.legend span{display:inline-block;margin-right:1rem}.swatch{margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .note{color:#666;font-size:.9em}.warn{color:#9a3b00;font-weight:600}svg text{font-size:12px;fill:#333}
 </style></head><body>
+<noscript><p class="warn">This page needs JavaScript to draw its chart and tables; report.md beside it holds the same
+content.</p></noscript>
 <h1 id="title"></h1>
 <p class="note" id="preface"></p>
 <p class="note" id="metric-note"></p>
@@ -64,27 +65,34 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>At one size</h2>
 <label for="size-slider" id="size-label"></label>
 <input type="range" id="size-slider" min="0" step="1" value="0">
-<table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
-<th>train wall time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<div class="scroll"><table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
+<th>train wall time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <div id="train"></div>
 <p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
 <h2>All results</h2>
-<table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<p class="note" id="intervals"></p>
+<div class="scroll"><table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
+<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
+<div id="train-notes"></div>
+<p class="note"><span id="runs"></span> <span id="intervals"></span></p>
 <div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><p class="note" id="command-note"></p><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("report-data").textContent);
-__HELPERS__const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
-// Only the y axis's own labels are written here; every stored value arrives written by Python (_texts).
+__HELPERS__// Only the y axis's own labels are written here; every stored value arrives written by Python (_texts).
 const tick = (v) => D.scale === 100 ? (v * 100).toFixed(1) : String(Number(v.toPrecision(3)));
 const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (the same run)" : String(r.seeds);
-const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]]));
+const color = new Map(D.strategies.map((s) => [s, D.styles[s].color]));  // chart.png's look, from Python (strategy_styles)
+function mark(m, x, y, c) {  // a point drawn with chart.png's marker for its strategy: o s ^ D v
+  const r = 5, tri = (d) => [x, y - d * r * 1.2, x - r * 1.1, y + d * r * 0.8, x + r * 1.1, y + d * r * 0.8].join(" ");
+  if (m === "s") return svg("rect", {x: x - r * 0.9, y: y - r * 0.9, width: r * 1.8, height: r * 1.8, fill: c, "data-marker": m});
+  if (m === "^" || m === "v") return svg("polygon", {points: tri(m === "^" ? 1 : -1), fill: c, "data-marker": m});
+  if (m === "D") return svg("polygon", {points: [x, y - r * 1.2, x - r, y, x, y + r * 1.2, x + r, y].join(" "), fill: c, "data-marker": m});
+  return svg("circle", {cx: x, cy: y, r: r, fill: c, "data-marker": "o"});
+}
 
 document.title = D.title;
 $("title").textContent = D.title;
@@ -96,9 +104,12 @@ $("table-metric").textContent = D.metric_label;
 $("command").textContent = D.command || "(not recorded)";
 if (D.command_note) $("command-note").textContent = D.command_note; else $("command-note").remove();
 $("intervals").textContent = D.intervals;
+$("runs").textContent = D.runs;  // report.md's line, and its notes on the train time below the table
+for (const note of D.train_notes) $("train-notes").append(el("p", note, {class: "note"}));
 
 const W = 760, H = 420, M = {l: 60, r: 50, t: 15, b: 55};
-const chart = svg("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
+const chart = svg("svg", {viewBox: "0 0 " + W + " " + H, role: "img"});  // scales with the page (CSS width: 100%)
+const wide = (t) => { const d = el("div", null, {class: "scroll"}); d.append(t); return d; };  // a table scrolls, not the page
 $("chart").prepend(chart);
 const REF = D.reference ? [D.reference.test] : [];
 const xs = D.sizes.map((s) => s.x), lows = D.curves.map((r) => r.ci_low).concat(REF), highs = D.curves.map((r) => r.ci_high).concat(REF);
@@ -110,7 +121,7 @@ const Y = (y) => H - M.b - (y - y0) / (y1 - y0) * (H - M.t - M.b);
 if (D.curves.length) {
   chart.append(svg("line", {x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, stroke: "#999"}));
   chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, stroke: "#999"}));
-  for (const s of D.sizes) chart.append(svg("text", {x: X(s.x), y: H - M.b + 16, "text-anchor": "middle"}, s.label));
+  for (const t of D.ticks) chart.append(svg("text", {x: X(t.x), y: H - M.b + 16, "text-anchor": "middle", class: "tick"}, t.label));
   const raw = (y1 - y0) / 5, mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
   for (let v = Math.ceil(y0 / step) * step; v <= y1; v += step) {
@@ -126,29 +137,57 @@ if (D.curves.length) {
 if (D.curves.length && D.reference) {  // past this line (below it, or above where lower is better) a strategy learned nothing
   const y = Y(D.reference.test);
   chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: y, y2: y, stroke: "#555", "stroke-dasharray": "7 4", "stroke-width": 1.5, id: "majority-line"}));
-  chart.append(svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + D.reference.test_text));
 }
 const marker = svg("line", {y1: M.t, y2: H - M.b, stroke: "#888", "stroke-dasharray": "4 3", id: "size-marker"});
-chart.append(marker);
+const markerLabel = svg("text", {y: M.t + 10, id: "size-marker-label"}, "");  // says what the dashed line is
+chart.append(marker, markerLabel);
+if (D.curves.length) $("legend").append(el("span", D.legend_title + ":", {class: "note"}));
 const tip = $("tip");
+for (const s of D.strategies) {  // every band first, then every line and point on top of them all (as chart.png)
+  const rows = D.curves.filter((r) => r.strategy === s);
+  const band = rows.map((r) => X(r.x) + "," + Y(r.ci_high)).concat(rows.slice().reverse().map((r) => X(r.x) + "," + Y(r.ci_low)));
+  chart.append(svg("polygon", {points: band.join(" "), fill: color.get(s), "fill-opacity": 0.15, class: "band"}));
+}
 for (const s of D.strategies) {
   const rows = D.curves.filter((r) => r.strategy === s);
   const c = color.get(s);
-  const band = rows.map((r) => X(r.x) + "," + Y(r.ci_high)).concat(rows.slice().reverse().map((r) => X(r.x) + "," + Y(r.ci_low)));
-  chart.append(svg("polygon", {points: band.join(" "), fill: c, "fill-opacity": 0.15}));
-  chart.append(svg("polyline", {points: rows.map((r) => X(r.x) + "," + Y(r.mean)).join(" "), fill: "none", stroke: c, "stroke-width": 2}));
+  chart.append(svg("polyline", {points: rows.map((r) => X(r.x) + "," + Y(r.mean)).join(" "), fill: "none", stroke: c, "stroke-width": 2,
+                                 "stroke-dasharray": D.styles[s].dash.join(" ") || "none"}));
+  if (new Set(rows.map((r) => r.x)).size === 1) {  // a band at one x is invisible (one size alone): its interval as a bar
+    for (const r of rows) {
+      const x = X(r.x), attrs = {stroke: c, "stroke-width": 1.5, class: "errorbar"};
+      chart.append(svg("line", {...attrs, x1: x, x2: x, y1: Y(r.ci_high), y2: Y(r.ci_low)}));
+      for (const v of [r.ci_high, r.ci_low]) chart.append(svg("line", {...attrs, x1: x - 5, x2: x + 5, y1: Y(v), y2: Y(v)}));
+    }
+  }
   for (const r of rows) {
-    const dot = svg("circle", {cx: X(r.x), cy: Y(r.mean), r: 5, fill: c, class: "point"});
+    const dot = mark(D.styles[s].marker, X(r.x), Y(r.mean), c);
+    dot.setAttribute("class", "point");
     dot.addEventListener("mouseenter", () => {
-      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + r.tip_text + " (" + r.seeds + " seeds)";
-      tip.style.left = (X(r.x) + 10) + "px"; tip.style.top = (Y(r.mean) - 30) + "px"; tip.style.display = "block";
+      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + r.tip_text + " (" + r.seeds + (r.seeds === 1 ? " seed)" : " seeds)");
+      const k = chart.getBoundingClientRect().width / W;  // the chart's scale on screen
+      tip.style.display = "block";
+      const right = X(r.x) * k + 10 + tip.offsetWidth > $("chart").clientWidth;  // would pass the edge: left of the point
+      tip.style.left = (right ? Math.max(0, X(r.x) * k - 10 - tip.offsetWidth) : X(r.x) * k + 10) + "px";
+      tip.style.top = (Y(r.mean) * k - 30) + "px";
     });
     dot.addEventListener("mouseleave", () => { tip.style.display = "none"; });
     chart.append(dot);
   }
-  const item = el("span");
-  item.append(el("span", null, {class: "swatch", style: "background:" + c}), document.createTextNode(s));
+  const item = el("span"), swatch = svg("svg", {class: "swatch", width: 28, height: 12, viewBox: "0 0 28 12"});
+  // drawn, not a CSS background: a printed page keeps its colours (browsers leave backgrounds out of print)
+  swatch.append(svg("line", {x1: 1, x2: 27, y1: 6, y2: 6, stroke: c, "stroke-width": 2, "stroke-dasharray": D.styles[s].dash.join(" ") || "none"}),
+                mark(D.styles[s].marker, 14, 6, c));
+  item.append(swatch, document.createTextNode(s));
   $("legend").append(item);
+}
+if (D.curves.length && D.reference) {  // the line's label above the curves, on a backing that keeps it readable
+  const y = Y(D.reference.test);
+  const label = svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + D.reference.test_text);
+  chart.append(label);
+  const b = label.getBBox();
+  label.before(svg("rect", {x: b.x - 3, y: b.y - 1, width: b.width + 6, height: b.height + 2, fill: "#fff", "fill-opacity": 0.85,
+                            id: "majority-backing"}));
 }
 
 const slider = $("size-slider");
@@ -160,6 +199,9 @@ function showSize() {
   if (!s) { $("size-label").textContent = "no sizes"; return; }
   $("size-label").textContent = "n = " + s.label;
   marker.setAttribute("x1", X(s.x)); marker.setAttribute("x2", X(s.x));
+  markerLabel.textContent = "n = " + s.label + " (the table below)";
+  const left = X(s.x) > (W + M.l - M.r) / 2;  // the label on the side with room
+  markerLabel.setAttribute("x", X(s.x) + (left ? -4 : 4)); markerLabel.setAttribute("text-anchor", left ? "end" : "start");
   const rows = D.curves.filter((r) => r.label === s.label);
   const pick = D.picks[s.label];  // the recommendation's strategy here, chosen on validation (never the test mean)
   $("pick-note").textContent = rows.some((r) => r.strategy === pick)
@@ -217,7 +259,7 @@ if (D.retention.length) {
     for (const v of [r.strategy, r.n, r.data, r.retention_text, r.ci_text, r.probe_text, r.seeds, r.vs_text]) tr.append(el("td", v));
     t.append(tr);
   }
-  $("forgetting").append(t);
+  $("forgetting").append(wide(t));
 }
 if (D.ood.length) {
   $("ood").append(el("h2", "Out of domain"));
@@ -234,7 +276,7 @@ if (D.ood.length) {
                      r.gap_text, r.gap_ci_text, r.seeds]) tr.append(el("td", v));
     t.append(tr);
   }
-  $("ood").append(t);
+  $("ood").append(wide(t));
 }
 if (D.budget_flags.length) {
   $("flags").append(el("p", "Scores that may understate an arm:", {class: "warn"}));
@@ -279,7 +321,7 @@ if (D.ranking) {
     for (const v of r.cells) tr.append(el("td", v));
     t.append(tr);
   }
-  $("ranking").append(t);
+  $("ranking").append(wide(t));
 }
 if (D.problems.length) {
   $("problems").append(el("h2", "Failed and diverged runs"));
@@ -292,7 +334,7 @@ if (D.problems.length) {
     for (const v of [p.strategy, p.n, p.failed, p.diverged, p.errors.join("; ")]) tr.append(el("td", v));
     t.append(tr);
   }
-  $("problems").append(t);
+  $("problems").append(wide(t));
 }
 </script></body></html>
 """
@@ -311,11 +353,14 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "title": title, "preface": summary.get("preface"), **({"metric_note": summary["metric_note"]} if summary.get("metric_note") else {}), "command": "\n".join(steps) or None,
         "command_note": note,
         "intervals": interval_text(summary) if summary["curves"] else "",
+        "runs": runs_text(summary), "train_notes": train_time_notes(summary),
         "test_split": summary.get("test_split"),
         "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
-        "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
+        "strategies": list(dict.fromkeys(r["strategy"] for r in curves)), "styles": strategy_styles([r["strategy"] for r in curves]),
+        "legend_title": LEGEND_TITLE,
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
+        "ticks": [{"x": x, "label": label} for x, label in size_ticks(rows).items()],  # one label where sizes share an x
         "recommendation": [band["text"] for band in summary["recommendation"]],
         "train": train_commands(summary), "train_lead": TRAIN_LEAD, "data": summary.get("data"),
         "unfinished": (summary.get("unfinished") or {}).get("text"),

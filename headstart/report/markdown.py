@@ -239,12 +239,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     ref = summary.get("reference")
     if ref:
         lines.append(f"| {md_text(ref['label'])} | – | {value_text(summary, ref['test'])} | | | | | | | | |")
-    if any(r.get("chosen") for r in summary["curves"]):
-        lines += ["", "Train time holds a tuned run's learning-rate trials (what the result cost); s / step is the final "
-                  "run's own, its validation checks included."]
-    if any(r.get("feature_seconds") for r in summary["curves"]):
-        lines += ["", "Train time counts the backbone's cached features in every arm that reads them, at what computing "
-                  "them cost (run alone, an arm computes them itself), whichever arm of the sweep computed them first."]
+    for note in train_time_notes(summary):
+        lines += ["", note]
     if retained:
         lines += ["", "## Forgetting", "",
                   "Retention: a linear probe on the adapted encoder's features over one on the original's, fitted on the "
@@ -273,15 +269,33 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
         lines += ["", "## Failed and diverged runs", "", "| strategy | n | failed | diverged | reasons |", "|---|---:|---:|---:|---|"]
         lines += [f"| {md_text(c['strategy'])} | {c['n']} | {c['failed']} | {c['diverged']} | "
                   f"{md_text('; '.join(c['errors']))} |" for c in problems]
-    totals = summary["totals"]
-    lines += ["", f"Runs: {totals['done']} done, {totals['failed']} failed, {totals['diverged']} diverged, "
-                  f"{totals['pending'] + totals['running']} not finished. {md_text(interval_text(summary))}"]
+    lines += ["", f"{runs_text(summary)} {md_text(interval_text(summary))}"]
     if superseded_text(summary):
         lines.append(superseded_text(summary))
     lines += other_experiments_markdown(summary)
     lines += ranking_markdown(summary.get("backbone_ranking"))
     lines += ["", "## Produced by", ""] + produced_by_markdown(command, summary.get("report_command"))
     return "\n".join(lines) + "\n"
+
+
+def train_time_notes(summary: dict[str, Any]) -> list[str]:
+    """What the results table's train time holds, where tuning or cached features add to it (report.md and
+    report.html write these under the table)."""
+    notes = []
+    if any(r.get("chosen") for r in summary["curves"]):
+        notes.append("Train time holds a tuned run's learning-rate trials (what the result cost); s / step is the final "
+                     "run's own, its validation checks included.")
+    if any(r.get("feature_seconds") for r in summary["curves"]):
+        notes.append("Train time counts the backbone's cached features in every arm that reads them, at what computing "
+                     "them cost (run alone, an arm computes them itself), whichever arm of the sweep computed them first.")
+    return notes
+
+
+def runs_text(summary: dict[str, Any]) -> str:
+    """``"Runs: 19 done, 0 failed, 0 diverged, 1 not finished."``: the store's runs by status."""
+    totals = summary["totals"]
+    return (f"Runs: {totals['done']} done, {totals['failed']} failed, {totals['diverged']} diverged, "
+            f"{totals['pending'] + totals['running']} not finished.")
 
 
 def produced_by_markdown(command: str | list[str] | None, report_command: str | None = None) -> list[str]:

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from headstart.analysis import curves
+from headstart.analysis import curves, summarize
 from headstart.report import render
+from headstart.report.chart import chart_figure
 from headstart.results import RunResult
 from headstart.store import Store
 
@@ -97,7 +98,7 @@ def test_loads_offline_without_errors(page: Any) -> None:
     assert events["requests"] == [url]
     assert not [m for m in events["console"] if m.startswith(("error", "warning"))]
     assert events["errors"] == []
-    assert tab.locator("#chart svg circle.point").count() == 12
+    assert tab.locator("#chart svg .point").count() == 12
 
 
 def test_slider_changes_displayed_values(page: Any) -> None:
@@ -133,7 +134,7 @@ def test_an_older_run_of_a_cell_is_left_out_and_said_so(page: Any) -> None:
 
 def test_hover_shows_the_value(page: Any) -> None:
     tab, _, _ = page
-    tab.locator("#chart circle.point").last.dispatch_event("mouseenter")
+    tab.locator("#chart .point").last.dispatch_event("mouseenter")
     tip = tab.text_content("#tip")
     assert "n = all (900)" in tip and "%" in tip and "3 seeds" in tip
 
@@ -230,7 +231,7 @@ def test_a_clipped_interval_is_never_shown_as_mean_plus_minus_half(page: Any, tm
     tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
     tab.goto(url, wait_until="load")
     cells = tab.inner_text("#table tbody").splitlines()[0].split("\t")
-    tab.locator("#chart circle.point").first.dispatch_event("mouseenter")
+    tab.locator("#chart .point").first.dispatch_event("mouseenter")
     tip = tab.text_content("#tip")
     tab.close()
     assert cells[2] == "48.5 %" and cells[3] == "0.0 – 100.0", cells
@@ -248,7 +249,7 @@ def test_a_score_on_a_half_reads_as_report_md_writes_it(page: Any, tmp_path: Pat
     tab.goto(paths["report.html"].resolve().as_uri(), wait_until="load")
     cells = tab.inner_text("#table tbody").splitlines()[0].split("\t")
     at_size = tab.inner_text("#at-size tbody").splitlines()[0].split("\t")
-    tab.locator("#chart circle.point").first.dispatch_event("mouseenter")
+    tab.locator("#chart .point").first.dispatch_event("mouseenter")
     tip = tab.text_content("#tip")
     tab.close()
     assert cells[2].startswith("18.2 ") and at_size[1].startswith("18.2 ") and ": 18.2 " in tip, (cells, at_size, tip)
@@ -286,3 +287,95 @@ def test_the_seeds_column_says_the_same_run_only_where_the_seeds_are_one_run(pag
     tab.close()
     assert {r[0]: r[4] for r in rows if r[0] in md} == md, rows
     assert at_size == md, at_size
+
+
+def test_an_arm_at_one_size_shows_its_interval_as_an_error_bar(page: Any, tmp_path: Path) -> None:
+    """One size alone: the band was a polygon of two points (nothing drawn); chart.png drew an error bar, and so
+    does the page now, from the low to the high end of the interval."""
+    two_probe_seeds(tmp_path, (0.55, 0.6), scored=400)
+    (row,) = [r for r in curves(Store(tmp_path).results()) if r["strategy"] == "linear-probe"]
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(render(tmp_path)["report.html"].resolve().as_uri(), wait_until="load")
+    bars = [[float(b.get_attribute(a)) for a in ("x1", "x2", "y1", "y2")] for b in tab.locator("#chart .errorbar").all()]
+    tab.close()
+    (stem,) = [b for b in bars if b[0] == b[1]]
+    caps = sorted(b[2] for b in bars if b[0] != b[1])
+    assert len(caps) == 2 and caps == sorted(stem[2:]) and stem[3] - stem[2] > 20, bars  # tens of points on the axis
+    assert 0 < row["ci_low"] < row["ci_high"] < 1
+
+
+def test_a_narrow_screen_scrolls_a_table_never_the_page(page: Any) -> None:
+    """At 400 px the 760 px chart and the wide tables pushed the page sideways; the chart now scales to the page and
+    each table scrolls in its own box."""
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(page[1], wait_until="load")
+    widths = tab.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+                          " document.querySelector('#chart svg').getBoundingClientRect().width]")
+    boxes = tab.evaluate("[...document.querySelectorAll('table')].map(t => getComputedStyle(t.parentElement).overflowX)")
+    tab.close()
+    assert widths[0] <= widths[1] and widths[2] <= 400, widths
+    assert boxes and set(boxes) == {"auto"}, boxes
+
+
+def test_the_legend_keeps_its_colours_in_print(page: Any) -> None:
+    """The swatches were CSS backgrounds, which print leaves out; they are drawn now (a line in the strategy's colour
+    and dash with its marker), as the chart is."""
+    tab, _, _ = page
+    tab.emulate_media(media="print")
+    strokes = tab.evaluate("[...document.querySelectorAll('#legend svg.swatch line')].map(l => getComputedStyle(l).stroke)")
+    backgrounds = tab.evaluate("[...document.querySelectorAll('#legend *')].map(e => getComputedStyle(e).backgroundColor)")
+    tab.emulate_media(media="screen")
+    assert len(strokes) == 3 and len(set(strokes)) == 3 and "none" not in strokes, strokes
+    assert set(backgrounds) == {"rgba(0, 0, 0, 0)"}, backgrounds
+
+
+def test_bands_lie_under_every_curve_and_the_majority_label_over_them(page: Any) -> None:
+    """Each strategy's band was drawn just before its line, so a later band covered the earlier lines and points, and
+    the majority-class label was drawn first, under them all. Now every band comes first (as in chart.png), and the
+    label last, on a white backing."""
+    tab, _, _ = page
+    order = tab.evaluate("[...document.querySelector('#chart svg').children].map(e => e.id || e.getAttribute('class') || e.tagName)")
+    bands = [i for i, name in enumerate(order) if name == "band"]
+    curves_at = [i for i, name in enumerate(order) if name in ("polyline", "point", "errorbar")]
+    assert len(bands) == 3 and max(bands) < min(curves_at), order
+    assert order.index("majority-backing") + 1 == order.index("majority-label") and order.index("majority-label") > max(curves_at)
+
+
+def test_the_legend_says_what_the_bands_are_and_the_slider_line_is_labelled(page: Any) -> None:
+    """chart.png's legend says the bands are 95% CIs; the page's said nothing, and its dashed slider line was unnamed."""
+    tab, _, _ = page
+    (ax,) = chart_figure(summarize(results()), title="t").axes
+    assert tab.inner_text("#legend").startswith(ax.get_legend().get_title().get_text() + ":")
+    assert "95% CI" in ax.get_legend().get_title().get_text()
+    tab.locator("#size-slider").fill("1")
+    label = tab.locator("#size-marker-label")
+    assert label.text_content() == "n = 64 (the table below)"
+    assert abs(float(label.get_attribute("x")) - float(tab.locator("#size-marker").get_attribute("x1"))) < 5
+    tab.locator("#size-slider").fill("0")
+
+
+def test_the_run_counts_and_train_time_notes_are_report_mds(page: Any) -> None:
+    """report.md's "Runs: … done, … failed …" line and its notes on the train time were missing from the page."""
+    tab, url, _ = page
+    md = (Path(url.removeprefix("file://")).parent / "report.md").read_text().split("\n\n")
+    (runs,) = [p for p in md if p.startswith("Runs: ")]
+    assert runs.startswith(tab.text_content("#runs") + " ") and tab.text_content("#runs") == "Runs: 36 done, 0 failed, 0 diverged, 0 not finished."
+    notes = tab.locator("#train-notes p").all_text_contents()
+    assert notes and all(note in md for note in notes) and notes[0].startswith("Train time holds a tuned run's")
+
+
+def test_the_tooltip_says_one_seed_and_stays_inside_the_chart(page: Any, tmp_path: Path) -> None:
+    """One seed read "(1 seeds)"; the rightmost point's tooltip ran past the chart's right edge (cut off on a phone)."""
+    two_probe_seeds(tmp_path, (0.6,), scored=400)
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(render(tmp_path)["report.html"].resolve().as_uri(), wait_until="load")
+    tab.locator("#chart .point").first.dispatch_event("mouseenter")
+    one = tab.text_content("#tip")
+    tab.close()
+    assert one.endswith("(1 seed)"), one
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(page[1], wait_until="load")
+    tab.locator("#chart .point").last.dispatch_event("mouseenter")
+    tip, chart = tab.evaluate("['#tip', '#chart'].map(s => document.querySelector(s).getBoundingClientRect().right)")
+    tab.close()
+    assert tip <= chart + 0.5, (tip, chart)

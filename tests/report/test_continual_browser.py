@@ -93,3 +93,47 @@ def test_a_value_on_a_half_reads_as_continual_md_writes_it(page: Any, tmp_path: 
     tab.close()
     assert cells[1] == "18.2 (16.2 to 20.2)" and cells[6:] == ["2", "1.25 MB"], cells
     assert "70.2" in matrix and "70.3" not in matrix, matrix
+
+
+def test_a_narrow_screen_scrolls_the_table_never_the_page(page: Any, tmp_path: Any) -> None:
+    """At 400 px (eight tasks' matrix, a wide table) nothing pushes the page sideways: the matrix scales down and the
+    table scrolls in its own box."""
+    arms = analysis()["arms"]
+    wide = {**arms[0], "matrix": [[0.5] * (i + 1) + [None] * (7 - i) for i in range(8)]}
+    path = tmp_path / "continual.html"
+    path.write_text(continual_html({"arms": [wide], "tried": [], "recommended": None}, title="t",
+                                   tasks=[f"task-{i}" for i in range(8)], notes=[]))
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(path.resolve().as_uri(), wait_until="load")
+    widths = tab.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    box = tab.evaluate("getComputedStyle(document.querySelector('#arms').parentElement).overflowX")
+    tab.close()
+    assert widths[0] <= widths[1] and box == "auto", (widths, box)
+
+
+def test_a_value_on_a_dark_cell_is_drawn_light(page: Any) -> None:
+    """The script asked for white text on dark cells (fill attribute), but the stylesheet's ``svg text`` rule won,
+    so 0.9 on dark blue read #333; the light text now wins by a class rule."""
+    tab, _, _ = page
+    tab.select_option("#arm-select", "0")
+    fills = tab.evaluate("[...document.querySelectorAll('#matrix text')].filter(t => t.textContent === '90.0')"
+                         ".map(t => getComputedStyle(t).fill)")
+    light = tab.evaluate("[...document.querySelectorAll('#matrix text')].filter(t => t.textContent === '10.0')"
+                         ".map(t => getComputedStyle(t).fill)")
+    assert fills and set(fills) == {"rgb(255, 255, 255)"}, fills
+    assert light == ["rgb(34, 34, 34)"], light
+
+
+def test_without_javascript_the_page_names_continual_md() -> None:
+    html = continual_html(analysis(), title="t", tasks=["a", "b", "c"], notes=[])
+    noscript = html.split("<noscript>", 1)[1].split("</noscript>", 1)[0]
+    assert "needs JavaScript" in noscript and "continual.md" in noscript
+
+
+def test_a_cells_tooltip_stays_inside_a_narrow_page(page: Any) -> None:
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(page[1], wait_until="load")
+    tab.locator("#matrix rect.cell").last.dispatch_event("mouseenter")
+    tip, matrix = tab.evaluate("['#tip', '#matrix'].map(s => document.querySelector(s).getBoundingClientRect().right)")
+    tab.close()
+    assert tip <= matrix + 0.5, (tip, matrix)
