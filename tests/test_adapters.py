@@ -739,12 +739,27 @@ def test_a_listing_with_damaged_runs_lists_the_rest_and_exits_2(lora_dir, tmp_pa
     rows = out.splitlines()
     assert code == 2 and rows[-1] == "3 listed (2 damaged, 1 headstart-peft)", out
     assert "headstart-peft" in rows[0] and "the file is corrupt" in rows[1] and "has no adapter_config.json" in rows[2]
-    assert err == (f"error: 2 of the 3 listed are damaged (and 1 more, marked damaged): '{folder / 'b-corrupt'}': "
+    assert err == (f"error: 2 of the 3 listed are damaged: the first, '{folder / 'b-corrupt'}': "
                    f"cannot read '{folder / 'b-corrupt' / 'adapter_model.safetensors'}' (SafetensorError): the file is corrupt; train the run again\n")
     code, out, err = run_cli(["adapters", "list", str(folder), "--json"], monkeypatch, capsys)
     assert code == 2 and [r["kind"] for r in json.loads(out)] == ["headstart-peft", "damaged", "damaged"] and err.startswith("error: 2 of")
     code, out, err = run_cli(["adapters", "list", str(folder / "c-missing")], monkeypatch, capsys)  # named alone: an error, one line
     assert code == 2 and out == "" and err.startswith(f"error: '{folder / 'c-missing'}' has no adapter_config.json")
+
+
+def test_a_listing_counts_its_damaged_runs_once(tmp_path, monkeypatch, capsys):
+    """`adapters list` of 6 with 3 damaged said "3 of the 6 listed are damaged (and 2 more, marked damaged)", read as 5:
+    the count is said once, and the run it quotes is the first of them."""
+    from conftest import run_cli
+
+    from headstart.adapter_info import AdapterInfo
+
+    infos = [AdapterInfo(str(tmp_path / f"r{i}"), "damaged", None, None, None, config={"error": "bad"}) for i in range(3)]
+    infos += [AdapterInfo(str(tmp_path / f"s{i}"), "headstart", "bitfit", "bitfit", "tiny") for i in range(3)]
+    monkeypatch.setattr("headstart.adapter_info.find", lambda paths: infos)
+    code, out, err = run_cli(["adapters", "list", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and err == f"error: 3 of the 6 listed are damaged: the first, '{tmp_path / 'r0'}': bad\n", err
+    assert "more" not in err
 
 
 def test_adapters_show_and_list_refuse_what_predict_refuses_and_no_more(lora_dir, tmp_path, monkeypatch, capsys):

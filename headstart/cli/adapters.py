@@ -45,9 +45,10 @@ def adapters_list(
         _print_listing(infos, paths)
     damaged = [i for i in infos if i.kind == "damaged"]
     if damaged:  # after the listing, in --json too: the exit status tells a script what a table cannot
-        more = f" (and {len(damaged) - 1} more, marked damaged)" if len(damaged) > 1 else ""
-        raise StoreError(f"{len(damaged)} of the {len(infos)} listed {'is' if len(damaged) == 1 else 'are'} damaged{more}: "
-                         f"{damaged[0].directory!r}: {damaged[0].config['error']}")
+        # the count is all of them; one is quoted (the others' lines say why): "and N more" beside it read as N on top
+        first = "the first, " if len(damaged) > 1 else ""
+        raise StoreError(f"{len(damaged)} of the {len(infos)} listed {'is' if len(damaged) == 1 else 'are'} damaged: "
+                         f"{first}{damaged[0].directory!r}: {damaged[0].config['error']}")
 
 
 def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # noqa: F821 - headstart.adapter_info imports numpy
