@@ -43,6 +43,7 @@ class AdapterInfo:
     config: dict[str, Any] = field(default_factory=dict)
     val: dict[str, Any] = field(default_factory=dict)
     ended_by: str | None = None  # a run that an interrupt ended: "interrupted by SIGTERM at step 37 of 120" (metrics.json)
+    note: str | None = None  # a usable run whose metrics.json is missing or unreadable: no scores to show, predict works
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +63,8 @@ def inspect(directory: str | Path) -> AdapterInfo:
     Raises:
         StoreError: neither a headstart run nor a PEFT adapter directory (one that does not exist, a store or an
             export of a run said as such: ``run_meta.refuse_other_folder``); a run missing a weight file it saved
-            (``run_meta.check_saved_files``, as loading it refuses it) or holding a corrupt one; an sft / prefer run
+            (``run_meta.check_saved_files``, as loading it refuses it: a PEFT run's adapter_config.json too) or holding
+            a corrupt one (a missing or unreadable metrics.json is not: ``note`` says it); an sft / prefer run
             (said as such: what to ask it with), or one of them missing a weight file it saved (said as damaged).
     """
     directory = Path(directory)
@@ -74,7 +76,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
             _check_lm_run(directory)
         meta = read_meta(directory)  # an sft / prefer run: refused, naming what to ask it with
         resolved = meta["resolved"]
-        metrics = _read_json(directory / "metrics.json") if (directory / "metrics.json").exists() else {}
+        metrics, note = _metrics(directory)
         saved = meta.get("backbone_saved")
         config = _read_json(peft_config) if peft_config.exists() else {}
         kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
@@ -89,7 +91,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
                            metrics.get("trainable_params"), sum(_tensor_bytes(directory / f) for f in files if (directory / f).exists()),
                            _summary(config) if config else resolved.get("options", {}),
                            {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"},
-                           steps_interrupted(metrics))  # not one interrupted while scored: its steps finished
+                           steps_interrupted(metrics), note)  # not one interrupted while scored: its steps finished
     if peft_config.exists():
         config = _read_json(peft_config)
         weights = directory / "adapter_model.safetensors"
@@ -103,6 +105,22 @@ def inspect(directory: str | Path) -> AdapterInfo:
 
     refuse_other_folder(directory)  # one that does not exist, a store, an export: said as what it is
     raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
+
+
+def _metrics(directory: Path) -> tuple[dict[str, Any], str | None]:
+    """A run's metrics.json, and a note when it is missing or unreadable: loading does not need it
+    (``saved.check_usable`` reads it only for a diverged run's status), so such a run is usable, its scores unknown."""
+    path = directory / "metrics.json"
+    if not path.exists():
+        return {}, f"{str(path)!r} is missing (a copy cut short?): no scores to show; predict, merge and export still work"
+    try:
+        metrics = json.loads(path.read_text())
+        if not isinstance(metrics, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        return {}, (f"cannot read {str(path)!r} ({type(e).__name__}): no scores to show; predict, merge and export "
+                    "still work")
+    return metrics, None
 
 
 def shown_base(strategy: str, backbone: str) -> str:
@@ -161,7 +179,7 @@ def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
         if is_export(path):
             refuse_other_folder(path)  # named alone, an export is said as such, as inspect says it
         if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
-            found.append(_listed(path))
+            found.append(inspect(path))
             continue
         for p in sorted(path.iterdir()):
             if not (p.is_dir() and ((p / "spec.json").exists() or (p / "adapter_config.json").exists())):
@@ -170,20 +188,10 @@ def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
                 if _causal_lm_run(p):
                     _check_lm_run(p)  # a whole one is passed over (passed_over names it), a damaged one listed as such
                     continue
-                found.append(_listed(p))
+                found.append(inspect(p))
             except StoreError as e:  # one damaged run of a folder is listed as such, not the end of the listing
                 found.append(AdapterInfo(str(p), "damaged", None, None, None, config={"error": str(e)}))
     return found
-
-
-def _listed(directory: Path) -> AdapterInfo:
-    """``inspect(directory)`` for a listing, whose columns come from a run's metrics.json: a headstart run saves one, so
-    a run without it is damaged here (a copy cut short), though it still predicts, merges and exports."""
-    info = inspect(directory)
-    if info.kind != "peft" and not (directory / "metrics.json").exists():
-        raise StoreError(f"{str(directory / 'metrics.json')!r} is missing, which every saved run holds (a copy cut short?); "
-                         "copy the run again, or train it again")
-    return info
 
 
 def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:

@@ -473,7 +473,8 @@ def _carded(loaded: Any, metrics: dict[str, Any], stamp: tuple[int, int] | None)
         return
     why = record_test(loaded, metrics, stamp=stamp)
     if why:
-        logging.getLogger("headstart").warning("the test score is not written into %s's README.md: %s",
+        # both files or neither (``record_test``): naming only the card left metrics.json's own score unsaid
+        logging.getLogger("headstart").warning("the test score is not written into %s's metrics.json or README.md: %s",
                                                loaded.directory, why)
 
 

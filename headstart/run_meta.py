@@ -118,9 +118,10 @@ def is_export(directory: str | Path) -> bool:
 
 def check_saved_files(directory: str | Path, saved: str | None) -> None:
     """Refuse a run folder missing a weight file it saved: ``weights.safetensors`` (the head), and for an adapter run
-    (``saved`` "adapter", spec.json's ``backbone_saved``) ``adapter_model.safetensors``, whose pickle-based
-    ``adapter_model.bin`` in its place is never loaded. Loading (``saved.load_run``, ``AdapterSet.add``) and listing
-    (``adapter_info.inspect``) refuse by this one check.
+    (``saved`` "adapter", spec.json's ``backbone_saved``) ``adapter_config.json`` and ``adapter_model.safetensors``,
+    whose pickle-based ``adapter_model.bin`` in its place is never loaded. Loading (``saved.load_run``,
+    ``AdapterSet.add``) and listing (``adapter_info.inspect``) refuse by this one check; a run's metrics.json is not
+    among what it needs (its scores are informational: a listing notes it missing).
 
     Raises:
         StoreError: naming the missing file, and the .bin found in its place.
@@ -128,6 +129,9 @@ def check_saved_files(directory: str | Path, saved: str | None) -> None:
     directory = Path(directory)
     if not (directory / "weights.safetensors").exists():
         raise StoreError(f"{str(directory / 'weights.safetensors')!r} is missing; the run did not finish saving, train it again")
+    if saved == "adapter" and not (directory / "adapter_config.json").is_file():  # PEFT would take the folder for a hub id
+        raise StoreError(f"{str(directory)!r} has no adapter_config.json: its PEFT adapter is missing or incomplete; "
+                         "train the run again (or copy the whole run folder)")
     if saved == "adapter" and not (directory / "adapter_model.safetensors").exists():
         pickled = " (adapter_model.bin is pickle-based and is not loaded)" if (directory / "adapter_model.bin").exists() else ""
         raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing{pickled}; the run did not finish "

@@ -51,6 +51,15 @@ def out_words(noun: str = "", *, article: bool = False) -> str:
     return spoken("--out", f"an {python}" if article else python)
 
 
+_WRITERS = [0]  # stores this process has opened to write (``writers_opened``)
+
+
+def writers_opened() -> int:
+    """How many times this process has opened a store to write: what the CLI's entry point says of an interrupt that
+    came before any (nothing was stored: there is nothing a re-run resumes)."""
+    return _WRITERS[0]
+
+
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     """Connect to ``path``'s ``runs.sqlite``, create the schema if needed and check its version (``Store.open``).
 
@@ -78,6 +87,7 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open results store {str(file)!r} ({exc}); check the path and its permissions") from exc
     conn.row_factory = sqlite3.Row
+    _WRITERS[0] += create
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not create and conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'"

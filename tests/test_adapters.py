@@ -733,18 +733,63 @@ def test_a_listing_with_damaged_runs_lists_the_rest_and_exits_2(lora_dir, tmp_pa
     folder = tmp_path / "runs"
     for name in ("a-good", "b-corrupt", "c-missing"):
         shutil.copytree(lora_dir, folder / name)
-    (folder / "b-corrupt" / "metrics.json").write_text("{not json")
-    (folder / "c-missing" / "metrics.json").unlink()
+    (folder / "b-corrupt" / "adapter_model.safetensors").write_bytes(b"\x00" * 40)
+    (folder / "c-missing" / "adapter_config.json").unlink()
     code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
     rows = out.splitlines()
     assert code == 2 and rows[-1] == "3 listed (2 damaged, 1 headstart-peft)", out
-    assert "headstart-peft" in rows[0] and "metrics.json' (JSONDecodeError)" in rows[1] and "metrics.json' is missing" in rows[2]
-    assert err == (f"error: 2 of the 3 listed are damaged (and 1 more, marked damaged): '{folder / 'b-corrupt'}': cannot read "
-                   f"'{folder / 'b-corrupt' / 'metrics.json'}' (JSONDecodeError); the directory is damaged\n")
+    assert "headstart-peft" in rows[0] and "the file is corrupt" in rows[1] and "has no adapter_config.json" in rows[2]
+    assert err == (f"error: 2 of the 3 listed are damaged: the first, '{folder / 'b-corrupt'}': "
+                   f"cannot read '{folder / 'b-corrupt' / 'adapter_model.safetensors'}' (SafetensorError): the file is corrupt; train the run again\n")
     code, out, err = run_cli(["adapters", "list", str(folder), "--json"], monkeypatch, capsys)
     assert code == 2 and [r["kind"] for r in json.loads(out)] == ["headstart-peft", "damaged", "damaged"] and err.startswith("error: 2 of")
     code, out, err = run_cli(["adapters", "list", str(folder / "c-missing")], monkeypatch, capsys)  # named alone: an error, one line
-    assert code == 2 and out == "" and err.startswith(f"error: '{folder / 'c-missing' / 'metrics.json'}' is missing")
+    assert code == 2 and out == "" and err.startswith(f"error: '{folder / 'c-missing'}' has no adapter_config.json")
+
+
+def test_a_listing_counts_its_damaged_runs_once(tmp_path, monkeypatch, capsys):
+    """`adapters list` of 6 with 3 damaged said "3 of the 6 listed are damaged (and 2 more, marked damaged)", read as 5:
+    the count is said once, and the run it quotes is the first of them."""
+    from conftest import run_cli
+
+    from headstart.adapter_info import AdapterInfo
+
+    infos = [AdapterInfo(str(tmp_path / f"r{i}"), "damaged", None, None, None, config={"error": "bad"}) for i in range(3)]
+    infos += [AdapterInfo(str(tmp_path / f"s{i}"), "headstart", "bitfit", "bitfit", "tiny") for i in range(3)]
+    monkeypatch.setattr("headstart.adapter_info.find", lambda paths: infos)
+    code, out, err = run_cli(["adapters", "list", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and err == f"error: 3 of the 6 listed are damaged: the first, '{tmp_path / 'r0'}': bad\n", err
+    assert "more" not in err
+
+
+def test_adapters_show_and_list_refuse_what_predict_refuses_and_no_more(lora_dir, tmp_path, monkeypatch, capsys):
+    """`adapters show` called a LoRA run without adapter_config.json healthy (exit 0, its options shown as its config)
+    though predict refuses it; `adapters list` called a run without metrics.json damaged though predict loads it. Both
+    now reach predict's verdict: the first is damaged, the second usable, with a note that its scores are unknown."""
+    import shutil
+
+    from conftest import run_cli
+
+    folder = tmp_path / "runs"
+    shutil.copytree(lora_dir, folder / "no-config")
+    shutil.copytree(lora_dir, folder / "no-metrics")
+    (folder / "no-config" / "adapter_config.json").unlink()
+    (folder / "no-metrics" / "metrics.json").unlink()
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text\ngreat movie\n")
+    said = f"'{folder / 'no-config'}' has no adapter_config.json: its PEFT adapter is missing or incomplete"
+    code, out, err = run_cli(["predict", str(folder / "no-config"), str(rows)], monkeypatch, capsys)
+    assert code == 2 and err.startswith(f"error: {said}"), err
+    code, out, err = run_cli(["adapters", "show", str(folder / "no-config")], monkeypatch, capsys)
+    assert code == 2 and out == "" and err.startswith(f"error: {said}"), (out, err)
+    code, out, err = run_cli(["predict", str(folder / "no-metrics"), str(rows)], monkeypatch, capsys)
+    assert code in (0, None), err
+    code, out, err = run_cli(["adapters", "show", str(folder / "no-metrics")], monkeypatch, capsys)
+    assert code in (0, None) and "kind: headstart-peft" in out and "metrics.json' is missing" in out, (out, err)
+    code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
+    lines = out.splitlines()
+    assert code == 2 and lines[-1] == "2 listed (1 damaged, 1 headstart-peft)", out
+    assert "has no adapter_config.json" in lines[0] and "(note: " in lines[1] and "predict, merge and export still work" in lines[1]
 
 
 def test_adapters_functions_from_python_name_their_arguments_not_the_clis_flags(tmp_path):

@@ -915,6 +915,30 @@ def test_an_interrupted_compare_says_how_many_cells_it_stored_and_the_rerun_bar_
 
 
 @pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_a_compare_stopped_while_it_starts_says_nothing_was_stored(how, monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """Ctrl-C before compare wrote anything said "what finished is stored in its --out: run the same command again to
+    resume", its --out not yet made; SIGTERM there ended it silent, exit 143. Both now say nothing was stored, exit 130."""
+    import signal
+
+    import headstart.outdir
+
+    def stop(out, command):
+        if how == "Ctrl-C":
+            raise KeyboardInterrupt
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(headstart.outdir, "claim", stop)
+    code, out, err = cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe",
+                          "--sizes", "16", "--seeds", "1", "--out", str(tmp_path / "cmp")], monkeypatch, capsys)
+    by = " by SIGTERM" if how == "SIGTERM" else ""
+    assert (code, err) == (130, f"interrupted{by} before anything was stored in its --out: run the same command again "
+                                "to start\n"), (code, err)
+    assert not (tmp_path / "cmp").exists() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.usefixtures("default_sigterm")
 @pytest.mark.parametrize("where", ["between cells", "in a cell's steps"])
 def test_a_compare_stopped_by_sigterm_ends_as_ctrl_c_does(where, monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
     """SIGTERM (timeout, a scheduler's limit) ended compare at once: no line, exit 143, its claimed cell left "running"

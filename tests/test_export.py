@@ -327,6 +327,33 @@ def test_the_card_says_how_autotokenizer_loads_the_tokenizer_without_the_models_
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"class": "BertTokenizer", "max": 32, "code": []}
 
 
+def test_an_export_into_a_folder_with_a_space_says_nothing_of_its_staging_folders_name(toy_csv, tiny_registry, tmp_path):
+    """`export --out "moved dir/exp hf"` printed transformers' "The module name ... is not a valid Python identifier"
+    twice, of the hidden staging folder its check loads; that load says nothing of it, a user's own load still does."""
+    import logging
+
+    import headstart
+    from transformers import AutoModelForSequenceClassification
+
+    said: list[str] = []
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    logger, seen = logging.getLogger("transformers.dynamic_module_utils"), Seen()
+    logger.addHandler(seen)
+    try:
+        headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=16, config=CFG, out=tmp_path / "run")
+        out = tmp_path / "moved dir" / "exp hf"
+        headstart.export(tmp_path / "run", out)
+        assert not [m for m in said if "not a valid Python identifier" in m], said
+        AutoModelForSequenceClassification.from_pretrained(out, trust_remote_code=True)
+        assert [m for m in said if "not a valid Python identifier" in m and "exp hf" in m], said
+    finally:
+        logger.removeHandler(seen)
+
+
 def test_a_classifier_export_refuses_from_its_spec_before_loading_the_run(toy_csv, tiny_registry, tmp_path, monkeypatch):
     """A classifier's export loaded the run, unsaid, before its refusals could be made (an sft / prefer export says
     "loading the run"): what it refuses is read from spec.json first, and nothing is said or loaded before a refusal;

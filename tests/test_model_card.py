@@ -123,7 +123,7 @@ def test_evaluate_writes_a_classifiers_test_score_into_its_card_and_a_second_eva
 
 def test_a_read_only_run_is_evaluated_and_says_its_card_is_not_written(tmp_path, toy_csv, tiny_registry, monkeypatch, capsys):
     """A run folder that cannot be written (a shared, read-only one) still prints its score, with one note saying
-    the card was not written; nothing in it changes."""
+    neither metrics.json nor the card was written (it named only README.md); nothing in it changes."""
     import errno
 
     from conftest import run_cli
@@ -143,7 +143,8 @@ def test_a_read_only_run_is_evaluated_and_says_its_card_is_not_written(tmp_path,
     monkeypatch.setattr(headstart.saved, "write_json", read_only)
     code, out, err = run_cli(["evaluate", str(run), "--quiet"], monkeypatch, capsys)
     assert code == 0 and "test (" in out, err
-    assert f"note: the test score is not written into {run}'s README.md: it cannot be written (Permission denied)" in err, err
+    assert (f"note: the test score is not written into {run}'s metrics.json or README.md: it cannot be written "
+            "(Permission denied)") in err, err
     assert (run / "README.md").read_text() == card and (run / "metrics.json").read_text() == metrics
 
 

@@ -27,7 +27,8 @@ def adapters_list(
     """List adapters and runs: kind, method, base, trainable parameters, the size of what trained (its tensors, as a
     compare report's saved size counts them; the files add a few kB of headers naming them), and what
     interrupted a run that an interrupt ended (ended_by: its weights are the best checkpoint before it). A damaged
-    run in a folder is listed as such and the listing exits 2, as the run named alone does. The sft / prefer runs and
+    run (one predict refuses to load) in a folder is listed as such and the listing exits 2, as the run named alone
+    does; a run whose metrics.json is missing or unreadable still loads, and is listed with a note. The sft / prefer runs and
     the exports of runs (headstart export) in a folder are not listed, and a line counts and names them; an sft /
     prefer run missing a weight file it saved is listed as damaged.
 
@@ -44,9 +45,10 @@ def adapters_list(
         _print_listing(infos, paths)
     damaged = [i for i in infos if i.kind == "damaged"]
     if damaged:  # after the listing, in --json too: the exit status tells a script what a table cannot
-        more = f" (and {len(damaged) - 1} more, marked damaged)" if len(damaged) > 1 else ""
-        raise StoreError(f"{len(damaged)} of the {len(infos)} listed {'is' if len(damaged) == 1 else 'are'} damaged{more}: "
-                         f"{damaged[0].directory!r}: {damaged[0].config['error']}")
+        # the count is all of them; one is quoted (the others' lines say why): "and N more" beside it read as N on top
+        first = "the first, " if len(damaged) > 1 else ""
+        raise StoreError(f"{len(damaged)} of the {len(infos)} listed {'is' if len(damaged) == 1 else 'are'} damaged: "
+                         f"{first}{damaged[0].directory!r}: {damaged[0].config['error']}")
 
 
 def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # noqa: F821 - headstart.adapter_info imports numpy
@@ -62,7 +64,8 @@ def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # no
         params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
         method = i.strategy or str(i.method).lower()  # a run's strategy (lora, dora, bitfit); a plain PEFT folder's type
         typer.echo(f"{i.directory:<{width}}  {i.kind:<14} {method:<14} base={i.base}  trainable={params}  "
-                   f"{bytes_text(i.adapter_bytes)}" + (f"  ({i.ended_by})" if i.ended_by else ""))  # its weights: a checkpoint so far
+                   f"{bytes_text(i.adapter_bytes)}" + (f"  ({i.ended_by})" if i.ended_by else "")  # its weights: a checkpoint so far
+                   + (f"  (note: {i.note})" if i.note else ""))
     # kinds: headstart-peft and peft hold adapters; merged, a full model; headstart, the run's trained weights (BitFit or
     # Houlsby adapters, or a whole fine-tuned model or probe head): counted apart rather than all called adapters
     kinds = Counter(i.kind for i in infos)
@@ -96,7 +99,7 @@ def adapters_show(
         _echo_json(info)
         return
     for key, value in info.items():
-        if key == "ended_by" and value is None:  # a run its steps finished: nothing ended it (--json keeps the null)
+        if key in ("ended_by", "note") and value is None:  # a run its steps finished, its metrics.json read (--json keeps the null)
             continue
         typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}")
 

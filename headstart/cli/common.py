@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -303,11 +304,17 @@ def main() -> None:
     if entry not in given:
         os.environ["PYTHONWARNINGS"] = f"{given},{entry}" if given else entry
     _show_notes()
-    from headstart.interrupts import BY_SIGTERM, interrupted_by, sigterms_read
+    from headstart.interrupts import BY_SIGTERM, interrupted_by, sigterm_as_interrupt, sigterms_read
+    from headstart.store_open import writers_opened
 
-    said, read = "interrupted", sigterms_read()  # the parser turns a KeyboardInterrupt into exit code 130, unseen here
+    said, read, opened = "interrupted", sigterms_read(), writers_opened()  # the parser turns a KeyboardInterrupt into exit code 130, unseen here
+    command = next(iter(_without_device(sys.argv[1:])), "")  # RESUMABLE's are top-level commands (no need to build the tree)
+    # a resumable command reads SIGTERM as Ctrl-C from its start, not only once its cells run: killed while it loads,
+    # it ended silent, exit 143
+    reading = sigterm_as_interrupt() if command in RESUMABLE else contextlib.nullcontext()
     try:
-        code = app(standalone_mode=False, prog_name="headstart")
+        with reading:
+            code = app(standalone_mode=False, prog_name="headstart")
     except getattr(parser, "NoArgsIsHelpError", ()) as e:  # a bare command group: its help, as the parser shows it
         e.show()
         sys.exit(e.exit_code)
@@ -333,8 +340,10 @@ def main() -> None:
         code, said = 130, interrupted_by(stop)
     if code == 130:  # a raw Ctrl-C: the parser turns it into exit code 130 (``InterruptReported`` never gets here)
         said = BY_SIGTERM if sigterms_read() > read else said
-        command = _command_path(_without_device(sys.argv[1:])).rpartition(" ")[2]
-        typer.echo(said + ("; what finished is stored in its --out: run the same command again to resume (finished "
-                                    "runs are skipped)" if command in RESUMABLE else ""), err=True)
+        if command in RESUMABLE and writers_opened() == opened:  # stopped while it loaded: its --out not yet written
+            said += " before anything was stored in its --out: run the same command again to start"
+        elif command in RESUMABLE:
+            said += "; what finished is stored in its --out: run the same command again to resume (finished runs are skipped)"
+        typer.echo(said, err=True)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 
