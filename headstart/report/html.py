@@ -69,7 +69,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <div id="train"></div>
-<p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
+<p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p><p id="precision"></p><p id="environment"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
@@ -199,6 +199,10 @@ if (D.test_split) {
   $("test-split").textContent = D.test_split.label + ": " + D.test_split.text;
   if (D.test_split.small) $("test-split").className = "warn";
 } else $("test-split").remove();
+if (D.provenance) {
+  $("precision").textContent = "Precision: " + D.provenance.precision_text;
+  $("environment").textContent = "Environment: " + D.provenance.environment_text;
+} else { $("precision").remove(); $("environment").remove(); }
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
@@ -311,7 +315,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "title": title, "preface": summary.get("preface"), **({"metric_note": summary["metric_note"]} if summary.get("metric_note") else {}), "command": "\n".join(steps) or None,
         "command_note": note,
         "intervals": interval_text(summary) if summary["curves"] else "",
-        "test_split": summary.get("test_split"),
+        "test_split": summary.get("test_split"), "provenance": summary.get("provenance"),
         "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),

@@ -225,6 +225,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     split = summary.get("test_split")
     if split:
         lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
+    lines += provenance_markdown(summary.get("provenance"))
     lines += ["## Results", "",
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
@@ -282,6 +283,13 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     lines += ranking_markdown(summary.get("backbone_ranking"))
     lines += ["", "## Produced by", ""] + produced_by_markdown(command, summary.get("report_command"))
     return "\n".join(lines) + "\n"
+
+
+def provenance_markdown(found: dict[str, Any] | None) -> list[str]:
+    """The precision the runs trained at and the machines and versions they ran on (``analysis.provenance``)."""
+    if not found:
+        return []
+    return [f"**Precision:** {md_text(found['precision_text'])}", "", f"**Environment:** {md_text(found['environment_text'])}", ""]
 
 
 def produced_by_markdown(command: str | list[str] | None, report_command: str | None = None) -> list[str]:
