@@ -15,7 +15,7 @@ from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
-                                       others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
+                                       others_lead, per_step_text, produced_by_markdown, ranking_cells, ranking_heads, reference_text,
                                        retention_ci_text, score_ci_text, seconds_text, signed_value,
                                        superseded_text, TRAIN_LEAD, train_commands, value_text)
 
@@ -275,8 +275,7 @@ if (D.ranking) {
   $("ranking").append(el("p", D.ranking.text));
   const t = el("table", null, {id: "ranking-table"});
   const head = el("tr");
-  const measured = D.ranking.measured ? "measured " + D.ranking.measured.metric + " (%)" : "measured";
-  for (const h of ["backbone", ...D.ranking.labels, measured]) head.append(el("th", h));
+  for (const h of ["backbone", ...D.ranking.labels, ...D.ranking.heads]) head.append(el("th", h));
   t.append(head);
   for (const r of D.ranking.rows) {
     const tr = el("tr");
@@ -373,7 +372,8 @@ def _texts(summary: dict[str, Any], r: dict[str, Any]) -> dict[str, str]:
 
 def _ranking(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
     """rank.json's section with each row's cells written as report.md writes them (``ranking_cells``)."""
-    return {**ranking, "rows": [{**r, "cells": ranking_cells(r)} for r in ranking["rows"]]} if ranking else None
+    return {**ranking, "heads": ranking_heads(ranking["measured"]),
+            "rows": [{**r, "cells": ranking_cells(r)} for r in ranking["rows"]]} if ranking else None
 
 
 def reference_payload(summary: dict[str, Any]) -> dict[str, Any] | None:

@@ -314,18 +314,24 @@ def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:
     if not ranking:
         return []
     measured = ranking["measured"]
-    what = f"measured {measured['metric']} (%)" if measured else "measured"
     lines = ["", "## Backbones ranked before training", "", md_text(ranking["text"]), "",
-             "| " + " | ".join(["backbone", *ranking["labels"], what]) + " |", "|---|---:|---:|---:|---:|"]
+             "| " + " | ".join(["backbone", *ranking["labels"], *ranking_heads(measured)]) + " |", "|---|---:|---:|---:|---:|---:|"]
     for r in ranking["rows"]:
         lines.append("| " + " | ".join([md_text(r["name"]), *ranking_cells(r)[1:]]) + " |")
     return lines
 
 
+def ranking_heads(measured: dict[str, Any] | None) -> list[str]:
+    """The measured columns' headers, naming the split: ``["measured test accuracy (%)", "95% CI"]``."""
+    return [f"measured test {measured['metric']} (%)" if measured else "measured", "95% CI"]
+
+
 def ranking_cells(row: dict[str, Any]) -> list[str]:
-    """A ranked backbone's row: name, LogME, H-score, kNN-LOO and the measured score in points ("–": not run here)."""
+    """A ranked backbone's row: name, LogME, H-score, kNN-LOO, the measured test score in points and its interval as the
+    results table gives it ("–": not run here)."""
     measured = "–" if row["measured"] is None else f"{100 * row['measured']:.1f}"
-    return [row["name"], f"{row['logme']:.4g}", f"{row['h_score']:.4g}", f"{row['knn_loo']:.3f}", measured]
+    ci = range_text(row["measured_ci"], lambda v: f"{100 * v:.1f}") if row.get("measured_ci") else "–"
+    return [row["name"], f"{row['logme']:.4g}", f"{row['h_score']:.4g}", f"{row['knn_loo']:.3f}", measured, ci]
 
 
 def paired_retention_text(diff: dict | None) -> str:
