@@ -621,7 +621,8 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
     out = capsys.readouterr().out
     assert "retention on other at n = 16: full-finetune 0.850 (" in out and "(1.000: nothing lost)" in out
     assert "paired differences" not in out, "with full-finetune alone there is nothing to pair: report.md has none"
-    assert ("out of domain on shift after tent at n = 16: full-finetune 75.0% (in domain − out: +5.0 points); its most "
+    assert ("out of domain on shift after tent at n = 16: full-finetune 75.0% (CI 0.0–100.0, 6 test rows; in domain − out: "
+            "+5.0 points); its most "
             "frequent class alone: 66.7%") in out, out
     assert "nothing learned shows on those rows" not in out
     assert "warning: full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 seed(s)" in out
@@ -791,15 +792,27 @@ def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_major
                 "gap": {"mean": -0.08}}
 
     lines = ood_lines([row("full-finetune", 0.646), row("lora", 0.70), row("probe", 0.60)], 100.0)
-    assert lines[0].endswith("; its most frequent class alone: 66.3%") and "full-finetune 64.6% (in domain − out: -8.0 points)" in lines[0]
+    assert lines[0].endswith("; its most frequent class alone: 66.3%") and "full-finetune 64.6% (1 seed, no CI; in domain − out: -8.0 points)" in lines[0]
     assert lines[1] == ("warning: on drug-reviews-sentiment at n = 16, full-finetune, probe score at or below always "
                         "answering its most frequent class: nothing learned shows on those rows")
     every = ood_lines([row("full-finetune", 0.646)], 100.0)
     assert every[1].startswith("warning: on drug-reviews-sentiment at n = 16, every arm scores at or below")
     f1 = ood_lines([{**row("full-finetune", 0.45), "majority": None}], 100.0)  # macro_f1: no accuracy floor to compare
-    assert f1 == ["out of domain on drug-reviews-sentiment at n = 16: full-finetune 45.0% (in domain − out: -8.0 points)"]
+    assert f1 == ["out of domain on drug-reviews-sentiment at n = 16: full-finetune 45.0% (1 seed, no CI; in domain − out: "
+                  "-8.0 points)"]
     tiny = ood_lines([{**row("lora", 0.70), "gap": {"mean": 0.0004}}], 100.0)  # it read "+0.0 points"
-    assert "lora 70.0% (in domain − out: +0.04 points)" in tiny[0], tiny
+    assert "lora 70.0% (1 seed, no CI; in domain − out: +0.04 points)" in tiny[0], tiny
+
+
+def test_out_of_domain_lines_give_each_score_its_interval_and_test_rows_as_the_report_does():
+    """compare printed "embed-logreg 81.2% (in domain − out: …)" with no interval nor rows, which the report's table has."""
+    from headstart.cli.summary import ood_lines
+
+    row = {"strategy": "embed-logreg", "n": 8, "data": "other.csv", "mean": 0.8125, "ci_low": 0.6201, "ci_high": 0.9312,
+           "seeds": 2, "test_rows": 16, "majority": 0.5, "gap": {"mean": 0.0625}}
+    assert ood_lines([row], 100.0) == ["out of domain on other.csv at n = 8: embed-logreg 81.2% (CI 62.0–93.1, 16 test rows; "
+                                       "in domain − out: +6.2 points); its most frequent class alone: 50.0%"]
+    assert "0.812 (CI 0.62–0.931, 16 test rows; in domain − out: +0.0625)" in ood_lines([{**row, "majority": None}], 1.0)[0]
 
 
 @pytest.mark.parametrize("command, module, function", [("continual", "headstart.continual", "continual"),

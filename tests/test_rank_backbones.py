@@ -147,16 +147,47 @@ def stored(backbone: str, accuracy: float, *, n: int | str = 64, seed: int = 0, 
     return RunResult(key=f"{backbone}-{strategy}-{n}-{seed}", spec=spec, status="done", metrics={"accuracy": accuracy})
 
 
+def means(table: dict) -> dict:
+    """``measured``'s backbones without their intervals (``test_the_measured_score_carries_its_test_interval``)."""
+    return {b: {k: v[k] for k in ("mean", "seeds", "values")} for b, v in table["backbones"].items()}
+
+
+def test_the_measured_score_carries_its_test_interval_and_the_report_names_the_split() -> None:
+    """The report's "measured accuracy (%)" column had no interval and did not say it was the test split's."""
+    from headstart.analysis.cell_stats import curves
+    from headstart.report.markdown import ranking_markdown
+
+    runs = [stored("a", 0.9, n="all"), stored("a", 0.8, n="all", seed=1), stored("b", 0.7, n="all")]
+    table = measured(runs, data_hash="h")
+    (row,) = curves(runs[:2])
+    assert (table["backbones"]["a"]["ci_low"], table["backbones"]["a"]["ci_high"]) == (row["ci_low"], row["ci_high"])
+    lines = ranking_markdown(ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), b=(2.0, 3.0, 0.8)), runs))
+    assert "| backbone | LogME | H-score | kNN-LOO | measured test accuracy (%) | 95% CI |" in lines
+    assert lines[-2].startswith("| a |") and lines[-2].endswith(f"| 85.0 | {100 * row['ci_low']:.1f} – {100 * row['ci_high']:.1f} |")
+    assert lines[-1].startswith("| b |") and "| 70.0 | 1 seed" in lines[-1]
+    from types import SimpleNamespace
+
+    from headstart.cli.rank import table as printed
+
+    result = SimpleNamespace(data="toy", n=64, seed=0, n_requested=64, measured=table, agreement={},
+                             scores=[SimpleNamespace(backbone=b, name=b, image_size=None, logme=0.0, h_score=0.0, knn_loo=0.0,
+                                                     seconds=0.0) for b in ("a", "b")],
+                             measured_mean=lambda s: table["backbones"][s.name]["mean"])
+    out = printed(result)
+    assert out[1].split()[-3:] == ["95%", "CI", "rank"] and out[2].split()[-3:] == ["0.8500", f"{row['ci_low']:.3f}–{row['ci_high']:.3f}", "1"]
+    assert out[3].split()[-3:] == ["0.7000", "-", "2"] and "test accuracy at n=all, mean over seeds with its 95% interval" in out[4]
+
+
 def test_measured_means_over_seeds_at_the_largest_size_by_default() -> None:
     runs = [stored("a", 0.6, n=16), stored("a", 0.8, n="all"), stored("a", 0.9, n="all", seed=1),
             stored("b", 0.7, n="all"), stored("b", 0.5, n=16), stored("c", 0.99, n="all", data_hash="other"),
             stored("b", 0.1, n="all", strategy="full-finetune")]
     table = measured(runs, data_hash="h")
     assert (table["arm"], table["size"]) == ("linear-probe", "all")
-    assert table["backbones"] == {"a": {"mean": pytest.approx(0.85), "seeds": 2, "values": [0.8, 0.9]},
-                                  "b": {"mean": 0.7, "seeds": 1, "values": [0.7]}}
+    assert means(table) == {"a": {"mean": pytest.approx(0.85), "seeds": 2, "values": [0.8, 0.9]},
+                            "b": {"mean": 0.7, "seeds": 1, "values": [0.7]}}
     assert measured(runs, data_hash="h", size=16)["backbones"]["b"]["mean"] == 0.5
-    assert measured(runs, data_hash="h", arm="full-finetune")["backbones"] == {"b": {"mean": 0.1, "seeds": 1, "values": [0.1]}}
+    assert means(measured(runs, data_hash="h", arm="full-finetune")) == {"b": {"mean": 0.1, "seeds": 1, "values": [0.1]}}
     with pytest.raises(ConfigError, match="its sizes: 16, all"):
         measured(runs, data_hash="h", size=32)
     with pytest.raises(ConfigError, match="its arms: full-finetune, linear-probe"):
@@ -236,7 +267,7 @@ def test_the_resampled_tau_is_scipys_tau_b_with_ties() -> None:
 def test_a_measured_score_that_is_not_finite_is_left_out() -> None:
     """A NaN accuracy would make the mean NaN, and the report's JSON (allow_nan=False) refuse it."""
     table = measured([stored("a", 0.8), stored("a", float("nan"), seed=1), stored("b", float("nan"))], data_hash="h")
-    assert table["backbones"] == {"a": {"mean": 0.8, "seeds": 1, "values": [0.8]}}
+    assert means(table) == {"a": {"mean": 0.8, "seeds": 1, "values": [0.8]}}
 
 
 def ranking_file(**scores: tuple[float, float, float]) -> dict:

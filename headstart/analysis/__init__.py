@@ -36,6 +36,7 @@ from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.ood import ood_rows
 from headstart.analysis.arms import arm_name, differences_text, experiments, label_arms, planned_cells, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
+from headstart.analysis.provenance import provenance
 from headstart.analysis.readings import crossover, head_start
 from headstart.analysis.recommend import margin, recommend
 from headstart.analysis.train_command import band_commands
@@ -74,8 +75,9 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
     Returns:
         ``{experiment, metric, higher_is_better, scale, confidence, test_rows, margin_points, reference, curves, head_start,
-        crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, other_experiments,
-        others_differ}``; each entry of ``other_experiments`` is ``{experiment, runs, summary}``; ``others_differ`` names
+        crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, tuned, provenance,
+        other_experiments, others_differ}``; ``provenance`` is the runs' environments and the precision each arm trained at
+        (``analysis.provenance``); each entry of ``other_experiments`` is ``{experiment, runs, summary}``; ``others_differ`` names
         what sets the experiments apart (``arms.differences_text``: "the test split's row cap").
 
     Raises:
@@ -132,7 +134,7 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
         "retention": retention_rows(results, confidence),
         "ood": ood_rows(results, metric, confidence),
         "budget_flags": budget_flags(results), "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
-        "tuned": tuned_arms(current),
+        "tuned": tuned_arms(current), "provenance": provenance(current, sweep),
     }
 
 

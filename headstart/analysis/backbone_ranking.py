@@ -35,8 +35,9 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
         size: the requested size (an int or "all"); default the largest stored for that arm.
 
     Returns:
-        ``{"arm", "size", "metric", "backbones": {backbone: {"mean", "seeds", "values"}}}``, backbones by stored name;
-        ``values`` are the per-seed scores (what ``agreement``'s interval resamples); ``"flagged"``: ``{backbone:
+        ``{"arm", "size", "metric", "backbones": {backbone: {"mean", "seeds", "values", "ci_low", "ci_high",
+        "test_rows"}}}``, backbones by stored name; ``values`` are the per-seed scores (what ``agreement``'s interval
+        resamples), ``ci_low``/``ci_high`` the test score's interval as the report's table gives it; ``"flagged"``: ``{backbone:
         reasons}`` for those whose runs the compare's report flags, and ``"image_sizes"``: ``{backbone: [sides]}``, the
         input sides an image backbone's runs read; each only when there is one.
 
@@ -78,9 +79,22 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
     sides = {b: sorted({side for r in rs if isinstance(side := (r.spec.get("backbone_config") or {}).get("image_size"), int)})
              for b, rs in sorted(runs_of.items())}
     return {"arm": arm, "size": size, "metric": metric,
-            "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v), "values": v} for b, v in sorted(by_backbone.items())},
+            "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v), "values": v, **_interval(runs_of[b], metric)}
+                          for b, v in sorted(by_backbone.items())},
             **({"flagged": {b: r for b, r in flagged.items() if r}} if any(flagged.values()) else {}),
             **({"image_sizes": {b: s for b, s in sides.items() if s}} if any(sides.values()) else {})}
+
+
+def _interval(runs: list[RunResult], metric: str) -> dict[str, Any]:
+    """One backbone's measured cell as the report's results table gives it: ``{ci_low, ci_high, test_rows}`` (the
+    interval over seeds and test rows, ``cell_stats.curves``; ``no_interval`` where it has none)."""
+    from headstart.analysis.cell_stats import curves
+    from headstart.analysis.stats import SAID
+
+    row = curves(runs, metric)[0]
+    rows = {r.metrics.get("n") for r in runs} - {None}
+    return {"ci_low": row["ci_low"], "ci_high": row["ci_high"], **{k: row[k] for k in SAID if row.get(k)},
+            **({"test_rows": rows.pop()} if len(rows) == 1 else {})}
 
 
 def flagged_notes(table: dict[str, Any], *, where: str) -> list[str]:
@@ -216,5 +230,7 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
             + "; ".join(f"{SCORE_LABELS[s]} {tau_text(t)}" for s, t in taus.items()) + "."
             # as rank-backbones --measured says them, for the runs measured now (the taus' own)
             + "".join(f" Note: {note}." for note in flagged_notes(table, where="this report's budget flags")))
-    return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": means.get(r["name"])} for r in rows],
+    return {"data": data, "n": n, "seed": seed,
+            "rows": [{**r, "measured": means.get(r["name"]), **({"measured_ci": table["backbones"][r["name"]]} if r["name"] in means else {})}
+                     for r in rows],
             "measured": table, "agreement": taus, "text": text, "labels": [SCORE_LABELS[s] for s in SCORES]}

@@ -17,6 +17,7 @@ from typing import Any
 
 from headstart.analysis.arms import arm_name
 from headstart.analysis.grids import grid_text, widened
+from headstart.analysis.trials import tuned_text
 from headstart.analysis.units import FRACTION_METRICS, requested, size_key
 from headstart.python_checks import config_fields
 from headstart.surface import on_cli, python_names, spoken
@@ -198,7 +199,8 @@ def prompt_facts(runs: list[RunResult]) -> list[str]:
 def budget_text(runs: list[RunResult]) -> str:
     """An arm's budget as run: ``"80 steps (1 epoch, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; where
     ``max_steps`` cut it, the rule said as one and the epochs that ran: ``"3 steps (the rule: 30 epochs, at least 300
-    steps; capped at 3 by max_steps: 3 epochs run), …"``; "" without records."""
+    steps; capped at 3 by max_steps: 3 epochs run), …"``; a tuned cell's weak pick said after "tuned on validation"
+    (``trials.tuned_text``); "" without records."""
     budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
     if not budgets:
         return ""
@@ -247,7 +249,8 @@ def budget_text(runs: list[RunResult]) -> str:
     head = sorted({float(b["head_lr"]) for b in budgets if isinstance(b.get("head_lr"), (int, float))})
     if head:
         parts.append("head lr " + "/".join(f"{v:g}" for v in head))
-    parts.append("tuned on validation" if any(b.get("tuned") for b in budgets) else "untuned")
+    tuned = [r for r in runs if ((r.record or {}).get("budget") or {}).get("tuned")]
+    parts.append(tuned_text(tuned) if tuned else "untuned")
     return ", ".join(parts)
 
 

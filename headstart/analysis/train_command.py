@@ -3,7 +3,7 @@
 A compare tunes by default and ``train`` does not: a recommended arm trained with ``train --strategy S --n N`` alone
 ran at the strategy's untuned rate, not the one the compare chose. The command built here carries the arm's data and
 columns, backbone, strategy, size, options, terms, its train settings that differ from ``train``'s defaults, the split
-settings ``train`` takes, and the learning rate tuning chose at that size (``--tune lr`` with the same grid where the
+settings ``train`` takes, the precision ``--precision auto`` resolved to in its runs, and the learning rate tuning chose at that size (``--tune lr`` with the same grid where the
 seeds chose different ones or one recorded none). It reads the store's last sweep (``Store.sweep()``: what the user asked, before any
 default was filled), so only an arm of that sweep's plan gets one (its runs planned there, or made as a planned cell
 was); any other gets a sentence saying why, which its band shows. Data passed to compare from Python gets the ``fit``
@@ -161,6 +161,9 @@ def command_or_why(runs: list[RunResult], sweep_record: dict[str, Any] | None,
     defaults = TrainConfig.field_defaults()
     given_train = {**(sweep.get("train") or {}), **((sweep.get("train_by_strategy") or {}).get(strategy) or {}), **overrides}
     train = {k: v for k, v in given_train.items() if k in defaults and v != defaults[k]}
+    used = {((r.spec or {}).get("train") or {}).get("precision") for r in runs}
+    if given_train.get("precision", "auto") == "auto" and len(used) == 1 and (resolved := used.pop()) in ("fp32", "bf16"):
+        train["precision"] = resolved  # auto is a timing probe of the machine: another CPU may pick the other arithmetic
     if train:  # a compare shares its settings across arms, each reading its own: train refuses the rest for this arm
         from headstart.strategies import get_strategy
         from headstart.strategies.base import unread_settings

@@ -65,6 +65,14 @@ def rank_backbones(
                    f"headstart report {result.out} retries", err=True)
 
 
+def _ci(measured: dict[str, Any], backbone: str) -> str:
+    """A measured backbone's test interval, ``"0.806–1.000"``, or "-" where it has none (one seed and no test rows)."""
+    from headstart.analysis.stats import has_interval
+
+    found = measured["backbones"].get(backbone) or {}
+    return f"{found['ci_low']:.3f}–{found['ci_high']:.3f}" if has_interval(found) else "-"
+
+
 def table(result: Any) -> list[str]:
     """The ranking as text lines: one row per backbone, best LogME first; with a store, measured beside it and tau."""
     from headstart.transferability import KNN_K
@@ -76,17 +84,19 @@ def table(result: Any) -> list[str]:
     head = f"{'backbone':<{width}}  {'LogME':>8}  {'H-score':>8}  {'kNN-LOO':>8}  {'seconds':>8}"
     table_ = result.measured
     if table_ is not None:
-        head += f"  {'measured':>8}  {'rank':>4}"
+        head += f"  {'measured':>8}  {'95% CI':>13}  {'rank':>4}"
         ranked = sorted((m for m in (result.measured_mean(s) for s in result.scores) if m is not None), reverse=True)
     lines.append(head)
     for s in result.scores:
         line = f"{s.backbone:<{width}}  {s.logme:>8.4f}  {s.h_score:>8.4f}  {s.knn_loo:>8.4f}  {s.seconds:>8.1f}"
         if table_ is not None:
             mean = result.measured_mean(s)
-            line += f"  {'-':>8}  {'-':>4}" if mean is None else f"  {mean:>8.4f}  {ranked.index(mean) + 1:>4}"
+            line += (f"  {'-':>8}  {'-':>13}  {'-':>4}" if mean is None
+                     else f"  {mean:>8.4f}  {_ci(table_, s.name):>13}  {ranked.index(mean) + 1:>4}")
         lines.append(line)
     if table_ is not None:
-        lines.append(f"measured: {table_['arm']} test {table_['metric']} at n={table_['size']}, mean over seeds; "
+        lines.append(f"measured: {table_['arm']} test {table_['metric']} at n={table_['size']}, mean over seeds with its "
+                     "95% interval over seeds and test rows, as the compare's report gives it; "
                      "Kendall's tau of each score's ranking with it:")
         lines += [f"  {SCORE_LABELS[score]:<8} {tau_text(agree)}" for score, agree in result.agreement.items()]
         lines += [f"note: {note}" for note in flagged_notes(table_, where="its report's budget flags")]  # as the report says

@@ -93,18 +93,29 @@ def forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
             for (data, n), found in _by_data_and_size(rows).items()]
 
 
-def ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
-    """A line per out-of-domain dataset and size (each arm's score there and its gap to in-domain), then the warnings."""
-    from headstart.analysis.cell_stats import signed_points
+def _ood_ci(shown: dict[str, Any], row: dict[str, Any]) -> str:
+    """An out-of-domain score's interval and rows as the report's table gives them: ``"CI 62.0–93.1, 16 test rows"``."""
+    from headstart.analysis.stats import has_interval, range_text
+    from headstart.report.markdown import value_text
 
-    points = scale == 100.0
+    ci = range_text(row, lambda v: value_text(shown, v), joiner="–")
+    rows = row.get("test_rows")
+    return (f"CI {ci}" if has_interval(row) else ci) + (f", {rows:,} test rows" if isinstance(rows, int) else "")
+
+
+def ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
+    """A line per out-of-domain dataset and size (each arm's score there with its interval and test rows, as the report's
+    table gives them, and its gap to in-domain), then the warnings."""
+    from headstart.report.markdown import signed_value, value_text
+
+    points, shown = scale == 100.0, {"scale": scale}
     lines = []
     for (data, n), found in _by_data_and_size(rows).items():
         majority = found[0].get("majority") if points else None
         lines.append(f"out of domain on {data} at n = {n}: " + ", ".join(
-            f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (in domain − out: {signed_points(100 * r['gap']['mean'])} points)" if points
-                                   else f"{r['mean']:.3g} (in domain − out: {r['gap']['mean']:+.3g})")
-            for r in found) + (f"; its most frequent class alone: {100 * majority:.1f}%" if majority is not None else ""))
+            f"{r['strategy']} {value_text(shown, r['mean'])}{'%' if points else ''} ({_ood_ci(shown, r)}; in domain − out: "
+            f"{signed_value(shown, r['gap']['mean'])}{' points' if points else ''})" for r in found)
+            + (f"; its most frequent class alone: {100 * majority:.1f}%" if majority is not None else ""))
         below = [r["strategy"] for r in found if majority is not None and r["mean"] <= majority + 1e-12]
         if below:
             lines.append(f"warning: on {data} at n = {n}, " + ("every arm scores" if len(below) == len(found) else

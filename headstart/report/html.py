@@ -15,7 +15,7 @@ from headstart.analysis import format_n, size_key
 from headstart.report.chart import LEGEND_TITLE, log_x, metric_label, size_ticks, strategy_styles
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
-                                       others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
+                                       others_lead, per_step_text, produced_by_markdown, ranking_cells, ranking_heads, reference_text,
                                        retention_ci_text, runs_text, score_ci_text, seconds_text, signed_value,
                                        superseded_text, TRAIN_LEAD, train_commands, train_time_notes, value_text)
 
@@ -70,7 +70,7 @@ content.</p></noscript>
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <div id="train"></div>
-<p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
+<p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p><p id="precision"></p><p id="environment"></p>
 <h2>All results</h2>
 <div class="scroll"><table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
@@ -241,6 +241,10 @@ if (D.test_split) {
   $("test-split").textContent = D.test_split.label + ": " + D.test_split.text;
   if (D.test_split.small) $("test-split").className = "warn";
 } else $("test-split").remove();
+if (D.provenance) {
+  $("precision").textContent = "Precision: " + D.provenance.precision_text;
+  $("environment").textContent = "Environment: " + D.provenance.environment_text;
+} else { $("precision").remove(); $("environment").remove(); }
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
@@ -313,8 +317,7 @@ if (D.ranking) {
   $("ranking").append(el("p", D.ranking.text));
   const t = el("table", null, {id: "ranking-table"});
   const head = el("tr");
-  const measured = D.ranking.measured ? "measured " + D.ranking.measured.metric + " (%)" : "measured";
-  for (const h of ["backbone", ...D.ranking.labels, measured]) head.append(el("th", h));
+  for (const h of ["backbone", ...D.ranking.labels, ...D.ranking.heads]) head.append(el("th", h));
   t.append(head);
   for (const r of D.ranking.rows) {
     const tr = el("tr");
@@ -354,7 +357,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "command_note": note,
         "intervals": interval_text(summary) if summary["curves"] else "",
         "runs": runs_text(summary), "train_notes": train_time_notes(summary),
-        "test_split": summary.get("test_split"),
+        "test_split": summary.get("test_split"), "provenance": summary.get("provenance"),
         "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)), "styles": strategy_styles([r["strategy"] for r in curves]),
@@ -414,7 +417,8 @@ def _texts(summary: dict[str, Any], r: dict[str, Any]) -> dict[str, str]:
 
 def _ranking(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
     """rank.json's section with each row's cells written as report.md writes them (``ranking_cells``)."""
-    return {**ranking, "rows": [{**r, "cells": ranking_cells(r)} for r in ranking["rows"]]} if ranking else None
+    return {**ranking, "heads": ranking_heads(ranking["measured"]),
+            "rows": [{**r, "cells": ranking_cells(r)} for r in ranking["rows"]]} if ranking else None
 
 
 def reference_payload(summary: dict[str, Any]) -> dict[str, Any] | None:

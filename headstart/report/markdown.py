@@ -225,6 +225,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     split = summary.get("test_split")
     if split:
         lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
+    lines += provenance_markdown(summary.get("provenance"))
     lines += ["## Results", "",
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
@@ -298,6 +299,13 @@ def runs_text(summary: dict[str, Any]) -> str:
             f"{totals['pending'] + totals['running']} not finished.")
 
 
+def provenance_markdown(found: dict[str, Any] | None) -> list[str]:
+    """The precision the runs trained at and the machines and versions they ran on (``analysis.provenance``)."""
+    if not found:
+        return []
+    return [f"**Precision:** {md_text(found['precision_text'])}", "", f"**Environment:** {md_text(found['environment_text'])}", ""]
+
+
 def produced_by_markdown(command: str | list[str] | None, report_command: str | None = None) -> list[str]:
     """The "Produced by" lines: every command that wrote the store, oldest first (run in that order into one --out,
     they store its runs again), then the ``headstart report`` whose settings this report keeps, if any."""
@@ -320,18 +328,24 @@ def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:
     if not ranking:
         return []
     measured = ranking["measured"]
-    what = f"measured {measured['metric']} (%)" if measured else "measured"
     lines = ["", "## Backbones ranked before training", "", md_text(ranking["text"]), "",
-             "| " + " | ".join(["backbone", *ranking["labels"], what]) + " |", "|---|---:|---:|---:|---:|"]
+             "| " + " | ".join(["backbone", *ranking["labels"], *ranking_heads(measured)]) + " |", "|---|---:|---:|---:|---:|---:|"]
     for r in ranking["rows"]:
         lines.append("| " + " | ".join([md_text(r["name"]), *ranking_cells(r)[1:]]) + " |")
     return lines
 
 
+def ranking_heads(measured: dict[str, Any] | None) -> list[str]:
+    """The measured columns' headers, naming the split: ``["measured test accuracy (%)", "95% CI"]``."""
+    return [f"measured test {measured['metric']} (%)" if measured else "measured", "95% CI"]
+
+
 def ranking_cells(row: dict[str, Any]) -> list[str]:
-    """A ranked backbone's row: name, LogME, H-score, kNN-LOO and the measured score in points ("–": not run here)."""
+    """A ranked backbone's row: name, LogME, H-score, kNN-LOO, the measured test score in points and its interval as the
+    results table gives it ("–": not run here)."""
     measured = "–" if row["measured"] is None else f"{100 * row['measured']:.1f}"
-    return [row["name"], f"{row['logme']:.4g}", f"{row['h_score']:.4g}", f"{row['knn_loo']:.3f}", measured]
+    ci = range_text(row["measured_ci"], lambda v: f"{100 * v:.1f}") if row.get("measured_ci") else "–"
+    return [row["name"], f"{row['logme']:.4g}", f"{row['h_score']:.4g}", f"{row['knn_loo']:.3f}", measured, ci]
 
 
 def paired_retention_text(diff: dict | None) -> str:

@@ -192,10 +192,11 @@ def test_the_backbone_ranking_sits_beside_what_the_store_measured(page: Any) -> 
     tab, _, events = page
     table = tab.locator("#ranking-table")
     assert table.locator("tr").first.locator("th").all_inner_texts() == ["backbone", "LogME", "H-score", "kNN-LOO",
-                                                                          "measured accuracy (%)"]
+                                                                          "measured test accuracy (%)", "95% CI"]
     rows = [row.locator("td").all_inner_texts() for row in table.locator("tr").all()[1:]]
     (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == "all"]
-    assert rows == [[EVIL, "-0.4", "1.2", "0.700", "\u2013"], ["tiny<b>", "-0.5", "0.9", "0.600", f"{100 * lp['mean']:.1f}"]]
+    assert rows == [[EVIL, "-0.4", "1.2", "0.700", "\u2013", "\u2013"], ["tiny<b>", "-0.5", "0.9", "0.600", f"{100 * lp['mean']:.1f}",
+                                                                      f"{100 * lp['ci_low']:.1f} \u2013 {100 * lp['ci_high']:.1f}"]]
     assert "64 pool rows of toy<i>" in tab.inner_text("#ranking") and events["dialogs"] == [] and events["errors"] == []
 
 

@@ -1,0 +1,65 @@
+"""Tests of headstart/analysis/provenance.py: a compare's report names the machines, versions and commit its runs
+recorded and the precision each arm trained at (``--precision auto`` resolved), in report.md, report.html and
+results.json, and its train command carries that precision."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from headstart.report import render
+from headstart.results import RunResult
+from headstart.store import Store
+
+SWEEP = {"data": "my data.csv", "backbone": "all-minilm-l6-v2", "backbones": [], "strategies": ["linear-probe", "lora"],
+         "arms": [], "options": {}, "train": {"max_steps": 3, "precision": "auto"}, "train_by_strategy": {}, "tune": None,
+         "grids": {}, "split": {"max_test": 100, "max_val": 300, "seed": 0, "test_fraction": 0.2, "val_fraction": 0.1,
+                                "dedupe": False, "stratify": True},
+         "text_column": None, "label_column": "label", "task": None, "group_column": None, "split_column": None,
+         "pooling": None, "retain": [], "eval_data": [], "tta": [], "sizes": [16], "seeds": 3}
+
+
+def run(strategy: str, seed: int, score: float, cpu: str, precision: str) -> RunResult:
+    spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "all-minilm-l6-v2",
+            "data": {"name": "my data.csv", "hash": "h"}, "options": {},
+            "train": {"max_steps": 3, "head_lr": 0.001, "lr": 1e-5, "precision": precision}}
+    environment = {"cpu": cpu, "device": "cpu", "git": "abc123", "headstart": "0.1.0", "python": "3.11.7",
+                   "libraries": {"torch": "2.13.0+cpu", "transformers": "5.23.0"}}
+    return RunResult(key=f"{strategy}-{seed}", spec=spec, status="done", metrics={"accuracy": score, "n": 100},
+                     val_metrics={"accuracy": score}, train_seconds=1.0, trainable_params=770,
+                     record={"environment": environment})
+
+
+def store_of(tmp_path: Path) -> Path:
+    results = [run("linear-probe", s, 0.8 + 0.01 * s, "Xeon A" if s < 2 else "EPYC B", "bf16") for s in range(3)]
+    results += [run("lora", s, 0.6 + 0.01 * s, "Xeon A", "fp32") for s in range(3)]
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep("headstart compare ...", SWEEP, plan=[{"key": r.key, "n": 16, "seed": r.spec["seed"]} for r in results])
+    return tmp_path
+
+
+def test_the_report_names_the_runs_environment_and_the_precision_they_used(tmp_path: Path) -> None:
+    """results.json said only "precision": "auto" and no report file named bf16, a CPU, a version or a commit."""
+    paths = render(store_of(tmp_path))
+    doc = json.loads(paths["results.json"].read_text())
+    found = doc["provenance"]
+    env = {e["name"]: e["values"] for e in found["environment"]}
+    assert env["CPU"] == [{"value": "Xeon A", "runs": 5}, {"value": "EPYC B", "runs": 1}]
+    assert env["torch"] == [{"value": "2.13.0+cpu", "runs": 6}] and env["git commit"][0]["value"] == "abc123"
+    arms = {p["arm"]: p["values"] for p in found["precision"]}
+    assert arms == {"linear-probe": [{"value": "bf16", "runs": 3}], "lora": [{"value": "fp32", "runs": 3}]}
+    markdown, html = paths["report.md"].read_text(), paths["report.html"].read_text()
+    for text in (markdown, html):
+        assert "Xeon A (5 runs), EPYC B (1 run)" in text and "torch 2.13.0+cpu" in text and "abc123" in text
+        assert "linear-probe bf16; lora fp32" in text and "asked: auto" in text
+    assert "**Precision:**" in markdown and "**Environment:**" in markdown
+
+
+def test_the_train_command_carries_the_precision_auto_resolved_to(tmp_path: Path) -> None:
+    """`train it:` left --precision at auto, which another CPU's probe may resolve to the other arithmetic."""
+    doc = json.loads(render(store_of(tmp_path))["results.json"].read_text())
+    command = doc["recommendation"][0]["train_commands"][0]
+    assert "--strategy linear-probe" in command["cli"] and "--precision bf16" in command["cli"]
+    assert "'precision': 'bf16'" in command["python"]
