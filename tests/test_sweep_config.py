@@ -378,3 +378,40 @@ def test_a_split_flag_over_the_files_split_is_named_in_the_flags_note(tmp_path, 
     assert (sweeps[2].split.max_test, sweeps[2].split.max_val, sweeps[2].split.dedupe) == (200, 100, False)
     code, _, err = run_cli([*common, "--max-val", "100", "--max-steps", "6"], monkeypatch, capsys)  # the file's values
     assert "captured" in err and "flags override" not in err, err  # it said "--max-val 100 replaces max_val = 100"
+
+
+# every key the sweep file documents as one string (sweep_config's docstring, README, docs/SCALE.md)
+STRING_KEYS = ("data", "backbone", "out", "text_column", "label_column", "task", "pooling", "group_column",
+               "split_column", "backend", "address")
+LIST_KEYS = ("strategies", "sizes", "arms", "retain", "eval_data", "tta", "backbones")
+
+
+@pytest.mark.parametrize("key", STRING_KEYS + LIST_KEYS)
+def test_a_number_for_a_string_or_list_key_is_named_as_the_file_writes_it(tmp_path, key):
+    """``out = 5``, ``backbone = 5`` and ``text_column = 5`` reached the store's, the backbone's and the data's code as a
+    number: a TypeError or AttributeError traceback, exit 1; ``data = 5`` named Python types ("got int"). Each string
+    key is checked where the file is read, as ``backend`` and ``address`` were."""
+    path = tmp_path / "sweep.toml"
+    value = "8.5" if key == "sizes" else "5"  # one whole size is one: sizes = 8
+    path.write_text(f"{key} = {value}\n")
+    with pytest.raises(ConfigError) as e:
+        read_config(path)
+    kind = "a list" if key in LIST_KEYS else "a string"
+    assert str(e.value).startswith(f"{key} in {str(path)!r} must be {kind} like {key} = " if kind == "a string"
+                                   else f"{key} in {str(path)!r} must be {kind} like "), str(e.value)
+    assert str(e.value).endswith(f"got {value}"), str(e.value)
+
+
+@pytest.mark.parametrize("key", ["out", "backbone", "text_column", "data"])
+def test_a_number_for_a_string_key_is_one_line_at_the_cli(tmp_path, monkeypatch, capsys, key):
+    from conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(40)))
+    lines = {"data": f"data = {str(data)!r}", "strategies": 'strategies = ["tfidf-logreg"]', "sizes": "sizes = [8]",
+             "seeds": "seeds = 1", "out": f"out = {str(tmp_path / 'cmp')!r}", key: f"{key} = 5"}
+    path.write_text("\n".join(lines.values()) + "\n")
+    assert_user_error(run_cli(["compare", "--config", str(path)], monkeypatch, capsys),
+                      f"{key} in {str(path)!r} must be a string like {key} = ")
+    assert not (tmp_path / "cmp").exists()
