@@ -415,3 +415,22 @@ def test_a_number_for_a_string_key_is_one_line_at_the_cli(tmp_path, monkeypatch,
     assert_user_error(run_cli(["compare", "--config", str(path)], monkeypatch, capsys),
                       f"{key} in {str(path)!r} must be a string like {key} = ")
     assert not (tmp_path / "cmp").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tune = 1\n", 'tune must be true, false or "lr" in {path}, got 1'),  # 1 == True: it read as tune = true
+    ("tune = 0\n", 'tune must be true, false or "lr" in {path}, got 0'),
+    ("tune = 1.0\n", 'tune must be true, false or "lr" in {path}, got 1.0'),
+    ("[split]\ndedupe = 1\n", "[split] dedupe in {path} must be true or false, got 1"),
+    ("[split]\nstratify = 0\n", "[split] stratify in {path} must be true or false, got 0"),
+    ('strategies = ["qlora"]\n[options.qlora]\ncheckpointing = 1\n',
+     "[options.qlora] checkpointing in {path} must be true or false, got 1"),
+])
+def test_a_switch_in_the_file_takes_true_or_false_not_a_number(tmp_path, text, message):
+    """``tune = 1`` ran as ``tune = true`` (Python's 1 == True) where ``tune = "yes"`` was refused: every switch of a
+    sweep file takes a TOML boolean (or, for tune, "lr")."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        read_config(path)
+    assert str(e.value).startswith(message.format(path=repr(str(path)))), str(e.value)
