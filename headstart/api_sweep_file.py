@@ -55,8 +55,8 @@ class FromFile:
 
     def check_lists(self, *, task: Any, strategies: tuple[str, ...], arms: Any) -> None:
         """The lists and the task the file set, refused as the file's keys (``strategies in 'sweep.toml' is empty``)
-        where the sweep's checks would name the flags they stand for: the task, an empty strategies or arms, an arm
-        listed twice, and a table for a strategy the sweep leaves out. Run before ``SweepSpec``, which names flags.
+        where the sweep's checks would name the flags they stand for: the task, the pooling, the backend, an empty
+        strategies or arms, an arm listed twice, and a table for a strategy the sweep leaves out. Run before ``SweepSpec``, which names flags.
 
         Args:
             task: the task the sweep reads its labels as; strategies: those it compares (its arms' where it has arms).
@@ -76,6 +76,20 @@ class FromFile:
             guess = closest(str(task), TASKS)
             fix = f"did you mean task = {toml_text(guess.split(chr(39))[1])}?" if guess else 'e.g. task = "classification"'
             raise ConfigError(f"task in {where} must be one of {', '.join(TASKS)}, got {toml_text(task)}; {fix}")
+        if "pooling" in self.filled:
+            from headstart.specs import pooling_modes
+            from headstart.surface import toml_names
+
+            try:
+                pooling_modes(self.filled["pooling"])
+            except ConfigError as e:  # "--pooling must be one of ...; e.g. --pooling mean", as the file writes it
+                text, value = toml_names(str(e), {"pooling"}), self.filled["pooling"]
+                raise ConfigError(text.replace("pooling must", f"pooling in {where} must", 1) if text.startswith("pooling must")
+                                  else text.replace(f"pooling {value!r}", f"pooling = {toml_text(value)} in {where}", 1)) from None
+        if "backend" in self.filled and self.filled["backend"] not in ("local", "ray"):
+            backend, guess = self.filled["backend"], closest(str(self.filled["backend"]), ("local", "ray"))
+            raise ConfigError(f"backend in {where} must be \"local\" or \"ray\", got {toml_text(backend)}"
+                              + (f"; did you mean backend = {toml_text(guess.split(chr(39))[1])}?" if guess else ""))
         if "arms" in self.filled:
             listed = split_arms(arms)
             if not listed:

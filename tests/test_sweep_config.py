@@ -465,3 +465,20 @@ def test_a_list_or_task_the_file_sets_is_named_as_its_key_not_as_a_flag(tmp_path
     result = run_cli(["compare", "--config", str(path)], monkeypatch, capsys)
     assert_user_error(result, message.format(path=repr(str(path))))
     assert "--" not in result[2], result[2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('pooling = "meen"\n', "pooling in {path} must be one of cls, max, mean, "),
+    ('pooling = "mean++cls"\n', 'pooling = "mean++cls" in {path} has an empty part'),
+    ('backend = "rayy"\n', 'backend in {path} must be "local" or "ray", got "rayy"; did you mean backend = "ray"?'),
+])
+def test_the_files_pooling_and_backend_are_named_as_its_keys(tmp_path, monkeypatch, capsys, text, message):
+    """pooling = "meen" said "--pooling must be one of ...; e.g. --pooling mean", backend = "rayy" "--backend must be
+    local or ray": flags the file's user never typed."""
+    from conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'data = "rotten-tomatoes"\nstrategies = ["tfidf-logreg"]\nsizes = [8]\nseeds = 1\n' + text)
+    result = run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cmp")], monkeypatch, capsys)
+    assert_user_error(result, message.format(path=repr(str(path))))
+    assert "--" not in result[2], result[2]
