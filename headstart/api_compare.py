@@ -231,6 +231,11 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
     strategies_list = parse_list(strategies if isinstance(strategies, str) else ",".join(map(str, strategies)),
                                  name=named("strategies"), noun="strategy", flag=spoken("--strategies", "strategies="))
     sizes_list = parse_sizes(DEFAULT_SIZES if a["sizes"] is None else a["sizes"], name=named("sizes"))
+    if from_file:  # its task, lists and tables named as the file's keys: the sweep's own checks name the flags
+        from headstart.arm_text import parse_arm, split_arms
+
+        compared = tuple(dict.fromkeys(parse_arm(arm)[0] for arm in split_arms(a["arms"]))) if a["arms"] else strategies_list
+        from_file.check_lists(task=a["task"], strategies=compared, arms=a["arms"])
     train = with_keywords(TrainConfig(**from_file.train) if from_file else as_config(config, TrainConfig),
                           checked=False, **{key: a[key] for key in TRAIN_KEYWORDS})  # SweepSpec checks the floors
     if from_file:  # the file's floors against the caps, once the values are read: a cap typed beside it wins over them

@@ -50,6 +50,66 @@ class FromFile:
     path: str = ""
     typed: dict[str, Any] = field(default_factory=dict)  # the max_steps / min_steps given
     filled: dict[str, Any] = field(default_factory=dict)  # the keywords the file's keys filled: a refusal names the key
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the strategies its [grid], [options.NAME] and
+    # [train_by_strategy.NAME] name (after narrowed): one outside the sweep is named as the file's table
+
+    def check_lists(self, *, task: Any, strategies: tuple[str, ...], arms: Any) -> None:
+        """The lists and the task the file set, refused as the file's keys (``strategies in 'sweep.toml' is empty``)
+        where the sweep's checks would name the flags they stand for: the task, the pooling, the backend, an empty
+        strategies or arms, an arm listed twice, and a table for a strategy the sweep leaves out. Run before ``SweepSpec``, which names flags.
+
+        Args:
+            task: the task the sweep reads its labels as; strategies: those it compares (its arms' where it has arms).
+            arms: the arms, as given.
+
+        Raises:
+            ConfigError: the file's key or table, the value and the fix as the file writes it.
+        """
+        from headstart.arguments import check_once
+        from headstart.arm_text import split_arms
+        from headstart.data.dataset import TASKS
+        from headstart.errors import closest
+        from headstart.surface import toml_text
+
+        where = repr(self.path)
+        if "task" in self.filled and task not in TASKS:
+            guess = closest(str(task), TASKS)
+            fix = f"did you mean task = {toml_text(guess.split(chr(39))[1])}?" if guess else 'e.g. task = "classification"'
+            raise ConfigError(f"task in {where} must be one of {', '.join(TASKS)}, got {toml_text(task)}; {fix}")
+        if "pooling" in self.filled:
+            from headstart.specs import pooling_modes
+            from headstart.surface import toml_names
+
+            try:
+                pooling_modes(self.filled["pooling"])
+            except ConfigError as e:  # "--pooling must be one of ...; e.g. --pooling mean", as the file writes it
+                text, value = toml_names(str(e), {"pooling"}), self.filled["pooling"]
+                raise ConfigError(text.replace("pooling must", f"pooling in {where} must", 1) if text.startswith("pooling must")
+                                  else text.replace(f"pooling {value!r}", f"pooling = {toml_text(value)} in {where}", 1)) from None
+        if "backend" in self.filled and self.filled["backend"] not in ("local", "ray"):
+            backend, guess = self.filled["backend"], closest(str(self.filled["backend"]), ("local", "ray"))
+            raise ConfigError(f"backend in {where} must be \"local\" or \"ray\", got {toml_text(backend)}"
+                              + (f"; did you mean backend = {toml_text(guess.split(chr(39))[1])}?" if guess else ""))
+        if "arms" in self.filled:
+            listed = split_arms(arms)
+            if not listed:
+                raise ConfigError(f"arms in {where} is empty; e.g. arms = [\"linear-probe\", \"lora[rank=4]\"], or leave it "
+                                  "out for strategies")
+            check_once(f"arms in {where}", listed, "arm")
+        elif "strategies" in self.filled and not strategies:
+            raise ConfigError(f"strategies in {where} is empty; e.g. strategies = [\"linear-probe\", \"lora\"], or leave it "
+                              "out for the default (scratch, linear-probe, full-finetune)")
+        compared = ("the strategies of arms" if "arms" in self.filled else "strategies" if "strategies" in self.filled
+                    else "the default strategies")
+        for table, names in self.tables.items():
+            for name in names:
+                if name not in strategies:
+                    named = f"[grid] {name}" if table == "grid" else f"[{table}.{name}]"
+                    raise ConfigError(f"{named} in {where} is for {name!r}, which is not in {compared}"
+                                      + (f" in {where}" if compared != "the default strategies" else "")
+                                      + f" ({', '.join(strategies)}){closest(name, strategies)}; "
+                                      + ("add an arm of it to arms" if "arms" in self.filled else "add it to strategies")
+                                      + " or drop the table")
 
     def capped(self) -> FromFile:
         """This with the note on the file's floors a given ``max_steps`` caps (``sweep_config.capped_floors``): run once
@@ -182,7 +242,9 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
     arguments["config"] = FromFile(train=train_fields, cap_over_floors=given.get("max_steps") is not None,
                                    command=command, notes=tuple(filter(None, notes)),
                                    floors={k: file[k] for k in ("train", "train_by_strategy") if k in file}, path=str(path),
-                                   typed={k: given.get(k) for k in ("max_steps", "min_steps")}, filled=filled)
+                                   typed={k: given.get(k) for k in ("max_steps", "min_steps")}, filled=filled,
+                                   tables={"grid": tuple(file_grids), **{table: tuple(file.get(table, {}))
+                                                                         for table in ("options", "train_by_strategy")}})
     return arguments
 
 
@@ -198,6 +260,8 @@ def file_keys_named(config: Any) -> Iterator[None]:
     try:
         yield
     except HeadstartError as error:
+        if "sizes" in getattr(config, "filled", {}):  # the sizes checked against the data: "size 64 in --sizes is larger"
+            reword(error, " in --sizes ", f" of sizes in {config.path!r} ")
         for key, value in getattr(config, "filled", {}).items():
             if key in COLUMN_KEYS and isinstance(value, str):
                 flag, named = f"--{key.replace('_', '-')}", f"{key} = {json.dumps(value)} in {config.path!r}"

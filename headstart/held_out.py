@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from headstart.evaluation import compute_metrics
 from headstart.metrics import selection_score
 
 MIN_ROWS = 20  # fewer validation rows than this: halves of under 10 rows say too little to score a check on
@@ -45,6 +44,8 @@ def on_halves(predictions: np.ndarray, targets: np.ndarray, *, task: str, label_
         The two halves' scalar ``compute_metrics`` (``n`` among them); None under ``MIN_ROWS`` rows (nothing is held
         out).
     """
+    from headstart.evaluation import compute_metrics  # torch: the analysis reads MIN_ROWS without it
+
     if len(targets) < MIN_ROWS:
         return None
     return tuple({k: v for k, v in compute_metrics(task, predictions[h], targets[h], label_names).items()

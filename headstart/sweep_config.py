@@ -49,6 +49,11 @@ TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out"
             "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "arm", "retain", "eval_data", "tta", "backbones",
             "group_column", "split_column", "backend", "address", "label_descriptions"}
 
+# the keys whose value is one string, each with an example as the file writes it
+STRING_KEYS = {"data": '"rotten-tomatoes"', "backbone": '"all-minilm-l6-v2"', "out": '"runs/compare"',
+               "text_column": '"text"', "label_column": '"label"', "task": '"classification"', "pooling": '"mean"',
+               "group_column": '"group"', "split_column": '"split"', "backend": '"ray"', "address": '"10.0.0.5:6379"'}
+
 
 def read_config(path: str | Path) -> dict[str, Any]:
     """Parse and check a sweep TOML file into plain data (``train`` stays a dict of TrainConfig fields)."""
@@ -92,7 +97,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if "split" in config:
         config["split"] = split
     _check_values(path, "split", split, SplitConfig)
-    for key, example in (("backend", '"ray"'), ("address", '"10.0.0.5:6379"')):
+    for key, example in STRING_KEYS.items():  # a number there reached the data's or the store's code as it was
         if key in config and not isinstance(config[key], str):
             raise ConfigError(f"{key} in {str(path)!r} must be a string like {key} = {example}, got {toml_text(config[key])}")
     for key in ("seeds", "workers"):  # counts: named here as the file's keys, not as the flags they stand in for
@@ -101,9 +106,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{key} in {str(path)!r} must be a positive integer like {key} = 3, got {toml_text(value)}")
     if "tune" in config:  # true / "lr": choose learning rates on validation; false: the strategies' defaults
         tune = config["tune"]
-        if tune not in (True, False, "lr"):
+        if not isinstance(tune, bool) and tune != "lr":  # 1 == True in Python: a number is no switch here
             raise ConfigError(f"tune must be true, false or \"lr\" in {str(path)!r}, got {toml_text(tune)}")
-        config["tune"] = "lr" if tune in (True, "lr") else None
+        config["tune"] = "lr" if tune is True or tune == "lr" else None
     if not isinstance(config.get("grid", {}), dict):
         raise ConfigError(f"grid must be a table of strategy = [values] in {str(path)!r}, e.g. [grid] full-finetune = [2e-5, 5e-5, 1e-4]")
     _check_strategy_tables(path, config)
@@ -111,7 +116,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
                                 ("arms", (str,), '["lora[rank=4]", "full-finetune+l2sp[weight=0.01]"]'),
                                 ("retain", (str,), '["drug-reviews"]'), ("eval_data", (str,), '["drug-reviews-sentiment"]'), ("tta", (str,), '["bn-adapt", "tent"]'), ("backbones", (str,), '["all-minilm-l6-v2", "ENCODER_FOLDER"]')):
         value = config.get(key)
-        if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
+        if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value) or (
+                key in config and not isinstance(value, (list, str)) and not (key == "sizes" and type(value) is int)):
             raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {toml_text(value)}")
     if "arm" in config:  # [[arm]] tables: arms whose options are easier to write as TOML than as text
         from headstart.arm_text import arm_text, split_arms

@@ -68,6 +68,9 @@ def _planned(sweep: SweepSpec, cells: list[RunSpec]) -> list[tuple[RunSpec, str,
     for n in sweep.sizes:
         if n is not None and n > pool:
             raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")
+        if n is not None and n == pool:  # the pool's rows in another order: a second curve point of the same data
+            raise DataError(f"size {n} in --sizes is the whole training pool of {data.name!r} ({pool}), which 'all' names; "
+                            + ("drop it: 'all' runs these rows already" if None in sweep.sizes else "write all instead"))
         if n is not None and n > 0 and data.task == "classification" and n < data.num_classes:
             raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
     if sweep.eval_data:  # labels that do not map, or an adaptation that cannot apply, are refused before any cell trains

@@ -247,3 +247,31 @@ def test_the_gap_benchmark_prints_each_cells_optimism_and_both_recommendations(t
     assert "| linear-probe | 16 | 30 / 30 / 30 | 80.0 | 72.0 | +8.0 (+8.0 to +8.0) | 70.0 |" in out, out
     held, best = out.split("recommendation on best checks")
     assert "- at every size tried: full-finetune" in held and "- at every size tried: linear-probe" in best, out
+
+
+def test_too_small_a_validation_is_named_as_why_no_score_is_held_out_and_the_footnote_says_optimistic() -> None:
+    """Under MIN_ROWS validation rows a brand-new store said "8 of 10 runs were stored before held-out scores were kept"
+    (zero-shot's single look stands as held out); now it names the rows, and the report's footnote says the choices
+    read each run's best check, which is optimistic, as ``train`` says of its own."""
+    from headstart.analysis import summarize
+    from headstart.report.markdown import choice_text
+
+    def small(r: RunResult) -> RunResult:
+        return dataclasses.replace(r, val_metrics={**r.val_metrics, "n": 8}, train_seconds=1.0, steps=5)
+
+    results = [small(_result(s, seed, val=v, held=None)) for seed in range(2) for s, v in (("linear-probe", 0.8),
+                                                                                            ("full-finetune", 0.7))]
+    zero_shot = small(_result("zero-shot", 0, val=0.6, held=None, looks=1, solved=True))
+    results.append(dataclasses.replace(zero_shot, spec={**zero_shot.spec, "n": 0, "n_requested": 0}))
+    source = cells(results)[("linear-probe", 16)].val_source
+    assert source == (f"validation (each run's best check: 4 of 5 runs had 8 validation rows, fewer than the {MIN_ROWS} "
+                      "that holding half of them out takes)"), source
+    text = choice_text(summarize(results))
+    assert text.startswith("Choices (recommendation, head start, crossover) are made on validation scores, each run's "
+                           "best check: optimistic"), text
+    assert "4 of 5 runs had 8 validation rows" in text and "stored before" not in text, text
+    # an older store's runs beside them are counted apart
+    older = [dataclasses.replace(_result("lora", seed, val=0.75, held=None), train_seconds=1.0, steps=5) for seed in range(2)]
+    assert cells(results + older)[("lora", 16)].val_source.endswith(
+        "4 of 7 runs had 8 validation rows, fewer than the 20 that holding half of them out takes; 2 of 7 runs were "
+        "stored before held-out scores were kept)")

@@ -62,7 +62,7 @@ def test_a_misspelt_key_in_any_table_of_the_file_gets_its_fix(tmp_path, text, me
     ('strategies = ["full-finetune"]\n[train_by_strategy.ful-finetune]\nlr = 1e-5\n',
      "[train_by_strategy.ful-finetune] in {path}: unknown strategy 'ful-finetune'; did you mean 'full-finetune'?"),
     ('strategies = ["lora"]\n[grid]\nlinear-probe = [1e-5, 1e-4]\n',  # a strategy, but not the sweep's
-     "--grid linear-probe=: 'linear-probe' is not in --strategies (lora)"),
+     "[grid] linear-probe in {path} is for 'linear-probe', which is not in strategies in {path} (lora)"),
     ('[[arm]]\nstrategy = "full-finetune"\nterms = { ewc = { wieght = 1 } }\n',
      "unknown option(s) ['wieght'] for objective term 'ewc'; did you mean 'weight'? (options: data, samples, weight)"),
 ])
@@ -270,7 +270,7 @@ def test_a_training_flag_replaces_the_files_value_in_every_table_a_strategys_own
     # a table for a strategy the file does not compare, emptied by a flag, is still refused as a typo, not dropped unseen
     path.write_text('strategies = ["linear-probe"]\n[train_by_strategy.lora]\nmax_steps = 80\n')
     code, _, err = run_cli([*common, "--max-steps", "20"], monkeypatch, capsys)
-    assert code == 2 and "settings given for 'lora', which is not in --strategies" in err, err
+    assert code == 2 and "[train_by_strategy.lora] in" in err and "is for 'lora', which is not in strategies in" in err, err
 
 
 @pytest.mark.parametrize("text, flags, message", [
@@ -322,7 +322,7 @@ def test_a_strategies_or_arms_flag_leaves_out_the_files_settings_for_the_strateg
     assert "captured" in err and "note: --arms leaves out full-finetune, partial-freeze, scratch: " in err, err
     assert (sweeps[1].strategies, sweeps[1].train_by_strategy) == (("linear-probe", "lora"), {})
     path.write_text('strategies = ["linear-probe"]\n[train_by_strategy.scratch]\nlr = 1e-3\n')
-    assert_user_error(run_cli(common, monkeypatch, capsys), "settings given for 'scratch', which is not in")
+    assert_user_error(run_cli(common, monkeypatch, capsys), "[train_by_strategy.scratch] in", "is for 'scratch', which is not in")
 
 
 def test_a_strategies_or_arms_flag_that_keeps_no_reader_of_the_files_label_descriptions_leaves_them_out(
@@ -378,3 +378,107 @@ def test_a_split_flag_over_the_files_split_is_named_in_the_flags_note(tmp_path, 
     assert (sweeps[2].split.max_test, sweeps[2].split.max_val, sweeps[2].split.dedupe) == (200, 100, False)
     code, _, err = run_cli([*common, "--max-val", "100", "--max-steps", "6"], monkeypatch, capsys)  # the file's values
     assert "captured" in err and "flags override" not in err, err  # it said "--max-val 100 replaces max_val = 100"
+
+
+# every key the sweep file documents as one string (sweep_config's docstring, README, docs/SCALE.md)
+STRING_KEYS = ("data", "backbone", "out", "text_column", "label_column", "task", "pooling", "group_column",
+               "split_column", "backend", "address")
+LIST_KEYS = ("strategies", "sizes", "arms", "retain", "eval_data", "tta", "backbones")
+
+
+@pytest.mark.parametrize("key", STRING_KEYS + LIST_KEYS)
+def test_a_number_for_a_string_or_list_key_is_named_as_the_file_writes_it(tmp_path, key):
+    """``out = 5``, ``backbone = 5`` and ``text_column = 5`` reached the store's, the backbone's and the data's code as a
+    number: a TypeError or AttributeError traceback, exit 1; ``data = 5`` named Python types ("got int"). Each string
+    key is checked where the file is read, as ``backend`` and ``address`` were."""
+    path = tmp_path / "sweep.toml"
+    value = "8.5" if key == "sizes" else "5"  # one whole size is one: sizes = 8
+    path.write_text(f"{key} = {value}\n")
+    with pytest.raises(ConfigError) as e:
+        read_config(path)
+    kind = "a list" if key in LIST_KEYS else "a string"
+    assert str(e.value).startswith(f"{key} in {str(path)!r} must be {kind} like {key} = " if kind == "a string"
+                                   else f"{key} in {str(path)!r} must be {kind} like "), str(e.value)
+    assert str(e.value).endswith(f"got {value}"), str(e.value)
+
+
+@pytest.mark.parametrize("key", ["out", "backbone", "text_column", "data"])
+def test_a_number_for_a_string_key_is_one_line_at_the_cli(tmp_path, monkeypatch, capsys, key):
+    from conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(40)))
+    lines = {"data": f"data = {str(data)!r}", "strategies": 'strategies = ["tfidf-logreg"]', "sizes": "sizes = [8]",
+             "seeds": "seeds = 1", "out": f"out = {str(tmp_path / 'cmp')!r}", key: f"{key} = 5"}
+    path.write_text("\n".join(lines.values()) + "\n")
+    assert_user_error(run_cli(["compare", "--config", str(path)], monkeypatch, capsys),
+                      f"{key} in {str(path)!r} must be a string like {key} = ")
+    assert not (tmp_path / "cmp").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tune = 1\n", 'tune must be true, false or "lr" in {path}, got 1'),  # 1 == True: it read as tune = true
+    ("tune = 0\n", 'tune must be true, false or "lr" in {path}, got 0'),
+    ("tune = 1.0\n", 'tune must be true, false or "lr" in {path}, got 1.0'),
+    ("[split]\ndedupe = 1\n", "[split] dedupe in {path} must be true or false, got 1"),
+    ("[split]\nstratify = 0\n", "[split] stratify in {path} must be true or false, got 0"),
+    ('strategies = ["qlora"]\n[options.qlora]\ncheckpointing = 1\n',
+     "[options.qlora] checkpointing in {path} must be true or false, got 1"),
+])
+def test_a_switch_in_the_file_takes_true_or_false_not_a_number(tmp_path, text, message):
+    """``tune = 1`` ran as ``tune = true`` (Python's 1 == True) where ``tune = "yes"`` was refused: every switch of a
+    sweep file takes a TOML boolean (or, for tune, "lr")."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        read_config(path)
+    assert str(e.value).startswith(message.format(path=repr(str(path)))), str(e.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('task = "regresion"\n', "task in {path} must be one of classification, multilabel, regression, got \"regresion\"; "
+                             "did you mean task = \"regression\"?"),
+    ("strategies = []\n", "strategies in {path} is empty; e.g. strategies = ["),
+    ("arms = []\n", "arms in {path} is empty; e.g. arms = ["),  # it ran the default strategies
+    ('arms = ["tfidf-logreg", "embed-knn", "tfidf-logreg"]\n',
+     "arms in {path} lists an arm twice (tfidf-logreg, embed-knn, tfidf-logreg); give each once"),
+    ('strategies = ["tfidf-logreg"]\nsizes = [8, 16, 10000, "all"]\n',
+     "size 10000 of sizes in {path} is larger than the training pool of 'data.csv' ("),
+    ("[train_by_strategy.lora]\nlr = 1e-3\n", "[train_by_strategy.lora] in {path} is for 'lora', which is not in the "
+                                              "default strategies (scratch, linear-probe, full-finetune); add it to strategies"),
+    ('strategies = ["tfidf-logreg"]\n[options.lora]\nrank = 4\n',
+     "[options.lora] in {path} is for 'lora', which is not in strategies in {path} (tfidf-logreg); add it to strategies"),
+    ('arms = ["tfidf-logreg"]\n[train_by_strategy.lora]\nlr = 1e-3\n',
+     "[train_by_strategy.lora] in {path} is for 'lora', which is not in the strategies of arms in {path} (tfidf-logreg)"),
+])
+def test_a_list_or_task_the_file_sets_is_named_as_its_key_not_as_a_flag(tmp_path, monkeypatch, capsys, text, message):
+    """task = "regresion", strategies = [], an arm listed twice, a size beyond the pool and a [train_by_strategy.NAME]
+    for a strategy the sweep lacks were told as the flags the keys stand for ("--task must be one of", "--strategies is
+    empty", "--arms lists an arm twice", "size 64 in --sizes", "not in --strategies"), as sizes given twice was not."""
+    from conftest import assert_user_error, run_cli
+
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(40)))
+    path = tmp_path / "sweep.toml"
+    path.write_text(f"data = {str(data)!r}\nseeds = 1\nout = {str(tmp_path / 'cmp')!r}\n" + text)
+    result = run_cli(["compare", "--config", str(path)], monkeypatch, capsys)
+    assert_user_error(result, message.format(path=repr(str(path))))
+    assert "--" not in result[2], result[2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('pooling = "meen"\n', "pooling in {path} must be one of cls, max, mean, "),
+    ('pooling = "mean++cls"\n', 'pooling = "mean++cls" in {path} has an empty part'),
+    ('backend = "rayy"\n', 'backend in {path} must be "local" or "ray", got "rayy"; did you mean backend = "ray"?'),
+])
+def test_the_files_pooling_and_backend_are_named_as_its_keys(tmp_path, monkeypatch, capsys, text, message):
+    """pooling = "meen" said "--pooling must be one of ...; e.g. --pooling mean", backend = "rayy" "--backend must be
+    local or ray": flags the file's user never typed."""
+    from conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'data = "rotten-tomatoes"\nstrategies = ["tfidf-logreg"]\nsizes = [8]\nseeds = 1\n' + text)
+    result = run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cmp")], monkeypatch, capsys)
+    assert_user_error(result, message.format(path=repr(str(path))))
+    assert "--" not in result[2], result[2]

@@ -19,6 +19,7 @@ from headstart.analysis import flags, grids
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
 from headstart.analysis.units import validation_metric
+from headstart.held_out import MIN_ROWS
 from headstart.results import RunResult, chosen_on_validation, given
 
 CONFIDENCE = 0.95
@@ -136,13 +137,18 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
         if isinstance(value, (int, float)) and math.isfinite(value):
             groups[(arm_name(r), requested(r.spec))].append(r)
     validated = [r for runs in groups.values() for r in runs if _finite((r.val_metrics or {}).get(on) if on else None)]
-    older = sum(not _finite(held_out_score(r, on)) for r in validated)  # runs stored without a held-out score
-    held = bool(validated) and older == 0
+    lacking = [r for r in validated if not _finite(held_out_score(r, on))]  # runs without a held-out score
+    held = bool(validated) and not lacking
     read = (lambda r: held_out_score(r, on)) if held else (lambda r: (r.val_metrics or {}).get(on) if on else None)
     source = ("held-out " if held else "") + ("validation" if on == metric or on is None else f"in-domain validation {on}")
-    if 0 < older < len(validated):  # a mixed store: one basis for all, said
-        source += (f" (each run's best check: {older} of {len(validated)} runs were stored before held-out scores were "
-                   "kept)")
+    few = [r for r in lacking if _finite((r.val_metrics or {}).get("n")) and r.val_metrics["n"] < MIN_ROWS]
+    if few or 0 < len(lacking) < len(validated):  # one basis for all, and why: too few rows to hold half out, or older runs
+        rows = sorted({int(r.val_metrics["n"]) for r in few})
+        why = ([f"{len(few)} of {len(validated)} runs had {rows[0] if len(rows) == 1 else f'under {MIN_ROWS}'} validation "
+                f"rows, fewer than the {MIN_ROWS} that holding half of them out takes"] if few else []) + (
+               [f"{len(lacking) - len(few)} of {len(validated)} runs were stored before held-out scores were kept"]
+               if len(lacking) > len(few) else [])
+        source += f" (each run's best check: {'; '.join(why)})"
     out = {}
     for (strategy, n), runs in groups.items():
         by_seed: dict[int, list[float]] = defaultdict(list)

@@ -45,7 +45,7 @@ def compare(
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
                                                      "comma-separated, e.g. 'lora[rank=4],lora[rank=16],full-finetune+l2sp[weight=0.1]'.")] = None,
-    sizes: Annotated[Optional[str], typer.Option(help=f"Comma-separated labelled-set sizes; 'all' = the whole pool (default: {COMPARE_DEFAULTS['sizes']}).")] = None,
+    sizes: Annotated[Optional[str], typer.Option(help=f"Comma-separated labelled-set sizes; 'all' = the whole pool (a size equal to it is refused: write all) (default: {COMPARE_DEFAULTS['sizes']}).")] = None,
     seeds: Annotated[Optional[int], typer.Option(help=f"Seeds per cell, 0 .. seeds-1 (default: {COMPARE_DEFAULTS['seeds']}).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help=f"Directory of the store and the report (default: {COMPARE_DEFAULTS['out']}).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Local worker processes (threads are divided between them).")] = None,

@@ -120,12 +120,16 @@ def choice_text(summary: dict[str, Any]) -> str:
     is not held out."""
     picks = [p for band in summary.get("recommendation") or [] for p in band.get("evidence") or []]
     held = any(p.get("chosen_on", "").startswith("held-out") for p in picks)
+    why = next((p["chosen_on"].split("each run's best check: ", 1)[1].split(")", 1)[0] for p in picks
+                if "each run's best check: " in p.get("chosen_on", "")), None)
     tuned = summary.get("tuned") or []
     return ("Choices (recommendation, head start, crossover) are made on validation scores"
             + (" held out from each run's own checkpoint choice: a run keeps the checkpoint its validation split scores "
                "best, and that best is luckier the more often a run looks and the more its checks differ, so "
                "the choices read each run's pick on one half of its validation rows scored on the other half, both "
                "ways round and averaged" if held else "")
+            + (f", each run's best check: optimistic, for a run keeps the checkpoint its validation split scores best, "
+               f"and that best is luckier the more often a run looks ({why})" if why and not held else "")
             + ((f" (not held out from the learning rate that tuning chose for {', '.join(tuned)}: its search read all "
                 "the validation rows)" if held else f" (the learning rate tuning chose for {', '.join(tuned)} was "
                 "chosen on the same validation rows)") if tuned else "")
