@@ -293,3 +293,22 @@ def test_a_missing_store_names_the_python_call_from_python(tmp_path: Path, monke
         assert_user_error(run_cli([command, str(tmp_path / "empty")], monkeypatch, capsys),
                           f"run `headstart compare --out {tmp_path / 'empty'}` first")
     assert_user_error(run_cli(["runs", str(run)], monkeypatch, capsys), "(headstart train)", f"headstart evaluate {run} scores")
+
+
+def test_a_live_lease_of_a_process_gone_from_this_host_can_be_taken(tmp_path: Path) -> None:
+    """A compare killed with -9 holds its lease for two minutes; another compare on the same host skipped the cell,
+    though its owner is provably gone (the same host, no such process). A live owner, or another host's, keeps it."""
+    import os
+    import socket
+
+    host = socket.gethostname()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with Store(tmp_path) as store:
+        assert store.claim("dead", spec(), f"{host}:{gone.stdout.strip()}:x", 3600)
+        assert store.claim("live", spec(seed=1), f"{host}:{os.getpid()}:y", 3600)
+        assert store.claim("far", spec(seed=2), f"not-{host}:{gone.stdout.strip()}:z", 3600)
+        assert store.abandoned() == {"dead"}
+        assert store.claim("dead", spec(), f"{host}:{os.getpid()}:me", 60)
+        assert not store.claim("live", spec(seed=1), f"{host}:{os.getpid()}:me", 60)
+        assert not store.claim("far", spec(seed=2), f"{host}:{os.getpid()}:me", 60)
+        assert store.abandoned() == set()
