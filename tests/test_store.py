@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -312,3 +313,48 @@ def test_a_live_lease_of_a_process_gone_from_this_host_can_be_taken(tmp_path: Pa
         assert not store.claim("live", spec(seed=1), f"{host}:{os.getpid()}:me", 60)
         assert not store.claim("far", spec(seed=2), f"{host}:{os.getpid()}:me", 60)
         assert store.abandoned() == set()
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """``folder`` made unwritable for real: chmod a-w, or (as root, whom chmod does not stop) ``chattr +i``; skips where
+    neither takes."""
+    import os
+    import shutil
+
+    mode = folder.stat().st_mode
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if os.access(folder, os.W_OK) and shutil.which("chattr"):
+            immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        if os.access(folder, os.W_OK):
+            pytest.skip("no way to make a folder unwritable here (root, and no chattr)")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(mode)
+
+
+def test_a_store_in_a_folder_that_cannot_be_written_is_read_and_not_called_damaged(tmp_path: Path, monkeypatch, capsys) -> None:
+    """runs and report on a store in a read-only folder said "is not a usable headstart store (unable to open database
+    file); restore it from a backup": the store was intact. A reader now opens it read-only; a writer names the folder."""
+    from conftest import run_cli
+
+    with Store(tmp_path / "ro") as store:
+        store.put(done("k1"))
+        store.put(done("k2", acc=0.5, seed=1))
+    before = (tmp_path / "ro" / FILENAME).read_bytes()
+    with unwritable(tmp_path / "ro"):
+        with Store(tmp_path / "ro", create=False) as store:
+            assert [r.key for r in store.results()] == ["k1", "k2"] and store.abandoned() == set()
+        code, printed, err = run_cli(["runs", str(tmp_path / "ro")], monkeypatch, capsys)
+        assert code == 0 and "k1" in printed and "k2" in printed, err
+        code, _, err = run_cli(["report", str(tmp_path / "ro")], monkeypatch, capsys)  # read; its report has nowhere to go
+        assert code == 2 and f"cannot write the report into {str(tmp_path / 'ro')!r}" in err and "backup" not in err, err
+        with pytest.raises(StoreError) as refused:
+            Store(tmp_path / "ro").open()
+        said = str(refused.value)
+        assert f"the folder {str(tmp_path / 'ro')!r} cannot be written" in said and "backup" not in said, said
+    assert (tmp_path / "ro" / FILENAME).read_bytes() == before

@@ -290,7 +290,8 @@ def _rendering(directory: Path) -> Iterator[None]:
     try:
         handle = open(directory / ".report.lock", "a")
     except OSError as exc:
-        raise StoreError(f"cannot write the report into {str(directory)!r} ({exc.strerror}); check its permissions") from exc
+        raise StoreError(f"cannot write the report into {str(directory)!r} ({exc.strerror}); check its permissions, or copy "
+                         "the folder and report the copy (headstart runs reads it where it is)") from exc
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         yield
