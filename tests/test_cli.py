@@ -886,6 +886,23 @@ def test_a_compare_with_another_max_steps_says_its_arms_are_new_and_the_stored_o
         assert code == 0 and "note: the store's" not in err, err
 
 
+def test_a_compare_with_another_max_test_says_it_is_a_new_experiment(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """The same compare again with --max-test 30 after 40 trained every cell anew and said nothing under its plan
+    line, where --max-steps names what changed: a split setting is the experiment's, and the note says so."""
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "16",
+               "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "cmp")]
+    code, out, err = cli([*compare, "--max-test", "40"], monkeypatch, capsys)
+    assert code == 0 and "note: the store's" not in err, err
+    code, out, err = cli([*compare, "--max-test", "30"], monkeypatch, capsys)
+    said = ("note: the store's runs ran with --max-test 40; these run with --max-test 30: a new experiment (another split "
+            "of the data), so no stored run is reused; the report shows it, and the stored one under Other experiments "
+            "in this store\n")
+    assert code == 0 and "0 already stored, 1 to train\n" + said in err, err
+    assert "Other experiments in this store" in (tmp_path / "cmp" / "report.md").read_text()
+    code, out, err = cli([*compare, "--max-test", "30"], monkeypatch, capsys)
+    assert code == 0 and "note: the store's" not in err, err
+
+
 def test_an_interrupted_compare_says_how_many_cells_it_stored_and_the_rerun_bar_starts_there(monkeypatch, capsys, toy_csv,
                                                                                              tiny_registry, tmp_path):
     """Ctrl-C after the first cell: "interrupted: 1 of 4 cells stored; ..." (it said a bare "interrupted; what finished
