@@ -55,6 +55,7 @@ class SweepOutcome:
     seconds: float = 0.0
     nodes: dict[str, int] = field(default_factory=dict)  # --backend ray: cells trained per Ray node id
     elsewhere: int = 0  # cells another compare on the store claimed first (in training there, or done meanwhile)
+    taken: list[str] = field(default_factory=list)  # their keys: whether each is still trained there is the store's word
     stored: dict[str, int] = field(default_factory=dict)  # the skipped cells by their stored status
 
 
@@ -304,6 +305,7 @@ def _claimed(todo, store, owner, outcome: SweepOutcome, eta: SweepEta) -> Iterat
         else:
             eta.dropped(cell[1])  # another compare holds it: not this sweep's time
             outcome.elsewhere += 1
+            outcome.taken.append(cell[1])
 
 
 def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta) -> None:
