@@ -52,6 +52,7 @@ class CompareResult:
     notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
     mlflow: dict[str, int] | None = None  # with report_to="mlflow": tracking.log_store's {logged, skipped}
     elsewhere: int = 0  # cells another compare on the same store claimed first (training there, or done meanwhile)
+    elsewhere_training: int = 0  # of those, the cells a live compare still trained as this one ended (``_still_training``)
     keys: frozenset[str] = field(default=frozenset(), repr=False)  # every cell's run key: the runs this call stands for
     trained_statuses: dict[str, int] = field(default_factory=dict)  # the cells trained by this call, by status
 
@@ -333,6 +334,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     with shown_progress(progress, "sweep") as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned), changed),
                             leakage=leakage, backend=backend, address=address, planned=planned, by=by)
+    training = _still_training(out, outcome.taken)  # before the report: a cell said training is one it leaves out
     reports = rerender(out)  # with the store's last `headstart report` settings (--margin, --metric), if it set any
     logged = None
     if report_to:
@@ -343,7 +345,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
                          statuses=_merged(outcome.stored, outcome.statuses), trained_statuses=dict(outcome.statuses),
                          seconds=outcome.seconds,
                          summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
-                         notes=notes, mlflow=logged, elsewhere=outcome.elsewhere, keys=frozenset(key for _, key, _ in planned))
+                         notes=notes, mlflow=logged, elsewhere=outcome.elsewhere, elsewhere_training=training, keys=frozenset(key for _, key, _ in planned))
 
 
 def _merged(*counts: dict[str, int]) -> dict[str, int]:
@@ -384,6 +386,18 @@ def _changed(out: str | Path, planned: list[Any]) -> str | None:
     with Store(out) as store:  # as the writer it is: another compare on this store may have made the file, not yet its tables
         stored = store.results()
     return changed_text([resolved for _, _, resolved in planned], stored)
+
+
+def _still_training(out: str | Path, taken: list[str]) -> int:
+    """How many of ``taken`` (cells another compare held) are still ``running`` under a live owner: not finished there,
+    nor abandoned by a compare that is gone (``Store.abandoned``, the verdict ``runs`` and the report use)."""
+    from headstart.store import Store
+
+    if not taken:
+        return 0
+    with Store(out) as store:
+        live = set(store.running_owners()) - store.abandoned()
+    return len(set(taken) & live)
 
 
 def _saying_plan(update: Any, sweep: Any, cells: int, changed: str | None = None) -> Any:

@@ -110,7 +110,7 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     from headstart.errors import ConfigError
     from headstart.results import STATUSES
     from headstart.run_meta import as_run_path
-    from headstart.store import Store, owner_is_dead
+    from headstart.store import Store
 
     directory = as_run_path(directory, name="directory", what="a store folder (runs.sqlite)", example="headstart.runs('runs/cmp')")
     choices = (*STATUSES, SUPERSEDED)
@@ -118,7 +118,7 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
         raise ConfigError(f"--status must be one of {', '.join(choices)}, got {status!r}; e.g. --status done")
     with Store(Path(directory), create=False) as store:
         every = store.results()
-        owners = store.running_owners()
+        abandoned = store.abandoned()
         plan = (store.sweep() or {}).get("plan")
     labels = label_arms(every, planned=planned_cells(plan, every))  # over the whole store and its plan, as the report
     # what the compare report leaves out; a continual step or a multitask run is in its own report, which keeps each
@@ -162,5 +162,5 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
              "superseded": r.key in older,
              # claimed by a process of this machine that no longer exists (a compare killed with -9): the next compare
              # on the store takes it back and trains it; nothing is training it now
-             "abandoned": r.status == "running" and r.key in owners and owner_is_dead(owners[r.key])}
+             "abandoned": r.status == "running" and r.key in abandoned}
             for r in every if listed(r)]

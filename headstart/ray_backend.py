@@ -300,6 +300,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                     if not store.claim(key, resolved, owner, hooks.lease_seconds):
                         hooks.dropped(key)
                         outcome.elsewhere += 1
+                        outcome.taken.append(key)
                         continue  # another compare holds it
                     held[key] = resolved
                     with heartbeat.lock:

@@ -163,7 +163,8 @@ class Store:
         """Atomically take a cell for training.
 
         The claim succeeds when the cell is not done and not held by another owner whose lease is still
-        live; an expired lease (its worker died) can be re-claimed, and an owner may renew its own lease.
+        live; an expired lease (its worker died) can be re-claimed, and so can a live one whose owner ran on this host
+        and is gone (``owner_is_dead``: a compare killed with -9); an owner may renew its own lease.
 
         Args:
             key: the run key.
@@ -184,7 +185,7 @@ class Store:
                 if table.finished(old):
                     return False
                 held = old["status"] == "running" and old["owner"] not in (None, owner)
-                if held and (old["lease_until"] is None or old["lease_until"] > now):
+                if held and (old["lease_until"] is None or old["lease_until"] > now) and not owner_is_dead(old["owner"]):
                     return False
                 conn.execute(  # the spec too: a damaged done row taken again gets its spec back before it trains
                     "UPDATE runs SET status='running', spec=?, owner=?, lease_until=?, error=NULL, updated_at=? WHERE key=?",
@@ -204,6 +205,12 @@ class Store:
         with self._reading():
             rows = self.conn.execute("SELECT key, owner FROM runs WHERE status = 'running'").fetchall()
         return {r["key"]: r["owner"] for r in rows if r["owner"]}
+
+    def abandoned(self) -> set[str]:
+        """Keys of the ``running`` cells whose claiming process ran on this host and is gone (``owner_is_dead``):
+        nothing trains them, and the next claim takes them. What ``runs`` marks abandoned and the report does not count
+        as being trained now."""
+        return {key for key, owner in self.running_owners().items() if owner_is_dead(owner)}
 
     def release_dead(self, is_dead: Callable[[str], bool]) -> int:
         """Put ``running`` cells whose owner ``is_dead`` back to ``pending`` (their lease need not expire first).

@@ -3,12 +3,16 @@
 What is refused, each with its fix: a folder with no store (``missing_store`` says what the path holds instead: a
 saved run, a file, a meta-train output), a folder that cannot be made, a file that is not SQLite or holds another
 program's tables, an empty store beside a report of earlier runs, a damaged or locked one, another schema version.
-The messages name ``--out`` on the CLI and ``out=`` from Python (``out_words``). No torch here.
+A store in a folder that cannot be written (permissions, a read-only mount, ``chattr +i``) is intact: a reader opens it
+read-only (``read_only``), a writer says the folder cannot be written, never that the store is damaged. The messages name ``--out`` on the CLI and ``out=`` from Python (``out_words``). No torch here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 from headstart import store_rows as table
@@ -109,6 +113,10 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         conn.execute("SELECT key FROM runs LIMIT 1").fetchall()  # a store whose runs table is gone is damaged
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if "unable to open" in str(exc) and not os.access(path, os.W_OK):  # SQLite could not make its -wal / -shm there
+            if create:
+                raise StoreError(unwritable(path)) from exc
+            return read_only(path)
         if "full" in str(exc):
             raise StoreError(f"cannot write the results store {str(file)!r}: the disk is full; free space or "
                              f"choose {out_words('folder', article=True)} on another disk") from exc
@@ -123,4 +131,54 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
             f"results store {str(file)!r} has schema version {version!r}, this headstart reads version "
             f"{SCHEMA_VERSION}; use the headstart version that wrote it, or write to a new directory with {out_words()}"
         )
+    return conn
+
+
+def unwritable(path: Path) -> str:
+    """Why a writer cannot use the intact store in ``path``, a folder that cannot be written, and the fixes."""
+    return (f"the folder {str(path)!r} cannot be written (its permissions, a read-only mount or an immutable flag), so "
+            f"its results store cannot take new runs; the store is unchanged: make the folder writable, or copy it and "
+            f"point {out_words()} at the copy")
+
+
+def read_only(path: Path) -> sqlite3.Connection:
+    """Connect read-only to the store of ``path``, a folder that cannot be written: SQLite cannot make the ``-shm`` file
+    a WAL reader needs there, so where none is left beside the file the store is opened as ``immutable`` (nothing can
+    write it either); a non-empty ``-wal`` holds rows the file does not, so it is read with ``mode=ro`` or refused.
+
+    Raises:
+        StoreError: the store cannot be read this way (a write-ahead log to replay), holds no headstart runs, or has
+            another schema version (an older one is upgraded by a writer).
+    """
+    file = path / FILENAME
+    wal = file.with_name(FILENAME + "-wal")
+    logged = wal.exists() and wal.stat().st_size > 0
+    where = "file:" + urllib.parse.quote(str(file.absolute())) + ("?mode=ro" if logged else "?mode=ro&immutable=1")
+    try:
+        conn = sqlite3.connect(where, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+            conn.close()
+            raise StoreError(f"{str(file)!r} holds no headstart runs (an empty or foreign SQLite file); point at "
+                             f"the folder a compare, adapt, continual or multitask run wrote")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        conn.execute("SELECT key FROM runs LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        with contextlib.suppress(NameError):
+            conn.close()
+        if "unable to open" in str(exc):  # a log to replay, and no -shm to read it through
+            raise StoreError(f"the folder {str(path)!r} cannot be written, and its results store has changes still in "
+                             f"{wal.name!r} that reading needs to write beside it; make the folder writable, or copy "
+                             "the folder and read the copy") from exc
+        raise StoreError(f"{str(file)!r} is not a usable headstart store ({exc}); restore it from a backup, or give "
+                         "another store's folder") from exc
+    version = None if row is None else row["value"]
+    if str(version) != str(SCHEMA_VERSION):
+        conn.close()
+        older = str(version) in ("1", "2", "3")  # init_schema upgrades these in place, which needs a writable folder
+        raise StoreError(
+            f"results store {str(file)!r} has schema version {version!r}, this headstart reads version {SCHEMA_VERSION}"
+            + (f"; it upgrades the store when it opens it in a writable folder: make {str(path)!r} writable, or copy it"
+               if older else "; use the headstart version that wrote it"))
     return conn

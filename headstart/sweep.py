@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ class SweepOutcome:
     seconds: float = 0.0
     nodes: dict[str, int] = field(default_factory=dict)  # --backend ray: cells trained per Ray node id
     elsewhere: int = 0  # cells another compare on the store claimed first (in training there, or done meanwhile)
+    taken: list[str] = field(default_factory=list)  # their keys: whether each is still trained there is the store's word
     stored: dict[str, int] = field(default_factory=dict)  # the skipped cells by their stored status
 
 
@@ -287,12 +288,28 @@ def _cell_progress(progress: Callable | None, done: int, total: int, label: str)
     return update
 
 
-def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta) -> None:
-    for done, (spec, key, resolved) in enumerate(todo):
-        if not store.claim(key, resolved, owner, LEASE_SECONDS):
-            eta.dropped(key)  # another compare holds it: not this sweep's time
+def _claimed(todo, store, owner, outcome: SweepOutcome, eta: SweepEta) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+    """The cells of ``todo`` this sweep claims, each claimed just before it is yielded; then, once more, those another
+    compare on the store held: a compare that died meanwhile on this host (killed with -9) holds nothing, and
+    ``Store.claim`` takes its cell over, as a sweep starting now would (``release_dead``). What is still held then is
+    counted in ``outcome.elsewhere``."""
+    held = []
+    for cell in todo:
+        if store.claim(cell[1], cell[2], owner, LEASE_SECONDS):
+            yield cell
+        else:
+            held.append(cell)
+    for cell in held:
+        if store.claim(cell[1], cell[2], owner, LEASE_SECONDS):
+            yield cell
+        else:
+            eta.dropped(cell[1])  # another compare holds it: not this sweep's time
             outcome.elsewhere += 1
-            continue
+            outcome.taken.append(cell[1])
+
+
+def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta) -> None:
+    for done, (spec, key, resolved) in enumerate(_claimed(todo, store, owner, outcome, eta)):
         with heartbeat.lock:
             heartbeat.active[key] = resolved
         eta.started(key)
@@ -360,19 +377,20 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
     context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
     pending: dict[Any, tuple[str, dict[str, Any]]] = {}
     held: dict[str, dict[str, Any]] = {}  # every cell claimed and not yet recorded: a Ctrl-C anywhere releases them all
-    queue = list(todo)
+    queue = _claimed(todo, store, owner, outcome, eta)
+    more = True  # cells left in queue
     done = 0
     workers_seen: dict[int, Any] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init,
                              initargs=(threads, os.getpid(), pool_devices(workers), context.Value("i", 0))) as pool:
         try:
-            while queue or pending:
-                while queue and len(pending) < workers:
-                    spec, key, resolved = queue.pop(0)
-                    if not store.claim(key, resolved, owner, LEASE_SECONDS):
-                        eta.dropped(key)  # another compare holds it
-                        outcome.elsewhere += 1
-                        continue
+            while more or pending:
+                while more and len(pending) < workers:
+                    cell = next(queue, None)
+                    if cell is None:
+                        more = False
+                        break
+                    spec, key, resolved = cell
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved

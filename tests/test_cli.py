@@ -903,6 +903,66 @@ def test_a_compare_with_another_max_steps_says_its_arms_are_new_and_the_stored_o
         assert code == 0 and "note: the store's" not in err, err
 
 
+def test_a_compare_with_another_max_test_says_it_is_a_new_experiment(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """The same compare again with --max-test 30 after 40 trained every cell anew and said nothing under its plan
+    line, where --max-steps names what changed: a split setting is the experiment's, and the note says so."""
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "16",
+               "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "cmp")]
+    code, out, err = cli([*compare, "--max-test", "40"], monkeypatch, capsys)
+    assert code == 0 and "note: the store's" not in err, err
+    code, out, err = cli([*compare, "--max-test", "30"], monkeypatch, capsys)
+    said = ("note: the store's runs ran with --max-test 40; these run with --max-test 30: a new experiment (another split "
+            "of the data), so no stored run is reused; the report shows it, and the stored one under Other experiments "
+            "in this store\n")
+    assert code == 0 and "0 already stored, 1 to train\n" + said in err, err
+    assert "Other experiments in this store" in (tmp_path / "cmp" / "report.md").read_text()
+    code, out, err = cli([*compare, "--max-test", "30"], monkeypatch, capsys)
+    assert code == 0 and "note: the store's" not in err, err
+
+
+def test_a_cell_another_compare_took_is_said_training_only_while_it_still_is(monkeypatch, capsys, toy_csv, tiny_registry,
+                                                                              tmp_path):
+    """The count line said "one still training there is not in this report" for any cell another compare took, even
+    one that compare had finished (or that no one trains) by the time this one ended; it now says it of the cells a
+    live compare still holds, by the verdict runs and the report use."""
+    import socket
+    import sqlite3
+
+    import headstart.sweep
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    out = tmp_path / "cmp"
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "16",
+               "--seeds", "2", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(out)]
+    code, _, err = cli(compare, monkeypatch, capsys)
+    assert code == 0, err
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        with Store(out) as store:
+            kept = store.results()[-1]
+        with sqlite3.connect(out / "runs.sqlite") as conn:  # as a compare that claimed it first and trains it now
+            conn.execute("UPDATE runs SET status='running', owner=?, lease_until=1e12 WHERE key=?",
+                         (f"{socket.gethostname()}:{other.pid}:x", kept.key))
+        code, printed, err = cli(compare, monkeypatch, capsys)
+        assert code == 0 and ", 1 taken by another compare on this store (1 still training there is not in this report" in printed, printed
+        real = headstart.sweep.run_sweep
+
+        def finished_there(*args, **kwargs):  # the other compare stores the cell before this one ends
+            outcome = real(*args, **kwargs)
+            with Store(out) as store:
+                store.put(RunResult(kept.key, kept.spec, "done", metrics=kept.metrics))
+            return outcome
+
+        monkeypatch.setattr(headstart.sweep, "run_sweep", finished_there)
+        code, printed, err = cli(compare, monkeypatch, capsys)
+        assert code == 0 and ", 1 taken by another compare on this store in " in printed, printed
+        assert "still training" not in printed
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_an_interrupted_compare_says_how_many_cells_it_stored_and_the_rerun_bar_starts_there(monkeypatch, capsys, toy_csv,
                                                                                              tiny_registry, tmp_path):
     """Ctrl-C after the first cell: "interrupted: 1 of 4 cells stored; ..." (it said a bare "interrupted; what finished

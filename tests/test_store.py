@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -293,3 +294,67 @@ def test_a_missing_store_names_the_python_call_from_python(tmp_path: Path, monke
         assert_user_error(run_cli([command, str(tmp_path / "empty")], monkeypatch, capsys),
                           f"run `headstart compare --out {tmp_path / 'empty'}` first")
     assert_user_error(run_cli(["runs", str(run)], monkeypatch, capsys), "(headstart train)", f"headstart evaluate {run} scores")
+
+
+def test_a_live_lease_of_a_process_gone_from_this_host_can_be_taken(tmp_path: Path) -> None:
+    """A compare killed with -9 holds its lease for two minutes; another compare on the same host skipped the cell,
+    though its owner is provably gone (the same host, no such process). A live owner, or another host's, keeps it."""
+    import os
+    import socket
+
+    host = socket.gethostname()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with Store(tmp_path) as store:
+        assert store.claim("dead", spec(), f"{host}:{gone.stdout.strip()}:x", 3600)
+        assert store.claim("live", spec(seed=1), f"{host}:{os.getpid()}:y", 3600)
+        assert store.claim("far", spec(seed=2), f"not-{host}:{gone.stdout.strip()}:z", 3600)
+        assert store.abandoned() == {"dead"}
+        assert store.claim("dead", spec(), f"{host}:{os.getpid()}:me", 60)
+        assert not store.claim("live", spec(seed=1), f"{host}:{os.getpid()}:me", 60)
+        assert not store.claim("far", spec(seed=2), f"{host}:{os.getpid()}:me", 60)
+        assert store.abandoned() == set()
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """``folder`` made unwritable for real: chmod a-w, or (as root, whom chmod does not stop) ``chattr +i``; skips where
+    neither takes."""
+    import os
+    import shutil
+
+    mode = folder.stat().st_mode
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if os.access(folder, os.W_OK) and shutil.which("chattr"):
+            immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        if os.access(folder, os.W_OK):
+            pytest.skip("no way to make a folder unwritable here (root, and no chattr)")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(mode)
+
+
+def test_a_store_in_a_folder_that_cannot_be_written_is_read_and_not_called_damaged(tmp_path: Path, monkeypatch, capsys) -> None:
+    """runs and report on a store in a read-only folder said "is not a usable headstart store (unable to open database
+    file); restore it from a backup": the store was intact. A reader now opens it read-only; a writer names the folder."""
+    from conftest import run_cli
+
+    with Store(tmp_path / "ro") as store:
+        store.put(done("k1"))
+        store.put(done("k2", acc=0.5, seed=1))
+    before = (tmp_path / "ro" / FILENAME).read_bytes()
+    with unwritable(tmp_path / "ro"):
+        with Store(tmp_path / "ro", create=False) as store:
+            assert [r.key for r in store.results()] == ["k1", "k2"] and store.abandoned() == set()
+        code, printed, err = run_cli(["runs", str(tmp_path / "ro")], monkeypatch, capsys)
+        assert code == 0 and "k1" in printed and "k2" in printed, err
+        code, _, err = run_cli(["report", str(tmp_path / "ro")], monkeypatch, capsys)  # read; its report has nowhere to go
+        assert code == 2 and f"cannot write the report into {str(tmp_path / 'ro')!r}" in err and "backup" not in err, err
+        with pytest.raises(StoreError) as refused:
+            Store(tmp_path / "ro").open()
+        said = str(refused.value)
+        assert f"the folder {str(tmp_path / 'ro')!r} cannot be written" in said and "backup" not in said, said
+    assert (tmp_path / "ro" / FILENAME).read_bytes() == before

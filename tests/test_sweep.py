@@ -517,3 +517,52 @@ def test_a_broken_pool_waits_for_the_dead_workers_exit_status():
             return self.code if self.reads < 0 else None
 
     assert _stopped_by_signal([Ending(-15, after=5), Ending(None, after=0)]) == "SIGTERM"
+
+
+def test_a_running_compare_takes_the_cell_of_one_killed_meanwhile(tmp_path, monkeypatch):
+    """Two compares on one store, one killed with -9 while it held a cell the other had skipped: the survivor ended with
+    "1 taken by another compare", and nothing trained the cell until a new compare started. It now tries the cells it
+    skipped once more at its end, and takes the one whose owner is gone from this host (a live owner keeps its own)."""
+    import socket
+    import threading
+    import time
+
+    from headstart import sweep
+    from headstart.results import RunResult
+    from headstart.store import Store
+    from headstart.sweep_eta import SweepEta
+
+    def resolved(seed):
+        return {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        host = socket.gethostname()
+        todo = [(None, key, resolved(seed)) for seed, key in enumerate(("held", "mine", "kept"))]
+        trained = []
+
+        def run_cell(spec, progress=None):
+            key = next(k for _, k, r in todo if r is spec)
+            if key == "mine":  # the other compare is killed while this one trains
+                other.kill()
+                other.wait()
+            trained.append(key)
+            return RunResult(key, dict(spec), "done", metrics={"accuracy": 0.5})
+
+        monkeypatch.setattr(sweep, "run_cell", run_cell)
+        todo = [(r, key, r) for _, key, r in todo]
+        with Store(tmp_path) as store:
+            assert store.claim("held", resolved(0), f"{host}:{other.pid}:x", 3600)
+            assert store.claim("kept", resolved(2), f"{host}:{alive.pid}:y", 3600)
+            outcome = sweep.SweepOutcome(total=3, skipped=0)
+            heartbeat = type("Beat", (), {"lock": threading.Lock(), "active": {}})()
+            sweep._run_inline(todo, store, f"{host}:{os.getpid()}:me", heartbeat, outcome, None,
+                              SweepEta(todo, lambda r: "arm", clock=time.monotonic))
+            assert trained == ["mine", "held"] and outcome.trained == 2 and outcome.elsewhere == 1
+            assert {r.key for r in store.results("done")} == {"mine", "held"} and store.get("kept").status == "running"
+    finally:
+        for process in (other, alive):
+            process.kill()
+            process.wait()

@@ -3,7 +3,8 @@ gone) left a report whose recommendation read "at every size tried" over the arm
 rest named only as a count at the bottom. ``run_sweep`` records its plan (``Store.set_sweep``: each cell's key, size,
 seed, backbone and arm settings); this says which of those cells have no result, grouped the way a reader asks: an
 arm with no run at any size, a size with no run of any arm, then the rest; a cell another compare holds claimed now
-is said apart (resuming is not what it needs). Arms are labelled as the report labels them: over each experiment's
+is said apart (resuming is not what it needs), unless its claiming process is gone (``Store.abandoned``, what ``runs``
+calls abandoned): then it waits for a compare like any other. Arms are labelled as the report labels them: over each experiment's
 stored runs and its planned cells (``arms.label_arms``), so an untuned ``linear-probe`` planned beside a stored tuned
 one is ``linear-probe[tuned=no]`` here and its neighbour ``linear-probe[..., tuned=yes]`` in the recommendation."""
 
@@ -19,14 +20,16 @@ FINISHED = ("done", "failed", "diverged")  # a result, good or bad: the rest of 
 SHOWN = 6  # parts of the sentence before the rest is counted
 
 
-def unfinished(plan: list[dict[str, Any]] | None, results: list[RunResult]) -> dict[str, Any] | None:
+def unfinished(plan: list[dict[str, Any]] | None, results: list[RunResult], *,
+               abandoned: set[str] | frozenset[str] = frozenset()) -> dict[str, Any] | None:
     """``{"planned", "missing", "claimed", "text"}`` for the cells of ``plan`` (``Store.sweep()["plan"]``) without a
-    finished, failed or diverged result in ``results`` (``claimed``: those of them a compare holds ``running`` now);
-    None when the plan is complete or not recorded (a store from before it was kept)."""
+    finished, failed or diverged result in ``results`` (``claimed``: those of them a compare holds ``running`` now, less
+    the ``abandoned`` keys, ``Store.abandoned()``: running cells whose compare is gone); None when the plan is complete
+    or not recorded (a store from before it was kept)."""
     if not isinstance(plan, list) or not plan:
         return None
     finished = {r.key for r in results if r.status in FINISHED}
-    running = {r.key for r in results if r.status == "running"}
+    running = {r.key for r in results if r.status == "running"} - set(abandoned)
     cells = [c for c in plan if isinstance(c, dict) and isinstance(c.get("key"), str)]
     missing = [c for c in cells if c["key"] not in finished]
     if not missing:

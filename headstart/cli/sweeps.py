@@ -152,14 +152,17 @@ def compare(
             raise InterruptReported() from None
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.trained_statuses.items())) or 'nothing new'})"
-              + (f", {result.elsewhere} taken by another compare on this store (one still training there is not in "
-                 f"this report: `headstart report {shlex.quote(str(out_dir))}` once it ends)" if result.elsewhere else "")
+              + (f", {result.elsewhere} taken by another compare on this store" if result.elsewhere else "")
+              + (f" ({result.elsewhere_training} still training there {'is' if result.elsewhere_training == 1 else 'are'} "
+                 f"not in this report: `headstart report {shlex.quote(str(out_dir))}` once it ends)"
+                 if result.elsewhere_training else "")
               + f" in {result.seconds:.0f}s")
     for note in result.notes:
         typer.echo(f"note: every run {note['text']}; {note['advice']}", err=as_json)
     if as_json:
         typer.echo(counts, err=True)
         _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "elsewhere": result.elsewhere,
+                    "elsewhere_training": result.elsewhere_training,
                     "statuses": result.statuses, "trained_statuses": result.trained_statuses,
                     "seconds": round(result.seconds, 1), "reports": {k: str(v) for k, v in result.reports.items()},
                     "summary": result.summary, "notes": result.notes})

@@ -245,7 +245,7 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
             raise StoreError(f"none of the {rows} runs in {str(directory / 'runs.sqlite')!r} can be read (each is damaged; "
                              "the warnings above name them), so the existing report was kept, not replaced by an empty "
                              "one; restore the store from a backup, or run the compare again into a new --out")
-        record = {**(store.sweep() or {}), "commands": store.commands()}
+        record = {**(store.sweep() or {}), "commands": store.commands(), "abandoned": store.abandoned()}
         return _write_report(directory, results, record, metric, margin)
 
 
@@ -290,7 +290,8 @@ def _rendering(directory: Path) -> Iterator[None]:
     try:
         handle = open(directory / ".report.lock", "a")
     except OSError as exc:
-        raise StoreError(f"cannot write the report into {str(directory)!r} ({exc.strerror}); check its permissions") from exc
+        raise StoreError(f"cannot write the report into {str(directory)!r} ({exc.strerror}); check its permissions, or copy "
+                         "the folder and report the copy (headstart runs reads it where it is)") from exc
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         yield
@@ -362,7 +363,7 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
     summary = {**summarize(results, metric, margin_points=margin, plan=record.get("plan"), sweep=record), "leakage": leakage,  # checks margin first
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
                "report_settings": settings, "report_command": report_command(directory, settings),
-               "unfinished": unfinished(record.get("plan"), results), "data": data_summary(record)}
+               "unfinished": unfinished(record.get("plan"), results, abandoned=record.get("abandoned") or set()), "data": data_summary(record)}
     note = metric_note(results, metric, directory)
     if note:  # a report of the runs' own accuracy (rmse) carries none
         summary["metric_note"] = note

@@ -90,3 +90,26 @@ def test_a_store_file_another_compare_has_made_but_not_filled_is_no_refusal(tmp_
 
     sqlite3.connect(tmp_path / "runs.sqlite").close()  # the file, before its first writer made the tables
     assert _changed(tmp_path, [("cell", "key", spec("lora"))]) is None
+
+
+def test_a_changed_split_setting_is_named_as_a_new_experiment(monkeypatch):
+    """--max-test 80 into a store of --max-test 100 runs started a new experiment in silence ("0 already stored, 8 to
+    train"), where --max-steps, --grid and --no-tune each said what changed. A split setting is said the same way."""
+    def split(s: dict, **fields) -> dict:
+        return {**s, "data": {**DATA, "split": {**DATA["split"], **fields}}}
+
+    store = stored(split(spec("lora"), max_test=100), split(spec("linear-probe"), max_test=100))
+    planned = [split(spec("lora"), max_test=80), split(spec("linear-probe"), max_test=80)]
+    assert changed_settings(planned, [r.spec for r in store]) == {"split.max_test": ([100], [80])}
+    assert changed_text(planned, store) == ("the store's runs ran with --max-test 100; these run with --max-test 80: a new "
+                                            "experiment (another split of the data), so no stored run is reused; the "
+                                            "report shows it, and the stored one under Other experiments in this store")
+    both = changed_text([split(spec("lora", max_steps=4), max_test=100, dedupe=True)], store)
+    assert both.startswith("the store's runs ran with --max-steps 3, no --dedupe; these run with --max-steps 4, "
+                           "--dedupe: a new experiment"), both
+    assert changed_text([split(spec("lora"), max_test=None, seed=1)], store).startswith(
+        "the store's runs ran with [split] seed = 0, --max-test 100; these run with [split] seed = 1, no --max-test (its "
+        "default):")
+    assert changed_text([split(spec("lora"), max_test=100)], store) is None, "the same split: the stored runs are reused"
+    monkeypatch.delenv(SURFACE_ENV)
+    assert changed_text(planned, store).startswith("the store's runs ran with max_test=100; these run with max_test=80:")

@@ -541,3 +541,31 @@ def test_a_store_from_before_the_data_was_kept_has_no_data_line(tmp_path: Path) 
     paths = render(make_store(tmp_path, sweep_results()))
     assert json.loads(paths["results.json"].read_text())["data"] is None
     assert "**Data:**" not in paths["report.md"].read_text()
+
+
+def test_a_cell_whose_compare_is_gone_is_not_reported_as_being_trained(tmp_path: Path) -> None:
+    """A compare killed with -9 leaves its cell 'running': the report said "1 is being trained now by a compare into
+    this store" forever, where headstart runs called it abandoned. Both now give the same verdict (Store.abandoned)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import headstart
+
+    results = [run("linear-probe", 16, seed, 0.6 + seed / 100) for seed in range(2)]
+    plan = [{"key": r.key, "strategy": "linear-probe", "options": {}, "n": 16, "n_actual": 16, "seed": r.spec["seed"],
+             "backbone": "tiny"} for r in results]
+    plan += [{**plan[0], "key": key, "seed": seed} for seed, key in ((2, "gone"), (3, "live"))]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep(COMMAND, {"strategies": ["linear-probe"]}, plan=plan)
+        assert store.claim("gone", {**results[0].spec, "seed": 2}, f"{socket.gethostname()}:{gone.stdout.strip()}:x", 3600)
+        assert store.claim("live", {**results[0].spec, "seed": 3}, f"{socket.gethostname()}:{os.getpid()}:y", 3600)
+    render(tmp_path)
+    text = json.loads((tmp_path / "results.json").read_text())["unfinished"]["text"]
+    assert "1 is being trained now by a compare into this store" in text, text  # the live one alone
+    assert "linear-probe at n = 16 (1 of 4 seeds)" in text and "run the same command again to resume" in text, text
+    assert {r["key"] for r in headstart.runs(tmp_path) if r["abandoned"]} == {"gone"}
