@@ -76,13 +76,11 @@ def caps_set(data: Any, config: Any) -> dict[str, str]:
     """The parts whose target is a cap the user set, by the flag that set it: ``--max-test`` below test's share, and a
     ``--max-val`` other than the default (300) below validation's. Whole groups (or a stratum's first row) can carry a
     part past such a cap; a user who asked for 50 rows expects to hear that they got 66."""
-    from headstart.data.splits import SplitConfig
-
     test_cap, max_val = getattr(config, "test_cap", None), getattr(config, "max_val", None)
     capped = {}
     if test_cap is not None and test_cap < config.test_fraction * len(data):
         capped["test"] = "--max-test"
-    if max_val is not None and max_val != SplitConfig.max_val and max_val < config.val_fraction * len(data):
+    if max_val is not None and max_val != type(config).max_val and max_val < config.val_fraction * len(data):
         capped["validation"] = "--max-val"
     return capped
 
