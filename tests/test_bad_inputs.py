@@ -433,6 +433,12 @@ CASES = [
     Case("predict on empty standard input", lambda f: ["predict", str(f.run()), "-"], ("standard input holds no text",)),
     Case("TOML count of the wrong type", lambda f: ["compare", "--config", f.write("seeds.toml", 'seeds = "three"\n')],
          ("seeds in", "seeds.toml", "must be a positive integer like seeds = 3", '"three"')),
+    Case("TOML number where a path goes", lambda f: ["compare", "--config", f.write("o.toml", "out = 5\n")],
+         ("out in ", "o.toml' must be a string", 'out = "runs/compare"', "got 5")),  # was a TypeError's traceback, exit 1
+    Case("TOML 1 where a switch goes", lambda f: ["compare", "--config", f.write("t.toml", "tune = 1\n")],
+         ('tune must be true, false or "lr"', "t.toml", "got 1")),  # was read as tune = true
+    Case("TOML misspelt task", lambda f: ["compare", "--config", f.write("k.toml", 'task = "regresion"\n')],
+         ("task in ", "k.toml' must be one of", 'did you mean task = "regression"')),  # was named as --task
     Case("meta-train --episodes 0", lambda f: ["meta-train", "--episodes", "0", "--out", str(f.path("meta"))],
          ("--episodes must be >= 1, got 0", "--episodes 600 (the default)")),
     Case("rank-backbones of another modality", lambda f: ["rank-backbones", "--backbones", "tiny,mnist-cnn", "--data", f.toy()],
