@@ -7,6 +7,8 @@ import json
 import os
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 import headstart
 from headstart.errors import ConfigError, DataError, HeadstartError
@@ -132,7 +134,7 @@ def test_adapters_find_takes_one_folder_and_passes_over_causal_lm_runs(tmp_path)
     sft.mkdir()
     (sft / "spec.json").write_text(json.dumps({"kind": "sft"}))
     (sft / "adapter_config.json").write_text("{}")
-    (sft / "adapter_model.safetensors").write_bytes(b"")  # a whole run: a damaged one is listed as such
+    save_file({"w": torch.zeros(1)}, str(sft / "adapter_model.safetensors"))  # a whole run: a damaged one is listed as such
     assert headstart.adapters.find(str(tmp_path)) == []  # before: stopped at the sft run; a str was read letter by letter
     with pytest.raises(HeadstartError, match=r"is a headstart sft run; ask it with: headstart\.generate\(.*\(its test exact "
                                               r"match: headstart\.evaluate\('.*sft'\)\), or make it"):
@@ -149,8 +151,8 @@ def test_adapters_list_says_which_sft_runs_it_passed_over(tmp_path, monkeypatch,
     sft = tmp_path / "sft"
     sft.mkdir()
     (sft / "spec.json").write_text(json.dumps({"kind": "prefer"}))
-    for name in ("adapter_config.json", "adapter_model.safetensors"):  # a whole run: a damaged one is listed as such
-        (sft / name).write_text("{}")
+    (sft / "adapter_config.json").write_text("{}")
+    save_file({"w": torch.zeros(1)}, str(sft / "adapter_model.safetensors"))  # a whole run: a damaged one is listed as such
     code, out, _ = run_cli(["adapters", "list", str(tmp_path)], monkeypatch, capsys)
     assert code in (0, None) and "0 listed" in out
     assert f"not listed: 1 sft / prefer run(s), causal LMs generated from rather than adapters of a classifier ({sft})" in out
