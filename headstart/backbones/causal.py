@@ -12,10 +12,10 @@ under ``$HEADSTART_CACHE/models/<stem>-<hash of the file>``; later loads read th
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import struct
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,8 @@ def gguf_folder(path: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    print(f"note: converting {path.name} to a safetensors folder once (cached in {target})", file=sys.stderr, flush=True)
+    # one of headstart's notes: the CLI prints it as "note: ..." on stderr, Python callers' logging decides
+    logging.getLogger(__name__).info("converting %s to a safetensors folder once (cached in %s)", path.name, target)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
