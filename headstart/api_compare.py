@@ -16,7 +16,7 @@ from typing import Any
 from headstart.api import _methods, label_texts
 from headstart.api_sweep_file import reading_sweep_file
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.data.memory import as_data, names_passed_data, staged_names
+from headstart.data.memory import as_data, has_frames, names_passed_data, staged_eval_data, staged_names
 from headstart.errors import ConfigError
 from headstart.progress import ProgressFn
 from headstart.python_checks import flags_checked
@@ -100,7 +100,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strat
             task: str | None = None, pooling: str | None = None, progress: ProgressFn | bool | None = None,
             arms: str | list[str] | None = None, retain: Any = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
-            split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
+            split_column: str | None = None, eval_data: Any = None, tta: str | list[str] | None = None,
             backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
             max_test: int | str | None = None, max_val: int | str | None = None, dedupe: bool = False,
             report_to: str | None = None) -> CompareResult:
@@ -150,7 +150,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strat
             each, reported per backbone.
         group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).
         eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain (as
-            ``fit``); the report sets in-domain and out-of-domain accuracy side by side, with the gap per arm.
+            ``fit``; a pandas DataFrame among them is staged in the cache as ``fit`` stages it); the report sets
+            in-domain and out-of-domain accuracy side by side, with the gap per arm.
         tta: test-time adaptations each out-of-domain score is also taken after (as ``fit``).
         backend: "local" (this process, or ``workers`` processes) or "ray": each cell a Ray task, this process the
             store's only writer (needs ``headstart[ray]``; docs/SCALE.md).
@@ -242,6 +243,9 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
     if from_file:  # the file's floors against the caps, once the values are read: a cap typed beside it wins over them
         from_file = from_file.capped()
     table = as_table(a["options"], name="options", example="{'lora': {'rank': 4}}")
+    eval_data = a["eval_data"]
+    if has_frames(eval_data):  # a DataFrame: staged in the cache as fit stages it
+        eval_data = staged_eval_data(eval_data, source={"text_column": a["text_column"], "label_column": a["label_column"]})
     backbone = DEFAULT_BACKBONE if a["backbone"] is None else a["backbone"]
     sweep = SweepSpec(data=data, backbone=backbone, strategies=strategies_list, sizes=sizes_list, seeds=a["seeds"],
                       train=train, options=options(table) if options else table,
@@ -253,7 +257,7 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
                       text_column=a["text_column"], label_column=a["label_column"], task=a["task"], pooling=a["pooling"],
                       arms=a["arms"] or (), retain=staged_names(a["retain"], name="retain"), backbones=a["backbones"] or (),
                       group_column=a["group_column"], split_column=split_column,
-                      eval_data=as_items(a["eval_data"], name="eval_data"), tta=_methods(a["tta"]),
+                      eval_data=as_items(eval_data, name="eval_data"), tta=_methods(a["tta"]),
                       cap_over_floors=from_file is not None and from_file.cap_over_floors)
     check_columns_for_eval(sweep.data, text_column=sweep.text_column, label_column=sweep.label_column,
                            eval_data=list(sweep.eval_data), builtin=sweep.data in DATASETS)

@@ -317,6 +317,18 @@ def test_a_dataframe_as_eval_data_is_scored_as_the_same_file_would_be(toy_csv, t
         headstart.evaluate(tmp_path / "r", eval_data=[str(file), __import__("numpy").zeros(500)])
 
 
+def test_a_dataframe_as_eval_data_in_a_compare_is_scored_as_fits_is(toy_csv, tiny_registry, tmp_path):
+    """compare(eval_data=df) refused the frame ("eval_data must be a name or a list of names, got ...") though
+    fit(eval_data=df) stages it: compare stages it the same way, and every run is scored on it."""
+    frame = pd.read_csv(toy_csv)
+    held = frame.iloc[::3]
+    result = headstart.compare(frame, backbone="tiny", strategies="linear-probe", sizes=[16], seeds=1, out=tmp_path / "c",
+                               config=FAST, tune=None, eval_data=held)
+    assert result.trained == 1
+    digest = Path(as_path(held, text_column=None, label_column=None)).stem.removeprefix("table-")[:8]
+    assert [r["data"] for r in result.summary["ood"]] == [f"data passed from Python ({digest})"], result.summary["ood"]
+
+
 def test_an_sft_run_refuses_a_dataframe_as_eval_data_by_name():
     from headstart.llm.evaluate import check_options
 
