@@ -165,6 +165,7 @@ def test_train_refuses_an_unknown_retained_dataset_before_it_trains(toy_csv, mak
 def test_a_retention_line_says_the_paired_interval_of_the_accuracy_difference_stored_beside_it(other_csv, make_tiny):
     """The adapted probe minus the original's, resampled on the same retained rows: stored in the record, said in
     train's line, and 'within noise' exactly when the interval holds 0."""
+    from headstart.analysis.cell_stats import signed_points
     from headstart.analysis.forgetting import accuracy_difference
     from headstart.cli.runs import retention_line
 
@@ -173,7 +174,7 @@ def test_a_retention_line_says_the_paired_interval_of_the_accuracy_difference_st
     assert diff["mean"] == pytest.approx(found["adapted"] - found["original"])
     assert diff["ci_low"] < diff["mean"] < diff["ci_high"] and diff["confidence"] == 0.95
     line = retention_line(found)
-    assert f"300 test rows; difference {100 * diff['mean']:+.1f} points, 95% CI {100 * diff['ci_low']:+.1f} to " in line, line
+    assert f"300 test rows; difference {signed_points(100 * diff['mean'])} points, 95% CI {signed_points(100 * diff['ci_low'])} to " in line, line
     assert line.endswith(": within noise)") == (diff["ci_low"] <= 0 <= diff["ci_high"])
     target = [0, 1] * 100
     worse = accuracy_difference({"target": target, "original": target, "adapted": [0] * 200})  # 50 points lost
@@ -307,3 +308,14 @@ def test_a_retained_dataframe_is_named_as_the_data_passed_not_its_cached_table(o
     assert said.startswith("after training, --retain data passed from Python (") and "table-" not in said, said
     assert retention(make_tiny(0), make_tiny(0), path, seed=0, batch_size=64)["data"].startswith("data passed from Python (")
     assert cost_text("drug-reviews", retained_data(str(other_csv), "text")).startswith("after training, --retain 'drug-reviews'")
+
+
+def test_a_retention_line_says_a_tiny_difference_as_one_not_as_none():
+    """A 0.04-point difference was said "difference 0.0 points" (one decimal, its sign dropped): it is said as the
+    report says points (``signed_points``), "+0.04"."""
+    from headstart.cli.runs import retention_line
+
+    difference = {"mean": 0.0004, "ci_low": -0.0123, "ci_high": 0.0131, "confidence": 0.95, "within_noise": True}
+    line = retention_line({"data": "x", "retention": 1.0, "adapted": 0.8004, "original": 0.8, "test_rows": 500,
+                           "difference": difference})
+    assert "; difference +0.04 points, 95% CI -1.2 to +1.3: within noise)" in line, line

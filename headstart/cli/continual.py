@@ -56,6 +56,7 @@ def continual(
     Example: headstart continual --stream text --arms naive,ewc --n 64 --seeds 1 --max-val 100   # validation capped at 100 rows a task (whole groups can take it over), not 300
     On a Ray cluster: headstart continual --stream permuted-mnist --backend ray --address auto
     """
+    from headstart.analysis.cell_stats import signed_points
     from headstart.analysis.continual import recommended_word, versus_text, withheld_text
     from headstart.cli.common import InterruptReported
     from headstart.interrupts import StoreInterrupted
@@ -81,7 +82,7 @@ def continual(
         bwt = row.get("bwt")
         what = {"alone": " (reference: a model per task, what FWT compares with; not one continual learner)",
                 "joint": " (reference: every task's data at once; often the best arm, no bound on them: see the notes)"}.get(row["method"], "")
-        typer.echo(f"{row['arm']}{what}: ACC {100 * row['acc']['mean']:.1f}%" + (f", BWT {100 * bwt['mean']:+.1f} points" if bwt else ""))
+        typer.echo(f"{row['arm']}{what}: ACC {100 * row['acc']['mean']:.1f}%" + (f", BWT {signed_points(100 * bwt['mean'])} points" if bwt else ""))
     for flag in result.flags:
         typer.echo(f"note: {flag}")
     if result.analysis["recommended"]:

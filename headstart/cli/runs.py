@@ -438,7 +438,9 @@ def retention_line(r: dict[str, Any]) -> str:
         diff = accuracy_difference(r["rows"])
     said = ""
     if diff is not None:
-        points = [f"{100 * diff[k]:+.1f}".replace("+0.0", "0.0").replace("-0.0", "0.0") for k in ("mean", "ci_low", "ci_high")]
+        from headstart.analysis.cell_stats import signed_points
+
+        points = [signed_points(100 * diff[k]) for k in ("mean", "ci_low", "ci_high")]
         said = (f"; difference {points[0]} points, {round(100 * diff.get('confidence', 0.95))}% CI {points[1]} to {points[2]}"
                 + (": within noise" if diff["within_noise"] else ""))
     return (f"retention on {r['data']}: {r['retention']:.3f} (probe accuracy {100 * r['adapted']:.1f}% on the adapted "

@@ -138,13 +138,13 @@ def with_interval(mean: float, half: float | None, *, difference: bool = False) 
     Example: ``with_interval(0.3, 2.118)`` -> ``"30.0 (0.0–100.0)"``; ``with_interval(0.05, 0.1, difference=True)``
     -> ``"+5.0 (-5.0 to +15.0)"``; a half-width of 0 (every episode the same) is no interval: ``"80.0 (no interval:
     every episode gave the same value)"`` (``stats.range_text``)."""
+    from headstart.analysis.cell_stats import signed_points
     from headstart.analysis.stats import difference_range, metric_range, range_text
     from headstart.meta.episodes import no_spread
 
     low, high = difference_range("accuracy") if difference else metric_range("accuracy")
     if difference:
-        shown = f"{round(100 * mean, 1) + 0.0:+.1f}"  # + 0.0: never "-0.0"
-        fmt, joiner = (lambda v: f"{round(100 * v, 1) + 0.0:+.1f}"), " to "
+        shown, fmt, joiner = signed_points(100 * mean), (lambda v: signed_points(100 * v)), " to "
     else:
         shown, fmt, joiner = f"{100 * mean:.1f}", (lambda v: f"{100 * v:.1f}"), "–"
     if half is None:

@@ -1041,6 +1041,9 @@ def test_continual_json_prints_the_arms_the_recommendation_and_the_notes_as_mult
     assert code in (0, None) and json.loads(out) == {"arms": [arm], "recommended": "naive", "notes": result.flags}, (out, err)
     code, out, _ = run_cli(["continual", "--stream", "s", "--arms", "naive", "--out", "out", "-q"], monkeypatch, capsys)
     assert out.startswith("naive: ACC 50.0%, BWT -10.0 points\n"), out
+    arm["bwt"] = {"mean": -0.0003}  # a tiny loss was printed "BWT -0.0 points"
+    code, out, _ = run_cli(["continual", "--stream", "s", "--arms", "naive", "--out", "out", "-q"], monkeypatch, capsys)
+    assert out.startswith("naive: ACC 50.0%, BWT -0.03 points\n"), out
 
 
 def test_a_capped_budget_per_task_says_its_rule_as_a_rule_and_the_epochs_that_ran():

@@ -290,6 +290,21 @@ def test_an_interval_over_a_few_episodes_is_clipped_to_what_an_accuracy_can_be()
     assert not any("±" in line and "211" in line for line in lines)
 
 
+def test_a_tiny_difference_from_the_probe_is_said_as_one_not_as_none():
+    """An arm 0.03 points above the probe read "+0.0 (+0.0 to +0.1)" in meta.md's difference table (one decimal): it
+    reads as the report says points (``signed_points``), "+0.03 (-0.02 to +0.1)"."""
+    from headstart.meta.results import MetaResult
+
+    cfg = MetaConfig().to_json()
+    result = MetaResult(config=cfg, rows=[
+        {"novel": cfg["novel"][0], "shots": 1, "method": "protonet", "kind": "meta", "mean": 0.8, "ci95": 0.01, "episodes": 40,
+         "vs_linear_probe": (0.0003, 0.0005)},
+        {"novel": cfg["novel"][0], "shots": 1, "method": "linear-probe", "kind": "plain", "mean": 0.8, "ci95": 0.01,
+         "episodes": 40, "vs_linear_probe": None}])
+    lines = result.table()
+    assert "| protonet | +0.03 (-0.02 to +0.1) |" in lines, lines
+
+
 def test_episodes_that_all_scored_the_same_show_no_interval_and_the_differences_say_one_meta_training_run():
     """Every episode 100% (an easy novel split) read "100.0 (100.0–100.0)", and an arm no different from the probe on any
     episode "+0.0 (+0.0 to +0.0)": no error seen, not certainty. Now the "no interval" words of compare's report, in
@@ -307,7 +322,7 @@ def test_episodes_that_all_scored_the_same_show_no_interval_and_the_differences_
          "episodes": 40, "vs_linear_probe": None}])
     lines = result.table()
     assert "| protonet | 100.0 (no interval: every episode gave the same value) |" in lines
-    assert "| protonet | +0.0 (no interval: every episode gave the same value) |" in lines
+    assert "| protonet | 0.0 (no interval: every episode gave the same value) |" in lines, "no difference: no sign"
     assert not any("100.0–100.0" in line or "+0.0 to +0.0" in line for line in lines)
     assert any("each meta-trained arm is one meta-training run, 1 seed: training randomness is not in the interval" in line
                for line in lines)
