@@ -73,7 +73,7 @@ content.</p></noscript>
 <p id="data"></p><p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p><p id="precision"></p><p id="environment"></p>
 <h2>All results</h2>
 <div class="scroll"><table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
+<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>wall s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
 <div id="train-notes"></div>
 <p class="note"><span id="runs"></span> <span id="intervals"></span></p>
 <div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>

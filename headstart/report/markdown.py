@@ -231,7 +231,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
         lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
     lines += provenance_markdown(summary.get("provenance"))
     lines += ["## Results", "",
-              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | s / step | trainable params | saved size |",
+              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | wall s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
         ci = md_text(curve_ci_text(summary, r))
@@ -288,7 +288,7 @@ def train_time_notes(summary: dict[str, Any]) -> list[str]:
     report.html write these under the table)."""
     notes = []
     if any(r.get("chosen") for r in summary["curves"]):
-        notes.append("Train time holds a tuned run's learning-rate trials (what the result cost); s / step is the final "
+        notes.append("Train time holds a tuned run's learning-rate trials (what the result cost); wall s / step is the final "
                      "run's own, its validation checks included.")
     if any(r.get("feature_seconds") for r in summary["curves"]):
         notes.append("Train time counts the backbone's cached features in every arm that reads them, at what computing "
@@ -392,7 +392,7 @@ def _ood_lines(summary: dict) -> list[str]:
 
 
 def seconds_text(seconds: float) -> str:
-    """Seconds as every report writes them (train time, s / step; report.html shows these strings): three significant
+    """Seconds as every report writes them (train time, wall s / step; report.html shows these strings): three significant
     digits with their trailing zeros, so one column's numbers line up ("6.00" beside "5.87", where ``.3g`` wrote "6";
     "12.0", "0.250"), whole numbers from 100 ("120", not "120."), with a comma from 1,000 ("1,235", never the
     "1.23e+03" that ``.3g`` writes there)."""

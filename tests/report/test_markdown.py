@@ -251,7 +251,8 @@ def test_a_tiny_out_of_domain_gap_is_not_written_as_none() -> None:
 
 def test_the_train_time_columns_say_they_are_wall_time() -> None:
     """Runs store the seconds a run took by the clock (perf_counter), not CPU time, and the recommendation says "N×
-    cheaper in wall time", yet report.md's and report.html's column read "train time (s)". Both say wall time now."""
+    cheaper in wall time", yet report.md's and report.html's column read "train time (s)", and the per-step column
+    beside it (wall time too) read "s / step". Both say wall time now, in both files."""
     from headstart.analysis import summarize
     from headstart.report.html import report_html
     from headstart.report.markdown import report_markdown
@@ -262,6 +263,7 @@ def test_the_train_time_columns_say_they_are_wall_time() -> None:
     summary = summarize([RunResult(key="k", spec=spec, status="done", metrics={"accuracy": 0.7, "n": 50},
                                    val_metrics={"accuracy": 0.7}, train_seconds=2.0)])
     text = report_markdown(summary, title="t", command=None)
-    assert "| budget | train wall time (s) | s / step |" in text and "| train time (s) |" not in text
+    assert "| budget | train wall time (s) | wall s / step |" in text and "| train time (s) |" not in text
     page = report_html(summary, title="t", command=None)
     assert page.count("<th>train wall time (s)</th>") == 2 and "<th>train time (s)</th>" not in page
+    assert page.count("<th>wall s / step</th>") == 1 and "<th>s / step</th>" not in page
