@@ -30,6 +30,7 @@ body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;paddin
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
 td:first-child,th:first-child{text-align:left}.best{font-weight:600}.note{color:#666;font-size:.9em}
+#arms td:nth-child(n+2):nth-child(-n+5){white-space:nowrap}
 pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .scroll{overflow-x:auto}#matrix{position:relative}#matrix svg{display:block;max-width:100%;height:auto}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-size:12px;fill:#333}

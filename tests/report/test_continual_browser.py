@@ -111,6 +111,22 @@ def test_a_narrow_screen_scrolls_the_table_never_the_page(page: Any, tmp_path: A
     assert widths[0] <= widths[1] and box == "auto", (widths, box)
 
 
+def test_at_400_px_each_interval_cell_stays_on_one_line(page: Any, tmp_path: Any) -> None:
+    """At 400 px the table's ACC / BWT / plasticity / FWT cells ("42.0 (40.0–44.0)") wrapped onto three or four lines
+    each: they keep to one line, and the table scrolls in its box (the page does not)."""
+    path = tmp_path / "continual.html"
+    path.write_text(continual_html(analysis(), title="t", tasks=["a", "b", "c"], notes=[]))
+    tab = page[0].context.browser.new_page(viewport={"width": 400, "height": 800})
+    tab.goto(path.resolve().as_uri(), wait_until="load")
+    heights = tab.evaluate("""[...document.querySelectorAll('#arms tbody tr')].map(tr => [...tr.cells].slice(1, 6)
+        .map(td => { const text = document.createRange(); text.selectNodeContents(td);
+                     return Math.round(text.getBoundingClientRect().height); }))""")  # the text's lines, not the row's
+    widths = tab.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    tab.close()
+    assert all(len(set(row)) == 1 for row in heights), heights  # every interval cell as tall as the one-line seeds cell
+    assert widths[0] <= widths[1], widths
+
+
 def test_a_value_on_a_dark_cell_is_drawn_light(page: Any) -> None:
     """The script asked for white text on dark cells (fill attribute), but the stylesheet's ``svg text`` rule won,
     so 0.9 on dark blue read #333; the light text now wins by a class rule."""
