@@ -139,48 +139,54 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.arguments import as_config, as_items
     from headstart.specs import file_options
 
-    split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
-    check_progress(progress)
-    if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
-        claim(out, "run")
-    check_nproc(nproc, pick_device())  # before any data loads
-    check_report_to(report_to, out)
-    data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
-                                  group_column=group_column, split_column=split_column)
-    from headstart.data import REGISTRY as DATASETS
-    from headstart.ood_labels import check_columns_for_eval
+    # SIGTERM while it starts (the data, the backbone's config, the split's leakage search) says so as Ctrl-C does: nothing
+    # is written to out before the run is saved, so there is nothing to keep
+    try:
+        with sigterm_as_interrupt():
+            split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
+            check_progress(progress)
+            if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
+                claim(out, "run")
+            check_nproc(nproc, pick_device())  # before any data loads
+            check_report_to(report_to, out)
+            data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
+                                          group_column=group_column, split_column=split_column)
+            from headstart.data import REGISTRY as DATASETS
+            from headstart.ood_labels import check_columns_for_eval
 
-    if has_frames(eval_data):  # a DataFrame: staged in the cache as the training data is
-        eval_data = staged_eval_data(eval_data, source={"text_column": text_column, "label_column": label_column})
-    check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
-                           eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
-    if n is None:  # train without --n: every label, or none for a strategy that reads none
-        from headstart.strategies import get_strategy
+            if has_frames(eval_data):  # a DataFrame: staged in the cache as the training data is
+                eval_data = staged_eval_data(eval_data, source={"text_column": text_column, "label_column": label_column})
+            check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
+                                   eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
+            if n is None:  # train without --n: every label, or none for a strategy that reads none
+                from headstart.strategies import get_strategy
 
-        n = "all" if get_strategy(strategy).needs_labels else 0
-    options = as_table(options, name="options", example="{'rank': 4}")
-    if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
-        from headstart.strategies import get_strategy
+                n = "all" if get_strategy(strategy).needs_labels else 0
+            options = as_table(options, name="options", example="{'rank': 4}")
+            if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
+                from headstart.strategies import get_strategy
 
-        if "descriptions" not in {f.name for f in dataclasses.fields(get_strategy(strategy).Options)}:
-            raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl; {strategy} "
-                              "reads labelled rows, not descriptions: drop it, or use --strategy zero-shot")
-        options["descriptions"] = label_texts(label_descriptions)
-    spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
-                   train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune, grid=grid, terms=staged_terms(terms_of(terms, strategy)), retain=staged_names(retain, name="retain"), group_column=group_column,
-                   split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                   split=split)
-    check_tune_and_rate(spec)
-    check_settings_used(spec)
-    check_before_load(spec)  # what the backbone's config.json refuses, before the data and the backbone load
-    if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
-        check_replaces_same_run(Path(out), spec, settled=False)
-    spec, loaded, defaults = _with_data_defaults(spec)
-    if out is not None and not overwrite:  # ... and with the settings those defaults filled
-        check_replaces_same_run(Path(out), spec)
-    loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
-    leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
+                if "descriptions" not in {f.name for f in dataclasses.fields(get_strategy(strategy).Options)}:
+                    raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl; {strategy} "
+                                      "reads labelled rows, not descriptions: drop it, or use --strategy zero-shot")
+                options["descriptions"] = label_texts(label_descriptions)
+            spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
+                           train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
+                           tune=tune, grid=grid, terms=staged_terms(terms_of(terms, strategy)), retain=staged_names(retain, name="retain"), group_column=group_column,
+                           split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
+                           split=split)
+            check_tune_and_rate(spec)
+            check_settings_used(spec)
+            check_before_load(spec)  # what the backbone's config.json refuses, before the data and the backbone load
+            if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
+                check_replaces_same_run(Path(out), spec, settled=False)
+            spec, loaded, defaults = _with_data_defaults(spec)
+            if out is not None and not overwrite:  # ... and with the settings those defaults filled
+                check_replaces_same_run(Path(out), spec)
+            loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
+            leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
+    except KeyboardInterrupt as stop:
+        raise NothingSaved(stop, starting=True) from None
     trained = result = None
     try:  # a run saved beside a finished one (``_staged_for``) and never put in its place leaves no copy there
         try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)

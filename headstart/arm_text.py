@@ -183,6 +183,8 @@ def arm_text(table: dict[str, Any], where: str) -> str:
         raise ConfigError(f"terms of [[arm]] {table['strategy']!r} in {where} must be a table of term = {{options}}, "
                           f"e.g. terms = {{ ewc = {{ weight = 100 }} }}; got {terms!r}")
 
+    _check_switches(table, terms, where)
+
     def bracket(values: dict[str, Any]) -> str:
         shown = []
         for key, value in values.items():
@@ -196,6 +198,34 @@ def arm_text(table: dict[str, Any], where: str) -> str:
 
     own = {k: v for k, v in table.items() if k not in ("strategy", "terms")}
     return table["strategy"].strip() + bracket(own) + "".join(f"+{name}{bracket(options)}" for name, options in terms.items())
+
+
+def _switches(options: type) -> set[str]:
+    """The fields of an options dataclass that are true or false (``calibrate``, ``checkpointing``)."""
+    return {f.name for f in dataclasses.fields(options) if f.type in ("bool", bool) or isinstance(f.default, bool)}
+
+
+def _check_switches(table: dict[str, Any], terms: dict[str, Any], where: str) -> None:
+    """A switch of an ``[[arm]]`` table (its strategy's or a term's) given as anything but true / false: ``calibrate = 1``
+    would become the arm text ``calibrate=1``, refused later in the option flag's words, not the file's.
+
+    Raises:
+        ConfigError: the arm, the key and the file, and the value as TOML writes it.
+    """
+    from headstart.objectives import TERMS
+    from headstart.strategies import STRATEGIES
+    from headstart.surface import toml_text
+
+    strategy = STRATEGIES.get(table["strategy"].strip())  # a misspelt one is named where the arm is read
+    parts = [(strategy, {k: v for k, v in table.items() if k not in ("strategy", "terms")}, "")] + [
+        (TERMS.get(name), options, f"terms.{name}.") for name, options in terms.items()]
+    for owner, values, prefix in parts:
+        if owner is None:
+            continue
+        for key in sorted(_switches(owner.Options) & set(values)):
+            if not isinstance(values[key], bool):
+                raise ConfigError(f"[[arm]] {table['strategy']!r} {prefix}{key} in {where} must be true or false, got "
+                                  f"{toml_text(values[key])}; e.g. {key} = true")
 
 
 def split_arms(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -220,18 +220,19 @@ class Interrupted(KeyboardInterrupt):
 
 
 class NothingSaved(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM in ``fit`` before its run had trained anything worth keeping (its backbone loading, a ``tune``
+    """Ctrl-C or SIGTERM in ``fit`` before its run had trained anything worth keeping (its start-up: ``starting``; its backbone loading, a ``tune``
     trial, a closed-form solve such as embed-logreg's, setfit's pair loop: seconds to redo, or a rate not chosen yet;
     the final run's steps before the first: ``before_steps`` is its ``ended_by``, "interrupted by SIGTERM at step 0 of 20"),
     or after training in the moment before its save began (the save itself holds an interrupt back until it is done).
     A KeyboardInterrupt still; its text is the CLI's line."""
 
     def __init__(self, interrupt: KeyboardInterrupt, *, trial: bool = False, saving: bool = False,
-                 before_steps: str | None = None) -> None:
+                 before_steps: str | None = None, starting: bool = False) -> None:
         from headstart.errors import HeadstartError
         from headstart.interrupts import ended_by
 
         where = (" after training, while the trained run was saved" if saving else " in a --tune trial" if trial
+                 else " while it started (its data, backbone settings and split)" if starting
                  else "" if before_steps else " before the run's training ended")
         failed = interrupt.__context__ if saving and isinstance(interrupt.__context__, Exception) else None
         why = (str(failed).splitlines()[0] if isinstance(failed, HeadstartError) else f"{type(failed).__name__}: {failed}"

@@ -437,6 +437,9 @@ CASES = [
          ("out in ", "o.toml' must be a string", 'out = "runs/compare"', "got 5")),  # was a TypeError's traceback, exit 1
     Case("TOML 1 where a switch goes", lambda f: ["compare", "--config", f.write("t.toml", "tune = 1\n")],
          ('tune must be true, false or "lr"', "t.toml", "got 1")),  # was read as tune = true
+    Case("TOML 1 for an [[arm]] switch", lambda f: ["compare", "--config", f.write(
+            "a.toml", '[[arm]]\nstrategy = "zero-shot-prompt"\ncalibrate = 1\n')],
+         ("[[arm]] 'zero-shot-prompt' calibrate in ", "a.toml' must be true or false, got 1")),  # was the flag's words
     Case("TOML misspelt task", lambda f: ["compare", "--config", f.write("k.toml", 'task = "regresion"\n')],
          ("task in ", "k.toml' must be one of", 'did you mean task = "regression"')),  # was named as --task
     Case("meta-train --episodes 0", lambda f: ["meta-train", "--episodes", "0", "--out", str(f.path("meta"))],

@@ -545,3 +545,26 @@ def test_an_interrupt_before_the_first_step_saves_nothing(how, toy_csv, tiny_reg
     assert str(stopped.value) == (f"interrupted by {by} at step 0 of 8: nothing trained yet; nothing saved; the same "
                                   "command starts again")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_train_stopped_while_it_starts_says_nothing_was_saved_and_exits_130(how, toy_csv, tiny_registry, tmp_path,
+                                                                           monkeypatch, capsys):
+    """SIGTERM while train started (its --out checked, its data loading) ended it silent, exit 143, where compare said
+    "interrupted by SIGTERM before anything was stored"; Ctrl-C there said a bare "interrupted"."""
+    import headstart.outdir
+
+    def stop(out, kind, **kwargs):
+        if how == "Ctrl-C":
+            raise KeyboardInterrupt
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(headstart.outdir, "claim", stop)
+    out = tmp_path / "run"
+    code, printed, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
+                                  "linear-probe", "--n", "32", "--out", str(out)], monkeypatch, capsys)
+    assert (code, printed, err) == (130, "", f"interrupted by {how} while it started (its data, backbone settings and "
+                                             "split): nothing trained yet; nothing saved; the same command starts again\n")
+    assert not out.exists() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

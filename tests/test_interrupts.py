@@ -76,3 +76,24 @@ def test_sigterm_stays_an_interrupt_through_a_ray_session_whose_init_installs_it
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     with ray_backend.session(None):  # no sigterm_as_interrupt around it: Ray's own handler is left alone
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+
+
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("command", [["sft", "--n", "8"], ["prefer", "--n", "8"], ["meta-train", "--episodes", "2"]])
+def test_a_run_folder_command_stopped_by_sigterm_while_it_starts_says_so(command, monkeypatch, capsys, tmp_path):
+    """sft, prefer and meta-train read SIGTERM as Ctrl-C only once their steps ran: killed while they started, they
+    ended silent, exit 143. Now one line, exit 130, and their --out not made."""
+    import headstart.cli.llm
+    import headstart.outdir
+    from conftest import run_cli
+
+    def stop(out, kind, **kwargs):
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(headstart.outdir, "claim", stop)
+    monkeypatch.setattr(headstart.cli.llm, "claim", stop)
+    out = tmp_path / "out"
+    code, printed, err = run_cli([*command, "--out", str(out)], monkeypatch, capsys)
+    assert (code, err.splitlines()[-1:]) == (130, ["interrupted by SIGTERM"]), (code, err)
+    assert "Traceback" not in err and not out.exists() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

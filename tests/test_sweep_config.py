@@ -141,6 +141,20 @@ def test_a_bad_arm_table_is_named(tmp_path, table, message):
         read_config(path)
 
 
+@pytest.mark.parametrize("value", ["1", '"true"', "0"])
+def test_an_arm_tables_switch_must_be_true_or_false_named_as_the_file_writes_it(tmp_path, value):
+    """calibrate = 1 became the arm text calibrate=1, refused later as the --option flag's "calibrate must be true or
+    false, got 1", not by the file's key."""
+    path = tmp_path / "prompt.toml"
+    path.write_text(f'data = "rotten-tomatoes"\n\n[[arm]]\nstrategy = "zero-shot-prompt"\ncalibrate = {value}\n')
+    with pytest.raises(ConfigError) as refused:
+        read_config(path)
+    assert str(refused.value) == (f"[[arm]] 'zero-shot-prompt' calibrate in {str(path)!r} must be true or false, got {value}; "
+                                  "e.g. calibrate = true")
+    path.write_text('data = "rotten-tomatoes"\n\n[[arm]]\nstrategy = "zero-shot-prompt"\ncalibrate = true\n')
+    assert read_config(path)["arms"] == ["zero-shot-prompt[calibrate=true]"]
+
+
 def test_an_arm_tables_list_option_reaches_the_strategy_as_a_list(tmp_path):
     from headstart.arm_text import parse_arm
     from headstart.strategies import get_strategy

@@ -223,6 +223,7 @@ def _given(error: Exception, argv: list[str]) -> str | None:
 
 
 RESUMABLE = ("compare", "adapt", "continual", "multitask")  # commands whose store a re-run resumes
+RUN_FOLDERS = ("train", "sft", "prefer", "meta-train")  # commands that write a run folder (saved whole, or not at all)
 
 
 def _without_device(argv: list[str]) -> list[str]:
@@ -309,9 +310,9 @@ def main() -> None:
 
     said, read, opened = "interrupted", sigterms_read(), writers_opened()  # the parser turns a KeyboardInterrupt into exit code 130, unseen here
     command = next(iter(_without_device(sys.argv[1:])), "")  # RESUMABLE's are top-level commands (no need to build the tree)
-    # a resumable command reads SIGTERM as Ctrl-C from its start, not only once its cells run: killed while it loads,
-    # it ended silent, exit 143
-    reading = sigterm_as_interrupt() if command in RESUMABLE else contextlib.nullcontext()
+    # a resumable command, or one that writes a run folder, reads SIGTERM as Ctrl-C from its start, not only once its
+    # cells or steps run: killed while it loaded, it ended silent, exit 143
+    reading = sigterm_as_interrupt() if command in RESUMABLE + RUN_FOLDERS else contextlib.nullcontext()
     try:
         with reading:
             code = app(standalone_mode=False, prog_name="headstart")

@@ -1,4 +1,5 @@
-"""What ``compare`` (and ``report``) print after a sweep: the leakage line, the data line, then per experiment the reference, the test
+"""What ``compare`` (and ``report``) print after a sweep: the leakage line, the data line, the precision the runs trained
+at (report.md's, once for the store), then per experiment the reference, the test
 split, the head start, the crossover, the recommendation with the command that trains it, the flags, retention and out-of-domain lines, as report.md
 says them."""
 
@@ -38,6 +39,8 @@ def print_report(paths: dict[str, Path], out_dir: Path, *, quiet: bool = False) 
         typer.echo(f"data: {summary['data']['text']}")
     if summary.get("metric_note"):
         typer.echo(f"metric: {summary['metric_note']}")
+    if (summary.get("provenance") or {}).get("precision_text"):  # what --precision auto became: report.md's Precision
+        typer.echo(f"precision: {summary['provenance']['precision_text']}")
     # Several experiments in one store (--backbones a,b): each its own block, named, never ranked together
     for name, one in [(summary.get("experiment", ""), summary), *((o["experiment"], o["summary"]) for o in others)]:
         if others:

@@ -63,3 +63,12 @@ def test_the_train_command_carries_the_precision_auto_resolved_to(tmp_path: Path
     command = doc["recommendation"][0]["train_commands"][0]
     assert "--strategy linear-probe" in command["cli"] and "--precision bf16" in command["cli"]
     assert "'precision': 'bf16'" in command["python"]
+
+
+def test_compares_printed_summary_names_the_precision_once(tmp_path: Path, capsys) -> None:
+    """report.md and report.html said which precision each arm trained at; the lines compare printed did not."""
+    from headstart.cli.summary import print_report
+
+    print_report(render(store_of(tmp_path)), tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision: ")]
+    assert lines == ["precision: linear-probe bf16; lora fp32 (asked: auto, which each run resolved on its machine)"], lines
