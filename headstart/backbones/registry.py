@@ -182,13 +182,26 @@ def adapter_base(backbone: str) -> str | None:
 
 
 def local_base(base: str) -> str:
-    """A saved adapter's base as headstart loads it: a built-in's Hub id (``adapter_base``, what a run saves) is the
-    built-in itself, read offline from its package and as the run trained on it (by name: its folder's Normalize
+    """A saved adapter's base as headstart loads it: a built-in's Hub id (``adapter_base``, what a run saves) or its
+    folder here (what a run saved before) is the built-in itself, read offline from its package and as the run trained on it (by name: its folder's Normalize
     module is not applied, ``load_backbone``) (``_peft_adapter``, ``adapters.merge_base``); any other name as it is."""
     for entry in REGISTRY.values():
-        if entry.hub_id is not None and entry.hub_id == base:
+        if entry.hub_id is not None and (entry.hub_id == base or _is_folder_of(entry, base)):
             return entry.name
     return base
+
+
+def _is_folder_of(entry: BuiltinBackbone, base: str) -> bool:
+    """Whether ``base`` is ``entry``'s folder here: what a run's adapter named before runs named the Hub id (by path, its
+    folder's Normalize module would be applied to features the run never trained on). Only a path that names the
+    built-in or its package is compared, so no other built-in is extracted to answer."""
+    module = entry.package.split("==")[0].replace("-", "_")
+    if entry.name not in base and module not in base:
+        return False
+    try:
+        return Path(base).is_dir() and Path(base).resolve() == entry.locate().resolve()
+    except (OSError, BackboneError):
+        return False
 
 
 def dequantised(backbone: str | None) -> str:

