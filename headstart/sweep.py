@@ -298,12 +298,12 @@ def _claimed(todo, store, owner, outcome: SweepOutcome, eta: SweepEta) -> Iterat
         if store.claim(cell[1], cell[2], owner, LEASE_SECONDS):
             yield cell
         else:
+            eta.dropped(cell[1])  # another compare holds it: not this sweep's time (``started`` counts it again if taken)
             held.append(cell)
     for cell in held:
         if store.claim(cell[1], cell[2], owner, LEASE_SECONDS):
             yield cell
         else:
-            eta.dropped(cell[1])  # another compare holds it: not this sweep's time
             outcome.elsewhere += 1
             outcome.taken.append(cell[1])
 

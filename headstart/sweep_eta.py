@@ -82,7 +82,10 @@ class SweepEta:
         self.paces: dict[str, tuple[float, float]] = {}  # key -> the running cell's own (overhead, seconds per step)
 
     def started(self, key: str) -> None:
-        """A cell begins (in this process, or handed to a worker)."""
+        """A cell begins (in this process, or handed to a worker); one ``dropped`` while another compare held it, and
+        taken on the sweep's retry (``sweep._claimed``), is this sweep's again."""
+        if key in self.steps and key not in self.left:
+            self.left.append(key)
         self.running[key] = self.clock()
         self.width = max(self.width, len(self.running))
 

@@ -334,3 +334,41 @@ def test_a_closed_form_cell_counts_as_one_solve_not_its_settings_step_floor():
     now[0] = 36.0
     eta.finished("ft/16/0", 30.0)  # 0.3 s a step and 6 s besides
     assert eta.remaining() == pytest.approx(6 + 1 * 0.3), "the solve at the timed arm's cost of one step"
+
+
+def test_a_cell_held_elsewhere_leaves_the_eta_at_once_and_counts_again_if_taken_back():
+    """A compare skips the cells another compare holds and tries them once more at its end (``sweep._claimed``): they
+    left its ETA only after that retry, so two compares into one store each counted the other's cells for the whole run
+    (about twice the time). Dropped at the first failed claim, a cell taken back on the retry is this sweep's again."""
+    now = [0.0]
+    eta = SweepEta([cell("ft", 64), cell("ft", 64, seed=1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta.started("ft/64/0")
+    now[0] = 36.0
+    eta.finished("ft/64/0", 30.0)
+    assert eta.remaining() == pytest.approx(36.0)
+    eta.dropped("ft/64/1")
+    assert eta.remaining() == 0.0
+    eta.started("ft/64/1")  # its owner died: taken on the retry
+    assert eta.remaining() == pytest.approx(36.0)
+
+
+def test_a_sweep_drops_a_held_cell_from_its_eta_at_the_first_failed_claim(monkeypatch):
+    from headstart import sweep
+
+    class Store:
+        def __init__(self):
+            self.tries = []
+
+        def claim(self, key, resolved, owner, lease):
+            self.tries.append(key)
+            return key != "held"
+
+    class Eta:
+        dropped_at: list[int] = []
+
+    store, outcome, eta = Store(), sweep.SweepOutcome(total=2, skipped=0), Eta()
+    eta.dropped = lambda key: Eta.dropped_at.append(len(store.tries))
+    todo = [(None, "held", {}), (None, "mine", {})]
+    assert [key for _, key, _ in sweep._claimed(todo, store, "me", outcome, eta)] == ["mine"]
+    assert Eta.dropped_at == [1], "dropped when its first claim failed, before the next cell was claimed"
+    assert outcome.elsewhere == 1
