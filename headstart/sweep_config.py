@@ -107,7 +107,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if "tune" in config:  # true / "lr": choose learning rates on validation; false: the strategies' defaults
         tune = config["tune"]
         if not isinstance(tune, bool) and tune != "lr":  # 1 == True in Python: a number is no switch here
-            raise ConfigError(f"tune must be true, false or \"lr\" in {str(path)!r}, got {toml_text(tune)}")
+            raise ConfigError(f"tune in {str(path)!r} must be true, false or \"lr\", got {toml_text(tune)}")
         config["tune"] = "lr" if tune is True or tune == "lr" else None
     if not isinstance(config.get("grid", {}), dict):
         raise ConfigError(f"grid must be a table of strategy = [values] in {str(path)!r}, e.g. [grid] full-finetune = [2e-5, 5e-5, 1e-4]")

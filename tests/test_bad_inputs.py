@@ -436,7 +436,7 @@ CASES = [
     Case("TOML number where a path goes", lambda f: ["compare", "--config", f.write("o.toml", "out = 5\n")],
          ("out in ", "o.toml' must be a string", 'out = "runs/compare"', "got 5")),  # was a TypeError's traceback, exit 1
     Case("TOML 1 where a switch goes", lambda f: ["compare", "--config", f.write("t.toml", "tune = 1\n")],
-         ('tune must be true, false or "lr"', "t.toml", "got 1")),  # was read as tune = true
+         ("tune in ", "t.toml' must be true, false or \"lr\", got 1")),  # was read as tune = true
     Case("TOML 1 for an [[arm]] switch", lambda f: ["compare", "--config", f.write(
             "a.toml", '[[arm]]\nstrategy = "zero-shot-prompt"\ncalibrate = 1\n')],
          ("[[arm]] 'zero-shot-prompt' calibrate in ", "a.toml' must be true or false, got 1")),  # was the flag's words

@@ -432,9 +432,9 @@ def test_a_number_for_a_string_key_is_one_line_at_the_cli(tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize("text, message", [
-    ("tune = 1\n", 'tune must be true, false or "lr" in {path}, got 1'),  # 1 == True: it read as tune = true
-    ("tune = 0\n", 'tune must be true, false or "lr" in {path}, got 0'),
-    ("tune = 1.0\n", 'tune must be true, false or "lr" in {path}, got 1.0'),
+    ("tune = 1\n", 'tune in {path} must be true, false or "lr", got 1'),  # 1 == True: it read as tune = true
+    ("tune = 0\n", 'tune in {path} must be true, false or "lr", got 0'),
+    ("tune = 1.0\n", 'tune in {path} must be true, false or "lr", got 1.0'),
     ("[split]\ndedupe = 1\n", "[split] dedupe in {path} must be true or false, got 1"),
     ("[split]\nstratify = 0\n", "[split] stratify in {path} must be true or false, got 0"),
     ('strategies = ["qlora"]\n[options.qlora]\ncheckpointing = 1\n',

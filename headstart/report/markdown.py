@@ -288,10 +288,10 @@ def train_time_notes(summary: dict[str, Any]) -> list[str]:
     report.html write these under the table)."""
     notes = []
     if any(r.get("chosen") for r in summary["curves"]):
-        notes.append("Train time holds a tuned run's learning-rate trials (what the result cost); wall s / step is the final "
+        notes.append("Train wall time holds a tuned run's learning-rate trials (what the result cost); wall s / step is the final "
                      "run's own, its validation checks included.")
     if any(r.get("feature_seconds") for r in summary["curves"]):
-        notes.append("Train time counts the backbone's cached features in every arm that reads them, at what computing "
+        notes.append("Train wall time counts the backbone's cached features in every arm that reads them, at what computing "
                      "them cost (run alone, an arm computes them itself), whichever arm of the sweep computed them first.")
     return notes
 

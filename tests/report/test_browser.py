@@ -362,7 +362,7 @@ def test_the_run_counts_and_train_time_notes_are_report_mds(page: Any) -> None:
     (runs,) = [p for p in md if p.startswith("Runs: ")]
     assert runs.startswith(tab.text_content("#runs") + " ") and tab.text_content("#runs") == "Runs: 36 done, 0 failed, 0 diverged, 0 not finished."
     notes = tab.locator("#train-notes p").all_text_contents()
-    assert notes and all(note in md for note in notes) and notes[0].startswith("Train time holds a tuned run's")
+    assert notes and all(note in md for note in notes) and notes[0].startswith("Train wall time holds a tuned run's")
 
 
 def test_the_tooltip_says_one_seed_and_stays_inside_the_chart(page: Any, tmp_path: Path) -> None:
