@@ -405,9 +405,10 @@ class LoadedRun:
 
 def _status(directory: Path) -> str:
     try:
-        return json.loads((directory / "metrics.json").read_text()).get("status", "done")
+        metrics = json.loads((directory / "metrics.json").read_text())
     except (OSError, ValueError):
         return "done"  # metrics.json is informational; the weights check below decides
+    return str(metrics.get("status", "done")) if isinstance(metrics, dict) else "done"  # valid JSON, not an object
 
 
 def weights_of(identity: dict[str, Any]) -> str | None:

@@ -20,3 +20,13 @@ def test_a_causal_lm_run_names_evaluate_only_where_it_has_test_prompts(tmp_path,
     with pytest.raises(StoreError, match=f"is a headstart {spec['kind']} run; ask it with") as refused:
         read_meta(tmp_path)
     assert ("(its test exact match: headstart.evaluate(" in str(refused.value)) is named, str(refused.value)
+
+
+@pytest.mark.parametrize("content", ["[]", "3", '"done"'])
+def test_a_metrics_file_that_is_json_but_not_an_object_does_not_stop_a_run_being_used(tmp_path, content):
+    """metrics.json is informational (``check_usable`` reads its status; the weight files decide): valid JSON that is
+    not an object raised AttributeError ('list' object has no attribute 'get') where a damaged one read as done."""
+    from headstart.saved import _status
+
+    (tmp_path / "metrics.json").write_text(content)
+    assert _status(tmp_path) == "done"
