@@ -75,9 +75,10 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
     Returns:
         ``{experiment, metric, higher_is_better, scale, confidence, test_rows, margin_points, reference, curves, head_start,
-        crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, tuned, provenance,
-        other_experiments, others_differ}``; ``provenance`` is the runs' environments and the precision each arm trained at
-        (``analysis.provenance``); each entry of ``other_experiments`` is ``{experiment, runs, summary}``; ``others_differ`` names
+        crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, tuned,
+        other_experiments, others_differ, provenance}``; ``provenance`` is the runs' environments and the precision each
+        arm trained at, once for the store over every experiment's runs (``analysis.provenance``); each entry of
+        ``other_experiments`` is ``{experiment, runs, summary}`` (no ``provenance`` of its own); ``others_differ`` names
         what sets the experiments apart (``arms.differences_text``: "the test split's row cap").
 
     Raises:
@@ -93,6 +94,8 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     summary["other_experiments"] = [{"experiment": name, "runs": len(runs), "summary": _summarize_one(runs, metric, **kwargs)}
                                     for name, runs in shown]
     summary["others_differ"] = differences_text([runs[-1].spec for _, runs in [(label, main), *shown]]) if shown else ""
+    # the store's one Precision and Environment line: every experiment's runs, not the newest experiment's alone
+    summary["provenance"] = provenance([(name, current_runs(runs)) for name, runs in groups], sweep)
     return summary
 
 
@@ -134,7 +137,7 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
         "retention": retention_rows(results, confidence),
         "ood": ood_rows(results, metric, confidence),
         "budget_flags": budget_flags(results), "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
-        "tuned": tuned_arms(current), "provenance": provenance(current, sweep),
+        "tuned": tuned_arms(current),
     }
 
 

@@ -19,13 +19,13 @@ SWEEP = {"data": "my data.csv", "backbone": "all-minilm-l6-v2", "backbones": [],
          "pooling": None, "retain": [], "eval_data": [], "tta": [], "sizes": [16], "seeds": 3}
 
 
-def run(strategy: str, seed: int, score: float, cpu: str, precision: str) -> RunResult:
-    spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "all-minilm-l6-v2",
+def run(strategy: str, seed: int, score: float, cpu: str, precision: str, backbone: str = "all-minilm-l6-v2") -> RunResult:
+    spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": backbone,
             "data": {"name": "my data.csv", "hash": "h"}, "options": {},
             "train": {"max_steps": 3, "head_lr": 0.001, "lr": 1e-5, "precision": precision}}
     environment = {"cpu": cpu, "device": "cpu", "git": "abc123", "headstart": "0.1.0", "python": "3.11.7",
                    "libraries": {"torch": "2.13.0+cpu", "transformers": "5.23.0"}}
-    return RunResult(key=f"{strategy}-{seed}", spec=spec, status="done", metrics={"accuracy": score, "n": 100},
+    return RunResult(key=f"{backbone}-{strategy}-{seed}", spec=spec, status="done", metrics={"accuracy": score, "n": 100},
                      val_metrics={"accuracy": score}, train_seconds=1.0, trainable_params=770,
                      record={"environment": environment})
 
@@ -72,3 +72,36 @@ def test_compares_printed_summary_names_the_precision_once(tmp_path: Path, capsy
     print_report(render(store_of(tmp_path)), tmp_path)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision: ")]
     assert lines == ["precision: linear-probe bf16; lora fp32 (asked: auto, which each run resolved on its machine)"], lines
+
+
+def test_a_store_of_two_experiments_names_every_experiments_runs_once(tmp_path: Path, capsys) -> None:
+    """`compare --backbones a,b`: the Precision and Environment lines read the newest experiment's runs alone ("every
+    run trained at fp32 ... the 3 finished runs ran on ... Xeon A"), silent on the other backbone's bf16 runs on EPYC B."""
+    from headstart.cli.summary import print_report
+
+    results = [run("linear-probe", s, 0.8, "EPYC B", "bf16", backbone="bge-small-en-v1.5") for s in range(3)]
+    results += [run("linear-probe", s, 0.7, "Xeon A", "fp32") for s in range(3)]
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep("headstart compare ...", {**SWEEP, "backbones": ["bge-small-en-v1.5", "all-minilm-l6-v2"]},
+                        plan=[{"key": r.key, "n": 16, "seed": r.spec["seed"]} for r in results])
+    paths = render(tmp_path)
+    doc = json.loads(paths["results.json"].read_text())
+    assert len(doc["other_experiments"]) == 1 and "provenance" not in doc["other_experiments"][0]["summary"]
+    found = doc["provenance"]
+    assert found["runs"] == 6 and found["experiments"] == 2
+    assert {e["name"]: e["values"] for e in found["environment"]}["CPU"] == [{"value": "Xeon A", "runs": 3},
+                                                                            {"value": "EPYC B", "runs": 3}]
+    assert [(p["experiment"], p["values"]) for p in found["precision"]] == [
+        ("my data.csv · all-minilm-l6-v2", [{"value": "fp32", "runs": 3}]),
+        ("my data.csv · bge-small-en-v1.5", [{"value": "bf16", "runs": 3}])]
+    said = "linear-probe (my data.csv · all-minilm-l6-v2) fp32; linear-probe (my data.csv · bge-small-en-v1.5) bf16"
+    markdown, html = paths["report.md"].read_text(), paths["report.html"].read_text()
+    for text in (markdown, html):
+        assert said in text
+        assert "the 6 finished runs of the store's 2 experiments ran on CPU Xeon A (3 runs), EPYC B (3 runs)" in text
+    assert markdown.count("**Precision:**") == 1 and markdown.count("**Environment:**") == 1
+    print_report(paths, tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision: ")]
+    assert lines == [f"precision: {said} (asked: auto, which each run resolved on its machine)"], lines
