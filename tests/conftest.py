@@ -561,3 +561,24 @@ def advised_keywords(text: str) -> dict:
         found[name] = {**found.get(name, {}), **value} if name == "config" else value
     return found
 
+
+
+@pytest.fixture
+def headstart_notes():
+    """The (level, message) of every record said on the ``headstart`` logger while the test runs, where notes go
+    (the CLI prints them as "note: ..."), with only this list listening: an earlier test's CLI handler is put back
+    after."""
+    import logging
+
+    said: list[tuple[int, str]] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append((record.levelno, record.getMessage()))
+    logger = logging.getLogger("headstart")
+    kept = logger.handlers[:], logger.level
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    try:
+        yield said
+    finally:
+        logger.handlers = kept[0]
+        logger.setLevel(kept[1])

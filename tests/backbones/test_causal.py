@@ -159,7 +159,7 @@ def test_smollm2_loads_from_its_package_and_its_features_separate_sentiment():
         assert torch.allclose(again(again.collate(again.encode(texts))), features)
 
 
-def test_the_conversion_note_is_one_of_headstarts_notes_and_stdout_stays_json(tmp_path, capsys):
+def test_the_conversion_note_is_one_of_headstarts_notes_and_stdout_stays_json(tmp_path, capsys, headstart_notes):
     """generate --json on a run whose GGUF base was converted again (a cleared cache) printed the note on stdout first;
     then it was printed straight to stderr, where no caller's logging could quiet it. It is said on the ``headstart``
     logger as every other note (the CLI prints it as "note: ..." on stderr), and nothing is printed on stdout."""
@@ -167,19 +167,9 @@ def test_the_conversion_note_is_one_of_headstarts_notes_and_stdout_stays_json(tm
 
     from headstart.backbones.causal import gguf_folder
 
-    said = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: said.append((record.levelno, record.getMessage()))
-    logger = logging.getLogger("headstart")
-    kept = logger.handlers[:], logger.level  # the CLI's handler, where an earlier test ran the CLI in this process
-    logger.handlers = [handler]
-    logger.setLevel(logging.INFO)
-    try:
-        with pytest.raises(BackboneError):  # one tensor under a llama header: the note, then transformers cannot build it
-            gguf_folder(tiny_gguf(tmp_path / "tiny.gguf"))
-    finally:
-        logger.handlers = kept[0]
-        logger.setLevel(kept[1])
+    said = headstart_notes
+    with pytest.raises(BackboneError):  # one tensor under a llama header: the note, then transformers cannot build it
+        gguf_folder(tiny_gguf(tmp_path / "tiny.gguf"))
     assert [(level, message.split(" (cached in ")[0]) for level, message in said] == [
         (logging.INFO, "converting tiny.gguf to a safetensors folder once")], said
     printed = capsys.readouterr()

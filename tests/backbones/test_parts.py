@@ -68,25 +68,15 @@ def test_the_parts_are_joined_and_the_zips_folder_extracted_once(tmp_path, monke
     assert extracted(parts, "fake") == folder
 
 
-def test_the_extraction_note_is_one_of_headstarts_notes(tmp_path, capsys):
+def test_the_extraction_note_is_one_of_headstarts_notes(tmp_path, capsys, headstart_notes):
     """"note: extracting ..." was printed straight to stderr, where no caller's logging could quiet it and the CLI's
     notes did not pass: it is said on the ``headstart`` logger as every other note (the CLI prints it once as
     "note: ...", a Python caller's logging decides)."""
     import logging
 
-    said = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: said.append((record.levelno, record.getMessage()))
-    logger = logging.getLogger("headstart")
-    kept = logger.handlers[:], logger.level  # the CLI's handler, where an earlier test ran the CLI in this process
-    logger.handlers = [handler]
-    logger.setLevel(logging.INFO)
-    try:
-        folder = extracted(_parts(tmp_path / "parts"), "fake")
-        extracted(_parts(tmp_path / "parts"), "fake")  # made: nothing to say
-    finally:
-        logger.handlers = kept[0]
-        logger.setLevel(kept[1])
+    said = headstart_notes
+    folder = extracted(_parts(tmp_path / "parts"), "fake")
+    extracted(_parts(tmp_path / "parts"), "fake")  # made: nothing to say
     assert said == [(logging.INFO, f"extracting fake from its 3 packages once (cached in {folder})")]
     assert capsys.readouterr().err == "", "nothing printed outside the notes"
 
