@@ -1,5 +1,5 @@
-"""``python -m headstart``: the same command line as ``headstart``."""
+"""``python -m headstart``: the same command line as ``headstart``, reading an interrupt from its start (``console``)."""
 
-from headstart.cli import main
+from headstart.console import main
 
 main()

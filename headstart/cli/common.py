@@ -293,8 +293,9 @@ def _with_command_hint(message: str, ctx: Any) -> str:
 
 
 def main() -> None:
-    """Console entry point: user mistakes print one line and exit 2; no tracebacks. A mistake the parser catches (a
-    word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
+    """The command line, once its commands are imported (``headstart.console.main`` calls it): user mistakes print one
+    line and exit 2; no tracebacks. A mistake the parser catches (a word where a number goes, an unknown option or
+    command) is one line too, naming the command's --help."""
     parser = sys.modules[typer.BadParameter.__module__]  # click's exceptions, or typer's own copy of them (typer >= 0.26)
 
     # PEFT's notice to its maintainers (``headstart.GRADIENT_CHECKPOINTING_NOTICE``, ignored on import) is kept out of
