@@ -124,85 +124,39 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run = headstart.fit("rotten-tomatoes", strategy="full-finetune", n=256, nproc=2, out="runs/ft")
         >>> run.evaluate("test")["accuracy"]
     """
-    from headstart.data import load_dataset
-    from headstart.data.leakage import split_leakage
-    from headstart.data.splits import SplitConfig, split_caps
-    from headstart.distributed import check_nproc
-    from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
-    from headstart.outdir import claim
-    from headstart.precision import pick_device
-    from headstart.progress import check_progress, shown_progress
-    from headstart.recipe import RunInterrupted, scored, trained_run
     from headstart.engine import StepsInterrupted
     from headstart.fit_result import NothingSaved
+    from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
+    from headstart.progress import shown_progress
+    from headstart.recipe import RunInterrupted, scored, trained_run
     from headstart.scoring import ScoringInterrupted, not_scored
-    from headstart.arguments import as_config, as_items
-    from headstart.specs import file_options
 
-    # SIGTERM while it starts (the data, the backbone's config, the split's leakage search) says so as Ctrl-C does: nothing
-    # is written to out before the run is saved, so there is nothing to keep
-    try:
-        with sigterm_as_interrupt():
-            split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
-            check_progress(progress)
-            if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
-                claim(out, "run")
-            check_nproc(nproc, pick_device())  # before any data loads
-            check_report_to(report_to, out)
-            data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
-                                          group_column=group_column, split_column=split_column)
-            from headstart.data import REGISTRY as DATASETS
-            from headstart.ood_labels import check_columns_for_eval
-
-            if has_frames(eval_data):  # a DataFrame: staged in the cache as the training data is
-                eval_data = staged_eval_data(eval_data, source={"text_column": text_column, "label_column": label_column})
-            check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
-                                   eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
-            if n is None:  # train without --n: every label, or none for a strategy that reads none
-                from headstart.strategies import get_strategy
-
-                n = "all" if get_strategy(strategy).needs_labels else 0
-            options = as_table(options, name="options", example="{'rank': 4}")
-            if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
-                from headstart.strategies import get_strategy
-
-                if "descriptions" not in {f.name for f in dataclasses.fields(get_strategy(strategy).Options)}:
-                    raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl; {strategy} "
-                                      "reads labelled rows, not descriptions: drop it, or use --strategy zero-shot")
-                options["descriptions"] = label_texts(label_descriptions)
-            spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
-                           train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                           tune=tune, grid=grid, terms=staged_terms(terms_of(terms, strategy)), retain=staged_names(retain, name="retain"), group_column=group_column,
-                           split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                           split=split)
-            check_tune_and_rate(spec)
-            check_settings_used(spec)
-            check_before_load(spec)  # what the backbone's config.json refuses, before the data and the backbone load
-            if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
-                check_replaces_same_run(Path(out), spec, settled=False)
-            spec, loaded, defaults = _with_data_defaults(spec)
-            if out is not None and not overwrite:  # ... and with the settings those defaults filled
-                check_replaces_same_run(Path(out), spec)
-            loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
-            leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
-    except KeyboardInterrupt as stop:
-        raise NothingSaved(stop, starting=True) from None
     trained = result = None
     try:  # a run saved beside a finished one (``_staged_for``) and never put in its place leaves no copy there
-        try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
-            with sigterm_as_interrupt(), shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} "
-                                                                  f"seed={seed}") as update:
-                trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
-                flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
-                left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
-                # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the trained
-                # run; one during the save waits for it (seconds, after the training it keeps), then stops before scoring
-                with signals_held(second_acts=True):
-                    result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
-                                     chosen=trained.chosen, tune_seconds=trained.tune_seconds, trials=trained.trials,
-                                     leakage=leakage,
-                                     not_scored=left if trained.report.status == "done" else None)
-                outcome = scored(spec, trained, test=False, progress=update)
+        try:  # SIGTERM (timeout, a scheduler's time limit) reads as Ctrl-C from the first check to the last score, one
+            # handler over the start-up and the training, so none of it ends silent (headstart.interrupts)
+            with sigterm_as_interrupt():
+                spec, loaded, defaults, leakage = _start_up(
+                    data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
+                    text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
+                    progress=progress, terms=terms, retain=retain, group_column=group_column, split_column=split_column,
+                    eval_data=eval_data, tta=tta, max_test=max_test, max_val=max_val, dedupe=dedupe, nproc=nproc,
+                    label_descriptions=label_descriptions, report_to=report_to, overwrite=overwrite)
+                with shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}") as update:
+                    trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
+                    flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
+                    left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
+                    # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the
+                    # trained run; one during the save waits for it (seconds, after the training it keeps), then stops
+                    # before scoring
+                    with signals_held(second_acts=True):
+                        result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
+                                         chosen=trained.chosen, tune_seconds=trained.tune_seconds, trials=trained.trials,
+                                         leakage=leakage,
+                                         not_scored=left if trained.report.status == "done" else None)
+                    outcome = scored(spec, trained, test=False, progress=update)
+        except NothingSaved:  # while it started: nothing to keep, and its text says so
+            raise
         except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
             if not stop.report.steps:  # before the first step: nothing trained (an untrained model saved as a run was)
                 raise NothingSaved(stop, before_steps=stop.report.ended_by) from None
@@ -236,6 +190,89 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
         result.mlflow = log_run_dir(result.out)
     return result
+
+
+def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, seed: int, out: str | Path | None,
+              options: dict[str, Any] | None, config: TrainConfig | None, text_column: str | None,
+              label_column: str | None, task: str | None, pooling: str | None, tune: str | None,
+              grid: str | list[float] | None, progress: ProgressFn | bool | None,
+              terms: dict[str, dict[str, Any]] | str | None, retain: Any, group_column: str | None,
+              split_column: str | None, eval_data: Any, tta: str | list[str] | None, max_test: int | str | None,
+              max_val: int | str | None, dedupe: bool, nproc: int, label_descriptions: str | dict[str, str] | None,
+              report_to: str | None, overwrite: bool) -> tuple[RunSpec, Any, list[dict[str, str]], Any]:
+    """``fit``'s start-up, before anything trains: every argument checked (a bad cap first), ``out`` claimed, the data
+    read (a DataFrame staged in the cache), the run's spec built and its data defaults filled, the split's leakage
+    searched. Nothing is written to ``out``.
+
+    Args:
+        ``fit``'s own, as the caller gave them.
+
+    Returns:
+        The run's spec, its dataset (loaded), a note per data default applied (``_with_data_defaults``), and the
+        split's leakage (``data.leakage.split_leakage``).
+
+    Raises:
+        HeadstartError: any invalid input, in one line naming it and the fix.
+        headstart.fit_result.NothingSaved: Ctrl-C, or SIGTERM where ``fit`` reads it as one, during it ("interrupted
+            by SIGTERM while it started (its data, backbone settings and split): nothing trained yet; nothing saved").
+    """
+    from headstart.arguments import as_config, as_items
+    from headstart.data import load_dataset
+    from headstart.data.leakage import split_leakage
+    from headstart.data.splits import SplitConfig, split_caps
+    from headstart.distributed import check_nproc
+    from headstart.fit_result import NothingSaved
+    from headstart.outdir import claim
+    from headstart.precision import pick_device
+    from headstart.progress import check_progress
+    from headstart.specs import file_options
+
+    try:
+        split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
+        check_progress(progress)
+        if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
+            claim(out, "run")
+        check_nproc(nproc, pick_device())  # before any data loads
+        check_report_to(report_to, out)
+        data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
+                                      group_column=group_column, split_column=split_column)
+        from headstart.data import REGISTRY as DATASETS
+        from headstart.ood_labels import check_columns_for_eval
+
+        if has_frames(eval_data):  # a DataFrame: staged in the cache as the training data is
+            eval_data = staged_eval_data(eval_data, source={"text_column": text_column, "label_column": label_column})
+        check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
+                               eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
+        if n is None:  # train without --n: every label, or none for a strategy that reads none
+            from headstart.strategies import get_strategy
+
+            n = "all" if get_strategy(strategy).needs_labels else 0
+        options = as_table(options, name="options", example="{'rank': 4}")
+        if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
+            from headstart.strategies import get_strategy
+
+            if "descriptions" not in {f.name for f in dataclasses.fields(get_strategy(strategy).Options)}:
+                raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl; {strategy} "
+                                  "reads labelled rows, not descriptions: drop it, or use --strategy zero-shot")
+            options["descriptions"] = label_texts(label_descriptions)
+        spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
+                       train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
+                       tune=tune, grid=grid, terms=staged_terms(terms_of(terms, strategy)), retain=staged_names(retain, name="retain"), group_column=group_column,
+                       split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
+                       split=split)
+        check_tune_and_rate(spec)
+        check_settings_used(spec)
+        check_before_load(spec)  # what the backbone's config.json refuses, before the data and the backbone load
+        if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
+            check_replaces_same_run(Path(out), spec, settled=False)
+        spec, loaded, defaults = _with_data_defaults(spec)
+        if out is not None and not overwrite:  # ... and with the settings those defaults filled
+            check_replaces_same_run(Path(out), spec)
+        loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
+        leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
+    except KeyboardInterrupt as stop:  # nothing is written to out before the run is saved: there is nothing to keep
+        raise NothingSaved(stop, starting=True) from None
+    return spec, loaded, defaults, leakage
 
 
 def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overwrite: bool, flags: list[dict[str, str]],

@@ -568,3 +568,27 @@ def test_train_stopped_while_it_starts_says_nothing_was_saved_and_exits_130(how,
     assert (code, printed, err) == (130, "", f"interrupted by {how} while it started (its data, backbone settings and "
                                              "split): nothing trained yet; nothing saved; the same command starts again\n")
     assert not out.exists() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_fit_reads_sigterm_from_its_start_up_through_its_training_with_no_gap(toy_csv, tiny_registry, monkeypatch):
+    """``fit`` read SIGTERM as Ctrl-C in its start-up, put the default back, then read it again for its training: a
+    SIGTERM between the two ended a Python caller's process silent, exit 143. One handler now spans both."""
+    import headstart.recipe
+
+    said: list[str] = []
+    real_signal, real_run = signal.signal, headstart.recipe.trained_run
+
+    def logged(signum, handler):
+        if signum == signal.SIGTERM:
+            said.append("default" if handler is signal.SIG_DFL else "read")
+        return real_signal(signum, handler)
+
+    def training(*args, **kwargs):
+        said.append("training")
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(signal, "signal", logged)
+    monkeypatch.setattr(headstart.recipe, "trained_run", training)
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16)
+    assert said[:said.index("training") + 1] == ["read", "training"], said
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
