@@ -24,7 +24,7 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     is, status "interrupted"); the trained run is saved before its test prompts are answered, and Ctrl-C there raises
     ``Interrupted`` with that run (status "done", ``metrics["test_not_scored"]`` saying what stopped it), which
     ``headstart.evaluate(out)`` scores later. Ctrl-C during its setup (the data read, the model loaded), before the
-    first step, raises ``headstart.llm.runs.NothingTrained`` (a KeyboardInterrupt): nothing trained, nothing saved.
+    first step, raises ``headstart.interrupts.NothingTrained`` (a KeyboardInterrupt): nothing trained, nothing saved.
 
     ``out`` holding a run of other settings, or a prefer run, is refused before anything loads unless ``overwrite``;
     the same run asked for again replaces itself (``headstart.llm.same_run``). ``progress=True`` draws the CLI's bar on

@@ -93,6 +93,27 @@ class StoreInterrupted(KeyboardInterrupt):
         return type(self), (self.stored, self.total, self.what, self.by)
 
 
+class NothingTrained(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while an sft / prefer run set up (its command's modules imported and its settings read, its
+    data read, its model loaded, prefer's reference log-probabilities computed), before its first step: nothing
+    trained, nothing saved (``--out`` as it was). A KeyboardInterrupt still; its text is the CLI's line, worded as
+    train's (``fit_result.NothingSaved``). Here, not beside the LLM runs: the CLI raises it before torch imports."""
+
+    def __init__(self, interrupt: KeyboardInterrupt, command: str) -> None:
+        super().__init__(f"{ended_by(interrupt)} while {command} set up, before its first step: nothing trained yet; "
+                         "nothing saved; the same command starts again")
+
+
+@contextmanager
+def setting_up(command: str) -> Iterator[None]:
+    """Within the block (a part of an sft / prefer run's setup), Ctrl-C or SIGTERM raises ``NothingTrained``."""
+    try:
+        with sigterm_as_interrupt():  # a scheduler's limit here says the same as Ctrl-C, not a silent kill
+            yield
+    except KeyboardInterrupt as stop:
+        raise NothingTrained(stop, command) from None
+
+
 @contextmanager
 def signals_held(*, second_acts: bool = False) -> Iterator[None]:
     """Ctrl-C and SIGTERM noted inside the block and delivered when it ends, as they came. With ``second_acts`` only the

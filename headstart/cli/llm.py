@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from headstart.cli.common import InterruptReported, JsonOpt, _echo_json, app
+from headstart.interrupts import NothingTrained, setting_up
 from headstart.outdir import claim
 
 LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
@@ -142,6 +145,24 @@ def _short(text: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@contextmanager
+def _setting_up(command: str) -> Iterator[None]:
+    """The command's own part of an sft / prefer run's setup, before the API's (``interrupts.setting_up``): Ctrl-C or
+    SIGTERM there says what one in the run's setup says, "... while sft set up, before its first step: nothing trained
+    yet; nothing saved; the same command starts again", exit 130."""
+    try:
+        with setting_up(command):
+            yield
+    except NothingTrained as stop:
+        _say_untrained(stop)
+
+
+def _say_untrained(stop: NothingTrained) -> None:
+    """``stop``'s one line on stderr, and exit 130 (``InterruptReported``: ``main`` says nothing more)."""
+    typer.echo(str(stop), err=True)
+    raise InterruptReported() from None
+
+
 @app.command()
 def sft(
     data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-sft (built in) or a .csv/.tsv/.jsonl/.json/.parquet file.")] = "rotten-tomatoes-sft",
@@ -185,29 +206,29 @@ def sft(
     Example: headstart sft --data pairs.csv --prompt-column question --response-column answer --strategy qlora --out runs/qa
     Example: headstart sft --n 512 --epochs 3 --patience 2 --dropout 0.1 --max-new-tokens 128 --out runs/sft-long
     """
-    from headstart.api_llm import sft as run_sft
-    from headstart.llm.runs import Interrupted, NothingTrained
-    from headstart.llm.sft import SftConfig, check_adapter_given
-    from headstart.progress import progress_bar
-    from headstart.arguments import parse_n
+    with _setting_up("sft"):  # its modules import (torch: seconds), --out claimed, its settings read
+        from headstart.api_llm import sft as run_sft
+        from headstart.llm.runs import Interrupted
+        from headstart.llm.sft import SftConfig, check_adapter_given
+        from headstart.progress import progress_bar
+        from headstart.arguments import parse_n
 
-    claim(out, "lm-run")
-    replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
-    adapter = {"rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets}
-    check_adapter_given(strategy, [k for k, v in adapter.items() if v is not None])
-    cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n, least=1, example=256), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
-                    batch_size=batch_size, packing=packing, max_length=max_length, warmup=warmup, evals=evals,
-                    patience=patience, val_rows=val_rows, eval_rows=eval_rows, max_new_tokens=max_new_tokens,
-                    **{k: v for k, v in adapter.items() if v is not None})
+        claim(out, "lm-run")
+        replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
+        adapter = {"rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets}
+        check_adapter_given(strategy, [k for k, v in adapter.items() if v is not None])
+        cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n, least=1, example=256), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
+                        batch_size=batch_size, packing=packing, max_length=max_length, warmup=warmup, evals=evals,
+                        patience=patience, val_rows=val_rows, eval_rows=eval_rows, max_new_tokens=max_new_tokens,
+                        **{k: v for k, v in adapter.items() if v is not None})
     try:
         with progress_bar("sft", enabled=not quiet) as progress:
             run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
                           config=cfg, progress=progress, overwrite=overwrite)
     except Interrupted as stop:  # the best checkpoint so far, or the trained run before its test answers, is saved
         run, stopped = stop.run, True
-    except NothingTrained as stop:  # in its setup: one line says nothing was saved
-        typer.echo(str(stop), err=True)
-        raise InterruptReported() from None
+    except NothingTrained as stop:  # in the run's setup: one line says nothing was saved
+        _say_untrained(stop)
     else:
         stopped = False
     _summary(run, out, as_json, replacing=replacing, interrupted=stopped)
@@ -247,21 +268,20 @@ def prefer(
     \b
     Example: headstart prefer --data rotten-tomatoes-preferences --sft runs/sft --n 256 --max-steps 40 --out runs/dpo
     """
-    from headstart.api_llm import prefer as run_prefer
-    from headstart.llm.dpo import PreferConfig
-    from headstart.llm.runs import Interrupted, NothingTrained
-    from headstart.progress import progress_bar
-    from headstart.arguments import parse_n
+    with _setting_up("prefer"):  # its modules import (torch: seconds), --out claimed, its settings read
+        from headstart.api_llm import prefer as run_prefer
+        from headstart.llm.dpo import PreferConfig, check_out, check_start
+        from headstart.llm.runs import Interrupted
+        from headstart.progress import progress_bar
+        from headstart.arguments import parse_n
 
-    replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
-    cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n, least=1, example=256), seed=seed, lr=lr,
-                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, warmup=warmup,
-                       evals=evals, patience=patience, val_rows=val_rows)
-    from headstart.llm.dpo import check_out, check_start
-
-    check_out(out, cfg)
-    claim(out, "lm-run")
-    check_start(cfg)  # not a run, or a --backbone / --strategy that is not its: one line before the data loads
+        replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
+        cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n, least=1, example=256), seed=seed, lr=lr,
+                           epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, warmup=warmup,
+                           evals=evals, patience=patience, val_rows=val_rows)
+        check_out(out, cfg)
+        claim(out, "lm-run")
+        check_start(cfg)  # not a run, or a --backbone / --strategy that is not its: one line before the data loads
     try:
         with progress_bar("prefer", enabled=not quiet) as progress:
             run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
@@ -269,9 +289,8 @@ def prefer(
                              overwrite=overwrite)
     except Interrupted as stop:
         run = stop.run
-    except NothingTrained as stop:  # in its setup (the reference pass takes minutes): one line says nothing was saved
-        typer.echo(str(stop), err=True)
-        raise InterruptReported() from None
+    except NothingTrained as stop:  # in the run's setup (the reference pass takes minutes): one line says nothing was saved
+        _say_untrained(stop)
     _summary(run, out, as_json, replacing=replacing)
 
 

@@ -223,11 +223,12 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.notes import many, run_notes
-    from headstart.llm.runs import Interrupted, save_outcome, setting_up
+    from headstart.interrupts import setting_up
+    from headstart.llm.runs import Interrupted, save_outcome
     from headstart.llm.sft import _read, draw, epochs_of
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
-    with setting_up("prefer"):  # Ctrl-C here: nothing trained, nothing saved, said so (runs.NothingTrained)
+    with setting_up("prefer"):  # Ctrl-C here: nothing trained, nothing saved, said so (interrupts.NothingTrained)
         check_start(cfg)  # before the data loads
         table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column},
                            group_column=group_column)

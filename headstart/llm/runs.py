@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,30 +70,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, run: "LoadedLM") -> None:
         super().__init__((run.metrics or {}).get("error") or (run.metrics or {}).get("test_not_scored"))
         self.run = run
-
-
-class NothingTrained(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM while an sft / prefer run set up (its data read, its model loaded, prefer's reference
-    log-probabilities computed), before its first step: nothing trained, nothing saved (``--out`` as it was). A
-    KeyboardInterrupt still; its text is the CLI's line, worded as train's (``fit_result.NothingSaved``)."""
-
-    def __init__(self, interrupt: KeyboardInterrupt, command: str) -> None:
-        from headstart.interrupts import ended_by
-
-        super().__init__(f"{ended_by(interrupt)} while {command} set up, before its first step: nothing trained yet; "
-                         "nothing saved; the same command starts again")
-
-
-@contextmanager
-def setting_up(command: str) -> Iterator[None]:
-    """Within the block (a run's setup), Ctrl-C or SIGTERM raises ``NothingTrained`` saying what it left."""
-    from headstart.interrupts import sigterm_as_interrupt
-
-    try:
-        with sigterm_as_interrupt():  # a scheduler's limit here says the same as Ctrl-C, not a silent kill
-            yield
-    except KeyboardInterrupt as stop:
-        raise NothingTrained(stop, command) from None
 
 
 def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any],

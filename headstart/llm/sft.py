@@ -338,11 +338,12 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.notes import many, run_notes
-    from headstart.llm.runs import Interrupted, save_outcome, setting_up
+    from headstart.interrupts import setting_up
+    from headstart.llm.runs import Interrupted, save_outcome
     from headstart.precision import pick_device
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
-    with setting_up("sft"):  # setup; Ctrl-C here: nothing trained, nothing saved, said so (runs.NothingTrained)
+    with setting_up("sft"):  # setup; Ctrl-C here: nothing trained, nothing saved, said so (interrupts.NothingTrained)
         # setup
         table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
         train_rows = draw(table.rows("train"), cfg.n, cfg.seed, dropped=table.dropped)
