@@ -150,16 +150,21 @@ def as_table(value: Any, *, name: str, example: str) -> dict[str, Any]:
     return dict(value)
 
 
+def as_list(value: Any) -> list[Any]:
+    """A Python argument that gives one thing or several, as a list: None none, a list or tuple its items, anything
+    else itself alone (``as_items``; ``data.memory.staged_names``, whose items may be DataFrames)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def as_items(value: Any, *, name: str) -> tuple[str, ...]:
     """A Python argument that names one thing or several: a string (or path) is one, a list or tuple its items.
 
     Raises:
         ConfigError: anything else, or an item that is not a string.
     """
-    if value is None:
-        return ()
-    if isinstance(value, (str, os.PathLike)):
-        return (str(value),)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in value):
-        return tuple(str(v) for v in value)
+    items = as_list(value)
+    if all(isinstance(v, (str, os.PathLike)) for v in items):
+        return tuple(str(v) for v in items)
     raise ConfigError(f"{name} must be a name or a list of names, got {value!r:.80}")

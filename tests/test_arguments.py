@@ -120,6 +120,22 @@ def test_items_take_paths_as_names_and_refuse_a_list_holding_something_else():
         as_items(["a", 3], name="eval_data")
 
 
+def test_one_name_or_several_is_read_by_one_helper_for_names_and_for_staged_data():
+    """``as_items`` (``eval_data``) and ``data.memory.staged_names`` (``retain``, whose items may be DataFrames) each
+    read "one, or a list or tuple of them" with their own copy of the rule; both read it through ``as_list``."""
+    from headstart.arguments import as_list
+    from headstart.data.memory import staged_names
+
+    assert as_list(None) == [] and as_list("a") == ["a"] and as_list(("a", Path("b"))) == ["a", Path("b")]
+    assert as_list({"a"}) == [{"a"}]  # a set is one thing, refused by name where names are read
+    for given in (None, "a", Path("a.csv"), ["a", Path("b")], ("a",), []):
+        assert staged_names(given, name="retain") == as_items(given, name="eval_data")
+    with pytest.raises(ConfigError, match=r"^eval_data must be a name or a list of names, got \{'a'\}$"):
+        as_items({"a"}, name="eval_data")
+    with pytest.raises(ConfigError, match=r"^retain must be a dataset name, a file path or a pandas DataFrame"):
+        staged_names({"a"}, name="retain")
+
+
 def test_a_count_from_1_says_the_same_range_for_a_word_and_for_0():
     """``--n abc`` said "a non-negative integer" where ``--n 0`` said ">= 1": a command that takes no 0 (sft) says one
     range for both, as ``check_count`` words it."""

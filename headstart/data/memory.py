@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from headstart.arguments import as_list
 from headstart.data.shown import shown_name  # noqa: F401  (its callers read it here too)
 from headstart.errors import ConfigError, HeadstartError
 from headstart.python_checks import reword
@@ -205,9 +206,7 @@ def staged_names(value: Any, *, name: str) -> tuple[str, ...]:
     Raises:
         ConfigError: anything else, in one line naming its type; as ``as_path``.
     """
-    if value is None:
-        return ()
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    items = as_list(value)
     for item in items:
         if not isinstance(item, (str, os.PathLike)) and not _is_table(item):
             raise ConfigError(f"{name} must be a dataset name, a file path or a pandas DataFrame, or a list of them; "
