@@ -72,6 +72,7 @@ def other_run(out: Path, spec: RunSpec, *, settled: bool = True) -> str | None:
     except (TypeError, ValueError, HeadstartError):  # a setting no longer valid: compared as written
         pass
     held, mine = (json.loads(json.dumps(s, default=str)) for s in (held, spec.to_dict()))
+    held = _as_requested(held, out, mine)
     for one in (held, mine):  # --max-test all is the default's rows where no data default caps them (SplitConfig.identity)
         if isinstance(one.get("split"), dict) and one["split"].get("max_test") == "all":
             one["split"]["max_test"] = None
@@ -93,6 +94,35 @@ def other_run(out: Path, spec: RunSpec, *, settled: bool = True) -> str | None:
     if others and not set(differ) & {"strategy", "n", "seed"}:  # the same strategy, size and seed: name what differs
         what += f"; settings that differ: {'; '.join(others[:3])}{'; ...' if len(others) > 3 else ''}"
     return what
+
+
+def _as_requested(held: dict[str, Any], out: Path, mine: dict[str, Any]) -> dict[str, Any]:
+    """``held`` (spec.json's spec) as the request it was, where an older headstart saved a tuned run as its chosen
+    rate's trial spec: before 2026-12-07 spec.json kept no ``tune`` (null) and wrote the rate ``--tune lr`` chose in as
+    if given (``train.lr`` 0.001), so the same ``train --tune lr`` again was refused as another run ("--lr 0.001 there,
+    default asked; --tune none there, lr asked"). Such a run is told by its metrics.json: ``chosen`` names that rate
+    with the value spec.json holds, and there is no ``tuning`` (which runs saved since keep). It reads as ``tune``
+    "lr" with the rate unset; its grid was not kept, so it reads as the grid asked where the chosen value is on it,
+    else as the strategy's own. Any other ``held``, or one compared with an untuned request, is returned as it is."""
+    import json
+
+    train = held.get("train")
+    if held.get("tune") is not None or mine.get("tune") is None or not isinstance(train, dict):
+        return held  # asked untuned (--lr 0.001), it compares with the spec as written, which was that
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return held
+    chosen = metrics.get("chosen") if isinstance(metrics, dict) else None
+    if not isinstance(chosen, dict) or "tuning" in metrics:
+        return held
+    param = next((p for p in ("lr", "head_lr") if isinstance(chosen.get(p), (int, float))
+                  and isinstance(train.get(p), (int, float)) and chosen[p] == train[p]), None)
+    if param is None:
+        return held
+    grid = mine.get("grid")
+    on_grid = isinstance(grid, list) and chosen[param] in grid
+    return {**held, "tune": "lr", "grid": grid if on_grid else held.get("grid"), "train": {**train, param: None}}
 
 
 def _difference(setting: str, there: Any, asked: Any) -> str:

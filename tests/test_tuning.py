@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -410,3 +411,36 @@ def test_a_tuned_run_is_saved_as_asked_and_the_same_request_is_the_same_run(toy_
     assert loaded.chosen["lr"] == chosen and loaded.tune_seconds == tuning["seconds"]
     texts = ["a b c", "d e f"]
     assert [r["label"] for r in loaded.predict(texts)] == [r["label"] for r in run.predict(texts)]
+
+
+def test_a_run_tuned_by_an_older_headstart_is_the_same_request_again(toy_csv, tiny_registry, tmp_path):
+    """Before spec.json kept --tune (2026-12-07), a tuned run was saved as its chosen rate's trial spec: tune null, the
+    chosen lr written in as if given, no metrics.json tuning. The same train --tune lr into that folder was refused
+    ('--lr 0.001 there, default asked'); it reads as the request it was. A run whose lr was given is still another run."""
+    import headstart
+    from headstart.errors import ConfigError
+    from headstart.same_run import check_replaces_same_run
+    from headstart.specs import RunSpec as Spec, run_key
+    from headstart.tuning import trial_spec
+
+    config = TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32")
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", tune="lr", config=config)
+    asked = Spec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=config, tune="lr")
+    meta_path, metrics_path = tmp_path / "run" / "spec.json", tmp_path / "run" / "metrics.json"
+    meta, metrics = json.loads(meta_path.read_text()), json.loads(metrics_path.read_text())
+    chosen = metrics["chosen"]["lr"]
+    old = trial_spec(asked, "lr", chosen, config.max_steps).to_dict()  # what the older headstart wrote
+    resolved = {k: v for k, v in meta["resolved"].items() if k != "tune"}
+    resolved["train"] = {**resolved["train"], "lr": chosen}
+    meta_path.write_text(json.dumps({**meta, "spec": old, "resolved": resolved, "key": run_key(resolved)}))
+    metrics_path.write_text(json.dumps({k: v for k, v in metrics.items() if k != "tuning"}))
+    assert old["tune"] is None and old["train"]["lr"] == chosen
+    check_replaces_same_run(tmp_path / "run", asked)  # the same request: not refused
+    check_replaces_same_run(tmp_path / "run", dataclasses.replace(asked, grid=(1e-5, chosen)))  # its grid was not kept
+    fixed = dataclasses.replace(asked, tune=None, train=dataclasses.replace(config, lr=chosen))
+    check_replaces_same_run(tmp_path / "run", fixed)  # --lr at the rate it chose, as the older spec.json wrote it
+    with pytest.raises(ConfigError, match="another run"):  # another request is still another run
+        check_replaces_same_run(tmp_path / "run", dataclasses.replace(asked, n=16))
+    metrics_path.write_text(json.dumps({**metrics, "chosen": {}}))  # lr given, not chosen: another run than --tune lr
+    with pytest.raises(ConfigError, match="train.lr .* there, default asked"):
+        check_replaces_same_run(tmp_path / "run", asked)
