@@ -65,13 +65,12 @@ ONE_SEED_TEXT = "one seed, and the interval is over seeds (--seeds 3 gives one)"
 def _summary(values: list[float], bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
     """Mean and interval over seeds, clipped to ``bounds``: accuracies in [0, 1], differences (BWT, FWT) in [-1, 1].
     Where there is none — one seed (``ONE_SEED_TEXT``), or every seed gave the same value (``stats.interval``: no spread
-    seen is not certainty) — ``ci_low`` and ``ci_high`` are None and ``no_interval`` says why, never an interval of no
-    width that a reader of continual.json would take as certain."""
+    seen is not certainty) — ``no_interval`` says why beside bounds equal to the mean, as results.json's rows write
+    one (``stats.kept`` of ``stats.interval``): a reader tells it by ``no_interval`` (``stats.has_interval``), and the
+    bounds stay numbers its charts and arithmetic read."""
     ci = kept(interval(values, None, bounds=bounds), ("mean", "ci_low", "ci_high"))
     if len(values) < 2:
         ci["no_interval"] = ONE_SEED_TEXT
-    if ci.get("no_interval"):
-        ci["ci_low"] = ci["ci_high"] = None
     return ci | {"seeds": len(values)}
 
 

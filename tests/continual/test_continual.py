@@ -531,11 +531,14 @@ def test_one_seed_is_shown_without_an_interval_not_one_of_no_width():
     assert _ci({"mean": 0.449, "ci_low": 0.40, "ci_high": 0.50, "seeds": 3}) == "44.9 (40.0 to 50.0)"
 
 
-def test_one_seeds_summaries_in_continual_json_have_null_bounds_and_say_there_is_no_interval():
+def test_one_seeds_summaries_in_continual_json_say_there_is_no_interval_as_results_json_does():
     """review: `continual --seeds 1 --json` printed "acc": {"mean": 0.1348, "ci_low": 0.1348, "ci_high": 0.1348}, a
-    95% interval of no width read as certain (bwt, plasticity, fwt and the runner-up difference alike). Its bounds are
-    null and ``no_interval`` says why, and the markdown, the HTML and the Python repr still read it."""
+    95% interval of no width with nothing to say it was none (bwt, plasticity, fwt and the runner-up difference alike):
+    ``no_interval`` says why. Its bounds are what results.json writes where it has no interval (``stats.kept`` of
+    ``stats.interval``: the mean, not null as continual.json once wrote them), and the markdown, the HTML and the Python
+    repr still read it."""
     from headstart.analysis.continual import ONE_SEED_TEXT, continual_rows, versus_text
+    from headstart.analysis.stats import has_interval, interval, kept
     from headstart.continual import ContinualResult
     from headstart.report.continual import continual_markdown
     from headstart.report.continual_html import continual_html
@@ -543,8 +546,13 @@ def test_one_seeds_summaries_in_continual_json_have_null_bounds_and_say_there_is
     analysis = continual_rows(_chain_runs("replay", "replay", [0.80], [0.7]) + _chain_runs("naive", "naive", [0.79], [0.72]))
     replay = next(r for r in analysis["arms"] if r["arm"] == "replay")
     for summary in (replay["acc"], replay["val_acc"], replay["bwt"], replay["plasticity"], analysis["versus"]["val"]):
-        assert summary["ci_low"] is None and summary["ci_high"] is None and summary["no_interval"] == ONE_SEED_TEXT, summary
+        assert summary["ci_low"] == summary["ci_high"] == summary["mean"] and summary["no_interval"] == ONE_SEED_TEXT, summary
+        assert not has_interval(summary)
         assert summary["seeds" if "seeds" in summary else "pairs"] == 1
+    as_results = kept(interval([replay["acc"]["mean"]], None, bounds=(0.0, 1.0)), ("mean", "ci_low", "ci_high"))
+    assert {k: replay["acc"][k] for k in as_results} == as_results, "results.json's bounds where it has no interval"
+    same = continual_rows(_chain_runs("replay", "replay", [0.8, 0.8], [0.7, 0.7]))["arms"][0]["acc"]  # seeds agree
+    assert same["ci_low"] == same["ci_high"] == same["mean"] and same["no_interval"] and same["seeds"] == 2
     json.dumps(analysis, allow_nan=False)
     text = continual_markdown({**analysis, "recommended_caveat": None}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
     assert "| replay | 70.0 |" in text and "one seed, so no interval" in text
