@@ -591,17 +591,23 @@ def test_reference_is_the_majority_class_rate_from_the_records() -> None:
 
 def test_a_validation_split_leaning_far_from_tests_class_balance_is_said_beside_the_reference() -> None:
     """A compare with max_val = 32 cut validation in whole groups at 77/23 where test was 52/48: "no arm beat the
-    majority class on validation" read as a verdict on the arms, and nothing said the split leaned."""
+    majority class on validation" read as a verdict on the arms, and nothing said the split leaned. The lean is said
+    where Fisher's exact test on the two splits' majority-class counts finds it beyond the chance of the cut, not at
+    a fixed 15 points: chance passes that on 32 rows, and a lean beyond every score's noise on 2,000 rows stays under it."""
     from headstart.report.markdown import reference_text
 
-    def text(val: float) -> str:
-        ref = {"reference": {"test": {"accuracy": 0.515}, "val": {"accuracy": val}}}
+    def text(val: float, val_rows: int = 32, test: float = 0.515, test_rows: int = 200) -> str:
+        ref = {"reference": {"test": {"accuracy": test, "n": test_rows}, "val": {"accuracy": val, "n": val_rows}}}
         return reference_text(analysis.summarize([run("a", 16, s, 0.6, record=ref) for s in range(2)]))
 
-    assert text(0.773).endswith("learned nothing; validation leans further to one class than test does, as a small "
-                                "validation split cut in whole groups can, and the choices made against its majority rate "
-                                "lean with it (a larger max_val evens it)")
+    leans = ("learned nothing; validation leans further to one class than test does, as a small validation split cut in "
+             "whole groups can, and the choices made against its majority rate lean with it (a larger max_val evens it)")
+    assert text(0.773).endswith(leans)  # 25 of 32 against 103 of 200: p = 0.007
     assert text(0.56).endswith("learned nothing"), "a few points apart is the sampling of two splits"
+    assert text(0.6875).endswith("learned nothing"), "17 points on 32 rows: a cut by chance gives it (p = 0.09)"
+    assert text(0.6, 2000, 0.515, 2000).endswith(leans), "8.5 points on 2,000 rows each is no chance (p < 1e-7)"
+    ref = {"reference": {"test": {"accuracy": 0.515}, "val": {"accuracy": 0.773}}}  # stored before n was: not judged
+    assert reference_text(analysis.summarize([run("a", 16, s, 0.6, record=ref) for s in range(2)])).endswith("learned nothing")
 
 
 def test_reference_names_the_constant_predictor_its_task_computes() -> None:

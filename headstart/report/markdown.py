@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.analysis import REFERENCE_WORDS, format_n
+from headstart.analysis.cells import LEAN_ALPHA
 from headstart.analysis.cell_stats import signed_points
 from headstart.analysis.stats import range_text
 from headstart.report.chart import metric_label
@@ -52,15 +53,11 @@ def reference_text(summary: dict[str, Any]) -> str:
     val = f" ({value_text(summary, ref['val'])}{unit} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
     what = REFERENCE_WORDS.get(ref["label"], REFERENCE_WORDS["majority class"])[0]
     apart = ""  # a small validation cut in whole groups can lean to one class: its "beat the majority" verdicts with it
-    if ref["label"] == "majority class" and isinstance(ref.get("val"), (int, float)) and isinstance(ref.get("test"), (int, float)) \
-            and abs(ref["val"] - ref["test"]) >= UNBALANCED_VALIDATION:
+    if ref["label"] == "majority class" and isinstance(ref.get("lean_p"), (int, float)) and ref["lean_p"] < LEAN_ALPHA:
         apart = ("; validation leans further to one class than test does, as a small validation split cut in whole "
                  "groups can, and the choices made against its majority rate lean with it (a larger max_val evens it)")
     return (f"{ref['label']}: {value_text(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
             f"a strategy at or {'below' if summary.get('higher_is_better', True) else 'above'} it learned nothing{apart}")
-
-
-UNBALANCED_VALIDATION = 0.15  # majority-class rates of validation and test this far apart: said beside the reference
 
 
 # What an interval carries, by the curves' ``interval`` field (``analysis.curves``).
