@@ -18,7 +18,7 @@ from headstart.api_sweep_file import reading_sweep_file
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.memory import as_data, has_frames, names_passed_data, staged_eval_data, staged_names
 from headstart.errors import ConfigError
-from headstart.progress import ProgressFn
+from headstart.progress import REPEATS_KEY, ProgressFn
 from headstart.python_checks import flags_checked
 from headstart.arguments import as_table
 from headstart.specs import TrainConfig
@@ -55,6 +55,7 @@ class CompareResult:
     elsewhere_training: int = 0  # of those, the cells a live compare still trained as this one ended (``_still_training``)
     keys: frozenset[str] = field(default=frozenset(), repr=False)  # every cell's run key: the runs this call stands for
     trained_statuses: dict[str, int] = field(default_factory=dict)  # the cells trained by this call, by status
+    reused: int = 0  # cells this call stored as another seed's run, which each repeats (``sweep_plan.seed_repeats``)
 
     @property
     def recommendation(self) -> list[str]:
@@ -78,6 +79,7 @@ class CompareResult:
         advice = self.recommendation
         leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
         return (f"CompareResult({self.total} cells: {self.trained} trained, {self.skipped} already stored"
+                + (f", {self.reused} stored from the seed they repeat" if self.reused else "")
                 + (f", {others}" if others else "") + f"; {self.seconds:.1f} s"
                 + (f"; recommendation: {clipped(advice[0], 90)}" + (f" (+{len(advice) - 1} more)" if len(advice) > 1 else "")
                    if advice else "") + f"; out={self.out}"
@@ -347,7 +349,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
         logged = log_store(out)
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
                          statuses=_merged(outcome.stored, outcome.statuses), trained_statuses=dict(outcome.statuses),
-                         seconds=outcome.seconds,
+                         seconds=outcome.seconds, reused=outcome.reused,
                          summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
                          notes=notes, mlflow=logged, elsewhere=outcome.elsewhere, elsewhere_training=training, keys=frozenset(key for _, key, _ in planned))
 
@@ -361,21 +363,27 @@ def _merged(*counts: dict[str, int]) -> dict[str, int]:
     return {status: n for status, n in merged.items() if n}
 
 
-def plan_text(sweep: Any, cells: int, to_train: int) -> str:
+def plan_text(sweep: Any, cells: int, to_train: int, *, repeats: int = 0) -> str:
     """The line a compare says before it trains, e.g. ``plan: 105 runs (3 strategies x 7 sizes x 5 seeds): 0 already
-    stored, 105 to train``. ``cells``: every cell of ``sweep``; ``to_train``: those the store does not hold yet."""
+    stored, 105 to train``. ``cells``: every cell of ``sweep``; ``to_train``: those the store does not hold yet, less
+    ``repeats``: those it stores as the run of another seed they repeat (``sweep_plan.seed_repeats``)."""
     counts = [(len(sweep.backbones), "backbone")] if len(sweep.backbones) > 1 else []
     counts += [(len(sweep.arm_specs()), "arm" if sweep.arms else "strategy"), (len(sweep.sizes), "size"), (sweep.seeds, "seed")]
     plural = {"strategy": "strategies"}
     factors = " x ".join(f"{n} {word if n == 1 else plural.get(word, word + 's')}" for n, word in counts)
     if math.prod(n for n, _ in counts) != cells:  # sweep_spec.cells: size 0 holds the label-free arms, and only them
         factors += "; label-free arms at size 0 only, the others at every other size"
-    line = f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train} already stored, {to_train} to train"
+    line = (f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train - repeats} already stored, "
+            f"{to_train} to train" + (f", {repeats} stored from the seed {'it repeats' if repeats == 1 else 'they repeat'}"
+                                      if repeats else ""))
     if 0 in sweep.sizes and sweep.seeds > 1:  # a label-free arm draws no rows: each seed is the same run again
-        free = list(dict.fromkeys(spec.strategy for spec in sweep.cells() if spec.n == 0))
+        from headstart.sweep_plan import repeats_a_seed
+
+        free = list(dict.fromkeys(spec.strategy for spec in sweep.cells() if repeats_a_seed(spec)))
         if free:
-            line += (f"; size 0's {', '.join(free)} read{'s' if len(free) == 1 else ''} no labels, so each of its "
-                     f"{sweep.seeds} seeds repeats the same run (a compare of it alone with --seeds 1 runs it once)")
+            line += (f"; size 0's {', '.join(free)} read{'s' if len(free) == 1 else ''} no labels and take"
+                     f"{'s' if len(free) == 1 else ''} no step, so {'its' if len(free) == 1 else 'their'} {sweep.seeds} seeds are one run: trained once, "
+                     "stored for each (deterministic: 1 run, no seed interval)")
     return line
 
 
@@ -413,9 +421,11 @@ def _saying_plan(update: Any, sweep: Any, cells: int, changed: str | None = None
     said: list[bool] = []
 
     def first_says_plan(done: float, total: int, info: dict[str, Any]) -> None:
+        repeats = info.get(REPEATS_KEY, 0)
+        info = {k: v for k, v in info.items() if k != REPEATS_KEY}
         if not said:
             said.append(True)
-            print(plan_text(sweep, cells, total - int(done)), file=sys.stderr, flush=True)
+            print(plan_text(sweep, cells, total - int(done), repeats=repeats), file=sys.stderr, flush=True)
             if changed:
                 print(f"note: {changed}", file=sys.stderr, flush=True)
         update(done, total, info)

@@ -19,6 +19,8 @@ LOG_EVERY = 15.0
 ETA_KEY = "eta_s"  # an update's own ETA in seconds (``sweep_eta``): shown instead of the rate's; None: not known yet
 # a sweep cell's own ETA (a tuned cell's trials at their pace), which the sweep's ETA reads for that cell; never shown
 CELL_ETA_KEY = "cell_eta_s"
+# a sweep's first update: its cells stored as another seed's run they repeat (``sweep_plan.seed_repeats``); never shown
+REPEATS_KEY = "repeats"
 CACHING = "caching the backbone's features"  # the part a feature cache's rows are counted under (``caching_part``)
 
 

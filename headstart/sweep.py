@@ -30,9 +30,9 @@ from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
 from headstart.results import RunResult
 from headstart.sweep_cell import loaded_data, worker_init, worker_run, pool_devices, run_cell, worker_cell, stop_workers
-from headstart.progress import CELL_ETA_KEY, ETA_KEY
+from headstart.progress import CELL_ETA_KEY, ETA_KEY, REPEATS_KEY
 from headstart.sweep_eta import SweepEta
-from headstart.sweep_plan import check_backend, leakage_report, plan
+from headstart.sweep_plan import check_backend, leakage_report, plan, seed_repeats
 from headstart.sweep_spec import SweepSpec
 from headstart.spool import merge_spool, put_with_retries, reason, spool
 from headstart.specs import RunSpec
@@ -56,7 +56,8 @@ class SweepOutcome:
     nodes: dict[str, int] = field(default_factory=dict)  # --backend ray: cells trained per Ray node id
     elsewhere: int = 0  # cells another compare on the store claimed first (in training there, or done meanwhile)
     taken: list[str] = field(default_factory=list)  # their keys: whether each is still trained there is the store's word
-    stored: dict[str, int] = field(default_factory=dict)  # the skipped cells by their stored status
+    stored: dict[str, int] = field(default_factory=dict)  # the skipped cells by their stored status (and the reused)
+    reused: int = 0  # cells stored as another seed's run, which every seed repeats (``sweep_plan.seed_repeats``)
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -171,6 +172,8 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         finished = done | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
         outcome = SweepOutcome(total=len(planned), skipped=len(planned) - len(todo))
+        repeats = seed_repeats(planned)  # every seed of a label-free size-0 arm is one run: trained once, stored for each
+        copies, todo = [c for c in todo if c[1] in repeats], [c for c in todo if c[1] not in repeats]
         for _, key, _ in planned:
             if key in finished:
                 status = "done" if key in done else "diverged"
@@ -180,13 +183,14 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         # costs more a step)
         eta = SweepEta(todo, lambda resolved: f"{resolved.get('backbone')} {spec_label(resolved)}")
         # the bar counts every cell of the sweep, starting at those already stored (a resumed sweep read 0/36 with 8 in)
-        progress = eta.wrap(_counting_stored(progress, outcome.skipped))
-        if progress:
-            progress(0, len(todo), {})
+        progress = eta.wrap(_counting_stored(progress, outcome.skipped + len(copies)))
+        if progress:  # the first update: what the plan line counts (the repeats stand in the bar as stored)
+            progress(0, len(todo), {REPEATS_KEY: len(copies)} if copies else {})
         try:  # SIGTERM (timeout, a scheduler's limit) ends the sweep as Ctrl-C does: claims released, the count said
             with sigterm_as_interrupt():
                 _run_cells(todo, store, owner, out, outcome, progress, eta, backend=backend, address=address,
                            workers=workers)
+                _store_repeats(copies, repeats, store, outcome)
         except KeyboardInterrupt as stop:
             kept = outcome.statuses.get("done", 0) + outcome.statuses.get("diverged", 0)  # a failed cell trains again
             raise SweepInterrupted(outcome.skipped + kept, outcome.total, interrupted_by(stop)) from None
@@ -245,6 +249,30 @@ def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, o
     outcome.trained += 1
     outcome.statuses[result.status] = outcome.statuses.get(result.status, 0) + 1
     kill_point("sweep.recorded")
+
+
+def _store_repeats(copies: list[tuple[RunSpec, str, dict[str, Any]]], repeats: dict[str, str], store: Any,
+                   outcome: SweepOutcome) -> None:
+    """Store each cell of ``copies`` as the run it repeats (``repeats[key]``, ``sweep_plan.seed_repeats``), under its
+    own key and spec, its record naming the run it is (``same_run_as``: that run's seed and key). A cell whose run has
+    no result yet (interrupted, or in training in another compare) is left for the next compare; where the store cannot
+    take a copy, the next compare makes it again."""
+    import sqlite3
+
+    for _, key, resolved in copies:
+        run = store.get(repeats[key])
+        if run is None or run.status not in ("done", "failed", "diverged"):
+            continue
+        copy = dataclasses.replace(run, key=key, spec=resolved,
+                                   record={**(run.record or {}), "same_run_as": {"seed": run.spec.get("seed"), "key": run.key}})
+        try:
+            put_with_retries(store, copy)
+        except (sqlite3.Error, StoreError) as exc:
+            logging.getLogger("headstart").warning("could not store %s as the run of seed %s it repeats (%s); the next "
+                                                   "compare stores it", _label(resolved), run.spec.get("seed"), reason(exc))
+            continue
+        outcome.reused += 1
+        outcome.stored[copy.status] = outcome.stored.get(copy.status, 0) + 1
 
 
 def _label(resolved: dict[str, Any]) -> str:

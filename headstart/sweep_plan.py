@@ -202,3 +202,35 @@ def stood_in_by_more_tta(planned: list[tuple[RunSpec, str, dict[str, Any]]],
                                        if wanted <= set(r.get("tta") or ())]
         kept.append((spec, *more[0]) if more else (spec, key, resolved))
     return kept
+
+
+def seed_repeats(planned: list[tuple[RunSpec, str, dict[str, Any]]]) -> dict[str, str]:
+    """The cells that repeat another seed's run, each key -> the key of the run it repeats (its lowest seed's).
+
+    A label-free arm at size 0 (``Strategy.needs_labels`` False: zero-shot's head is its descriptions' embeddings,
+    zero-shot-prompt's the identity on the LM's answer words) draws no row by seed, takes no step and overwrites the
+    head the seed initialised, so every seed makes the same run: the sweep trains the lowest seed's and stores its
+    result for the others (``record["same_run_as"]``; the report counts such a cell as one run, ``cells.same_run``).
+    Not where something else reads the seed: ``retain`` (the probe's rows), ``eval_data`` (an out-of-domain score's
+    order, test-time adaptation's rows), objective terms."""
+    import json
+
+    first: dict[str, tuple[int, str]] = {}  # the spec without its seed -> (lowest seed, its key)
+    free = []
+    for spec, key, resolved in planned:
+        if not repeats_a_seed(spec):
+            continue
+        same = json.dumps({k: v for k, v in resolved.items() if k != "seed"}, sort_keys=True, default=str)
+        free.append((key, same))
+        if same not in first or spec.seed < first[same][0]:
+            first[same] = (spec.seed, key)
+    return {key: first[same][1] for key, same in free if first[same][1] != key}
+
+
+def repeats_a_seed(spec: RunSpec) -> bool:
+    """Whether every seed of ``spec`` makes the same run (``seed_repeats``): a label-free arm at size 0 with nothing
+    else that reads the seed."""
+    from headstart.strategies import get_strategy
+
+    return (spec.n == 0 and not get_strategy(spec.strategy).needs_labels and not spec.retain and not spec.eval_data
+            and not spec.terms)

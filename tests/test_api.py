@@ -30,9 +30,10 @@ def test_the_plan_line_counts_the_product_and_what_the_store_already_holds():
 def test_the_plan_line_says_a_label_free_arm_repeats_one_run_over_its_seeds():
     """README's smollm2 compare planned 5 identical zero-shot-prompt runs over the whole test split, unsaid."""
     sweep = SweepSpec(arms=("zero-shot-prompt", "icl[k=8]", "lora"), sizes=(0, 8, 64), seeds=5)
-    assert plan_text(sweep, 25, 25).endswith(
-        "; size 0's zero-shot-prompt reads no labels, so each of its 5 seeds repeats the same run (a compare of it alone "
-        "with --seeds 1 runs it once)")
+    assert plan_text(sweep, 25, 21, repeats=4).endswith(
+        ": 0 already stored, 21 to train, 4 stored from the seed they repeat; size 0's zero-shot-prompt reads no labels "
+        "and takes no step, so its 5 seeds are one run: trained once, stored for each (deterministic: 1 run, no seed "
+        "interval)")
     assert "repeats" not in plan_text(dataclasses.replace(sweep, seeds=1), 5, 5)
     assert "repeats" not in plan_text(SweepSpec(arms=("icl[k=8]", "lora"), sizes=(8, 64), seeds=5), 20, 20)
 

@@ -152,6 +152,8 @@ def compare(
             raise InterruptReported() from None
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.trained_statuses.items())) or 'nothing new'})"
+              + (f", {result.reused} stored from the seed {'it repeats' if result.reused == 1 else 'they repeat'} "
+                 "(deterministic: 1 run)" if result.reused else "")
               + (f", {result.elsewhere} taken by another compare on this store" if result.elsewhere else "")
               + (f" ({result.elsewhere_training} still training there {'is' if result.elsewhere_training == 1 else 'are'} "
                  f"not in this report: `headstart report {shlex.quote(str(out_dir))}` once it ends)"
@@ -161,7 +163,8 @@ def compare(
         typer.echo(f"note: every run {note['text']}; {note['advice']}", err=as_json)
     if as_json:
         typer.echo(counts, err=True)
-        _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "elsewhere": result.elsewhere,
+        _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "reused": result.reused,
+                    "elsewhere": result.elsewhere,
                     "elsewhere_training": result.elsewhere_training,
                     "statuses": result.statuses, "trained_statuses": result.trained_statuses,
                     "seconds": round(result.seconds, 1), "reports": {k: str(v) for k, v in result.reports.items()},

@@ -101,7 +101,7 @@ def test_compare_at_n_0_runs_zero_shot_and_skips_the_arms_that_need_labels(toy_c
     result = headstart.compare(str(toy_csv), backbone="tiny", strategies="zero-shot,linear-probe,embed-logreg", sizes=[0, 16],
                                seeds=2, out=tmp_path / "zs", config=cfg, tune=None,
                                options={"zero-shot": {"descriptions": SEPARABLE}})
-    assert (result.total, result.trained, result.statuses) == (6, 6, {"done": 6})
+    assert (result.total, result.trained, result.reused, result.statuses) == (6, 5, 1, {"done": 6})
     cells = {(r["strategy"], r["n"]) for r in result.summary["curves"]}
     assert cells == {("zero-shot", 0), ("linear-probe", 16), ("embed-logreg", 16)}
     zs = next(r for r in result.summary["curves"] if r["strategy"] == "zero-shot")
@@ -110,6 +110,45 @@ def test_compare_at_n_0_runs_zero_shot_and_skips_the_arms_that_need_labels(toy_c
     assert "Math.log" in result.reports["report.html"].read_text()  # the HTML chart's x: n = 0 sits left of 16, not at log(0)
     payload = result.reports["report.html"].read_text()
     assert '"x": 4.0' in payload and "-Infinity" not in payload
+
+
+def test_a_label_free_arm_at_size_0_trains_once_and_its_run_stands_for_every_seed(toy_csv, tiny_registry, tmp_path,
+                                                                                   monkeypatch):
+    """zero-shot at n = 0 draws no row by seed, takes no step and overwrites the head the seed initialised: a compare
+    trained it once per seed for the same predictions. It trains the lowest seed's cell once, stores that run for the
+    others (saying so), and the report counts the cell as one run with no seed interval; a repeat of it is trained
+    where something else reads the seed (--retain's probe rows, --eval-data)."""
+    import headstart
+    import headstart.sweep as sweep_module
+    from headstart.store import Store
+    from headstart.sweep_plan import repeats_a_seed
+
+    trained = []
+    real = sweep_module.run_cell
+    monkeypatch.setattr(sweep_module, "run_cell", lambda spec, **kw: trained.append((spec.strategy, spec.seed)) or real(spec, **kw))
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    kwargs = dict(backbone="tiny", strategies="zero-shot,linear-probe", sizes=[0, 16], seeds=3, out=tmp_path / "zs",
+                  config=cfg, tune=None, options={"zero-shot": {"descriptions": SEPARABLE}})
+    result = headstart.compare(str(toy_csv), **kwargs)
+    assert sorted(s for name, s in trained if name == "zero-shot") == [0], "one zero-shot run, not one per seed"
+    assert (result.total, result.trained, result.reused, result.statuses) == (6, 4, 2, {"done": 6})
+    assert "2 stored from the seed they repeat" in repr(result)
+    with Store(tmp_path / "zs") as store:
+        runs = {int(r.spec["seed"]): r for r in store.results("done") if r.spec["strategy"] == "zero-shot"}
+    assert sorted(runs) == [0, 1, 2] and runs[0].record.get("same_run_as") is None
+    for seed in (1, 2):
+        assert runs[seed].record["same_run_as"] == {"seed": 0, "key": runs[0].key} and runs[seed].key != runs[0].key
+        assert runs[seed].metrics == runs[0].metrics and runs[seed].record["test"] == runs[0].record["test"]
+    row = next(r for r in result.summary["curves"] if r["strategy"] == "zero-shot")
+    assert row["seeds"] == 3 and row["runs"] == 1 and row["note"].startswith("no random part"), row
+    again = headstart.compare(str(toy_csv), **kwargs)  # all stored: nothing trained or copied again
+    assert (again.trained, again.reused, again.skipped) == (0, 0, 6)
+    import dataclasses
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="zero-shot", n=0, train=cfg)
+    assert repeats_a_seed(spec) and not repeats_a_seed(dataclasses.replace(spec, strategy="linear-probe", n=16))
+    assert not repeats_a_seed(dataclasses.replace(spec, retain=("sst2",))), "the retention probe's rows read the seed"
+    assert not repeats_a_seed(dataclasses.replace(spec, eval_data=("sst2",))), "so do an out-of-domain score's"
 
 
 def test_compare_reads_label_descriptions_from_the_flag_and_the_toml(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
