@@ -4,7 +4,8 @@ Parts:
 - ``features/``: frozen-backbone features, one safetensors file per (backbone, preprocessing, data) key.
 - ``data/``: tables given as a DataFrame or a list of rows, stored as parquet under their content hash.
 - ``models/``: causal LMs converted from their GGUF files, and models shipped in parts across packages, joined (and
-  extracted: all-mpnet-base-v2) once (hundreds of MB each).
+  extracted: all-mpnet-base-v2) once (hundreds of MB each), each beside the empty ``.NAME.lock`` its maker held
+  (``backbones.parts._held``): counted with them, and cleared with them unless a process holds it now.
 - ``leakage/``: the test rows that repeat training rows, one JSON file per (data, split rows) key.
 - ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
 - left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
@@ -78,6 +79,38 @@ def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and (path.name.endswith(".tmp") or path.name.startswith(".staged-"))
 
 
+def is_lock(path: Path) -> bool:
+    """The empty ``.NAME.lock`` that ``backbones.parts._held`` holds beside NAME while a process makes it."""
+    return path.name.startswith(".") and path.name.endswith(".lock")
+
+
+def _remove_lock(path: Path) -> bool:
+    """Remove the lock file ``path`` unless another process holds it (it is making the part beside it now): taken
+    first, without waiting, and removed while held. False where it is held (left in place).
+
+    A process that opened it just before it went waits on the removed file and then makes its part while a later one
+    makes it under a new lock: both write into folders of their own and rename, so the cost is one making twice."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no process locks it (``_held``)
+        path.unlink(missing_ok=True)
+        return True
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # gone, or a link planted there: removed, never followed
+        path.unlink(missing_ok=True)
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)
+
+
 OWN = {  # what headstart itself writes in each part; anything else there is left alone, never counted or removed
     "features": re.compile(r"[0-9a-f]{20}\.safetensors"),  # features.feature_key
     "data": re.compile(r"table-[0-9a-f]+(?:-[0-9a-f]+)?\.parquet"),  # data.memory: a table under its content hash
@@ -98,6 +131,9 @@ def _walk(root: Path) -> tuple[list[Path], list[Path]]:
         if is_temporary(entry):
             if _temporary_of(entry.name, pattern):
                 temporary.append(entry)
+        elif is_lock(entry):
+            if pattern.fullmatch(entry.name[1:-len(".lock")]):
+                own.append(entry)
         elif pattern.fullmatch(entry.name):
             own.append(entry)
     return own, temporary
@@ -170,7 +206,8 @@ def clear_cache(what: str = "temp") -> CacheReport:
     """Mirrors ``headstart cache --clear WHAT``: remove one part of the cache (``features``, ``data``, ``models``,
     ``leakage``, ``precision``), the stale left-overs of killed writes (``temp``, the default), or ``all`` of them.
 
-    A part in use by a running job is rebuilt by it as needed; only temporary files older than an hour are removed.
+    A part in use by a running job is rebuilt by it as needed; only temporary files older than an hour are removed,
+    and a model's lock file only where no process holds it.
     ``data`` holds the copies of DataFrames that runs were fit on, which are not rebuilt: evaluating such a run
     afterwards says how to write its copy back (``headstart.load_dataset(df, ...)`` on the same DataFrame).
 
@@ -191,7 +228,10 @@ def clear_cache(what: str = "temp") -> CacheReport:
         for path in found[name]:
             size, files = _size(path), _files(path)
             try:
-                if path.is_dir() and not path.is_symlink():
+                if is_lock(path):
+                    if not _remove_lock(path):
+                        continue  # a process is making its part now
+                elif path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
                 else:
                     path.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import make_toy, tiny_backbone
+from conftest import make_toy, tiny_backbone, tiny_bert
 from headstart.store import SCHEMA_VERSION
 
 TRAIN = ["train", "--quiet"]
@@ -42,6 +42,7 @@ class Files:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._run: Path | None = None
+        self._lora: Path | None = None
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -72,11 +73,22 @@ class Files:
                           config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"))
         return self._run
 
-    def damaged_run(self, name: str, damage: Callable[[Path], None]) -> str:
+    def lora_run(self) -> Path:
+        """A trained LoRA run directory on the tiny BERT (a PEFT adapter: adapter_config.json + adapter_model.safetensors)."""
+        if self._lora is None:
+            import headstart
+            from headstart.specs import TrainConfig
+
+            self._lora = self.path("lora-trained")
+            headstart.fit(self.toy("lora.csv"), "tiny-bert", strategy="lora", n=16, out=self._lora,
+                          config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"))
+        return self._lora
+
+    def damaged_run(self, name: str, damage: Callable[[Path], None], *, lora: bool = False) -> str:
         import shutil
 
         target = self.path(name)
-        shutil.copytree(self.run(), target)
+        shutil.copytree(self.lora_run() if lora else self.run(), target)
         damage(target)
         return str(target)
 
@@ -195,6 +207,10 @@ def _drop_weights(run: Path) -> None:
     (run / "weights.safetensors").unlink()
 
 
+def _drop_adapter_config(run: Path) -> None:
+    (run / "adapter_config.json").unlink()
+
+
 def _blocker(f: Files) -> str:
     f.write("blocker", "a file where a directory is expected\n")
     return str(f.path("blocker") / "run")
@@ -296,6 +312,11 @@ CASES = [
          ("noweights", "is missing")),
     Case("model directory with corrupt weights", lambda f: ["evaluate", f.damaged_run("corrupt", _truncate_weights)],
          ("corrupt", "is corrupt")),
+    *(Case(f"LoRA run folder without adapter_config.json ({command})", lambda f, command=command: [
+        command, f.damaged_run("noconfig", _drop_adapter_config, lora=True),
+        *({"predict": ["-"], "export": ["--out", str(f.path("exported"))]}.get(command, []))],
+        ("noconfig' has no adapter_config.json", "train the run again (or copy the whole run folder)"),
+        stdin="some text\n" if command == "predict" else "") for command in ("predict", "evaluate", "export")),
     Case("not a model directory", lambda f: ["predict", str(f.root), "-"], ("is not a headstart run", "headstart train"),
          stdin="some text\n"),
     Case("run from an incompatible version", lambda f: ["evaluate", f.damaged_run("v99", lambda d: (d / "spec.json").write_text(
@@ -543,7 +564,8 @@ CASES = [
 
 
 def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
-    """``--backbone tiny`` loads conftest's TinyBackbone in train, evaluate/predict and compare."""
+    """``--backbone tiny`` loads conftest's TinyBackbone in train, evaluate/predict and compare; ``tiny-bert`` its tiny
+    BERT (a LoRA run's backbone)."""
     import headstart.backbones
     import headstart.backbones.registry as registry
     import headstart.recipe
@@ -553,8 +575,10 @@ def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
 
     def load(name_or_path: str, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
              quantize: bool = False, download: bool = True):
-        return tiny_backbone(0) if name_or_path == "tiny" else real(name_or_path, max_length=max_length, pooling=pooling,
-                                                                    image_size=image_size, quantize=quantize, download=download)
+        if name_or_path in ("tiny", "tiny-bert"):
+            return tiny_backbone(0) if name_or_path == "tiny" else tiny_bert(0)
+        return real(name_or_path, max_length=max_length, pooling=pooling, image_size=image_size, quantize=quantize,
+                    download=download)
 
     for module in (headstart.recipe, headstart.saved, headstart.backbones):
         setattr(module, "load_backbone", load)

@@ -142,3 +142,26 @@ def test_an_empty_headstart_cache_is_the_default_not_the_current_folder(monkeypa
     assert cache_dir() == tmp_path / ".cache" / "headstart"
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "mine"))
     assert cache_dir() == tmp_path / "mine"
+
+
+def test_the_lock_files_beside_joined_models_are_counted_and_cleared_with_them(cache):
+    """The empty ``.NAME.lock`` that mpnet's extraction and Gemma's join hold (``parts._held``) stayed in models/ after
+    ``--clear models`` or ``all``, never counted; they go with their part, except one a process holds now (it is
+    making that part)."""
+    import fcntl
+
+    (cache / "models" / f".{MODEL}.lock").touch()
+    (cache / "models" / ".gemma-3-270m-q4_k_m.gguf.lock").touch()
+    held = cache / "models" / f".all-mpnet-base-v2-{HEX24}.lock"
+    held.touch()
+    (cache / "models" / ".other-tool.lock").touch()  # not beside anything headstart makes: not ours
+    assert {p.name: p.files for p in headstart.cache_info().parts}["models"] == 2 + 3
+    fd = os.open(held, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        removed = {p.name: (p.files, p.bytes) for p in headstart.clear_cache("models").parts}
+    finally:
+        os.close(fd)
+    assert removed == {"models": (2 + 2, 3002)}
+    assert sorted(p.name for p in (cache / "models").iterdir()) == sorted([held.name, ".other-tool.lock", f".gemma-{HEX24}.x8s7.tmp"])
+    assert headstart.clear_cache("models").parts[0].files == 1 and not held.exists(), "no longer held: cleared"

@@ -25,6 +25,15 @@ from headstart.atomic import fresh_folder, share_files
 from headstart.errors import BackboneError
 
 
+def converted_folder(path: Path) -> Path:
+    """Where ``gguf_folder`` keeps the GGUF file ``path`` converted, whether or not it is there yet:
+    ``$HEADSTART_CACHE/models/<stem>-<hash of the file>``."""
+    from headstart.backbones.base import weights_fingerprint
+    from headstart.cache import cache_dir
+
+    return cache_dir() / "models" / f"{path.stem}-{weights_fingerprint([path])}"
+
+
 def gguf_folder(path: Path) -> Path:
     """The cached safetensors folder of the GGUF file ``path``, converting it on first use.
 
@@ -32,9 +41,7 @@ def gguf_folder(path: Path) -> Path:
         BackboneError: no such file, a file that is not GGUF or is damaged / truncated, the ``gguf`` reader is not
             installed, or transformers cannot read this file's architecture.
     """
-    from headstart.backbones.base import weights_fingerprint
     from headstart.backbones.naming import backbone_named
-    from headstart.cache import cache_dir
 
     path = Path(path)
     if not path.is_file():
@@ -43,7 +50,7 @@ def gguf_folder(path: Path) -> Path:
         if f.read(4) != GGUF_MAGIC:  # before the weights are hashed and the reader starts
             raise BackboneError(f"{str(path)!r} is not a GGUF file (it does not start with GGUF's magic bytes); give a .gguf "
                                 "model file, or a causal-LM folder (config.json + *.safetensors)")
-    target = cache_dir() / "models" / f"{path.stem}-{weights_fingerprint([path])}"
+    target = converted_folder(path)
     if (target / "config.json").exists():
         return target
     try:

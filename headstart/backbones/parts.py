@@ -38,7 +38,9 @@ def _join(parts: list[Path], out: Path) -> None:
 def _held(target: Path) -> Iterator[None]:
     """Hold ``.NAME.lock`` beside ``target`` (``fcntl.flock``, exclusive) for the block: a second process that would make
     ``target`` waits there for the first, then finds it made. The kernel releases the lock when its holder exits or is
-    killed, so a killed writer never leaves one standing; the empty file stays (removing it would race a waiter).
+    killed, so a killed writer never leaves one standing; the empty file stays (removing it here would race a waiter):
+    ``headstart cache`` counts it with ``models`` and ``--clear models`` removes it where no process holds it
+    (``cache._remove_lock``).
 
     Raises:
         WriteError: the lock file cannot be made there (a StoreError and an OSError: permissions, a full disk).

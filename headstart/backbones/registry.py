@@ -231,29 +231,60 @@ def dequantised(backbone: str | None) -> str:
 def encoder_config(name_or_path: str) -> tuple[str, dict[str, Any]] | None:
     """The name ``load_backbone`` gives the text encoder ``name_or_path`` names and that encoder's config.json, read
     without loading its weights (a check the config can answer is then said before a load of seconds): a built-in
-    encoder's, or a local model folder's; None for anything else (an image backbone, a GGUF model, which is converted
-    as it loads, a PEFT adapter folder, a hub id) and for a config that cannot be read (the load says why)."""
+    encoder's, a local model folder's, a hub id's in the local Hugging Face cache, a GGUF file's once converted
+    (``causal.converted_folder``), and a PEFT adapter folder's base's (the adapter keeps its base's shape); None for
+    anything else (an image backbone, a built-in GGUF model, a GGUF file not yet converted, a hub id not in the cache)
+    and for a config that cannot be read (the load says why)."""
     import json
 
     from headstart.errors import HeadstartError
 
-    entry = REGISTRY.get(name_or_path)
     try:
-        if entry is not None:
-            if entry.modality != "text" or entry.gguf:
-                return None
-            name, folder = entry.name, entry.locate()  # all-mpnet-base-v2's is extracted once, as its load would
-        else:
-            from headstart.backbones.image_folder import is_image_folder
-
-            folder = Path(name_or_path).expanduser()
-            if is_image_folder(folder):
-                return None
-            name = str(folder)
+        found = _config_folder(name_or_path)
+        if found is None:
+            return None
+        name, folder = found
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (HeadstartError, OSError, ValueError):
+    except (HeadstartError, OSError, ValueError):  # huggingface_hub's invalid repo id is a ValueError too
         return None
     return (name, config) if isinstance(config, dict) else None
+
+
+def _config_folder(name_or_path: str, *, adapters: int = 0) -> tuple[str, Path] | None:
+    """``encoder_config``'s name and the folder that holds its config.json, found as ``load_backbone`` finds the
+    backbone, without loading or converting anything; None where none is at hand. ``adapters``: the adapter folders
+    already followed to reach this base (a chain of more than a few is left to the load)."""
+    import json
+
+    entry = REGISTRY.get(name_or_path)
+    if entry is not None:
+        if entry.modality != "text" or entry.gguf:
+            return None
+        return entry.name, entry.locate()  # all-mpnet-base-v2's is extracted once, as its load would
+    from headstart.backbones.image_folder import is_image_folder
+
+    path = Path(name_or_path).expanduser()
+    if is_image_folder(path):
+        return None
+    if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
+        base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        found = _config_folder(local_base(base), adapters=adapters + 1) if isinstance(base, str) and base and adapters < 3 else None
+        return None if found is None else (str(path), found[1])
+    if path.is_dir():
+        return str(path), path
+    if path.suffix == ".gguf" and path.is_file():
+        from headstart.backbones.causal import GGUF_MAGIC, converted_folder
+
+        with open(path, "rb") as f:
+            if f.read(4) != GGUF_MAGIC:
+                return None
+        return str(path), converted_folder(path)
+    if not path.exists() and name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")) and nearest(path) is None:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name_or_path, "config.json")  # the hub id as _from_hub reads it: no network
+        return (name_or_path, Path(cached).parent) if isinstance(cached, str) else None
+    return None
 
 
 @flags_checked(inside=False, renamed={"backbone": "name_or_path"})  # the public function that loads it names what its

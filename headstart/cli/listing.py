@@ -117,7 +117,7 @@ def cache(
         return
     typer.echo(f"cache: {report.where} ({bytes_text(report.bytes)})")
     about = {"features": "frozen-backbone features", "data": "tables given as rows or a DataFrame",
-             "models": "causal LMs converted from GGUF",
+             "models": "causal LMs converted from GGUF, models joined from parts (and their locks)",
              "leakage": "test rows that repeat training rows, per data and split", "precision": "the measured bf16 / fp32 verdict",
              "temp": "left-overs of killed writes, over an hour old"}
     for part in report.parts:

@@ -56,7 +56,10 @@ def train(
     rank: Annotated[Optional[int], typer.Option(help="lora/dora/qlora: rank r of the update (8).")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="lora/dora/qlora: scale alpha; the update is (alpha/r)BA (16).")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="lora/dora/qlora: dropout on the adapter input (0.1).")] = None,
-    targets: Annotated[Optional[str], typer.Option(help="lora/dora/qlora/ia3/houlsby: module names to adapt, or all-linear.")] = None,
+    targets: Annotated[Optional[str], typer.Option(help=(
+        "lora/dora/qlora/ia3/houlsby: module names to adapt, or all-linear. A name is a module's path within its layer, "
+        "matched whole (output.dense: the feed-forward output, not attention.output.dense), or, where no path is that "
+        "whole, an ending (query, dense: every *.dense)."))] = None,
     reduction: Annotated[Optional[int], typer.Option(help="houlsby: bottleneck width = hidden size / reduction (16).")] = None,
     virtual_tokens: Annotated[Optional[int], typer.Option(help="prompt-tuning/prefix-tuning: learned tokens (20).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="adamw | adamw8bit | paged-adamw8bit (CUDA) (default: the strategy's).")] = None,

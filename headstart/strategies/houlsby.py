@@ -3,9 +3,9 @@
 Each adapter is ``x + up(gelu(down(x)))`` with ``down``: d -> d/--reduction and ``up`` initialised to zero,
 so training starts from the pre-trained function. It is attached as a forward hook on the output
 projections (default: modules whose name ends in ``output.dense``, BERT's attention-output and
-feed-forward-output projections, before their residual + LayerNorm), so parameter names of the base
-stay unchanged. LayerNorms train too, as in the paper. Written here: the ``adapters`` package pins an
-old ``transformers``.
+feed-forward-output projections, before their residual + LayerNorm; given ``--targets``, the linear layers each entry
+names, as for the PEFT methods: ``peft_base.named_by``), so parameter names of the base stay unchanged. LayerNorms
+train too, as in the paper. Written here: the ``adapters`` package pins an old ``transformers``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import nn
 
 from headstart.errors import ConfigError
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, check_int_range, head_group
-from headstart.strategies.peft_base import check_targets, encoder_of, module_names
+from headstart.strategies.peft_base import check_targets, encoder_of, module_names, named_by
 from headstart.strategies.registry import register
 
 
@@ -65,7 +65,12 @@ class Houlsby(Strategy):
     def attach(self, model, options: HoulsbyOptions, *, precision: str, seed: int = 0, directory: Any = None) -> None:
         encoder = encoder_of(model.backbone)
         suffixes = options.targets if isinstance(options.targets, list) else ["output.dense"]
-        found = [m for name, m in encoder.named_modules() if isinstance(m, nn.Linear) and any(name.endswith(s) for s in suffixes)]
+        linears = {name: m for name, m in encoder.named_modules() if isinstance(m, nn.Linear)}
+        if isinstance(options.targets, list):  # the modules each entry names (``peft_base.named_by``), as PEFT's methods
+            named = {name for target in options.targets for name in named_by(list(linears), target)}
+        else:  # the default: every *output.dense, the attention's and the feed-forward's output projections
+            named = {name for name in linears if name.endswith("output.dense")}
+        found = [m for name, m in linears.items() if name in named]
         if not found:
             raise ConfigError(f"houlsby found no linear layer named *{' / *'.join(suffixes)} in {type(encoder).__name__}; "
                               f"give the output projections with --targets NAME[,NAME] (its module names: "

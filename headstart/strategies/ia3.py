@@ -3,9 +3,11 @@
 On BERT, PEFT's default scales the outputs of ``key`` and ``value`` and, as feed-forward modules, the inputs of every
 module named ``*output.dense``: the feed-forward output projection and also the attention output projection
 (``attention.output.dense``). So four vectors a layer train (16,128 scalings on MiniLM-L6, 16,898 parameters with
-the head), not the paper's three. Given ``--targets``, the feed-forward modules (their input scaled) are the
-``output.dense`` modules outside attention that the targets reach, by full name (``feedforward_modules``); any other
-target, ``attention.output.dense`` included, has its output scaled.
+the head), not the paper's three. Given ``--targets``, each entry scales the modules it names exactly
+(``peft_base.exact_targets``: ``output.dense`` is the feed-forward output projection, not also
+``attention.output.dense``); the feed-forward modules (their input scaled) are the ``output.dense`` modules outside
+attention among them, by full name (``feedforward_modules``); any other target, ``attention.output.dense`` included,
+has its output scaled.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets, encoder_of
+from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets, encoder_of, exact_targets
 from headstart.strategies.registry import register
 
 
@@ -41,6 +43,8 @@ class IA3(PeftStrategy):
         from peft import IA3Config, TaskType
 
         targets = options.targets or default_targets(backbone, "ia3")
+        if isinstance(options.targets, list):  # the modules each entry names, not every module whose name ends in it
+            targets = exact_targets(encoder_of(backbone), targets)
         feedforward = feedforward_modules(encoder_of(backbone), targets) if isinstance(targets, list) else None
         return IA3Config(task_type=TaskType.FEATURE_EXTRACTION, target_modules=targets, feedforward_modules=feedforward)
 

@@ -5,7 +5,8 @@ its size. The default targets are PEFT's for the architecture (attention query a
 which PEFT does not name: ``peft_base.DEFAULT_TARGETS``); on an image
 backbone, its ``adapter_targets``: EfficientNet's pointwise (1x1) expand and project convolutions, where a
 conv's W is (out, in, 1, 1) and the update B·A is rank r as for a linear layer; every conv and the hidden
-linear layer of the small MNIST CNN.
+linear layer of the small MNIST CNN. Given ``--targets``, each entry adapts the modules it names exactly
+(``peft_base.exact_targets``): ``output.dense`` is the feed-forward output projection, not also the attention's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headstart.errors import ConfigError
-from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets
+from headstart.strategies.peft_base import PeftStrategy, check_targets, default_targets, encoder_of, exact_targets
 from headstart.strategies.registry import register
 
 
@@ -23,7 +24,7 @@ class LoraOptions:
     rank: int = 8
     alpha: float = 16.0
     dropout: float = 0.1
-    targets: Any = None  # None: query,value for BERT-like encoders; "all-linear"; or "query,key,value,dense"
+    targets: Any = None  # None: query,value for BERT-like encoders; "all-linear"; or names: "query,key,value,output.dense"
 
     def __post_init__(self) -> None:
         if not isinstance(self.rank, int) or self.rank < 1:
@@ -53,11 +54,14 @@ class Lora(PeftStrategy):
     def peft_config(self, options: LoraOptions, backbone) -> Any:
         from peft import LoraConfig, TaskType
 
+        targets = options.targets
+        if isinstance(targets, list):  # the modules each entry names, not every module whose name ends in it
+            targets = exact_targets(encoder_of(backbone), targets)
         if backbone.modality == "image":  # a plain torch CNN: PEFT's custom-model path, targets named by the backbone
             return LoraConfig(r=options.rank, lora_alpha=options.alpha, lora_dropout=options.dropout,
-                              target_modules=options.targets or backbone.adapter_targets, use_dora=self.use_dora)
+                              target_modules=targets or backbone.adapter_targets, use_dora=self.use_dora)
         return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=options.rank, lora_alpha=options.alpha,
-                          lora_dropout=options.dropout, target_modules=options.targets or default_targets(backbone, "lora"),
+                          lora_dropout=options.dropout, target_modules=targets or default_targets(backbone, "lora"),
                           use_dora=self.use_dora)
 
 

@@ -44,13 +44,19 @@ def default_targets(backbone: nn.Module, method: str) -> list[str] | None:
     return DEFAULT_TARGETS.get(getattr(config, "model_type", None), {}).get(method)
 
 
+def block_path(name: str) -> str:
+    """A module's path within its numbered block: ``encoder.layer.3.attention.output.dense`` ->
+    ``attention.output.dense``; a name outside any block (``pooler.dense``) as it is."""
+    import re
+
+    return re.sub(r"^(.*\.)?\d+\.", "", name)
+
+
 def module_names(encoder: nn.Module) -> list[str]:
     """The names ``--targets`` can give for ``encoder``'s linear (and conv) layers: each layer's module path within its
     block (``encoder.layer.3.attention.self.query`` -> ``attention.self.query``) cut to its shortest ending that no
     other's shares (``query``; ``attention.output.dense`` beside ``output.dense``), in the order they come."""
-    import re
-
-    paths = list(dict.fromkeys(re.sub(r"^(.*\.)?\d+\.", "", name) for name, m in encoder.named_modules()
+    paths = list(dict.fromkeys(block_path(name) for name, m in encoder.named_modules()
                                if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))))
     names = []
     for path in paths:
@@ -61,6 +67,31 @@ def module_names(encoder: nn.Module) -> list[str]:
                 break
         names.append(ending)
     return names
+
+
+def named_by(names: list[str], target: str) -> list[str]:
+    """The module ``names`` that the ``--targets`` entry ``target`` names: the module whose full name it is, each module
+    whose path within its block (``block_path``) it is, or, where it is neither, each module whose name ends in
+    ``.TARGET``. So ``output.dense`` is BERT's feed-forward output projection in every layer and not
+    ``attention.output.dense``; ``query`` or ``self.query`` is ``attention.self.query``; ``dense`` is every ``*.dense``."""
+    if target in names or any(block_path(name) == target for name in names):
+        return [name for name in names if name == target or block_path(name) == target]
+    return [name for name in names if name.endswith(f".{target}")]
+
+
+def exact_targets(encoder: nn.Module, targets: list[str]) -> list[str]:
+    """``--targets`` as PEFT's ``target_modules``, reaching only the modules of ``encoder`` each entry names
+    (``named_by``). PEFT reaches a listed name by the end of a module's name, so ``output.dense`` reached BERT's
+    attention output projection (``attention.output.dense``) too: such an entry is replaced by the full names it means
+    (``encoder.layer.0.output.dense``, ...); one PEFT reaches as meant is kept as given (the saved adapter_config.json
+    then reads ``query``, not a name per layer), and one that reaches nothing too, for PEFT to refuse."""
+    names = [name for name, _ in encoder.named_modules() if name]
+    exact: list[str] = []
+    for target in targets:
+        reached = [name for name in names if name == target or name.endswith(f".{target}")]  # PEFT's own match
+        meant = named_by(names, target)
+        exact += [target] if meant == reached else meant
+    return list(dict.fromkeys(exact))
 
 
 def adapter_parameters(model: nn.Module, name: str = ADAPTER) -> list[nn.Parameter]:
@@ -163,7 +194,7 @@ def save_adapter(encoder: torch.nn.Module, out: Path, *, base: str | None = None
 
 
 def check_targets(targets: Any) -> list[str] | str | None:
-    """``--targets``: None (PEFT's default for the architecture), "all-linear", or module-name suffixes."""
+    """``--targets``: None (PEFT's default for the architecture), "all-linear", or module names (``named_by``)."""
     if targets is None or targets == "all-linear":
         return targets
     if isinstance(targets, str):

@@ -261,14 +261,16 @@ def test_ia3_scales_four_modules_a_layer_and_its_description_says_which(toy, mak
 
 
 def test_ia3_with_explicit_targets_marks_only_the_feed_forward_output_on_minilm(toy):
-    """``--targets key,value,output.dense`` on all-MiniLM-L6-v2: PEFT marks a listed feed-forward module by the bare end
-    of its name, so ``output.dense`` also marked each layer's attention output (``attention.output.dense``) as
-    feed-forward, scaling its input instead of its output. Only the six feed-forward output projections are marked."""
+    """``--targets key,value,attention.output.dense,output.dense`` on all-MiniLM-L6-v2: PEFT marks a listed feed-forward
+    module by the bare end of its name, so ``output.dense`` also marked each layer's attention output
+    (``attention.output.dense``) as feed-forward, scaling its input instead of its output. Only the six feed-forward
+    output projections are marked."""
     from peft.tuners.ia3 import IA3Layer
 
     from headstart.backbones import load_backbone
 
-    s = setup(RunSpec(data="toy", backbone="all-minilm-l6-v2", strategy="ia3", n=32, options={"targets": "key,value,output.dense"},
+    s = setup(RunSpec(data="toy", backbone="all-minilm-l6-v2", strategy="ia3", n=32,
+                      options={"targets": "key,value,attention.output.dense,output.dense"},
                       train=CFG), data=toy, pretrained=load_backbone("all-minilm-l6-v2", max_length=32))
     marked = {name.removeprefix("base_model.model."): m.is_feedforward for name, m in s.model.backbone.model.named_modules()
               if isinstance(m, IA3Layer)}
@@ -338,3 +340,37 @@ def test_a_minilm_adapter_names_its_hub_base_and_headstart_still_reads_the_run_o
     assert inspect(plain).base == "sentence-transformers/all-MiniLM-L6-v2"
     merge_base(plain, tmp_path / "merged")
     assert (tmp_path / "merged" / "config.json").exists()
+
+
+@pytest.mark.parametrize(("name", "kind"), [("ia3", ".ia3_l."), ("lora", ".lora_A."), ("houlsby", ".houlsby.down.")])
+def test_targets_output_dense_adapts_the_feed_forward_output_only(name, kind, toy, make_tiny_bert):
+    """``--targets output.dense``: PEFT reaches a listed name by the end of a module's name, so each layer's attention
+    output (``attention.output.dense``) was adapted too, a quarter more scalings for ia3 (32 a layer here, the hidden
+    size); the entry names the feed-forward output projection alone, and the attention's is still named in full."""
+    def adapted(targets):
+        _, trained = planned(name, toy, make_tiny_bert, {"targets": targets})
+        return {n.split(kind)[0].split(".layer.")[1].split(".", 1)[1] for n in trained if kind in n}, trained
+
+    modules, trained = adapted("output.dense")
+    assert modules == {"output.dense"}
+    if name == "ia3":  # the feed-forward output's input is scaled: 64 (intermediate size) a layer, 2 layers, + the head
+        head = [n for n in trained if n.startswith("head.")]
+        assert len([n for n in trained if kind in n]) == 2 and len(head) == 2
+    assert adapted("attention.output.dense")[0] == {"attention.output.dense"}
+    assert adapted("dense")[0] == {"attention.output.dense", "intermediate.dense", "output.dense"}, "an ending: every *.dense"
+    assert adapted("self.query")[0] == {"attention.self.query"}
+
+
+def test_ia3_targets_output_dense_on_minilm_trains_the_feed_forward_scalings_alone(toy):
+    """all-MiniLM-L6-v2 with ``--targets output.dense``: 6 x 1,536 feed-forward scalings, where the attention outputs'
+    6 x 384 trained too; a target PEFT reaches as meant is saved as given (``query``, not a name per layer)."""
+    from headstart.backbones import load_backbone
+
+    s = setup(RunSpec(data="toy", backbone="all-minilm-l6-v2", strategy="ia3", n=32, options={"targets": "output.dense"},
+                      train=CFG), data=toy, pretrained=load_backbone("all-minilm-l6-v2", max_length=32))
+    scalings = [p for n, p in s.model.backbone.named_parameters() if ".ia3_l." in n and p.requires_grad]
+    assert sum(p.numel() for p in scalings) == 6 * 1536
+    from headstart.strategies.peft_base import exact_targets
+
+    assert exact_targets(load_backbone("all-minilm-l6-v2", max_length=32).model, ["query", "output.dense"]) == [
+        "query", *(f"encoder.layer.{i}.output.dense" for i in range(6))]

@@ -103,8 +103,8 @@ def test_the_positions_read_from_a_config_are_those_of_the_built_encoder(model_t
 
 
 def test_a_built_in_encoders_config_is_read_from_its_folder_without_loading(monkeypatch):
-    """The name its load gives it and its positions; no config for an image backbone, a GGUF model (converted as it
-    loads) or a hub id."""
+    """The name its load gives it and its positions; no config for an image backbone, a built-in GGUF model (converted
+    as it loads) or a hub id not in the local Hugging Face cache."""
     from headstart.backbones.registry import encoder_config
     from headstart.strategies.prompts import config_positions
 
@@ -112,3 +112,67 @@ def test_a_built_in_encoders_config_is_read_from_its_folder_without_loading(monk
     name, config = encoder_config("all-minilm-l6-v2")
     assert name == "all-minilm-l6-v2" and config_positions(config) == 512
     assert encoder_config("mnist-cnn") is None and encoder_config("smollm2-135m") is None and encoder_config("org/model") is None
+
+
+def _hub_cache(root: Path, repo_id: str, folder: Path) -> Path:
+    """``folder``'s files as the Hugging Face cache under ``root`` holds ``repo_id``'s snapshot (refs/main -> a commit)."""
+    import shutil
+
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    return root
+
+
+def _adapter_on(base: Path, out: Path) -> Path:
+    """A plain PEFT LoRA adapter folder on the model folder ``base`` (adapter_config.json names it; no config.json)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    get_peft_model(AutoModel.from_pretrained(base), LoraConfig(r=2, target_modules=["query"])).save_pretrained(out)
+    assert not (out / "config.json").exists()
+    return out
+
+
+@pytest.mark.parametrize("kind", ["hub id", "adapter folder"])
+def test_virtual_tokens_are_refused_before_a_hub_id_or_an_adapter_folder_loads(kind, bert_folder, tmp_path, toy, monkeypatch):
+    """A hub id's config.json in the local Hugging Face cache, and a PEFT adapter folder's base's, answer the check
+    before the load, in the words of the check once loaded; they were read only after it."""
+    import huggingface_hub.constants
+
+    from headstart.recipe import setup
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(_hub_cache(tmp_path / "hf", "org/tiny-bert", bert_folder)))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    backbone = "org/tiny-bert" if kind == "hub id" else str(_adapter_on(bert_folder, tmp_path / "adapter"))
+    spec = RunSpec(data="toy", backbone=backbone, strategy="prompt-tuning", n=32, options={"virtual_tokens": 40}, train=CFG)
+    with pytest.raises(ConfigError) as loaded:
+        setup(spec, data=toy)
+    _no_load(monkeypatch)
+    with pytest.raises(ConfigError) as early:
+        setup(spec, data=toy)
+    assert str(early.value) == str(loaded.value) == (
+        f"--option virtual_tokens=40 with --max-length 32 needs 72 positions; {backbone} has 64: try --option "
+        "virtual_tokens=32 or a smaller --max-length")
+
+
+def test_a_converted_gguf_files_config_answers_before_it_loads(bert_folder, tmp_path, monkeypatch):
+    """A GGUF file converted before (its folder in the cache) is read from that folder's config.json; one not yet
+    converted is left to the check once loaded (converting it is the load)."""
+    import shutil
+
+    from headstart.backbones.causal import converted_folder
+    from headstart.backbones.registry import encoder_config
+    from headstart.run_checks import check_before_load
+
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF" + bytes(64))
+    _no_load(monkeypatch)
+    assert encoder_config(str(model)) is None
+    shutil.copytree(bert_folder, converted_folder(model))
+    with pytest.raises(ConfigError, match=f"^--option virtual_tokens=40 with --max-length 32 needs 72 positions; {model} has 64"):
+        check_before_load(RunSpec(data="toy", backbone=str(model), strategy="prefix-tuning", n=8,
+                                  options={"virtual_tokens": 40}, train=CFG))
