@@ -15,7 +15,7 @@ from headstart.analysis import format_n, size_key
 from headstart.report.chart import LEGEND_TITLE, log_x, metric_label, size_ticks, strategy_styles
 from headstart.report.mdtext import bytes_text
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
-                                       others_lead, per_step_text, produced_by_markdown, ranking_cells, ranking_heads, reference_text,
+                                       others_lead, per_step_text, produced_by_markdown, PROVENANCE_HEADING, ranking_cells, ranking_heads, reference_text,
                                        retention_ci_text, runs_text, score_ci_text, seconds_text, signed_value,
                                        superseded_text, TRAIN_LEAD, train_commands, train_time_notes, value_text)
 
@@ -76,7 +76,7 @@ content.</p></noscript>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train wall time (s)</th><th>wall s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table></div>
 <div id="train-notes"></div>
 <p class="note"><span id="runs"></span> <span id="intervals"></span></p>
-<div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
+<div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="provenance-part"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><p class="note" id="command-note"></p><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -244,6 +244,8 @@ if (D.test_split) {
 if (D.provenance) {
   $("precision").textContent = "Precision: " + D.provenance.precision_text;
   $("environment").textContent = "Environment: " + D.provenance.environment_text;
+  // every experiment's runs (a store of several): a part of their own after them all, as report.md's
+  if (D.provenance.apart) $("provenance-part").append(el("h2", D.provenance_heading), $("precision"), $("environment"));
 } else { $("precision").remove(); $("environment").remove(); }
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
@@ -358,6 +360,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "intervals": interval_text(summary) if summary["curves"] else "",
         "runs": runs_text(summary), "train_notes": train_time_notes(summary),
         "test_split": summary.get("test_split"), "provenance": summary.get("provenance"),
+        "provenance_heading": PROVENANCE_HEADING,
         "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)), "styles": strategy_styles([r["strategy"] for r in curves]),

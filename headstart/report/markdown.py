@@ -229,7 +229,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     split = summary.get("test_split")
     if split:
         lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
-    lines += provenance_markdown(summary.get("provenance"))
+    found = summary.get("provenance")
+    if not (found or {}).get("apart"):  # one experiment's runs: its lines beside its figures
+        lines += provenance_markdown(found)
     lines += ["## Results", "",
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | wall s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
@@ -278,6 +280,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     if superseded_text(summary):
         lines.append(superseded_text(summary))
     lines += other_experiments_markdown(summary)
+    if (found or {}).get("apart"):  # every experiment's runs: once, after them all
+        lines += ["", f"## {PROVENANCE_HEADING}", ""] + provenance_markdown(found)[:-1]
     lines += ranking_markdown(summary.get("backbone_ranking"))
     lines += ["", "## Produced by", ""] + produced_by_markdown(command, summary.get("report_command"))
     return "\n".join(lines) + "\n"
@@ -303,8 +307,15 @@ def runs_text(summary: dict[str, Any]) -> str:
             f"{totals['pending'] + totals['running']} not finished.")
 
 
+# The part that holds the Precision and Environment lines of a store of several experiments (``provenance["apart"]``):
+# they cover every experiment's runs, so they follow them all rather than sit under the newest one's figures.
+PROVENANCE_HEADING = "Where these numbers come from"
+
+
 def provenance_markdown(found: dict[str, Any] | None) -> list[str]:
-    """The precision the runs trained at and the machines and versions they ran on (``analysis.provenance``)."""
+    """The precision the runs trained at and the machines and versions they ran on (``analysis.provenance``): beside
+    the figures of a store's one experiment, or under ``PROVENANCE_HEADING`` after every experiment of a store that
+    holds several (``found["apart"]``)."""
     if not found:
         return []
     return [f"**Precision:** {md_text(found['precision_text'])}", "", f"**Environment:** {md_text(found['environment_text'])}", ""]
