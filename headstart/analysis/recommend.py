@@ -11,7 +11,7 @@ from typing import Any
 from headstart.analysis import flags
 from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over, signed_points
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
-                                      choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes,
+                                      choice_order, choice_source, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes,
                                       tie_text)
 from headstart.analysis.stats import missing_ci_text
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
@@ -135,7 +135,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
             "unequal_seeds": seeds if len(set(seeds.values())) > 1 else None,
             "best_val_mean": val_mean(best), "best_label_free": best.label_free,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
-            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
+            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n), **choice_source(at_n),
             "label_free": pick.label_free,
             "train_seconds": pick.train_seconds, "feature_seconds": pick.feature_seconds, "best_seconds": best.train_seconds,
             "trainable_params": pick.trainable_params, "versus": versus,

@@ -115,13 +115,13 @@ def _rows_named(rows: list[dict[str, Any]]) -> str:
 
 
 def choice_text(summary: dict[str, Any]) -> str:
-    """What the report's choices read: held-out validation scores where every run kept one, else validation maxima;
-    where arms were tuned (``summary["tuned"]``), that their learning rate was chosen on all validation rows, which
+    """What the report's choices read: held-out validation scores where every run kept one, else validation maxima
+    and why (each pick's ``held_out`` and ``best_check_why``, ``cells.choice_source``: data, never read back out of
+    its ``chosen_on`` words); where arms were tuned (``summary["tuned"]``), that their learning rate was chosen on all validation rows, which
     is not held out."""
     picks = [p for band in summary.get("recommendation") or [] for p in band.get("evidence") or []]
-    held = any(p.get("chosen_on", "").startswith("held-out") for p in picks)
-    why = next((p["chosen_on"].split("each run's best check: ", 1)[1].split(")", 1)[0] for p in picks
-                if "each run's best check: " in p.get("chosen_on", "")), None)
+    held = any(p.get("held_out") for p in picks)  # what each pick read, as data (``cells.choice_source``)
+    why = next((p["best_check_why"] for p in picks if p.get("best_check_why")), None)
     tuned = summary.get("tuned") or []
     return ("Choices (recommendation, head start, crossover) are made on validation scores"
             + (" held out from each run's own checkpoint choice: a run keeps the checkpoint its validation split scores "

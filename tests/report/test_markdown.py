@@ -267,3 +267,30 @@ def test_the_train_time_columns_say_they_are_wall_time() -> None:
     page = report_html(summary, title="t", command=None)
     assert page.count("<th>train wall time (s)</th>") == 2 and "<th>train time (s)</th>" not in page
     assert page.count("<th>wall s / step</th>") == 1 and "<th>s / step</th>" not in page
+
+
+def test_the_footnote_reads_what_the_choices_read_as_data_not_from_the_chosen_on_words() -> None:
+    """report.md's footnote (and report.html's, the same text) found whether the choices read held-out scores, and why
+    not, by parsing each pick's ``chosen_on`` sentence ("held-out ..." / "(each run's best check: ...)"): a reworded
+    sentence lost the reason. The picks now carry ``held_out`` and ``best_check_why`` from ``analysis.cells``."""
+    from headstart.analysis import summarize
+    from headstart.report.markdown import choice_text
+    from headstart.results import RunResult
+
+    def run(strategy: str, seed: int, val: float, held: bool) -> RunResult:
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+        budget = {"epochs": 3, "min_steps": 10, "planned_steps": 10, "steps": 10}
+        return RunResult(key=f"{strategy}/{seed}", spec=spec, status="done", metrics={"accuracy": val, "n": 300},
+                         val_metrics={"accuracy": val, "n": 300}, train_seconds=1.0, steps=10,
+                         record={"budget": budget, **({"held_out": {"accuracy": val}} if held else {})})
+
+    for older in (False, True):  # every run kept held-out scores; one arm's runs were stored before they were kept
+        summary = summarize([run(s, seed, v + seed / 100, not (older and s == "linear-probe"))
+                             for seed in range(3) for s, v in (("full-finetune", 0.8), ("linear-probe", 0.7))])
+        (pick,) = summary["recommendation"][0]["evidence"]
+        why = "3 of 6 runs were stored before held-out scores were kept" if older else ""
+        assert (pick["held_out"], pick["best_check_why"]) == (not older, why), pick
+        said = choice_text(summary)
+        pick["chosen_on"] = "the validation split, as each run chose"  # other words: the footnote does not depend on them
+        assert choice_text(summary) == said and (why in said if older else "held out from each run's own" in said), said
