@@ -306,7 +306,9 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
 
     Returns:
         ``{strategy, n, reason, count, runs, steps, capped, text}`` per flagged cell and reason (``capped``: the
-        ``max_steps`` that cut every run's planned steps, ``was_capped``, else None), ``text`` naming the arm,
+        ``max_steps`` that cut every run's planned steps, ``was_capped``, else None; a "majority" flag's ``rerun``:
+        each way its fix names with its flags, as the CLI spells them, ``["a larger budget (--max-steps 60)", "--tune lr"]``,
+        [] where none would change it), ``text`` naming the arm,
         the size, the budget and the fix, e.g. "full-finetune was still improving ... at n = 256 (3 of 3 seeds):
         its scores may understate it; re-run with a larger budget (--min-steps 160 for every strategy, or min_steps = 160
         in [train_by_strategy.full-finetune] of a --config file ...)" (``larger_budget``: a run records its budget,
@@ -336,24 +338,32 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             stopped = sum(stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
             closed = False
+            tune = [] if tuned else ["--tune lr"]
+            typed = " ".join(f"--{key.replace('_', '-')} {2 * cap}" for key in keys)  # ``more``'s flags alone
+            rerun = [f"a larger budget ({typed})", *tune]  # the ways a "majority" flag's fix names, for the advice
             if planned == 0 and n == 0:  # reads no label: its class descriptions are all it has
                 nothing = ("it reads no labels and takes no optimiser steps: describe the classes better "
                            "(--label-descriptions), or read it as: its descriptions do not separate these classes")
+                rerun = ["better class descriptions (--label-descriptions)"]
             elif planned == 0 and any(solver_steps(r) for r in runs):  # setfit: its solve tunes the encoder on pairs
                 steps = max(solver_steps(r) for r in runs)
+                pairs = spoken(f"--option {name}.iterations=…", f"options={{{name!r}: {{'iterations': …}}}}")
                 nothing = (f"max_steps {steps} capped its pair steps: raise it first ({larger_budget(name, {'max_steps': 2 * steps})}), "
                            "or read it as: this arm learned nothing here" if all(capped_by_max_steps(r) for r in runs)
-                           else f"its encoder took {steps} pair steps: draw more pairs ("
-                           + spoken(f"--option {name}.iterations=…", f"options={{{name!r}: {{'iterations': …}}}}") + ")"
+                           else f"its encoder took {steps} pair steps: draw more pairs ({pairs})"
                            + ("" if tuned else " or --tune lr") + ", or read it as: this arm learned nothing here")
+                rerun = ([f"a larger budget (--max-steps {2 * steps})"] if all(capped_by_max_steps(r) for r in runs)
+                         else [f"more pairs ({pairs})", *tune])
             elif planned == 0:  # closed form: no budget would change it
                 nothing = "it takes no optimiser steps, so no budget would change it: read it as: this arm learned nothing here"
                 closed = True
+                rerun = []
             elif plateau:
                 nothing = ("validation stopped improving before the budget ended in "
                            + ("that seed" if count == 1 else f"{stopped} of these {count} seeds") + ", so "
                            "more steps would go unused; " + ("" if tuned else "re-run with --tune lr, or ")
                            + "read it as: this arm learned nothing here")
+                rerun = tune
             else:
                 nothing = (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
                            + ", or read it as: this arm learned nothing here")
@@ -369,7 +379,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             text = (f"{strategy} {reason_text(reason, task)} at n = {n} ({count} of {len(runs)} seed{'s' if len(runs) != 1 else ''}; budget: "
                     f"{budget_text(runs)}): {lead}{asked(fix)}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
-                        "steps": planned, "capped": cap if capped and planned else None, "text": text, "task": task})
+                        "steps": planned, "capped": cap if capped and planned else None, "text": text, "task": task,
+                        **({"rerun": rerun} if reason == "majority" else {})})
     return out
 
 

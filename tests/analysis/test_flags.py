@@ -690,3 +690,35 @@ def test_the_settings_each_call_takes_as_keywords_are_its_signatures() -> None:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for name, function in (("compare", headstart.compare), ("fit", headstart.fit)):
         assert flags.KEYWORD_SETTINGS[name] == fields & set(inspect.signature(function).parameters), name
+
+
+def test_a_withheld_recommendation_names_the_flags_that_would_change_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """"No arm to recommend" said "add labels, seeds or budget before choosing", where the budget flags below it named
+    the flags. It now names them, from why it was withheld: the larger budget and --tune lr of its arm's "majority"
+    flag, more labelled examples at the sweep's last sizes (--sizes twice its largest), more seeds where some seeds beat
+    the majority rate but not the mean, class descriptions for a label-free arm; as keywords to a Python caller."""
+    from headstart.analysis.recommend import recommend
+
+    never = [run(s, 16, seed, [0.59, 0.58, 0.60], majority=0.60) for s in ("ft", "probe") for seed in range(2)]
+    (band,) = recommend(never)
+    assert "add labels, seeds or budget" not in band["text"]
+    assert ("so none learned the task within its budget; re-run with more labelled examples (--sizes 32), a larger "
+            "budget (--min-steps 200) or --tune lr before choosing. Its figures: ") in band["text"], band["text"]
+
+    def arm(strategy: str, vals: list[float], n: int | str = 64) -> list[RunResult]:
+        return [dataclasses.replace(run(strategy, n, seed, [v, v], majority=0.50, tuned=True), val_metrics={"accuracy": v},
+                                    metrics={"accuracy": v}) for seed, v in enumerate(vals)]
+
+    (band,) = recommend(arm("lora", [0.46, 0.47, 0.52]) + arm("probe", [0.45, 0.46, 0.47]))  # one seed of three beat it
+    assert ("re-run with more labelled examples (--sizes 128), a larger budget (--min-steps 200) or more seeds "
+            "(--seeds 5) before choosing") in band["text"], band["text"]  # tuned already: no --tune lr
+    everything = [dataclasses.replace(r, spec={**r.spec, "n": 500}) for r in arm("lora", [0.46, 0.47, 0.48], "all")]
+    (band,) = recommend(everything)
+    assert "--sizes" not in band["text"] and "re-run with a larger budget (--min-steps 200) before choosing" in band["text"]
+    zero = [dataclasses.replace(run("zero-shot", 0, seed, [0.49], planned=0, steps=0, majority=0.50),
+                                val_metrics={"accuracy": 0.49}, metrics={"accuracy": 0.49}, steps=0) for seed in range(3)]
+    (band,) = recommend(zero)
+    assert "re-run with better class descriptions (--label-descriptions) before choosing" in band["text"], band["text"]
+    monkeypatch.setenv(SURFACE_ENV, "python")
+    (band,) = recommend(never)
+    assert "re-run with more labelled examples (sizes=32), a larger budget (min_steps=200) or tune='lr' before" in band["text"]
