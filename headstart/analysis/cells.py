@@ -17,7 +17,8 @@ import numpy as np
 
 from headstart.analysis import flags, grids
 from headstart.analysis.arms import arm_name, with_arms
-from headstart.analysis.flags import budget_text, requested, size_key
+from headstart.analysis.budgets import budget_text
+from headstart.analysis.flags import requested, size_key
 from headstart.analysis.units import validation_metric
 from headstart.held_out import MIN_ROWS
 from headstart.results import RunResult, chosen_on_validation, given
@@ -299,7 +300,7 @@ def choice_source(cells_: list[Cell]) -> dict[str, Any]:
     """What the choice among ``cells_`` read, as data (``chosen_on`` says it in words): ``{"held_out": bool,
     "best_check_why": str}`` — held-out validation scores, or each run's best check and why ("8 of 10 runs had 8
     validation rows, fewer than the 20 that holding half of them out takes"; "" where nothing needs saying). The
-    report's footnote (``report.markdown.choice_text``, report.md and report.html) reads it."""
+    report's footnote (``report.footnote.choice_text``, report.md and report.html) reads it."""
     cell = next((c for c in cells_ if c.has_validation), None)
     return {"held_out": bool(cell and cell.held_out), "best_check_why": cell.best_check_why if cell else ""}
 

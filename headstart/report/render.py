@@ -8,9 +8,7 @@ reader never sees a half-written file and a crash leaves the previous report int
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from headstart.data.leakage import how_found
 from headstart.data.memory import shown_name
 from headstart.errors import StoreError
 from headstart.report.chart import chart_png
+from headstart.report.destination import rendering, report_folder, unwritable_text
 from headstart.report.html import report_html
 from headstart.report.markdown import report_markdown
 from headstart.report.ood_chart import ood_png
@@ -239,8 +238,8 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         ConfigError: ``metric`` is in no finished run.
     """
     directory = Path(store_dir)
-    target = directory if to is None else _report_folder(directory, Path(to))
-    with Store(directory, create=False) as store, _rendering(directory, target):
+    target = directory if to is None else report_folder(directory, Path(to))
+    with Store(directory, create=False) as store, rendering(directory, target):
         results = store.results()
         owner = next((kind for kind in ("continual", "multitask") if any(kind in (r.spec or {}) for r in results)), None)
         if owner is not None:  # its own report (continual.md, the multitask report.md) is not a compare's: never overwritten
@@ -252,41 +251,6 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
                              "one; restore the store from a backup, or run the compare again into a new --out")
         record = {**(store.sweep() or {}), "commands": store.commands(), "abandoned": store.abandoned()}
         return _write_report(directory, results, record, metric, margin, target=target)
-
-
-def _report_folder(directory: Path, to: Path) -> Path:
-    """``to`` made ready for the report of the store in ``directory``: the same folder, or one made if missing that holds
-    no other store (its report would be replaced by this one's).
-
-    Raises:
-        StoreError: ``to`` is a file, holds another store, or cannot be made.
-    """
-    from headstart.store import FILENAME
-
-    flag = spoken(f"--to {str(to)!r}", f"to={str(to)!r}")
-    if to.exists() and not to.is_dir():
-        raise StoreError(f"{flag} is a file, not a folder; give a folder for the report files (made if missing)")
-    same = to.exists() and directory.exists() and to.resolve() == directory.resolve()
-    if not same and (to / FILENAME).exists():
-        raise StoreError(f"{flag} holds another store, whose report this one would replace; give a folder of its own "
-                         "for this report, e.g. a new one")
-    try:
-        to.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot make the folder {flag} ({exc.strerror}); give one you can write") from exc
-    return to
-
-
-def unwritable_text(directory: Path, target: Path, why: str | None) -> str:
-    """Why the report of the store in ``directory`` cannot go to ``target`` (``why``: the OS's reason), and the way on:
-    another folder, named as the caller gives it (``--to`` on the CLI, ``to=`` from Python); the store is only read."""
-    import shlex
-
-    if target != directory:
-        return f"cannot write the report into {str(target)!r} ({why}); give {spoken('--to', 'to=')} a folder you can write"
-    way = spoken(f"headstart report {shlex.quote(str(directory))} --to DIR", f"headstart.report({str(directory)!r}, to='DIR')")
-    return (f"cannot write the report into {str(directory)!r} ({why}); write it to another folder with "
-            f"{spoken('--to', 'to=')} ({way}: the store is only read where it is), or check the folder's permissions")
 
 
 def rerender(store_dir: str | Path) -> dict[str, Path]:
@@ -315,25 +279,6 @@ def rerender(store_dir: str | Path) -> dict[str, Path]:
         if metric is None:
             raise
         return render(store_dir, margin=margin)
-
-
-@contextlib.contextmanager
-def _rendering(directory: Path, target: Path) -> Iterator[None]:
-    """Hold ``.report.lock`` in ``target`` (the folder the report goes to) from reading the store in ``directory`` to
-    the last write. Two compares on one store each render when they finish; unserialised, the first (which read the
-    store before the other's last cell was done) could write last and leave a report missing that cell."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: renders are not serialised
-        yield
-        return
-    try:
-        handle = open(target / ".report.lock", "a")
-    except OSError as exc:
-        raise StoreError(unwritable_text(directory, target, exc.strerror)) from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-        yield
 
 
 def preface(directory: Path) -> str | None:
