@@ -22,7 +22,8 @@ SPLIT = {"headstart.api_compare": ("compare", "run_compare", "built_sweep", "pla
          "headstart.report.render": ("render", "rerender"),
          "headstart.report.destination": ("report_folder", "rendering", "unwritable_text"),
          "headstart.analysis.flags": ("budget_flags", "run_flags", "larger_budget"),
-         "headstart.analysis.budgets": ("budget_text", "stopped_early", "was_capped", "epochs_run", "prompt_facts")}
+         "headstart.analysis.budgets": ("budget_text", "stopped_early", "was_capped", "epochs_run", "prompt_facts"),
+         "headstart.analysis.withheld": ("withheld_fix",)}
 
 
 @pytest.mark.parametrize("module", sorted(SPLIT))
