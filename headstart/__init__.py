@@ -39,7 +39,7 @@ logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 _LAZY = {
     "fit": "headstart.api",
     "compare": "headstart.api_compare",
-    "CompareResult": "headstart.api_compare",
+    "CompareResult": "headstart.compare_result",
     "evaluate": "headstart.api",
     "predict": "headstart.api",
     "FitResult": "headstart.fit_result",

@@ -319,7 +319,7 @@ def _read_otherwise(target: str, source_data: Any) -> str | None:
 
 def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | str | None,
                  methods: dict[str, tuple[str, str]] | None = None) -> list[str]:
-    """What the scores were bought with: each arm's budget as run (``flags.budget_text``: steps, the rule and any
+    """What the scores were bought with: each arm's budget as run (``budgets.budget_text``: steps, the rule and any
     ``max_steps`` cap, rates, tuning), one line when every arm ran the same, and the test cap when one was given.
 
     Args:
@@ -327,7 +327,7 @@ def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int 
             it ("source-only, tent" share the strategy's runs; "coral" is the strategy + coral), not by its label.
     """
     from headstart.analysis.arms import arm_name
-    from headstart.analysis.flags import budget_text
+    from headstart.analysis.budgets import budget_text
 
     called: dict[str, list[str]] = {}
     for method, (arm, _) in (methods or {}).items():

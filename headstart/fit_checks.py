@@ -89,8 +89,8 @@ def check_settings_used(spec: RunSpec) -> None:
 def budget_notes(result: Any) -> list[dict[str, str]]:
     """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags, the
     advice naming ``headstart train``'s flags on the CLI and ``fit``'s arguments from Python (``flags.asked``)."""
-    from headstart.analysis.flags import (asked, capped_by_max_steps, reason_text, run_flags, solver_steps, stopped_early,
-                                          task_of)
+    from headstart.analysis.budgets import stopped_early
+    from headstart.analysis.flags import asked, capped_by_max_steps, reason_text, run_flags, solver_steps, task_of
 
     from headstart.analysis.grids import searched
 

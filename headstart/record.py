@@ -33,7 +33,7 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
 
 
 def budget_record(cfg: Any, report: Any, n_train: int, *, tuned: bool, metric: str) -> dict[str, Any]:
-    """The budget as run (``record["budget"]``, what ``analysis.flags.budget_text`` words): the steps planned and taken,
+    """The budget as run (``record["budget"]``, what ``analysis.budgets.budget_text`` words): the steps planned and taken,
     the epochs / ``min_steps`` rule, whether ``max_steps`` cut what the rule asked, the rates, and each phase's steps.
 
     Args:

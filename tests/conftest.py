@@ -7,6 +7,7 @@ feature cache and save/load run on it in milliseconds. Toy sentiment data is lea
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -582,3 +583,25 @@ def headstart_notes():
     finally:
         logger.handlers = kept[0]
         logger.setLevel(kept[1])
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """``folder`` made unwritable for real: chmod a-w, or (as root, whom chmod does not stop) ``chattr +i``; skips where
+    neither takes."""
+    import shutil
+    import subprocess
+
+    mode = folder.stat().st_mode
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if os.access(folder, os.W_OK) and shutil.which("chattr"):
+            immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        if os.access(folder, os.W_OK):
+            pytest.skip("no way to make a folder unwritable here (root, and no chattr)")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(mode)

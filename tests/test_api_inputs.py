@@ -189,7 +189,7 @@ def test_every_result_prints_in_one_line(tmp_path):
     """compare's, continual's and multitask's results printed pages in a notebook (the leakage report's review texts,
     each arm's matrix); each is one line of counts, the pick with its score and the output folder."""
     from headstart.adapt import AdaptResult
-    from headstart.api_compare import CompareResult
+    from headstart.compare_result import CompareResult
     from headstart.continual import ContinualResult
     from headstart.data.leakage import LeakageReport
     from headstart.meta.results import MetaResult
@@ -368,7 +368,7 @@ def test_compare_results_recommendation_is_the_list_of_lines_the_readme_says(tmp
     import inspect
     from pathlib import Path
 
-    from headstart.api_compare import CompareResult
+    from headstart.compare_result import CompareResult
 
     bands = [{"text": "up to 16 labelled examples: zero-shot", "evidence": []},
              {"text": "from 64 labelled examples: linear-probe", "evidence": []}]
@@ -385,7 +385,7 @@ def test_a_compare_results_flags_are_where_its_recommendation_points(tmp_path) -
     """The recommendation ended "(flags below)", but a CompareResult had nothing below: its flags sat in
     ``summary["budget_flags"]``, which neither the lines nor the repr named. ``flags`` holds them, and the
     recommendation and the repr point there."""
-    from headstart.api_compare import CompareResult
+    from headstart.compare_result import CompareResult
 
     bands = [{"text": "at every size tried: linear-probe (...); note: lora never beat the majority-class rate on "
                       "validation at n = 16: within its budget it learned nothing there (flags below)", "evidence": []}]

@@ -254,7 +254,7 @@ def test_too_small_a_validation_is_named_as_why_no_score_is_held_out_and_the_foo
     (zero-shot's single look stands as held out); now it names the rows, and the report's footnote says the choices
     read each run's best check, which is optimistic, as ``train`` says of its own."""
     from headstart.analysis import summarize
-    from headstart.report.markdown import choice_text
+    from headstart.report.footnote import choice_text
 
     def small(r: RunResult) -> RunResult:
         return dataclasses.replace(r, val_metrics={**r.val_metrics, "n": 8}, train_seconds=1.0, steps=5)

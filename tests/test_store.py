@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -315,32 +314,10 @@ def test_a_live_lease_of_a_process_gone_from_this_host_can_be_taken(tmp_path: Pa
         assert store.abandoned() == set()
 
 
-@contextlib.contextmanager
-def unwritable(folder: Path):
-    """``folder`` made unwritable for real: chmod a-w, or (as root, whom chmod does not stop) ``chattr +i``; skips where
-    neither takes."""
-    import os
-    import shutil
-
-    mode = folder.stat().st_mode
-    folder.chmod(0o555)
-    immutable = False
-    try:
-        if os.access(folder, os.W_OK) and shutil.which("chattr"):
-            immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
-        if os.access(folder, os.W_OK):
-            pytest.skip("no way to make a folder unwritable here (root, and no chattr)")
-        yield
-    finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(folder)], check=True)
-        folder.chmod(mode)
-
-
 def test_a_store_in_a_folder_that_cannot_be_written_is_read_and_not_called_damaged(tmp_path: Path, monkeypatch, capsys) -> None:
     """runs and report on a store in a read-only folder said "is not a usable headstart store (unable to open database
     file); restore it from a backup": the store was intact. A reader now opens it read-only; a writer names the folder."""
-    from conftest import run_cli
+    from conftest import run_cli, unwritable
 
     with Store(tmp_path / "ro") as store:
         store.put(done("k1"))

@@ -17,7 +17,8 @@ import numpy as np
 
 from headstart.analysis import flags, grids
 from headstart.analysis.arms import arm_name, with_arms
-from headstart.analysis.flags import budget_text, requested, size_key
+from headstart.analysis.budgets import budget_text
+from headstart.analysis.flags import requested, size_key
 from headstart.analysis.units import validation_metric
 from headstart.held_out import MIN_ROWS
 from headstart.results import RunResult, chosen_on_validation, given
@@ -62,6 +63,8 @@ class Cell:
     label_free: bool = False  # an arm that reads no labels, its size-0 runs standing at this size (recommend.label_free)
     validated: bool = False  # some run stored validation scores (of any metric): a store newer than validation scores
     val_source: str = "validation"  # what ``val_by_seed`` holds, said where a choice is: "in-domain validation accuracy"
+    held_out: bool = False  # ``val_by_seed`` holds held-out scores (``held_out_score``), not each run's best check
+    best_check_why: str = ""  # why the choices read each run's best check where some runs kept held-out scores, or ""
 
     @property
     def values(self) -> list[float]:
@@ -142,13 +145,15 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
     read = (lambda r: held_out_score(r, on)) if held else (lambda r: (r.val_metrics or {}).get(on) if on else None)
     source = ("held-out " if held else "") + ("validation" if on == metric or on is None else f"in-domain validation {on}")
     few = [r for r in lacking if _finite((r.val_metrics or {}).get("n")) and r.val_metrics["n"] < MIN_ROWS]
+    best_check_why = ""
     if few or 0 < len(lacking) < len(validated):  # one basis for all, and why: too few rows to hold half out, or older runs
         rows = sorted({int(r.val_metrics["n"]) for r in few})
         why = ([f"{len(few)} of {len(validated)} runs had {rows[0] if len(rows) == 1 else f'under {MIN_ROWS}'} validation "
                 f"rows, fewer than the {MIN_ROWS} that holding half of them out takes"] if few else []) + (
                [f"{len(lacking) - len(few)} of {len(validated)} runs were stored before held-out scores were kept"]
                if len(lacking) > len(few) else [])
-        source += f" (each run's best check: {'; '.join(why)})"
+        best_check_why = "; ".join(why)
+        source += f" (each run's best check: {best_check_why})"
     out = {}
     for (strategy, n), runs in groups.items():
         by_seed: dict[int, list[float]] = defaultdict(list)
@@ -177,7 +182,8 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             val_by_seed={s: math.fsum(v) / len(v) for s, v in val.items()},
             predicted=predicted, target=target, deterministic=same,
             budget=", ".join(filter(None, [budget_text(runs), given_text(runs)])),
-            validated=any(r.val_metrics for r in runs), val_source=source,
+            validated=any(r.val_metrics for r in runs), val_source=source, held_out=held,
+            best_check_why=best_check_why,
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
 
@@ -288,6 +294,15 @@ def chosen_on(cells_: list[Cell]) -> str:
     left = sorted({f"{c.strategy} n={c.n}" for c in cells_ if not c.has_validation})
     source = next(c.val_source for c in cells_ if c.has_validation)
     return source + (f" ({', '.join(left)} left out: no validation score stored)" if left else "")
+
+
+def choice_source(cells_: list[Cell]) -> dict[str, Any]:
+    """What the choice among ``cells_`` read, as data (``chosen_on`` says it in words): ``{"held_out": bool,
+    "best_check_why": str}`` — held-out validation scores, or each run's best check and why ("8 of 10 runs had 8
+    validation rows, fewer than the 20 that holding half of them out takes"; "" where nothing needs saying). The
+    report's footnote (``report.footnote.choice_text``, report.md and report.html) reads it."""
+    cell = next((c for c in cells_ if c.has_validation), None)
+    return {"held_out": bool(cell and cell.held_out), "best_check_why": cell.best_check_why if cell else ""}
 
 
 def counts(results: list[RunResult]) -> list[dict[str, Any]]:

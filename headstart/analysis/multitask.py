@@ -157,9 +157,9 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
 
 
 def _budget(runs: list[RunResult]) -> dict[str, Any]:
-    """``{"budget": {label: flags.budget_text}, "capped": whether max_steps cut what a run's rule asked}``, of the runs
+    """``{"budget": {label: budgets.budget_text}, "capped": whether max_steps cut what a run's rule asked}``, of the runs
     that recorded their budget (none before it was recorded: then ``{}``)."""
-    from headstart.analysis.flags import budget_text, was_capped
+    from headstart.analysis.budgets import budget_text, was_capped
 
     by: dict[str, list[RunResult]] = {}
     for r in runs:

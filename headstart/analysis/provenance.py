@@ -41,9 +41,11 @@ def provenance(groups: list[tuple[str, list[RunResult]]], sweep: dict[str, Any] 
 
     Returns:
         ``{"runs", "experiments", "environment": [{"name", "values": [{"value", "runs"}]}],
-        "precision": [{"arm", "values": [...]}], "asked", "precision_text", "environment_text"}`` (values the most
-        frequent first; a run that recorded none counts as "not recorded"; an arm that trained at other precisions in
-        another experiment is one entry per experiment, each with its ``experiment``), or None with no finished run.
+        "precision": [{"arm", "values": [...]}], "asked", "precision_text", "environment_text", "apart"}`` (values the
+        most frequent first; a run that recorded none counts as "not recorded"; an arm that trained at other precisions
+        in another experiment is one entry per experiment, each with its ``experiment``; ``apart``: the store holds
+        several experiments, so the lines stand in a part of their own after them all, not under the newest one's
+        figures, where they would read as its alone), or None with no finished run.
     """
     from headstart.analysis.arms import arm_name
 
@@ -86,4 +88,4 @@ def provenance(groups: list[tuple[str, list[RunResult]]], sweep: dict[str, Any] 
     env = "; ".join(_joined(e["name"], e["values"], len(done)) for e in environment) or "not recorded"
     runs = f"the {len(done)} finished runs" + (f" of the store's {len(done_by)} experiments" if len(done_by) > 1 else "")
     return {"runs": len(done), "experiments": len(done_by), "environment": environment, "precision": precision,
-            "asked": asked, "precision_text": said, "environment_text": f"{runs} ran on {env}"}
+            "asked": asked, "precision_text": said, "environment_text": f"{runs} ran on {env}", "apart": len(done_by) > 1}

@@ -11,10 +11,11 @@ from typing import Any
 from headstart.analysis import flags
 from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over, signed_points
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
-                                      choice_order, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes,
+                                      choice_order, choice_source, choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes,
                                       tie_text)
 from headstart.analysis.stats import missing_ci_text
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
+from headstart.analysis.withheld import withheld_fix
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 
@@ -135,7 +136,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
             "unequal_seeds": seeds if len(set(seeds.values())) > 1 else None,
             "best_val_mean": val_mean(best), "best_label_free": best.label_free,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
-            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
+            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n), **choice_source(at_n),
             "label_free": pick.label_free,
             "train_seconds": pick.train_seconds, "feature_seconds": pick.feature_seconds, "best_seconds": best.train_seconds,
             "trainable_params": pick.trainable_params, "versus": versus,
@@ -336,9 +337,9 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         if not empty and (validation_metric(metric) or metric) == metric:  # the reference's test score is on this metric
             text += _not_above_on_test(g, ref.get("test"), line, metric, sign)
         if empty:
+            fix = withheld_fix(g, why, flagged, table, last=i == len(groups) - 1)
             text = (f"{where}: no arm to recommend — the best on validation, {g[0]['best']}, {why[0]}, so none learned "
-                    "the task within its budget; add labels, seeds or budget "
-                    f"before choosing. Its figures: {text[len(where) + 2:]}")
+                    f"the task within its budget; {fix} before choosing. Its figures: {text[len(where) + 2:]}")
         bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text,
                       **({"learned_nothing": True} if empty else {})})
     unchosen = [n for n, p in chosen.items() if p is None]

@@ -4,7 +4,7 @@ best trial beat the majority-class rate on validation.
 ``--tune lr`` scores each rate in a short trial (successive halving: a share of the final run's steps) and keeps the
 best. Under a small budget a trial can be one step, and every trial can score at or below always predicting the most
 frequent class: the pick is then a coin toss among rates that learned nothing yet. ``tuned_text`` says so beside
-"tuned on validation" (``flags.budget_text``), where the report names a cell's tuning. Pure; torch-free.
+"tuned on validation" (``budgets.budget_text``), where the report names a cell's tuning. Pure; torch-free.
 """
 
 from __future__ import annotations

@@ -420,6 +420,9 @@ def report(
                                                          "metrics, percent of the best).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the line naming the report's files, not the "
                                                               "summary lines before it (report.md says the same).")] = False,
+    to: Annotated[Optional[Path], typer.Option("--to", help="Write the report files into this folder (made if missing) "
+                                                            "instead of the store's: for a store in a folder that cannot "
+                                                            "be written, which is only read.")] = None,
 ) -> None:
     """Re-render chart.png, report.html, report.md and results.json from the store alone.
 
@@ -428,14 +431,15 @@ def report(
 
     \b
     Example: headstart report runs/cmp --margin 1
+    Example: headstart report /mnt/shared/cmp --to cmp-report    (a store in a read-only folder)
     """
     from headstart.analysis.cells import MIN_PAIRS
     from headstart.report.render import render
 
-    paths = render(directory, metric=metric, margin=margin)
+    paths = render(directory, metric=metric, margin=margin, to=to)
     seeds = [r.get("seeds") or 0 for r in json.loads(paths["results.json"].read_text()).get("curves") or []]
     if margin is not None and seeds and max(seeds) < MIN_PAIRS:  # otherwise the flag changes nothing, silently
         typer.echo(f"note: --margin weighs a cheaper strategy only where it and the best share {MIN_PAIRS} or more seeds; "
                    f"this store has at most {max(seeds)} per cell, so the recommendation is the best on validation (a "
                    f"compare with --seeds {MIN_PAIRS} or more into the same --out adds them)", err=True)
-    print_report(paths, directory, quiet=quiet)
+    print_report(paths, paths["report.md"].parent, quiet=quiet)

@@ -19,7 +19,7 @@ def budget_notes(steps: list[Any]) -> list[str]:
     """Each task's training budget as the stored steps ran it (their resolved ``train``), per strategy (joint's
     apart: it trains the stream at once), naming a ``max_steps`` that cut what the epochs / ``min_steps`` asked ("the
     rule: 3 epochs, at least 50 steps, asking 50; capped at 5 by max_steps: 1.2 epochs run")."""
-    from headstart.analysis.flags import epochs_run
+    from headstart.analysis.budgets import epochs_run
     from headstart.sweep_eta import planned_steps
 
     said: dict[str, set[str]] = {}

@@ -16,7 +16,8 @@ from typing import Any
 
 from headstart.analysis.continual import recommended_word, versus_text, withheld_text
 from headstart.report.continual import ci_text, matrix_text
-from headstart.report.html import _CSP, JS_HELPERS, script_json
+from headstart.report.html import script_json
+from headstart.report.html_page import CSP, JS_HELPERS
 from headstart.report.mdtext import bytes_text
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -134,4 +135,4 @@ def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], no
             "recommended_word": recommended_word(analysis),
             "caveat": analysis.get("recommended_caveat"), "versus": versus_text(analysis.get("versus")) or None,
             "withheld": withheld_text(analysis["withheld"]) if analysis.get("withheld") else None}
-    return _TEMPLATE.replace("__CSP__", _CSP).replace("__HELPERS__", JS_HELPERS).replace("__DATA__", script_json(data))
+    return _TEMPLATE.replace("__CSP__", CSP).replace("__HELPERS__", JS_HELPERS).replace("__DATA__", script_json(data))

@@ -9,6 +9,7 @@ from headstart.analysis.cells import LEAN_ALPHA
 from headstart.analysis.cell_stats import signed_points
 from headstart.analysis.stats import range_text
 from headstart.report.chart import metric_label
+from headstart.report.footnote import interval_text
 from headstart.report.mdtext import bytes_text, md_code, md_fence, md_text
 
 
@@ -58,79 +59,6 @@ def reference_text(summary: dict[str, Any]) -> str:
                  "groups can, and the choices made against its majority rate lean with it (a larger max_val evens it)")
     return (f"{ref['label']}: {value_text(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
             f"a strategy at or {'below' if summary.get('higher_is_better', True) else 'above'} it learned nothing{apart}")
-
-
-# What an interval carries, by the curves' ``interval`` field (``analysis.curves``).
-_COVERS = {
-    "seeds and test rows": "carry both the seed variation and the test set's sampling error (a bootstrap over test rows)",
-    "test rows": ("carry the test set's sampling error alone (a bootstrap over test rows): one run — one seed, or seeds "
-                  "that are the same run (no rows drawn by seed and no optimiser step: a closed form with every label or "
-                  "none) — so no seed variation is in them"),
-    "seeds": ("carry the seed variation alone (Student-t; these runs stored no test predictions, so the test set's own "
-              "sampling error is not in them)"),
-    "none": ("are absent: one run with no stored test predictions, or every seed and every resample of the test rows "
-             "gave the same value, which is no error seen rather than none (each such row says which)"),
-}
-
-
-def interval_text(summary: dict[str, Any]) -> str:
-    """What the report's intervals cover, from the curves' ``interval`` fields: true of every row shown, naming the
-    rows that carry another kind than most (one seed: no seed variation). Plain text: ``md_text`` it for Markdown."""
-    from headstart.analysis.stats import SHARE_METRICS
-
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in summary["curves"]:
-        groups.setdefault(r.get("interval", "seeds"), []).append(r)
-    head = f"Intervals are {summary['confidence']:.0%}"
-    if set(groups) == {"none"}:
-        text = ("There are no intervals: every row is one run with no stored test predictions, or its seeds and "
-                "resamples all gave the same value (each row says which)")
-    elif len(groups) <= 1:
-        text = f"{head} and {_COVERS.get(next(iter(groups), 'seeds and test rows'), _COVERS['seeds'])}"
-    else:
-        most = max(groups, key=lambda k: len(groups[k]))
-        parts = [f"those of {_rows_named(rows)} {_COVERS.get(kind, kind)}" for kind, rows in groups.items() if kind != most]
-        text = f"{head}; " + "; ".join(parts) + f"; the others {_COVERS.get(most, most)}"
-    rows, share = any("test rows" in kind for kind in groups), summary.get("metric") in SHARE_METRICS
-    text += "; differences are paired by seed" + (" and resample the same test rows for both." if rows else ".")
-    if rows and share:
-        text += (" An accuracy from one run (one seed, or seeds that all scored the same) has an interval never narrower "
-                 "than the Wilson interval of its score on the test rows (a bootstrap of rows that are all right sees no "
-                 "error at all); a mean of seeds that differ takes its rows' error from the bootstrap and may be "
-                 "narrower, for seeds that disagree on rows average some of it away; where two arms agree on every test row the "
-                 "report says so, and their difference's interval is as far as two accuracies can differ with no "
-                 "disagreement on those rows (Wilson).")
-    return text + " " + choice_text(summary)
-
-
-def _rows_named(rows: list[dict[str, Any]]) -> str:
-    """``"linear-probe n = 16, 64 and lora n = 16"``: table rows by strategy and size (plain text)."""
-    sizes: dict[str, list[str]] = {}
-    for r in rows:
-        sizes.setdefault(r["strategy"], []).append(format_n(r["n"], r.get("n_actual")))
-    return " and ".join(f"{strategy} n = {', '.join(ns)}" for strategy, ns in sizes.items())
-
-
-def choice_text(summary: dict[str, Any]) -> str:
-    """What the report's choices read: held-out validation scores where every run kept one, else validation maxima;
-    where arms were tuned (``summary["tuned"]``), that their learning rate was chosen on all validation rows, which
-    is not held out."""
-    picks = [p for band in summary.get("recommendation") or [] for p in band.get("evidence") or []]
-    held = any(p.get("chosen_on", "").startswith("held-out") for p in picks)
-    why = next((p["chosen_on"].split("each run's best check: ", 1)[1].split(")", 1)[0] for p in picks
-                if "each run's best check: " in p.get("chosen_on", "")), None)
-    tuned = summary.get("tuned") or []
-    return ("Choices (recommendation, head start, crossover) are made on validation scores"
-            + (" held out from each run's own checkpoint choice: a run keeps the checkpoint its validation split scores "
-               "best, and that best is luckier the more often a run looks and the more its checks differ, so "
-               "the choices read each run's pick on one half of its validation rows scored on the other half, both "
-               "ways round and averaged" if held else "")
-            + (f", each run's best check: optimistic, for a run keeps the checkpoint its validation split scores best, "
-               f"and that best is luckier the more often a run looks ({why})" if why and not held else "")
-            + ((f" (not held out from the learning rate that tuning chose for {', '.join(tuned)}: its search read all "
-                "the validation rows)" if held else f" (the learning rate tuning chose for {', '.join(tuned)} was "
-                "chosen on the same validation rows)") if tuned else "")
-            + "; the figures quoted are test scores.")
 
 
 def others_lead(summary: dict[str, Any]) -> str:
@@ -226,7 +154,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     split = summary.get("test_split")
     if split:
         lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
-    lines += provenance_markdown(summary.get("provenance"))
+    found = summary.get("provenance")
+    if not (found or {}).get("apart"):  # one experiment's runs: its lines beside its figures
+        lines += provenance_markdown(found)
     lines += ["## Results", "",
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train wall time (s) | wall s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
@@ -275,6 +205,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     if superseded_text(summary):
         lines.append(superseded_text(summary))
     lines += other_experiments_markdown(summary)
+    if (found or {}).get("apart"):  # every experiment's runs: once, after them all
+        lines += ["", f"## {PROVENANCE_HEADING}", ""] + provenance_markdown(found)[:-1]
     lines += ranking_markdown(summary.get("backbone_ranking"))
     lines += ["", "## Produced by", ""] + produced_by_markdown(command, summary.get("report_command"))
     return "\n".join(lines) + "\n"
@@ -300,8 +232,15 @@ def runs_text(summary: dict[str, Any]) -> str:
             f"{totals['pending'] + totals['running']} not finished.")
 
 
+# The part that holds the Precision and Environment lines of a store of several experiments (``provenance["apart"]``):
+# they cover every experiment's runs, so they follow them all rather than sit under the newest one's figures.
+PROVENANCE_HEADING = "Where these numbers come from"
+
+
 def provenance_markdown(found: dict[str, Any] | None) -> list[str]:
-    """The precision the runs trained at and the machines and versions they ran on (``analysis.provenance``)."""
+    """The precision the runs trained at and the machines and versions they ran on (``analysis.provenance``): beside
+    the figures of a store's one experiment, or under ``PROVENANCE_HEADING`` after every experiment of a store that
+    holds several (``found["apart"]``)."""
     if not found:
         return []
     return [f"**Precision:** {md_text(found['precision_text'])}", "", f"**Environment:** {md_text(found['environment_text'])}", ""]

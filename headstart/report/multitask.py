@@ -193,7 +193,7 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
 
 
 def budget_note(analysis: dict[str, Any]) -> str | None:
-    """The budget as run (``flags.budget_text``: steps, the rule and any ``max_steps`` cap, rates), one line for every
+    """The budget as run (``budgets.budget_text``: steps, the rule and any ``max_steps`` cap, rates), one line for every
     run when they ran the same; None for runs stored before their budget was recorded."""
     budget = analysis.get("budget") or {}
     if not budget:

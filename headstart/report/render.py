@@ -2,15 +2,13 @@
 
 Reads ``DIR/runs.sqlite`` (and, where present, ``leakage.json`` from compare and ``rank.json`` from
 rank-backbones) and writes ``chart.png``, ``report.html``, ``report.md`` and
-``results.json`` beside it, each atomically (temp file in the same directory, then ``os.replace``), so a
+``results.json`` beside it (or into the folder ``to`` names: ``headstart report DIR --to OTHER``), each atomically (temp file in the same directory, then ``os.replace``), so a
 reader never sees a half-written file and a crash leaves the previous report intact.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from headstart.data.leakage import how_found
 from headstart.data.memory import shown_name
 from headstart.errors import StoreError
 from headstart.report.chart import chart_png
+from headstart.report.destination import rendering, report_folder, unwritable_text
 from headstart.report.html import report_html
 from headstart.report.markdown import report_markdown
 from headstart.report.ood_chart import ood_png
@@ -215,7 +214,8 @@ def ranking_summary(directory: Path, results: list[RunResult]) -> dict[str, Any]
     return ranked_beside_measured(ranked, results) if isinstance(ranked, dict) else None
 
 
-def render(store_dir: str | Path, *, metric: str | None = None, margin: float | None = None) -> dict[str, Path]:
+def render(store_dir: str | Path, *, metric: str | None = None, margin: float | None = None,
+           to: str | Path | None = None) -> dict[str, Path]:
     """Write the four report files of a run directory.
 
     Args:
@@ -223,6 +223,9 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         metric: test metric to compare; default ``accuracy``, or ``rmse`` for regression runs.
         margin: points a cheaper strategy may trail the best and still be recommended (default 2; percent of the
             best for rmse-like metrics).
+        to: the folder the report files go to (made if missing; ``headstart report --to``), default ``store_dir``:
+            a store in a folder that cannot be written (a read-only mount, another user's) is read where it is and
+            reported elsewhere. leakage.json, rank.json and adaptation.md are still read beside the store.
 
     Returns:
         ``{"chart.png": path, "report.html": path, "report.md": path, "results.json": path}``, plus
@@ -235,18 +238,19 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         ConfigError: ``metric`` is in no finished run.
     """
     directory = Path(store_dir)
-    with Store(directory, create=False) as store, _rendering(directory):
+    target = directory if to is None else report_folder(directory, Path(to))
+    with Store(directory, create=False) as store, rendering(directory, target):
         results = store.results()
         owner = next((kind for kind in ("continual", "multitask") if any(kind in (r.spec or {}) for r in results)), None)
         if owner is not None:  # its own report (continual.md, the multitask report.md) is not a compare's: never overwritten
             raise StoreError(owned_text(directory, owner))
         rows = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        if rows and not results and (directory / "report.md").exists():  # the report may be the last readable copy
+        if rows and not results and (target / "report.md").exists():  # the report may be the last readable copy
             raise StoreError(f"none of the {rows} runs in {str(directory / 'runs.sqlite')!r} can be read (each is damaged; "
                              "the warnings above name them), so the existing report was kept, not replaced by an empty "
                              "one; restore the store from a backup, or run the compare again into a new --out")
         record = {**(store.sweep() or {}), "commands": store.commands(), "abandoned": store.abandoned()}
-        return _write_report(directory, results, record, metric, margin)
+        return _write_report(directory, results, record, metric, margin, target=target)
 
 
 def rerender(store_dir: str | Path) -> dict[str, Path]:
@@ -275,26 +279,6 @@ def rerender(store_dir: str | Path) -> dict[str, Path]:
         if metric is None:
             raise
         return render(store_dir, margin=margin)
-
-
-@contextlib.contextmanager
-def _rendering(directory: Path) -> Iterator[None]:
-    """Hold ``DIR/.report.lock`` from reading the store to the last write. Two compares on one store each render
-    when they finish; unserialised, the first (which read the store before the other's last cell was done) could
-    write last and leave a report missing that cell."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: renders are not serialised
-        yield
-        return
-    try:
-        handle = open(directory / ".report.lock", "a")
-    except OSError as exc:
-        raise StoreError(f"cannot write the report into {str(directory)!r} ({exc.strerror}); check its permissions, or copy "
-                         "the folder and report the copy (headstart runs reads it where it is)") from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-        yield
 
 
 def preface(directory: Path) -> str | None:
@@ -356,7 +340,12 @@ def report_command(directory: Path, settings: dict[str, Any]) -> str | None:
 
 
 def _write_report(directory: Path, results: list[RunResult], record: dict[str, Any], metric: str | None,
-                  margin: float | None = None) -> dict[str, Path]:
+                  margin: float | None = None, *, target: Path | None = None) -> dict[str, Path]:
+    """The report of the store in ``directory`` (its runs ``results``, its sweep ``record``) written into ``target``
+    (default ``directory``), each file atomically."""
+    from headstart.errors import WriteError
+
+    target = directory if target is None else target
     settings = report_settings(results, metric, margin)
     metric = metric or default_metric(results)
     leakage = leakage_summary(directory)
@@ -390,6 +379,9 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
             files[name] = png
     paths = {}
     for name, data in files.items():
-        paths[name] = directory / name
-        write_atomic(paths[name], data)
+        paths[name] = target / name
+        try:
+            write_atomic(paths[name], data)
+        except WriteError as exc:  # the lock was there to take (made before), the folder no longer takes a file
+            raise StoreError(unwritable_text(directory, target, exc.strerror)) from exc
     return paths

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from headstart.analysis import flags, grids
+from headstart.analysis import budgets, flags, grids
 from headstart.surface import SURFACE_ENV
 from headstart.results import RunResult
 
@@ -93,7 +93,7 @@ def test_a_cell_is_flagged_when_at_least_half_its_seeds_are_and_the_text_names_b
 
 def test_a_closed_form_budget_says_so() -> None:
     r = run("embed-logreg", 16, 0, [0.6], planned=0, steps=0)
-    assert flags.budget_text([r]) == "closed form (no optimiser steps)"
+    assert budgets.budget_text([r]) == "closed form (no optimiser steps)"
 
 
 def test_a_closed_form_arm_at_the_majority_rate_is_flagged_and_not_told_to_train_longer() -> None:
@@ -208,30 +208,30 @@ def test_the_budget_says_when_max_steps_cut_it() -> None:
     its rule as one, then how many epochs of the rows the steps that ran were."""
     capped = run("ft", 16, 0, [0.6, 0.7], planned=40)
     capped.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
-    assert flags.budget_text([capped]).startswith("40 steps (the rule: 3 epochs, at least 100 steps; capped at 40 by max_steps)")
+    assert budgets.budget_text([capped]).startswith("40 steps (the rule: 3 epochs, at least 100 steps; capped at 40 by max_steps)")
     capped.spec.update(train={"batch_size": 8})  # 16 rows, 2 steps an epoch: "3 epochs" was the rule, 20 ran
-    assert flags.budget_text([capped]).startswith(
-        "40 steps (the rule: 3 epochs, at least 100 steps; capped at 40 by max_steps: 20 epochs run)"), flags.budget_text([capped])
+    assert budgets.budget_text([capped]).startswith(
+        "40 steps (the rule: 3 epochs, at least 100 steps; capped at 40 by max_steps: 20 epochs run)"), budgets.budget_text([capped])
     capped.record["budget"].update(epoch_steps=240, max_steps=40)  # the record's count wins: 80 steps an epoch
-    assert "capped at 40 by max_steps: 0.5 epochs run)" in flags.budget_text([capped]), flags.budget_text([capped])
+    assert "capped at 40 by max_steps: 0.5 epochs run)" in budgets.budget_text([capped]), budgets.budget_text([capped])
     free = run("ft", 16, 0, [0.6, 0.7], planned=100)
     free.record["budget"].update(epochs=3, min_steps=100, max_steps=1000)
-    assert flags.budget_text([free]).startswith("100 steps (3 epochs, at least 100 steps), ")
+    assert budgets.budget_text([free]).startswith("100 steps (3 epochs, at least 100 steps), ")
     free.spec.update(n=16, train={"batch_size": 16})  # with its rows and batch known: which term of the rule set it
-    assert flags.budget_text([free]).startswith("100 steps (the 100-step floor, where 3 epochs would be 3), "), \
+    assert budgets.budget_text([free]).startswith("100 steps (the 100-step floor, where 3 epochs would be 3), "), \
         "'3 epochs' read as what ran, where the floor made it 100"
     lpft = run("lp-ft", 16, 0, [0.6, 0.7], planned=400)  # as recorded since: the epochs' own steps and each phase's
     lpft.record["budget"].update(epochs=3, min_steps=100, max_steps=None, epoch_steps=3, phases=[["probe", 300], ["finetune", 100]])
-    assert flags.budget_text([lpft]).startswith("400 steps (probe 300 + finetune 100; budget: the 100-step floor, where 3 "
+    assert budgets.budget_text([lpft]).startswith("400 steps (probe 300 + finetune 100; budget: the 100-step floor, where 3 "
                                                 "epochs would be 3), "), "a phased arm's planned steps never equal the floor"
     many = run("gradual-unfreeze", 16, 0, [0.6, 0.7], planned=120)
     many.record["budget"].update(epochs=3, min_steps=100, max_steps=None, epoch_steps=3,
                                  phases=[*([f"unfreeze-{k}", 14] for k in range(1, 7)), ["unfreeze-all", 36]])
-    assert flags.budget_text([many]).startswith("120 steps (7 phases; budget: the 100-step floor, where 3 epochs would be 3), ")
+    assert budgets.budget_text([many]).startswith("120 steps (7 phases; budget: the 100-step floor, where 3 epochs would be 3), ")
     big = run("ft", 2048, 0, [0.6, 0.7], planned=384)
     big.record["budget"].update(epochs=3, min_steps=100, max_steps=None)
     big.spec.update(n=2048, train={"batch_size": 16})
-    assert flags.budget_text([big]).startswith("384 steps (3 epochs, at least 100 steps), "), "the epochs set it"
+    assert budgets.budget_text([big]).startswith("384 steps (3 epochs, at least 100 steps), "), "the epochs set it"
     improving = [run("ft", 16, s, [0.60, 0.64, 0.66, 0.70], planned=40) for s in range(2)]
     for r in improving:
         r.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
@@ -242,12 +242,12 @@ def test_the_budget_says_when_max_steps_cut_it() -> None:
 def test_a_solved_phase_with_steps_of_its_own_says_them() -> None:
     setfit = run("setfit", 8, 0, [0.6], planned=0)
     setfit.record["budget"].update(planned_steps=0, steps=0)
-    assert flags.budget_text([setfit]) == "closed form (no optimiser steps)"
+    assert budgets.budget_text([setfit]) == "closed form (no optimiser steps)"
     other = run("setfit", 8, 1, [0.6], planned=0)
     other.record["budget"].update(planned_steps=0, steps=0)
     setfit, other = (dataclasses.replace(setfit, chosen={"pair_steps": 20, "C": 1.0}),
                      dataclasses.replace(other, chosen={"pair_steps": 80}))
-    assert flags.budget_text([setfit, other]) == "20–80 encoder steps on sentence pairs, then a closed-form head"
+    assert budgets.budget_text([setfit, other]) == "20–80 encoder steps on sentence pairs, then a closed-form head"
 
 
 def test_a_single_runs_advice_names_the_cap_the_user_set_and_has_none_for_steps_it_never_takes() -> None:
@@ -304,7 +304,7 @@ def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
     lpft.record["budget"].update(max_steps=30, capped=True, epochs=3, min_steps=100)
     (note,) = budget_notes(lpft)
     assert note["advice"].endswith("(--max-steps 30 capped this run: raise it first)"), note["advice"]
-    assert "60 steps (the rule: 3 epochs, at least 100 steps; capped at 30 by max_steps in each phase)" in flags.budget_text([lpft])
+    assert "60 steps (the rule: 3 epochs, at least 100 steps; capped at 30 by max_steps in each phase)" in budgets.budget_text([lpft])
     (flag,) = flags.budget_flags([lpft, dataclasses.replace(lpft, key="b", spec={**lpft.spec, "seed": 1})])
     assert "--max-steps 60 for every strategy" in flag["text"], "twice the cap, per phase, not twice the 60 planned"
     lpft.record["budget"].update(capped=False)
@@ -690,3 +690,35 @@ def test_the_settings_each_call_takes_as_keywords_are_its_signatures() -> None:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for name, function in (("compare", headstart.compare), ("fit", headstart.fit)):
         assert flags.KEYWORD_SETTINGS[name] == fields & set(inspect.signature(function).parameters), name
+
+
+def test_a_withheld_recommendation_names_the_flags_that_would_change_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """"No arm to recommend" said "add labels, seeds or budget before choosing", where the budget flags below it named
+    the flags. It now names them, from why it was withheld: the larger budget and --tune lr of its arm's "majority"
+    flag, more labelled examples at the sweep's last sizes (--sizes twice its largest), more seeds where some seeds beat
+    the majority rate but not the mean, class descriptions for a label-free arm; as keywords to a Python caller."""
+    from headstart.analysis.recommend import recommend
+
+    never = [run(s, 16, seed, [0.59, 0.58, 0.60], majority=0.60) for s in ("ft", "probe") for seed in range(2)]
+    (band,) = recommend(never)
+    assert "add labels, seeds or budget" not in band["text"]
+    assert ("so none learned the task within its budget; re-run with more labelled examples (--sizes 32), a larger "
+            "budget (--min-steps 200) or --tune lr before choosing. Its figures: ") in band["text"], band["text"]
+
+    def arm(strategy: str, vals: list[float], n: int | str = 64) -> list[RunResult]:
+        return [dataclasses.replace(run(strategy, n, seed, [v, v], majority=0.50, tuned=True), val_metrics={"accuracy": v},
+                                    metrics={"accuracy": v}) for seed, v in enumerate(vals)]
+
+    (band,) = recommend(arm("lora", [0.46, 0.47, 0.52]) + arm("probe", [0.45, 0.46, 0.47]))  # one seed of three beat it
+    assert ("re-run with more labelled examples (--sizes 128), a larger budget (--min-steps 200) or more seeds "
+            "(--seeds 5) before choosing") in band["text"], band["text"]  # tuned already: no --tune lr
+    everything = [dataclasses.replace(r, spec={**r.spec, "n": 500}) for r in arm("lora", [0.46, 0.47, 0.48], "all")]
+    (band,) = recommend(everything)
+    assert "--sizes" not in band["text"] and "re-run with a larger budget (--min-steps 200) before choosing" in band["text"]
+    zero = [dataclasses.replace(run("zero-shot", 0, seed, [0.49], planned=0, steps=0, majority=0.50),
+                                val_metrics={"accuracy": 0.49}, metrics={"accuracy": 0.49}, steps=0) for seed in range(3)]
+    (band,) = recommend(zero)
+    assert "re-run with better class descriptions (--label-descriptions) before choosing" in band["text"], band["text"]
+    monkeypatch.setenv(SURFACE_ENV, "python")
+    (band,) = recommend(never)
+    assert "re-run with more labelled examples (sizes=32), a larger budget (min_steps=200) or tune='lr' before" in band["text"]

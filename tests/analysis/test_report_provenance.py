@@ -105,3 +105,45 @@ def test_a_store_of_two_experiments_names_every_experiments_runs_once(tmp_path: 
     print_report(paths, tmp_path)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision: ")]
     assert lines == [f"precision: {said} (asked: auto, which each run resolved on its machine)"], lines
+
+
+def two_experiments(tmp_path: Path) -> Path:
+    """A store of `compare --backbones bge-small-en-v1.5,all-minilm-l6-v2`: each backbone's runs on another machine."""
+    results = [run("linear-probe", s, 0.8, "EPYC B", "bf16", backbone="bge-small-en-v1.5") for s in range(3)]
+    results += [run("linear-probe", s, 0.7, "Xeon A", "fp32") for s in range(3)]
+    with Store(tmp_path) as store:
+        for r in results:
+            store.put(r)
+        store.set_sweep("headstart compare ...", {**SWEEP, "backbones": ["bge-small-en-v1.5", "all-minilm-l6-v2"]},
+                        plan=[{"key": r.key, "n": 16, "seed": r.spec["seed"]} for r in results])
+    return tmp_path
+
+
+def test_the_stores_lines_stand_after_every_experiment_not_under_the_newest(tmp_path: Path) -> None:
+    """The Precision and Environment lines, over every experiment's runs, were printed among the newest experiment's
+    figures (above its results table), as if they were its own; they now stand once, after the other experiments, under
+    a heading of their own, in report.md and report.html, and results.json says so (``provenance["apart"]``)."""
+    paths = render(two_experiments(tmp_path))
+    markdown = paths["report.md"].read_text()
+    heading = "## Where these numbers come from"
+    assert markdown.count(heading) == 1 and markdown.count("**Precision:**") == 1, markdown
+    assert markdown.index("## Results") < markdown.index("## Other experiments in this store") < markdown.index(heading)
+    assert markdown.index(heading) < markdown.index("**Precision:**") < markdown.index("**Environment:**")
+    assert markdown.index("**Environment:**") < markdown.index("## Produced by")
+    doc = json.loads(paths["results.json"].read_text())
+    assert doc["provenance"]["apart"] is True and doc["provenance"]["experiments"] == 2
+    from headstart.report.html import _payload
+    from headstart.analysis import summarize
+
+    with Store(tmp_path) as store:
+        payload = _payload(summarize(store.results(), sweep=store.sweep()), "t", None)
+    assert payload["provenance"]["apart"] and payload["provenance_heading"] == "Where these numbers come from"
+
+
+def test_a_store_of_one_experiment_keeps_its_lines_beside_its_figures_without_a_heading(tmp_path: Path) -> None:
+    """One experiment: its runs are the store's, so the lines stay where they read as its, with no extra heading."""
+    paths = render(store_of(tmp_path))
+    markdown = paths["report.md"].read_text()
+    assert "Where these numbers come from" not in markdown
+    assert markdown.index("**Precision:**") < markdown.index("## Results")
+    assert json.loads(paths["results.json"].read_text())["provenance"]["apart"] is False

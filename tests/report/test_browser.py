@@ -380,3 +380,28 @@ def test_the_tooltip_says_one_seed_and_stays_inside_the_chart(page: Any, tmp_pat
     tip, chart = tab.evaluate("['#tip', '#chart'].map(s => document.querySelector(s).getBoundingClientRect().right)")
     tab.close()
     assert tip <= chart + 0.5, (tip, chart)
+
+
+def test_the_stores_precision_and_environment_follow_every_experiment(page: Any, tmp_path: Path) -> None:
+    """A store of two experiments: the Precision and Environment lines (every experiment's runs) sat among the newest
+    experiment's figures; the page moves them to a part of their own after the other experiments, as report.md does."""
+    def run(backbone: str, seed: int) -> RunResult:
+        spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": backbone,
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {"precision": "fp32"}}
+        return RunResult(key=f"{backbone}/{seed}", spec=spec, status="done", metrics={"accuracy": 0.7 + seed / 100, "n": 100},
+                         val_metrics={"accuracy": 0.7}, train_seconds=1.0, record={"environment": {"cpu": "Xeon A"}})
+
+    with Store(tmp_path) as store:
+        for backbone in ("tiny-a", "tiny-b"):
+            for seed in range(2):
+                store.put(run(backbone, seed))
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(render(tmp_path)["report.html"].resolve().as_uri(), wait_until="load")
+    part = tab.locator("#provenance-part")
+    said = (part.locator("h2").text_content(), part.locator("#precision").text_content(), part.locator("#environment").text_content())
+    after_others = tab.evaluate("() => !!(document.getElementById('others').compareDocumentPosition("
+                                "document.getElementById('precision')) & Node.DOCUMENT_POSITION_FOLLOWING)")
+    tab.close()
+    assert said[0] == "Where these numbers come from" and said[1].startswith("Precision: "), said
+    assert said[2].startswith("Environment: the 4 finished runs of the store's 2 experiments ran on"), said
+    assert after_others

@@ -25,7 +25,7 @@ def test_the_out_of_domain_gaps_are_points_with_one_decimal_and_a_sign_like_ever
 def test_the_intervals_note_says_which_accuracies_the_wilson_floor_holds_for() -> None:
     """It said every accuracy's interval was at least Wilson's, but the floor holds only where the seeds do not vary
     (one run, or seeds that all scored the same): a mean of seeds that differ keeps its bootstrap interval."""
-    from headstart.report.markdown import interval_text
+    from headstart.report.footnote import interval_text
 
     summary = {"curves": [{"strategy": "a", "n": 16, "interval": "seeds and test rows"}], "confidence": 0.95,
                "metric": "accuracy"}
@@ -182,7 +182,7 @@ def test_a_one_value_grid_is_a_setting_not_a_choice() -> None:
 def test_icl_runs_of_several_sizes_held_below_k_by_their_rows_do_not_blame_the_token_limit() -> None:
     """Runs of two sizes (n = 2 and 3, k = 4) grouped in one budget text: each showed all its rows, and the text said
     "more would not fit the prompt token limit", which nothing had cut."""
-    from headstart.analysis.flags import prompt_facts
+    from headstart.analysis.budgets import prompt_facts
     from headstart.results import RunResult
 
     runs = [RunResult(key=f"icl/{n}", spec={"strategy": "icl", "n": n, "options": {"k": 4}}, status="done", metrics={},
@@ -195,7 +195,7 @@ def test_the_choice_text_says_a_tuned_arms_learning_rate_was_chosen_on_all_valid
     """Under --tune lr the rate is chosen on every validation row: the report said the choices read validation "held out
     from each run's own choice", as if that choice were held out too."""
     from headstart.analysis import summarize
-    from headstart.report.markdown import choice_text
+    from headstart.report.footnote import choice_text
     from headstart.results import RunResult
 
     def run(strategy: str, seed: int, val: float, tuned: bool) -> RunResult:
@@ -220,7 +220,7 @@ def test_the_choice_text_says_a_tuned_arms_learning_rate_was_chosen_on_all_valid
 def test_the_choice_text_names_tuned_arms_where_no_run_kept_held_out_scores_too() -> None:
     """Without held-out scores (validation maxima) the tuned arms went unnamed, though README says the report names them."""
     from headstart.analysis import summarize
-    from headstart.report.markdown import choice_text
+    from headstart.report.footnote import choice_text
     from headstart.results import RunResult
 
     def run(strategy: str, seed: int, val: float) -> RunResult:
@@ -267,3 +267,30 @@ def test_the_train_time_columns_say_they_are_wall_time() -> None:
     page = report_html(summary, title="t", command=None)
     assert page.count("<th>train wall time (s)</th>") == 2 and "<th>train time (s)</th>" not in page
     assert page.count("<th>wall s / step</th>") == 1 and "<th>s / step</th>" not in page
+
+
+def test_the_footnote_reads_what_the_choices_read_as_data_not_from_the_chosen_on_words() -> None:
+    """report.md's footnote (and report.html's, the same text) found whether the choices read held-out scores, and why
+    not, by parsing each pick's ``chosen_on`` sentence ("held-out ..." / "(each run's best check: ...)"): a reworded
+    sentence lost the reason. The picks now carry ``held_out`` and ``best_check_why`` from ``analysis.cells``."""
+    from headstart.analysis import summarize
+    from headstart.report.footnote import choice_text
+    from headstart.results import RunResult
+
+    def run(strategy: str, seed: int, val: float, held: bool) -> RunResult:
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+        budget = {"epochs": 3, "min_steps": 10, "planned_steps": 10, "steps": 10}
+        return RunResult(key=f"{strategy}/{seed}", spec=spec, status="done", metrics={"accuracy": val, "n": 300},
+                         val_metrics={"accuracy": val, "n": 300}, train_seconds=1.0, steps=10,
+                         record={"budget": budget, **({"held_out": {"accuracy": val}} if held else {})})
+
+    for older in (False, True):  # every run kept held-out scores; one arm's runs were stored before they were kept
+        summary = summarize([run(s, seed, v + seed / 100, not (older and s == "linear-probe"))
+                             for seed in range(3) for s, v in (("full-finetune", 0.8), ("linear-probe", 0.7))])
+        (pick,) = summary["recommendation"][0]["evidence"]
+        why = "3 of 6 runs were stored before held-out scores were kept" if older else ""
+        assert (pick["held_out"], pick["best_check_why"]) == (not older, why), pick
+        said = choice_text(summary)
+        pick["chosen_on"] = "the validation split, as each run chose"  # other words: the footnote does not depend on them
+        assert choice_text(summary) == said and (why in said if older else "held out from each run's own" in said), said

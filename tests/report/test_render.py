@@ -569,3 +569,40 @@ def test_a_cell_whose_compare_is_gone_is_not_reported_as_being_trained(tmp_path:
     assert "1 is being trained now by a compare into this store" in text, text  # the live one alone
     assert "linear-probe at n = 16 (1 of 4 seeds)" in text and "run the same command again to resume" in text, text
     assert {r["key"] for r in headstart.runs(tmp_path) if r["abandoned"]} == {"gone"}
+
+
+def test_a_store_in_a_folder_that_cannot_be_written_is_reported_elsewhere_with_to(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`headstart report STORE` on a read-only folder read the store and stopped at the write ("check its permissions,
+    or copy the folder"): no way to get its report. The refusal now names --to, and --to DIR (to= from Python) writes
+    the report files there, the store only read."""
+    import headstart
+    from conftest import run_cli, unwritable
+
+    store = make_store(tmp_path / "ro", sweep_results())
+    before = sorted(p.name for p in store.iterdir())
+    with unwritable(store):
+        code, _, err = run_cli(["report", str(store)], monkeypatch, capsys)
+        assert code == 2 and f"cannot write the report into {str(store)!r}" in err, err
+        assert f"--to (headstart report {store} --to DIR: the store is only read where it is)" in err, err
+        code, printed, err = run_cli(["report", str(store), "--to", str(tmp_path / "out" / "cmp")], monkeypatch, capsys)
+        assert code == 0, err
+        assert f"report: {tmp_path / 'out' / 'cmp' / 'report.html'} (also chart.png, report.md, results.json in " \
+               f"{tmp_path / 'out' / 'cmp'})" in printed, printed
+        assert "## Recommendation" in (tmp_path / "out" / "cmp" / "report.md").read_text()
+        paths = headstart.report(store, to=tmp_path / "py")  # the Python API takes the same
+        assert paths["report.md"] == tmp_path / "py" / "report.md" and paths["report.md"].exists()
+        with pytest.raises(StoreError, match=r"to= \(headstart\.report\("):
+            headstart.report(store)
+    assert sorted(p.name for p in store.iterdir()) == before  # nothing written beside the store
+
+
+def test_to_never_replaces_another_stores_report(tmp_path: Path, monkeypatch, capsys) -> None:
+    """--to a folder holding another store would replace that store's report with this one's: refused, one line."""
+    from conftest import run_cli
+
+    store, other = make_store(tmp_path / "a", sweep_results()), make_store(tmp_path / "b", sweep_results())
+    code, _, err = run_cli(["report", str(store), "--to", str(other)], monkeypatch, capsys)
+    assert code == 2 and f"--to {str(other)!r} holds another store" in err and "Traceback" not in err, err
+    assert not (other / "report.md").exists()
+    code, _, err = run_cli(["report", str(store), "--to", str(store)], monkeypatch, capsys)  # its own folder: as without
+    assert code == 0 and (store / "report.md").exists(), err

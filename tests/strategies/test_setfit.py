@@ -146,7 +146,7 @@ def test_its_pair_steps_draw_on_the_progress_bar_and_the_summary_says_it_trained
 
 
 def test_a_pair_epoch_cut_by_max_steps_is_recorded_and_said(toy):
-    from headstart.analysis.flags import budget_text
+    from headstart.analysis.budgets import budget_text
     from headstart.results import RunResult
 
     cfg = dataclasses.replace(CFG, max_steps=4)
