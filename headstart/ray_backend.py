@@ -305,13 +305,15 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                 spec, key, resolved = queue.pop(0)
                 if key not in held:  # a first attempt claims; a retry still holds its lease
                     if not store.claim(key, resolved, owner, hooks.lease_seconds):
-                        if key in second:  # still held: another compare's
+                        if key not in second:  # another compare's from now (the bar's count, the ETA) unless taken back
+                            hooks.dropped(key)
                             outcome.elsewhere += 1
                             outcome.taken.append(key)
-                        else:
-                            hooks.dropped(key)  # not this sweep's time (``started`` counts it again if taken)
                             elsewhere.append((spec, key, resolved))
                         continue
+                    if key in outcome.taken:  # taken back on the retry
+                        outcome.elsewhere -= 1
+                        outcome.taken.remove(key)
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
