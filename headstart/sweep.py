@@ -29,7 +29,7 @@ from headstart.killpoints import kill_point
 from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
 from headstart.results import RunResult
-from headstart.sweep_cell import loaded_data, worker_init, worker_run, pool_devices, run_cell, worker_cell, stop_workers
+from headstart.sweep_cell import loaded_cell, loaded_data, worker_init, pool_devices, run_cell, worker_cell, stop_workers
 from headstart.progress import CELL_ETA_KEY, ETA_KEY, REPEATS_KEY
 from headstart.sweep_eta import SweepEta
 from headstart.sweep_plan import check_backend, leakage_report, plan, seed_repeats
@@ -228,7 +228,8 @@ def _run_cells(todo, store, owner, out: Path, outcome: SweepOutcome, progress, e
 
             def record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
                 _record(store, key, resolved, result, outcome)
-                eta.finished(key, steps_seconds(result))
+                eta.finished(key, steps_seconds(result), eval_seconds=result.eval_seconds,
+                             loaded=bool(((result.record or {}).get("worker") or {}).get("loads")))
 
             run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
                     hooks=SweepHooks(work=worker_cell, record=record, label=_label, lease_seconds=LEASE_SECONDS,
@@ -354,8 +355,10 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta)
     for done, (spec, key, resolved) in enumerate(_claimed(todo, store, owner, outcome, eta)):
         with heartbeat.lock:
             heartbeat.active[key] = resolved
-        eta.started(key)
         try:
+            with contextlib.suppress(Exception):  # loaded once a process: its time is no cell's (the ETA's overhead);
+                loaded_cell(spec)  # a load that fails fails again inside run_cell, which says why
+            eta.started(key)
             result = run_cell(spec, progress=_cell_progress(progress, done, len(todo), _label(resolved)))
         except BaseException:
             store.mark(key, resolved, "pending")  # interrupted: release the claim so a re-run retrains it
@@ -364,7 +367,7 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta)
             with heartbeat.lock:
                 heartbeat.active.pop(key, None)
         _record(store, key, resolved, result, outcome)
-        eta.finished(key, steps_seconds(result))
+        eta.finished(key, steps_seconds(result), eval_seconds=result.eval_seconds)
         if progress:
             progress(done + 1, len(todo), {"cell": _label(resolved), "last": result.status})
 
@@ -436,7 +439,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
-                    pending[pool.submit(worker_run, spec.to_dict())] = (key, resolved)
+                    pending[pool.submit(worker_cell, spec.to_dict())] = (key, resolved)
                     workers_seen.update(getattr(pool, "_processes", None) or {})  # their exit codes say what ended them
                     eta.started(key)
                 if not pending:
@@ -444,12 +447,14 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     key, resolved = pending[future]
-                    result = RunResult.from_dict(future.result())  # BrokenProcessPool when a worker was killed
+                    reply, loads = future.result()  # BrokenProcessPool when a worker was killed
+                    result = RunResult.from_dict(reply)
                     del pending[future]
                     with heartbeat.lock:
                         heartbeat.active.pop(key, None)
                     _record(store, key, resolved, result, outcome)
-                    eta.finished(key, steps_seconds(result))
+                    # a worker's first cell holds its start and its loads: not what the arm's next cells cost
+                    eta.finished(key, steps_seconds(result), eval_seconds=result.eval_seconds, loaded=loads > 0)
                     held.pop(key, None)
                     done += 1
                     if progress:
