@@ -8,7 +8,9 @@ the node, host and process that ran it (``record["worker"]``), and the driver st
 writer.
 
 At most as many cells are in flight as the cluster has CPUs for, re-read every round, so a node that joins gets
-work and a lost node's share is not left leased: a cell is claimed just before it is submitted.
+work and a lost node's share is not left leased: a cell is claimed just before it is submitted. A cell another compare
+holds is skipped and, once this driver's own cells are all submitted, claimed once more, as the local backends do: a
+compare that died meanwhile holds nothing, so its cell is taken; one still held then is counted as another compare's.
 
 A worker or node lost mid-cell (``WorkerCrashedError``, ``NodeDiedError``, ``OutOfMemoryError``, ``ObjectLostError``)
 does not end the sweep: the driver, which still holds the cell's lease, submits the cell again. Tasks run with Ray's
@@ -283,6 +285,8 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
     pending: dict[Any, tuple[Any, str, dict[str, Any]]] = {}
     held: dict[str, dict[str, Any]] = {}  # cells this driver has claimed and not yet recorded (in flight or queued again)
     given_up: list[str] = []
+    elsewhere: list = []  # cells another compare held at their first claim: tried once more after this driver's own
+    second: set[str] = set()  # their keys, on that retry
     done = 0
     per_node: Counter = Counter()
 
@@ -292,24 +296,32 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
             heartbeat.active.pop(key, None)
 
     try:
-        while queue or pending:
+        while queue or pending or elsewhere:
+            if not queue and elsewhere:  # this driver's own cells are all handed out: the held ones once more, as the
+                queue, elsewhere = elsewhere, []  # local backends do (``sweep._claimed``): a dead owner's cell is taken
+                second.update(key for _, key, _ in queue)
             capacity = _capacity(ray, gpus)
             while queue and len(pending) < capacity:
                 spec, key, resolved = queue.pop(0)
                 if key not in held:  # a first attempt claims; a retry still holds its lease
                     if not store.claim(key, resolved, owner, hooks.lease_seconds):
-                        hooks.dropped(key)
-                        outcome.elsewhere += 1
-                        outcome.taken.append(key)
-                        continue  # another compare holds it
+                        if key not in second:  # another compare's from now (the bar's count, the ETA) unless taken back
+                            hooks.dropped(key)
+                            outcome.elsewhere += 1
+                            outcome.taken.append(key)
+                            elsewhere.append((spec, key, resolved))
+                        continue
+                    if key in outcome.taken:  # taken back on the retry
+                        outcome.elsewhere -= 1
+                        outcome.taken.remove(key)
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
                 attempts[key] = attempts.get(key, 0) + 1
                 pending[task.remote(hooks.work, spec.to_dict(), CELL_CPUS, gpus, cli)] = (spec, key, resolved)
                 hooks.started(key)
-            if not pending:
-                break
+            if not pending:  # every cell left was held elsewhere: on to their retry, or done
+                continue
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
                 spec, key, resolved = pending.pop(ref)

@@ -230,7 +230,8 @@ class Store:
                   plan: list[dict[str, Any]] | None = None, data: dict[str, Any] | None = None) -> None:
         """Remember the command line and the SweepSpec (as a dict) of the latest sweep into this store, and add the
         command to ``commands`` (each distinct one once, oldest first; those before it are forgotten while the store
-        holds no finished run, as they stored nothing: a cell claimed and stopped is no result).
+        holds no finished run, as they stored nothing: a cell claimed and stopped is no result), with the folder and host
+        it ran in (``commands_elsewhere``: a store copied into a new --out is not one --out).
 
         Args:
             by: the command whose store this is ("compare" or "adapt", which writes a compare store of its own):
@@ -253,6 +254,10 @@ class Store:
             if not stored or command not in earlier:
                 commands = [*earlier, command] if command else earlier
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('commands', ?)", (json.dumps(commands),))
+                ran = {**(self._folders(conn) if stored else {}),
+                       **({command: {"folder": str(self.path.resolve()), "host": socket.gethostname()}} if command else {})}
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('command_folders', ?)",
+                             (json.dumps({c: ran[c] for c in commands if c in ran}),))
 
     # -- reads -----------------------------------------------------------------------------------------
 
@@ -270,6 +275,28 @@ class Store:
         """Every distinct command that ran a sweep into this store, oldest first: run in that order into one --out, they
         store its runs again. A store written before the list was kept gives its last command (``sweep``) alone."""
         return self._commands(self.conn)
+
+    def commands_elsewhere(self) -> list[int]:
+        """The indexes in ``commands()`` of those that ran into another folder than the last one did: a store copied into
+        a new --out, and a command run there. Only folders on the host the last ran on are compared (another host may
+        name this very folder through another mount), and a command from before the folders were kept is none."""
+        commands, ran = self.commands(), self._folders(self.conn)
+        last = ran.get(commands[-1]) if commands else None
+        if last is None:
+            return []
+        return [i for i, c in enumerate(commands[:-1])
+                if c in ran and ran[c]["host"] == last["host"] and ran[c]["folder"] != last["folder"]]
+
+    @staticmethod
+    def _folders(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
+        """``{command: {"folder", "host"}}`` where each command first ran (``set_sweep``); {} before they were kept."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'command_folders'").fetchone()
+        try:  # informational: a damaged record must not stop the report
+            found = json.loads(row["value"]) if row is not None else {}
+        except ValueError:
+            return {}
+        return {c: w for c, w in found.items() if isinstance(w, dict) and isinstance(w.get("folder"), str)
+                and isinstance(w.get("host"), str)} if isinstance(found, dict) else {}
 
     @staticmethod
     def _commands(conn: sqlite3.Connection) -> list[str]:

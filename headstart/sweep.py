@@ -29,7 +29,7 @@ from headstart.killpoints import kill_point
 from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
 from headstart.results import RunResult
-from headstart.sweep_cell import loaded_data, worker_init, worker_run, pool_devices, run_cell, worker_cell, stop_workers
+from headstart.sweep_cell import loaded_cell, loaded_data, worker_init, pool_devices, run_cell, worker_cell, stop_workers
 from headstart.progress import CELL_ETA_KEY, ETA_KEY, REPEATS_KEY
 from headstart.sweep_eta import SweepEta
 from headstart.sweep_plan import check_backend, leakage_report, plan, seed_repeats
@@ -54,7 +54,9 @@ class SweepOutcome:
     statuses: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     nodes: dict[str, int] = field(default_factory=dict)  # --backend ray: cells trained per Ray node id
-    elsewhere: int = 0  # cells another compare on the store claimed first (in training there, or done meanwhile)
+    # cells another compare on the store claimed first (in training there, or done meanwhile): counted from their first
+    # failed claim, as the bar and the ETA count them, less those this sweep took back on its retry (``_claimed``)
+    elsewhere: int = 0
     taken: list[str] = field(default_factory=list)  # their keys: whether each is still trained there is the store's word
     stored: dict[str, int] = field(default_factory=dict)  # the skipped cells by their stored status (and the reused)
     reused: int = 0  # cells stored as another seed's run, which every seed repeats (``sweep_plan.seed_repeats``)
@@ -183,7 +185,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         # costs more a step)
         eta = SweepEta(todo, lambda resolved: f"{resolved.get('backbone')} {spec_label(resolved)}")
         # the bar counts every cell of the sweep, starting at those already stored (a resumed sweep read 0/36 with 8 in)
-        progress = eta.wrap(_counting_stored(progress, outcome.skipped + len(copies)))
+        progress = eta.wrap(_counting(progress, outcome, outcome.skipped + len(copies)))
         if progress:  # the first update: what the plan line counts (the repeats stand in the bar as stored)
             progress(0, len(todo), {REPEATS_KEY: len(copies)} if copies else {})
         try:  # SIGTERM (timeout, a scheduler's limit) ends the sweep as Ctrl-C does: claims released, the count said
@@ -198,11 +200,20 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     return outcome
 
 
-def _counting_stored(progress: Callable | None, stored: int) -> Callable | None:
-    """``progress`` over the cells this call trains, shown over every cell of the sweep: ``stored`` done at the start."""
-    if progress is None or not stored:
-        return progress
-    return lambda done, total, info: progress(done + stored, total + stored, info)
+def _counting(progress: Callable | None, outcome: SweepOutcome, stored: int) -> Callable | None:
+    """``progress`` over the cells this call trains, shown over every cell of the sweep: ``stored`` are done from the
+    start (a resumed sweep read 0/36 with 8 in), and so are those another compare holds (``outcome.taken``),
+    from their first failed claim, when they leave the ETA too, until this sweep takes one back: the bar stopped at 9/12
+    where 3 were another compare's. The line says how many ("taken 3 by another compare")."""
+    if progress is None:
+        return None
+
+    def update(done: float, total: int, info: dict[str, Any]) -> None:
+        held = len(outcome.taken)
+        said = {"taken": f"{held} by another compare"} if held else {}
+        progress(done + stored + held, total + stored, {**info, **said})
+
+    return update
 
 
 def _run_cells(todo, store, owner, out: Path, outcome: SweepOutcome, progress, eta: SweepEta, *, backend: str,
@@ -217,7 +228,8 @@ def _run_cells(todo, store, owner, out: Path, outcome: SweepOutcome, progress, e
 
             def record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
                 _record(store, key, resolved, result, outcome)
-                eta.finished(key, steps_seconds(result))
+                eta.finished(key, steps_seconds(result), eval_seconds=result.eval_seconds,
+                             loaded=bool(((result.record or {}).get("worker") or {}).get("loads")))
 
             run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
                     hooks=SweepHooks(work=worker_cell, record=record, label=_label, lease_seconds=LEASE_SECONDS,
@@ -226,6 +238,8 @@ def _run_cells(todo, store, owner, out: Path, outcome: SweepOutcome, progress, e
             _run_inline(todo, store, owner, heartbeat, outcome, progress, eta)
         else:
             _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta)
+    if progress and outcome.taken:  # the last cells may have gone to another compare after the last update: a full bar
+        progress(outcome.trained, len(todo), {})
 
 
 def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
@@ -320,28 +334,31 @@ def _claimed(todo, store, owner, outcome: SweepOutcome, eta: SweepEta) -> Iterat
     """The cells of ``todo`` this sweep claims, each claimed just before it is yielded; then, once more, those another
     compare on the store held: a compare that died meanwhile on this host (killed with -9) holds nothing, and
     ``Store.claim`` takes its cell over, as a sweep starting now would (``release_dead``). What is still held then is
-    counted in ``outcome.elsewhere``."""
+    counted in ``outcome.elsewhere`` from its first failed claim, and no longer once taken."""
     held = []
     for cell in todo:
         if store.claim(cell[1], cell[2], owner, LEASE_SECONDS):
             yield cell
         else:
             eta.dropped(cell[1])  # another compare holds it: not this sweep's time (``started`` counts it again if taken)
+            outcome.elsewhere += 1
+            outcome.taken.append(cell[1])
             held.append(cell)
     for cell in held:
         if store.claim(cell[1], cell[2], owner, LEASE_SECONDS):
+            outcome.elsewhere -= 1
+            outcome.taken.remove(cell[1])
             yield cell
-        else:
-            outcome.elsewhere += 1
-            outcome.taken.append(cell[1])
 
 
 def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta) -> None:
     for done, (spec, key, resolved) in enumerate(_claimed(todo, store, owner, outcome, eta)):
         with heartbeat.lock:
             heartbeat.active[key] = resolved
-        eta.started(key)
         try:
+            with contextlib.suppress(Exception):  # loaded once a process: its time is no cell's (the ETA's overhead);
+                loaded_cell(spec)  # a load that fails fails again inside run_cell, which says why
+            eta.started(key)
             result = run_cell(spec, progress=_cell_progress(progress, done, len(todo), _label(resolved)))
         except BaseException:
             store.mark(key, resolved, "pending")  # interrupted: release the claim so a re-run retrains it
@@ -350,7 +367,7 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta)
             with heartbeat.lock:
                 heartbeat.active.pop(key, None)
         _record(store, key, resolved, result, outcome)
-        eta.finished(key, steps_seconds(result))
+        eta.finished(key, steps_seconds(result), eval_seconds=result.eval_seconds)
         if progress:
             progress(done + 1, len(todo), {"cell": _label(resolved), "last": result.status})
 
@@ -422,7 +439,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
-                    pending[pool.submit(worker_run, spec.to_dict())] = (key, resolved)
+                    pending[pool.submit(worker_cell, spec.to_dict())] = (key, resolved)
                     workers_seen.update(getattr(pool, "_processes", None) or {})  # their exit codes say what ended them
                     eta.started(key)
                 if not pending:
@@ -430,12 +447,14 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     key, resolved = pending[future]
-                    result = RunResult.from_dict(future.result())  # BrokenProcessPool when a worker was killed
+                    reply, loads = future.result()  # BrokenProcessPool when a worker was killed
+                    result = RunResult.from_dict(reply)
                     del pending[future]
                     with heartbeat.lock:
                         heartbeat.active.pop(key, None)
                     _record(store, key, resolved, result, outcome)
-                    eta.finished(key, steps_seconds(result))
+                    # a worker's first cell holds its start and its loads: not what the arm's next cells cost
+                    eta.finished(key, steps_seconds(result), eval_seconds=result.eval_seconds, loaded=loads > 0)
                     held.pop(key, None)
                     done += 1
                     if progress:

@@ -6,15 +6,19 @@ and the first probe of a backbone pays for caching the features every later one 
 (the bar's own estimate) swings a default compare's ETA from minutes to hours as the sweep reaches its larger cells.
 
 Here a cell is predicted to take its arm's overhead (the median over its finished cells of wall time minus training
-time: loading, caching, evaluation) plus its planned optimiser steps (``strategies.base.budget_for`` on its resolved
+time: its setup, caching, evaluation) plus its planned optimiser steps (``strategies.base.budget_for`` on its resolved
 settings) at its arm's training seconds per step. A running cell that reports its steps is extrapolated from the pace
 of its steps once a tenth of them were seen (from its first step report: its setup is not a step), or a tuned cell
 from its own time left (its trials' pace, ``progress.CELL_ETA_KEY``); that pace is its arm's until the arm has a finished
-cell. A cell whose arm has no finished cell and no running cell with a pace counts at what the timed arm slowest at that
-cell would take (its overhead with its pace, one arm's both): an estimate, low where that arm is slower (a probe's second on cached features once made a fine-tune of six
+cell. A cell whose arm has no finished cell and no running cell with a pace counts at what the timed arm of its strategy
+on its backbone slowest at that cell would take (an option grid's arms: a LoRA rank's step costs about another's), or,
+where none of its strategy is timed, the timed arm slowest at that cell (its overhead with its pace, one arm's both): an estimate, low where that arm is slower (a probe's second on cached features once made a fine-tune of six
 minutes read "ETA 5s"), that grows as the arms are timed; a sweep runs each size's arms before the next size, so every
 arm is known after the first round ("ETA ?" for all of it read as no estimate at all). Only while nothing has been timed
-is the time unknown. A cell past its prediction counts as long again as it has overrun. Cells run side by side divide
+is the time unknown. What a process pays once is no cell's overhead: the inline sweep loads a cell's data and backbone
+before its clock starts, and a pool's or Ray's cell whose worker loaded them (its first: the process's start too) counts
+its scoring alone as its overhead: a first cell's loading, counted as its arm's overhead, was carried into every cell
+of that arm and, through the slowest timed arm, of every arm not yet timed, for the first third of a sweep. A cell past its prediction counts as long again as it has overrun. Cells run side by side divide
 the sum.
 
 A cell's scoring after its steps (the test split, retention, other datasets: ``then`` on its updates) is timed apart:
@@ -80,6 +84,8 @@ class SweepEta:
         self.scoring_since: dict[str, float] = {}  # key -> when the running cell's scoring after its steps began
         self.scored: dict[str, list[float]] = {}  # arm -> the seconds each finished cell scored after its steps
         self.paces: dict[str, tuple[float, float]] = {}  # key -> the running cell's own (overhead, seconds per step)
+        # an arm's backbone and strategy: an arm not yet timed is costed as the timed arms of its kind before any other
+        self.kind = {self.arm[key]: (resolved.get("backbone"), resolved.get("strategy")) for _, key, resolved in todo}
 
     def started(self, key: str) -> None:
         """A cell begins (in this process, or handed to a worker); one ``dropped`` while another compare held it, and
@@ -89,10 +95,16 @@ class SweepEta:
         self.running[key] = self.clock()
         self.width = max(self.width, len(self.running))
 
-    def finished(self, key: str, train_seconds: float) -> None:
+    def finished(self, key: str, train_seconds: float, *, eval_seconds: float | None = None, loaded: bool = False) -> None:
         """A cell is recorded. A cell that trained teaches its arm's rate; its wall time (when its start was seen)
         the arm's overhead. A failed cell teaches no rate; its wall time is what its arm's cells are expected to take
-        while none of them has trained (an arm whose every cell fails would otherwise leave the ETA unknown)."""
+        while none of them has trained (an arm whose every cell fails would otherwise leave the ETA unknown).
+
+        Args:
+            eval_seconds: the cell's scoring after training (``RunResult.eval_seconds``).
+            loaded: the cell's worker loaded its data or backbone for it (a process's first cell): its wall time holds
+                that one-off, so its overhead is its scoring alone (``eval_seconds``; none learnt without it).
+        """
         began = self.running.pop(key, None)
         self.first_step.pop(key, None)
         self.paces.pop(key, None)
@@ -108,8 +120,10 @@ class SweepEta:
         seconds_steps = self.trained.setdefault(self.arm[key], [0.0, 0.0])
         seconds_steps[0] += train_seconds
         seconds_steps[1] += self.steps[key]
-        if began is not None:
-            self.overheads.setdefault(self.arm[key], []).append(max(0.0, self.clock() - began - train_seconds))
+        if began is None or (loaded and eval_seconds is None):
+            return
+        overhead = max(0.0, self.clock() - began - train_seconds)
+        self.overheads.setdefault(self.arm[key], []).append(min(overhead, max(0.0, eval_seconds)) if loaded else overhead)
 
     def scoring(self) -> None:
         """The one running cell has ended its steps and scores (its first ``then`` update): its scoring is timed."""
@@ -194,8 +208,9 @@ class SweepEta:
                     total += (now - when) * (1 - min(current, 1.0)) / (current - share) + (scoring or 0.0)
                     continue
             expected = self.predicted(key, rates)
-            if expected is None and rates:  # an arm not yet timed: what the timed arm slowest at this cell would take
-                expected = max(overhead + self.steps[key] * pace for overhead, pace in rates.values())
+            if expected is None and rates:  # an arm not yet timed: what the timed arm slowest at this cell would take,
+                kin = [rate for arm, rate in rates.items() if self.kind.get(arm) == self.kind[self.arm[key]]]  # of its kind
+                expected = max(overhead + self.steps[key] * pace for overhead, pace in kin or rates.values())
             if expected is None:
                 return None  # nothing timed yet: no number at all
             elapsed = now - self.running[key] if key in self.running else 0.0

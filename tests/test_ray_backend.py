@@ -325,6 +325,52 @@ def test_cells_another_compare_claimed_are_counted_under_ray_as_under_the_local_
     assert outcome.elsewhere == 3 and dropped == ["k0", "k1", "k2"]
 
 
+def test_under_ray_a_cell_held_by_a_compare_that_died_meanwhile_is_taken_at_the_end():
+    """Two compares into one store, one killed while it held a cell the other skipped: under the local backends the
+    survivor tries such cells once more at its end and takes that one (``sweep._claimed``); under Ray it claimed each
+    cell once and ended with "1 taken by another compare", the cell left untrained. No cluster: a stand-in for ``ray``
+    whose tasks finish at once, and a store where "held"'s owner dies after this driver's first claim of it and "kept"'s
+    lives on."""
+    import types
+
+    from headstart.ray_backend import SweepHooks, _schedule
+    from headstart.results import RunResult
+    from headstart.sweep import SweepOutcome
+
+    class Store:
+        def __init__(self):
+            self.tries: list[str] = []
+
+        def claim(self, key, *args) -> bool:
+            self.tries.append(key)
+            return key == "mine" or (key == "held" and self.tries.count("held") > 1)
+
+    class Ref:
+        def __init__(self, spec):
+            self.spec = spec
+
+    errors = types.SimpleNamespace(**{name: type(name, (Exception,), {}) for name in (
+        "WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "ObjectLostError", "RayTaskError")})
+    task = types.SimpleNamespace(remote=lambda work, spec, *args: Ref(spec))
+    ray = types.SimpleNamespace(exceptions=errors, cluster_resources=lambda: {"CPU": 2.0},
+                                remote=lambda f: types.SimpleNamespace(options=lambda **k: task),
+                                wait=lambda refs, **k: (refs[:1], refs[1:]),
+                                get=lambda ref: {"result": RunResult(ref.spec["key"], {}, "done").to_dict(), "node": "n",
+                                                 "host": "h", "pid": 1, "loads": 0})
+    recorded, dropped, started = [], [], []
+    hooks = SweepHooks(work=lambda spec: ({}, 0), record=lambda store, key, *rest: recorded.append(key), label=lambda r: "cell",
+                       lease_seconds=60.0, dropped=dropped.append, started=started.append)
+    outcome = SweepOutcome(total=3, skipped=0)
+    heartbeat = types.SimpleNamespace(lock=threading.Lock(), active={})
+    spec = lambda key: types.SimpleNamespace(to_dict=lambda: {"key": key})  # noqa: E731
+    store = Store()
+    _schedule(ray, [(spec(key), key, {}) for key in ("held", "mine", "kept")], store, "me", heartbeat, outcome, None, hooks)
+    assert store.tries == ["held", "mine", "kept", "held", "kept"], "the held cells are tried once more after the rest"
+    assert recorded == ["mine", "held"] and started == ["mine", "held"]
+    assert dropped == ["held", "kept"], "each left the ETA at its first failed claim"
+    assert outcome.elsewhere == 1 and outcome.taken == ["kept"]
+
+
 @pytest.mark.slow
 def test_a_private_ray_keeps_its_token_in_the_process_and_says_nothing_about_it(tmp_path):
     """Ray 2.60 wrote ~/.ray/auth_token and printed a token-authentication warning among a compare's progress lines; a

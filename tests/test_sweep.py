@@ -519,6 +519,52 @@ def test_a_broken_pool_waits_for_the_dead_workers_exit_status():
     assert _stopped_by_signal([Ending(-15, after=5), Ending(None, after=0)]) == "SIGTERM"
 
 
+def test_the_bar_ends_full_and_says_how_many_cells_another_compare_took(tmp_path, monkeypatch):
+    """Cells another live compare holds leave the ETA at their first failed claim, but the bar's count never reached
+    them: it stopped at 2/3 (1 stored, 1 trained) with the third trained elsewhere. They now count as done from then, the
+    line saying so, and the last update reads 3/3 though the held cell came last; one taken back counts again."""
+    import socket
+    import threading
+    import time
+
+    from headstart import sweep
+    from headstart.results import RunResult
+    from headstart.store import Store
+    from headstart.sweep_eta import SweepEta
+
+    def resolved(seed):
+        return {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        todo = [(r, key, r) for key, r in (("mine", resolved(0)), ("kept", resolved(1)))]
+        monkeypatch.setattr(sweep, "run_cell", lambda spec, progress=None: RunResult("mine", dict(spec), "done"))
+        with Store(tmp_path) as store:
+            assert store.claim("kept", resolved(1), f"{socket.gethostname()}:{alive.pid}:y", 3600)
+            outcome = sweep.SweepOutcome(total=3, skipped=1)
+            eta = SweepEta(todo, lambda r: "arm", clock=time.monotonic)
+            seen = []
+            progress = eta.wrap(sweep._counting(lambda done, total, info: seen.append((done, total, info)), outcome, 1))
+            sweep._run_cells(todo, store, f"{socket.gethostname()}:{os.getpid()}:me", tmp_path, outcome, progress, eta,
+                             backend="local", address=None, workers=1)
+        done, total, info = seen[-1]
+        assert (done, total) == (3, 3) and info["taken"] == "1 by another compare" and info["eta_s"] == 0.0
+        assert outcome.elsewhere == 1 and outcome.taken == ["kept"]
+    finally:
+        alive.kill()
+        alive.wait()
+
+    outcome = sweep.SweepOutcome(total=2, skipped=0)
+    shown = []
+    update = sweep._counting(lambda done, total, info: shown.append((done, total, info.get("taken"))), outcome, 0)
+    outcome.taken.append("k")
+    update(0.5, 2, {})
+    outcome.taken.remove("k")  # taken back on the retry: this sweep's again
+    update(1, 2, {})
+    assert shown == [(1.5, 2, "1 by another compare"), (1, 2, None)]
+
+
 def test_a_running_compare_takes_the_cell_of_one_killed_meanwhile(tmp_path, monkeypatch):
     """Two compares on one store, one killed with -9 while it held a cell the other had skipped: the survivor ended with
     "1 taken by another compare", and nothing trained the cell until a new compare started. It now tries the cells it

@@ -372,3 +372,92 @@ def test_a_sweep_drops_a_held_cell_from_its_eta_at_the_first_failed_claim(monkey
     assert [key for _, key, _ in sweep._claimed(todo, store, "me", outcome, eta)] == ["mine"]
     assert Eta.dropped_at == [1], "dropped when its first claim failed, before the next cell was claimed"
     assert outcome.elsewhere == 1
+
+
+def kinded(arm: str, strategy: str, n: int, seed: int = 0) -> tuple[None, str, dict]:
+    _, key, resolved = cell(arm, n, seed)
+    return None, key, {**resolved, "strategy": strategy, "backbone": "b"}
+
+
+def test_a_workers_first_cell_carries_no_loading_into_the_eta():
+    """A synthetic grid (a probe, two LoRA ranks and a fine-tune at 16, 64 and 1000 labels, 3 seeds) whose first cell
+    paid 40 s of loading in its worker: that cell's wall minus training (46 s) was its arm's overhead and, through the
+    slowest timed arm, every other arm's, so the ETA read 1.3-1.6 times the time left for the sweep's first third. Its
+    overhead is now its scoring alone: the ETA is within 15% of the truth from the sweep's second cell on."""
+    arms = {"probe": ("linear-probe", 0.02), "lora-r4": ("lora", 0.2), "lora-r16": ("lora", 0.22), "ft": ("full-finetune", 0.3)}
+    todo = [kinded(arm, arms[arm][0], n, seed) for seed in range(3) for n in (16, 64, 1000) for arm in arms]
+    now = [0.0]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    walls, ratios = [], []
+    for i, (_, key, resolved) in enumerate(todo):  # setup 1 s, steps at the arm's pace, scoring 5 s; the first loads 40 s
+        train = eta.steps[key] * arms[resolved["arm"]][1]
+        walls.append((key, train, (40.0 if i == 0 else 0.0) + 1.0 + train + 5.0))
+    for i, (key, train, wall) in enumerate(walls):
+        eta.started(key)
+        now[0] += wall
+        eta.finished(key, train, eval_seconds=5.0, loaded=i == 0)
+        left = sum(w for _, _, w in walls[i + 1:])
+        if left:
+            ratios.append(eta.remaining() / left)
+    assert all(0.85 <= ratio <= 1.15 for ratio in ratios[1:]), [round(r, 2) for r in ratios]
+    assert eta.overheads["probe"][0] == 5.0, "the loading cell's overhead is its scoring"
+
+
+def test_a_loading_cell_without_its_scoring_time_teaches_no_overhead():
+    now = [0.0]
+    eta = SweepEta([cell("ft", 64), cell("ft", 64, seed=1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta.started("ft/64/0")
+    now[0] = 76.0
+    eta.finished("ft/64/0", 30.0, loaded=True)  # 40 s of it loading
+    assert eta.remaining() == pytest.approx(30.0), "its rate is learnt, no overhead"
+
+
+def test_an_arm_not_yet_timed_is_costed_as_a_timed_arm_of_its_strategy():
+    """An option grid's arms (LoRA ranks) beside a fine-tune: a rank not yet timed counted at the fine-tune's cost, the
+    slowest timed arm, where another rank's was known; it counts at the timed rank's now, and an arm with no timed arm
+    of its strategy at the slowest timed arm's, as before."""
+    now = [0.0]
+    todo = [kinded("ft", "full-finetune", 64), kinded("lora-r4", "lora", 64), kinded("lora-r16", "lora", 64),
+            kinded("probe", "linear-probe", 64)]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta.started("ft/64/0")
+    now[0] = 36.0
+    eta.finished("ft/64/0", 30.0)  # 0.3 s a step, 6 s besides
+    eta.started("lora-r4/64/0")
+    now[0] = 62.0
+    eta.finished("lora-r4/64/0", 20.0)  # 0.2 s a step, 6 s besides
+    assert eta.remaining() == pytest.approx((6 + 100 * 0.2) + (6 + 100 * 0.3)), "r16 as r4, the probe as the fine-tune"
+
+
+def test_the_inline_sweep_loads_a_cell_before_its_clock_starts(monkeypatch):
+    """The inline sweep loaded the data and backbone inside its first cell, whose wall time then held them as its
+    arm's overhead; it loads them before the cell's clock starts."""
+    import threading
+
+    from headstart import sweep
+    from headstart.results import RunResult
+
+    now = [0.0]
+
+    def load(spec):
+        now[0] += 40.0
+
+    def run_cell(spec, progress=None):
+        now[0] += 36.0
+        return RunResult(spec["key"], {}, "done", train_seconds=30.0, eval_seconds=5.0)
+
+    class Store:
+        def claim(self, *args):
+            return True
+
+        def put(self, result):
+            pass
+
+    monkeypatch.setattr(sweep, "loaded_cell", load)
+    monkeypatch.setattr(sweep, "run_cell", run_cell)
+    todo = [({"key": key}, key, {**resolved, "strategy": "full-finetune", "n_requested": 64, "seed": seed})
+            for seed, (_, key, resolved) in enumerate((cell("ft", 64), cell("ft", 64, seed=1)))]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    heartbeat = type("Beat", (), {"lock": threading.Lock(), "active": {}})()
+    sweep._run_inline(todo[:1], Store(), "me", heartbeat, sweep.SweepOutcome(total=2, skipped=0), None, eta)
+    assert eta.overheads["ft"] == [6.0] and eta.remaining() == pytest.approx(36.0)

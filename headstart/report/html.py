@@ -30,7 +30,8 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
               for r in sorted(rows, key=lambda r: (r["strategy"], size_key(r["n"])))]
     commands = [command] if isinstance(command, str) else list(command or [])
     steps = commands + ([summary["report_command"]] if summary.get("report_command") else [])
-    note = produced_by_markdown(commands, summary.get("report_command"))[0] if len(steps) > 1 and commands else None
+    note = (produced_by_markdown(commands, summary.get("report_command"), elsewhere=summary.get("commands_elsewhere"))[0]
+            if len(steps) > 1 and commands else None)
     return {
         "title": title, "preface": summary.get("preface"), **({"metric_note": summary["metric_note"]} if summary.get("metric_note") else {}), "command": "\n".join(steps) or None,
         "command_note": note,

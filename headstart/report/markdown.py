@@ -208,7 +208,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     if (found or {}).get("apart"):  # every experiment's runs: once, after them all
         lines += ["", f"## {PROVENANCE_HEADING}", ""] + provenance_markdown(found)[:-1]
     lines += ranking_markdown(summary.get("backbone_ranking"))
-    lines += ["", "## Produced by", ""] + produced_by_markdown(command, summary.get("report_command"))
+    lines += ["", "## Produced by", ""] + produced_by_markdown(command, summary.get("report_command"),
+                                                               elsewhere=summary.get("commands_elsewhere"))
     return "\n".join(lines) + "\n"
 
 
@@ -246,9 +247,12 @@ def provenance_markdown(found: dict[str, Any] | None) -> list[str]:
     return [f"**Precision:** {md_text(found['precision_text'])}", "", f"**Environment:** {md_text(found['environment_text'])}", ""]
 
 
-def produced_by_markdown(command: str | list[str] | None, report_command: str | None = None) -> list[str]:
+def produced_by_markdown(command: str | list[str] | None, report_command: str | None = None, *,
+                         elsewhere: list[int] | None = None) -> list[str]:
     """The "Produced by" lines: every command that wrote the store, oldest first (run in that order into one --out,
-    they store its runs again), then the ``headstart report`` whose settings this report keeps, if any."""
+    they store its runs again), then the ``headstart report`` whose settings this report keeps, if any. ``elsewhere``:
+    the indexes of the commands that ran into another folder than the last (``Store.commands_elsewhere``), whose store
+    was copied into the last's: said, as their --out is not the last's."""
     commands = [command] if isinstance(command, str) else list(command or [])
     steps = commands + ([report_command] if report_command else [])
     if not commands:
@@ -256,11 +260,24 @@ def produced_by_markdown(command: str | list[str] | None, report_command: str | 
         return lines
     if len(steps) == 1:
         return [md_fence(steps[0])]
-    said = (f"The {len(commands)} commands that wrote this store, oldest first (run in this order into one --out, they "
-            "store its runs again)" if len(commands) > 1 else "The command that wrote this store")
+    elsewhere = [i for i in elsewhere or [] if 0 <= i < len(commands) - 1]
+    copied = (f"the {and_list([ordinal(i + 1) for i in elsewhere])} ran into {'another folder' if len(elsewhere) == 1 else 'other folders'}, "
+              "whose store was copied into the one the last ran into; " if elsewhere else "")
+    said = (f"The {len(commands)} commands that wrote this store, oldest first ({copied}run in this order into one "
+            "--out, they store its runs again)" if len(commands) > 1 else "The command that wrote this store")
     if report_command:
         said += ", and the report command whose settings this report keeps (a later compare into the store keeps them too)"
     return [said + ":", "", md_fence("\n".join(steps))]
+
+
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``11th``, ``22nd``."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def and_list(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:

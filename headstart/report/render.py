@@ -249,7 +249,8 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
             raise StoreError(f"none of the {rows} runs in {str(directory / 'runs.sqlite')!r} can be read (each is damaged; "
                              "the warnings above name them), so the existing report was kept, not replaced by an empty "
                              "one; restore the store from a backup, or run the compare again into a new --out")
-        record = {**(store.sweep() or {}), "commands": store.commands(), "abandoned": store.abandoned()}
+        record = {**(store.sweep() or {}), "commands": store.commands(), "commands_elsewhere": store.commands_elsewhere(),
+                  "abandoned": store.abandoned()}
         return _write_report(directory, results, record, metric, margin, target=target)
 
 
@@ -352,7 +353,8 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
     summary = {**summarize(results, metric, margin_points=margin, plan=record.get("plan"), sweep=record), "leakage": leakage,  # checks margin first
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
                "report_settings": settings, "report_command": report_command(directory, settings),
-               "unfinished": unfinished(record.get("plan"), results, abandoned=record.get("abandoned") or set()), "data": data_summary(record)}
+               "unfinished": unfinished(record.get("plan"), results, abandoned=record.get("abandoned") or set()), "data": data_summary(record),
+               "commands_elsewhere": record.get("commands_elsewhere") or []}
     note = metric_note(results, metric, directory)
     if note:  # a report of the runs' own accuracy (rmse) carries none
         summary["metric_note"] = note

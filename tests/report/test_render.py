@@ -382,6 +382,28 @@ def test_produced_by_lists_every_command_that_wrote_the_store(tmp_path: Path) ->
     assert doc["commands"] == [first, COMMAND] and doc["command"] == COMMAND
 
 
+def test_produced_by_says_a_command_ran_into_another_folder_whose_store_was_copied(tmp_path: Path) -> None:
+    """A store copied into a new --out and resumed there: the report listed both commands "run in this order into one
+    --out" though the first named another --out. It says the first ran into another folder, copied into the last's;
+    two commands into one folder keep the plain words."""
+    import shutil
+
+    first = "headstart compare --strategies scratch --seeds 3 --out a"
+    make_store(tmp_path / "a", sweep_results(), command=first)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    with Store(tmp_path / "b") as s:
+        s.set_sweep(COMMAND, {"seeds": 3})
+    with Store(tmp_path / "a") as s:  # the original, resumed in its own folder by another command
+        s.set_sweep(COMMAND, {"seeds": 3})
+    copied = render(tmp_path / "b")["report.md"].read_text().split("## Produced by", 1)[1]
+    assert ("The 2 commands that wrote this store, oldest first (the 1st ran into another folder, whose store was copied "
+            "into the one the last ran into; run in this order into one --out, they store its runs again)") in copied
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["commands_elsewhere"] == [0]
+    kept = render(tmp_path / "a")["report.md"].read_text().split("## Produced by", 1)[1]
+    assert "oldest first (run in this order into one --out, they store its runs again)" in kept
+    assert "ran into another folder" in render(tmp_path / "b")["report.html"].read_text()
+
+
 def test_a_compare_keeps_the_margin_of_the_stores_last_report_and_says_so(tiny_registry, toy_csv, tmp_path, monkeypatch,
                                                                         capsys) -> None:
     """report --margin 1, then a compare into the store: the compare re-rendered with the default 2, silently."""
