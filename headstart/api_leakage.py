@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from headstart.data.leakage import LeakageReport
 
 DEFAULT_DATA = "rotten-tomatoes"
+
+log = logging.getLogger(__name__)  # where a compare store's data file was found; the CLI prints it as a "note: ..." line
 
 
 @python_named
@@ -43,10 +46,13 @@ def check_leakage(data: Any = None, *, text_column: str | None = None, label_col
             is the one a run given them trains and is scored on. A test split of over 2,000 images keeps 2,000 where
             ``max_test`` is not given, as a run's does (``headstart.data_defaults``). Under ``dedupe`` the counts are
             of the cut before it: the rows it removes.
-        run: a saved run's folder (``fit(out=...)``): its data, columns, task and split settings are read from its
-            spec, so the split checked is the run's own; an argument above given beside it must agree with the run's.
-            Or a compare store (``compare(out=...)``, also taken as ``data``): the data and split its cells used,
-            read from the store (a store whose cells were cut several ways is refused, naming each cut's flags).
+        run: a saved run's folder (``fit(out=...)``, also taken as ``data``): its data, columns, task and split
+            settings are read from its spec, so the split checked is the run's own; an argument above given beside it
+            must agree with the run's. Or a compare store (``compare(out=...)``, also taken as ``data``): the data and
+            split its cells used, read from the store (a store whose cells were cut several ways is refused, naming
+            each cut's flags); a data file it names by a relative path is read from where its compare read it, kept
+            with the store, else (a store written before that was kept) from the working directory or the folder
+            holding the store, whichever has it, said in a note.
         threshold: word-3-shingle Jaccard similarity at or above which a pair is a near-duplicate, in (0, 1].
         examples: duplicate pairs to keep in the report.
 
@@ -72,7 +78,7 @@ def checked_split(data: Any, *, text_column: str | None, label_column: str | Non
 
     check_threshold(threshold)
     split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # a bad cap before any data loads
-    if run is None and isinstance(data, (str, Path)) and _is_store(data):  # a compare store given as the data: its cells'
+    if run is None and isinstance(data, (str, Path)) and (_is_store(data) or _is_run(data)):  # as --run: its own split
         data, run = None, data
     if run is not None:  # a FitResult of a fit without out= is no folder to read
         run = as_run_path(run, example="headstart.check_leakage(run='runs/lp64')")
@@ -83,6 +89,8 @@ def checked_split(data: Any, *, text_column: str | None, label_column: str | Non
                "split_column": split_column}
     if run is not None:
         meta = _store_meta(run) if _is_store(run) else _run_meta(run)
+        if meta.get("places"):  # a compare store's file: where its compare read it, before --data is checked against it
+            meta["data_source"]["path"] = _store_file(run, meta)
         _check_agrees(run, meta, data, reading, max_test=max_test, max_val=max_val, dedupe=dedupe)
         dataset = _run_data(run, meta)
         split = SplitConfig(**meta["resolved"]["data"]["split"])  # filled in as the run cut it (an image test cap included)
@@ -117,6 +125,11 @@ def _is_store(run: str | Path) -> bool:
     from headstart.store_rows import FILENAME
 
     return (Path(run) / FILENAME).is_file()
+
+
+def _is_run(folder: str | Path) -> bool:
+    """Whether ``folder`` is a saved run's (its spec.json), given as the data: a folder of class folders holds none."""
+    return Path(folder).is_dir() and (Path(folder) / "spec.json").is_file()
 
 
 def _where(run: str | Path) -> str:
@@ -156,6 +169,7 @@ def _store_meta(store: str | Path) -> dict[str, Any]:
                          "with --data and compare's split flags, or run the compare first")
     name = spec["data"]
     source = {"name": name} if name in DATASETS else {"path": name, **file_options(spec)}
+    read = sweep.get("data") if isinstance(sweep.get("data"), dict) else {}
     if len(cuts) > 1:
         flags = [_split_flags({"data_source": source, "resolved": {"data": data}}) for data in cuts.values()]
         raise StoreError(f"the cells of {str(store)!r} were cut {len(cuts)} ways (compares with other split flags into one "
@@ -164,7 +178,50 @@ def _store_meta(store: str | Path) -> dict[str, Any]:
     if data.get("name") != Path(str(name)).name and data.get("name") != name:
         raise StoreError(f"the cells of {str(store)!r} read {data.get('name')!r}, not the data of its last compare "
                          f"({name!r}); check it with --data and its split flags")
-    return {"data_source": source, "resolved": {"data": data}}
+    places = _places(store, str(name), read.get("path")) if "path" in source else None
+    return {"data_source": source, "resolved": {"data": data}, **({"places": places} if places else {})}
+
+
+def _places(store: str | Path, given: str, read: Any) -> list[tuple[str, Path]]:
+    """Where a compare store's data file may be, in the order tried, each with how a note names the place: the path its
+    compare read (``sweep.data_read`` keeps it with the store), else the path as compare was given it: relative to the
+    folder compare ran in, which a store written before that path was kept does not know, so the working directory,
+    then the folder holding the store (``compare --out cmp`` run beside the data)."""
+    places = [("", Path(read))] if isinstance(read, str) and read else []
+    path = Path(given).expanduser()
+    if path.is_absolute():
+        return [*places, ("", path)]
+    return [*places, ("the working directory", Path.cwd() / path), ("the folder holding the store", Path(store).resolve().parent / path)]
+
+
+def _store_file(store: str | Path, meta: dict[str, Any]) -> str:
+    """The data file of a compare store's cells (``_places``, the first that is there; where two different files are,
+    the one whose content its cells were cut from), said in a note where it was found relative to a guessed folder.
+
+    Raises:
+        DataError: no such file in any of the places, naming them.
+    """
+    from headstart.data import load_dataset
+    from headstart.specs import file_options
+
+    source, recorded = meta["data_source"], meta["resolved"]["data"].get("hash")
+    found: dict[Path, str] = {}
+    for said, path in meta["places"]:
+        if path.exists():
+            found.setdefault(path.resolve(), said)
+    if not found:
+        looked = " nor ".join(f"{said} ({str(path.parent)!r})" for said, path in meta["places"] if said)
+        raise DataError(f"the data file {source['path']!r} of {_where(store)} is missing"
+                        + (f": it is not in {looked}, and the store does not record where compare ran" if looked else "")
+                        + "; put it back, run from the folder compare ran in, or check a copy with --data FILE"
+                        + _split_flags(meta))
+    chosen = next(iter(found))
+    if len(found) > 1 and recorded is not None:  # the same name in both places: the file the cells were cut from
+        chosen = next((path for path in found if load_dataset(str(path), **file_options(source)).hash == recorded), chosen)
+    if found[chosen]:
+        log.info("%s names its data %r, relative to the folder compare ran in, which it does not record: read from %s, "
+                 "%r", _where(store), source["path"], found[chosen], str(chosen))
+    return str(chosen)
 
 
 def _run_values(meta: dict[str, Any]) -> dict[str, Any]:

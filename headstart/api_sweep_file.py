@@ -78,12 +78,12 @@ class FromFile:
             raise ConfigError(f"task in {where} must be one of {', '.join(TASKS)}, got {toml_text(task)}; {fix}")
         if "pooling" in self.filled:
             from headstart.specs import pooling_modes
-            from headstart.surface import toml_names
+            from headstart.surface import toml_names, toml_values
 
             try:
                 pooling_modes(self.filled["pooling"])
             except ConfigError as e:  # "--pooling must be one of ...; e.g. --pooling mean", as the file writes it
-                text, value = toml_names(str(e), {"pooling"}), self.filled["pooling"]
+                text, value = toml_values(toml_names(str(e), {"pooling"}), "pooling"), self.filled["pooling"]
                 raise ConfigError(text.replace("pooling must", f"pooling in {where} must", 1) if text.startswith("pooling must")
                                   else text.replace(f"pooling {value!r}", f"pooling = {toml_text(value)} in {where}", 1)) from None
         if "backend" in self.filled and self.filled["backend"] not in ("local", "ray"):
@@ -256,12 +256,16 @@ def file_keys_named(config: Any) -> Iterator[None]:
     ``text_column = "x" in 'sweep.toml' names no column of 'data.csv' (columns: ...); name one of them there``.
     ``config``: compare's, a ``FromFile`` where a file was read (anything else renames nothing)."""
     from headstart.python_checks import reword
+    from headstart.surface import toml_values
 
     try:
         yield
     except HeadstartError as error:
         if "sizes" in getattr(config, "filled", {}):  # the sizes checked against the data: "size 64 in --sizes is larger"
             reword(error, " in --sizes ", f" of sizes in {config.path!r} ")
+            if str(error).startswith(f"sizes in {config.path!r} entry "):  # entry "many", as the file writes it
+                reword(error, str(error), toml_values(str(error)).replace("'all'", '"all"').replace(
+                    "e.g. --sizes 0,8,16,32,all", 'e.g. sizes = [0, 8, 16, 32, "all"]'))
         for key, value in getattr(config, "filled", {}).items():
             if key in COLUMN_KEYS and isinstance(value, str):
                 flag, named = f"--{key.replace('_', '-')}", f"{key} = {json.dumps(value)} in {config.path!r}"

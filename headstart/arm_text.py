@@ -174,6 +174,8 @@ def arm_text(table: dict[str, Any], where: str) -> str:
     Raises:
         ConfigError: no strategy, a terms entry that is not a table, or a value the arm syntax cannot hold.
     """
+    from headstart.surface import toml_text
+
     if not isinstance(table, dict) or not isinstance(table.get("strategy"), str) or not table["strategy"].strip():
         misspelt = [key for key in (table if isinstance(table, dict) else ()) if key != "strategy" and closest(key, ("strategy",))]
         raise ConfigError(f"each [[arm]] in {where} needs strategy = \"NAME\", e.g. [[arm]] strategy = \"lora\" rank = 4; got {table!r}"
@@ -181,7 +183,7 @@ def arm_text(table: dict[str, Any], where: str) -> str:
     terms = table.get("terms", {})
     if not isinstance(terms, dict) or not all(isinstance(v, dict) for v in terms.values()):
         raise ConfigError(f"terms of [[arm]] {table['strategy']!r} in {where} must be a table of term = {{options}}, "
-                          f"e.g. terms = {{ ewc = {{ weight = 100 }} }}; got {terms!r}")
+                          f"e.g. terms = {{ ewc = {{ weight = 100 }} }}; got {toml_text(terms)}")
 
     _check_switches(table, terms, where)
 
@@ -191,7 +193,7 @@ def arm_text(table: dict[str, Any], where: str) -> str:
             text = ",".join(map(str, value)) if isinstance(value, list) else json.dumps(value) if isinstance(value, bool) else str(value)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)  # 1e+20: its + reads back (arm_parts)
             if (not number and any(c in text for c in "[]+=")) or isinstance(value, dict):
-                raise ConfigError(f"[[arm]] {table['strategy']!r} in {where}: {key} = {value!r} cannot be written in an arm "
+                raise ConfigError(f"[[arm]] {table['strategy']!r} in {where}: {key} = {toml_text(value)} cannot be written in an arm "
                                   "(no [ ] + = or tables inside a value)")
             shown.append(f"{key}={text}")
         return f"[{', '.join(shown)}]" if shown else ""

@@ -128,7 +128,7 @@ def setting_text(name: str, value: Any) -> str:
 
 
 def toml_text(value: Any) -> str:
-    """``value`` as a TOML file writes it: ``true``, ``"x"``, ``[16, "all"]``; a number as Python writes it (TOML reads
+    """``value`` as a TOML file writes it: ``true``, ``"x"``, ``[16, "all"]``, ``{ weight = 100 }``; a number as Python writes it (TOML reads
     ``1e-05`` and ``inf`` too)."""
     if isinstance(value, bool):
         return str(value).lower()
@@ -136,7 +136,30 @@ def toml_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
         return f"[{', '.join(map(toml_text, value))}]"
+    if isinstance(value, dict):  # an inline table: { ewc = { weight = 100 } }
+        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + " }" if value else "{}"
     return repr(value)
+
+
+_PY_VALUE = re.compile(r"""\b(got|entry|did you mean) ('(?:[^'\\]|\\.)*'|\[(?:[^\[\]'"]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")*\])""")
+
+
+def toml_values(message: str, key: str | None = None) -> str:
+    """``message`` (a settings check's, which quotes values as Python writes them) with the values it names written as
+    a TOML file writes them: ``got 'meen'`` -> ``got "meen"``, ``entry 'a'`` -> ``entry "a"``, ``got ['a', 1]`` ->
+    ``got ["a", 1]``, and ``did you mean 'fp32'?`` -> ``did you mean precision = "fp32"?`` where ``key`` names it.
+    The file's path (``in 'sweep.toml'``) and the names of keys and tables stay as they are."""
+    import ast
+
+    def rewritten(match: re.Match) -> str:
+        lead, text = match.group(1), match.group(2)
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return match.group(0)
+        return f"{lead} {key} = {toml_text(value)}" if lead == "did you mean" and key else f"{lead} {toml_text(value)}"
+
+    return _PY_VALUE.sub(rewritten, message)
 
 
 def call_text(name: str, function: Any, arguments: dict[str, Any]) -> str:

@@ -119,12 +119,15 @@ def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
 
 def data_read(sweep: SweepSpec) -> dict[str, Any]:
     """What loading the sweep's data did, kept with the store for the report's data line: the columns read (None for a
-    built-in dataset), whether the user named them, and the loader's notes (rows dropped, columns guessed)."""
+    built-in dataset), whether the user named them, and the loader's notes (rows dropped, columns guessed); and a file's
+    absolute path, as the sweep's ``data`` keeps the path as given, relative to a working directory the store does not
+    know (``check-leakage --run STORE`` reads the file from here)."""
     data = loaded_data(sweep)
     source = data.source or {}
     return {"name": data.name, "modality": data.modality, "text_column": source.get("text_column"),
             "label_column": source.get("label_column"), "text_given": sweep.text_column is not None,
-            "label_given": sweep.label_column is not None, "notes": list(data.notes)}
+            "label_given": sweep.label_column is not None, "notes": list(data.notes),
+            **({"path": source["path"]} if source.get("path") else {})}
 
 
 def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError, closest
-from headstart.surface import cli_surface, reset_surface, toml_names, toml_text
+from headstart.surface import cli_surface, reset_surface, toml_names, toml_text, toml_values
 from headstart.data.splits import SplitConfig, split_given
 from headstart.specs import TrainConfig
 
@@ -189,10 +189,14 @@ def _check_strategy_tables(path: Path, config: dict[str, Any]) -> None:
                 m.group(2) if re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|true|false|\[.*\]", m.group(2)) else toml_text(m.group(2))),
                 str(e))
             key = next((k for k in values if text.startswith(f"{k} ")), None)
+            text = toml_values(text, key)
             raise ConfigError(f"[options.{name}] {key} {where}{text[len(key):]}" if key
                               else f"[options.{name}] {where}: {text}") from None
     for name, values in config.get("grid", {}).items():
-        parse_grid(values, name=f"[grid] {name} {where}", example=f"{name} = [2e-5, 5e-5, 1e-4]")
+        try:
+            parse_grid(values, name=f"[grid] {name} {where}", example=f"{name} = [2e-5, 5e-5, 1e-4]")
+        except ConfigError as e:
+            raise ConfigError(toml_values(str(e))) from None
 
 
 def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) -> None:
@@ -210,6 +214,7 @@ def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) ->
     except ConfigError as e:
         text = toml_names(str(e), {f.name for f in dataclasses.fields(kind)})
         key = next((k for k in values if text.startswith(f"{k} ")), None)
+        text = toml_values(text, key)  # got "x", as the file writes it, not got 'x'
         raise ConfigError(f"[{table}] {key} in {str(path)!r}{text[len(key):]}" if key
                           else f"[{table}] in {str(path)!r}: {text}") from None
     finally:

@@ -230,3 +230,44 @@ def test_a_compare_store_is_checked_on_the_split_its_cells_used(big_csv, tmp_pat
     capsys.readouterr()  # the compare's own lines
     assert_user_error(run_cli(["check-leakage", "--run", str(store)], monkeypatch, capsys),
                       f"the cells of {str(store)!r} were cut 2 ways", "--max-test 40 --max-val 20", "--max-test 50 --max-val 20")
+
+
+def test_a_compare_stores_relative_data_path_is_read_where_compare_read_it(big_csv, tmp_path, monkeypatch, capsys):
+    """A compare given --data big.csv keeps that path as typed: check-leakage --run STORE read it from the working
+    directory only, so from any other folder "the data file 'big.csv' ... is missing". The store now keeps the path
+    compare read; one written before that was kept is read from the working directory or the folder holding the
+    store, said in a note, and where neither has it the error names both."""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    headstart.compare("big.csv", strategies="tfidf-logreg", sizes=[16], seeds=1, out="runs/cmp", tune=None, max_test=40)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    store = tmp_path / "runs" / "cmp"
+    said = _counted(["--run", str(store)], monkeypatch, capsys)
+    assert said["split"]["max_test"] == 40 and said["n_test"] == json.loads((store / "leakage.json").read_text())["n_test"]
+    with sqlite3.connect(store / "runs.sqlite") as conn:  # as a store written before the path was kept
+        (value,) = conn.execute("SELECT value FROM meta WHERE key = 'sweep'").fetchone()
+        record = json.loads(value)
+        del record["data"]["path"]
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'sweep'", (json.dumps(record),))
+    assert_user_error(run_cli(["check-leakage", "--run", str(store)], monkeypatch, capsys),
+                      "the data file 'big.csv' of the compare store", "is missing: it is not in the working directory "
+                      f"({str(elsewhere)!r}) nor the folder holding the store ({str(store.parent)!r})", "--max-test 40")
+    (store.parent / "big.csv").write_bytes(big_csv.read_bytes())
+    code, out, err = run_cli(["check-leakage", "--run", str(store), "--examples", "0", "--json"], monkeypatch, capsys)
+    assert code == 0 and json.loads(out) == said, err
+    assert (f"note: the compare store {str(store)!r} names its data 'big.csv', relative to the folder compare ran in, which "
+            f"it does not record: read from the folder holding the store, {str(store.parent / 'big.csv')!r}") in err, err
+
+
+def test_a_run_folder_given_as_the_data_is_read_as_run(big_csv, tmp_path, monkeypatch, capsys):
+    """check-leakage --data RUN took a run folder for a folder of images: "'run' is a directory without class folders;
+    give one of its tables as the data, e.g. 'run/metrics.json'", where a compare store given so is read as --run."""
+    run = tmp_path / "run"
+    headstart.fit(str(big_csv), strategy="tfidf-logreg", n=16, out=run, max_test=40)
+    said = _counted(["--run", str(run)], monkeypatch, capsys)
+    assert said["split"]["max_test"] == 40
+    assert _counted(["--data", str(run)], monkeypatch, capsys) == {k: v for k, v in said.items() if k != "run"}
+    assert headstart.check_leakage(str(run)).n_test == said["n_test"]

@@ -178,6 +178,27 @@ def test_a_text_column_taken_for_want_of_another_is_said_in_a_note(tmp_path):
     assert records == ["d.jsonl: reading column 'words' as the text, the only column of strings"]
 
 
+def test_a_text_column_beside_a_label_of_class_names_is_read_and_said_in_a_note(tmp_path, monkeypatch, capsys):
+    """{tweet, label} with class names as labels was refused, "cannot tell which column ... holds the text", until
+    --text-column tweet; an image path table beside a caption column still reads its images."""
+    toy_frame().rename(columns={"text": "tweet"}).to_csv(tmp_path / "tweets.csv", index=False)
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "tweets.csv"), "--out", str(tmp_path / "a")], monkeypatch, capsys)
+    assert code == 0, err
+    assert ("note: tweets.csv: reading column 'tweet' as the text, the only column of strings besides the label 'label'; "
+            "--text-column NAME picks another") in err.splitlines(), err
+    from headstart.data.files import read_table
+
+    images = tmp_path / "images"
+    images.mkdir()
+    from PIL import Image
+
+    for i in range(6):
+        Image.new("L", (8, 8), color=40 * i).save(images / f"{i}.png")
+    pd.DataFrame({"caption": [f"picture {i}" for i in range(6)], "path": [f"images/{i}.png" for i in range(6)],
+                  "label": ["dark", "light"] * 3}).to_csv(tmp_path / "paths.csv", index=False)
+    assert read_table(tmp_path / "paths.csv").modality == "image"
+
+
 def test_a_tiny_file_is_told_it_is_too_small_not_that_its_labels_look_like_free_text(tmp_path, monkeypatch, capsys):
     """Three rows make two classes in three rows, 'most rows a class of their own': it was read as free text."""
     path = tmp_path / "tiny.csv"

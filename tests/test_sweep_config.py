@@ -131,7 +131,7 @@ def test_arm_tables_are_arms_and_values_may_hold_commas(tmp_path):
 @pytest.mark.parametrize("table, message", [
     ('[[arm]]\nrank = 4\n', 'each \\[\\[arm\\]\\] in .* needs strategy = "NAME"'),
     ('[[arm]]\nstrategy = "lora"\nterms = { ewc = 1 }\n', "terms of \\[\\[arm\\]\\] 'lora' .* must be a table of term"),
-    ('[[arm]]\nstrategy = "lora"\ntargets = "a]b"\n', "targets = 'a\\]b' cannot be written in an arm"),
+    ('[[arm]]\nstrategy = "lora"\ntargets = "a]b"\n', 'targets = "a\\]b" cannot be written in an arm'),
     ('arm = "lora"\n', "arm in .* must be \\[\\[arm\\]\\] tables"),
 ])
 def test_a_bad_arm_table_is_named(tmp_path, table, message):
@@ -496,3 +496,25 @@ def test_the_files_pooling_and_backend_are_named_as_its_keys(tmp_path, monkeypat
     result = run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cmp")], monkeypatch, capsys)
     assert_user_error(result, message.format(path=repr(str(path))))
     assert "--" not in result[2], result[2]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('pooling = "meen"\n', 'got "meen"; e.g. pooling = "mean"'),
+    ('[train]\nprecision = "fp8"\n', '[train] precision in {path} must be one of auto, fp32, bf16, got "fp8"; did you mean '
+                                      'precision = "fp32"?'),
+    ('[split]\nmax_test = "lots"\n', 'got "lots"; try max_test = 1000'),
+    ('[options.tfidf-logreg]\nmax_iter = "many"\n', '[options.tfidf-logreg] max_iter in {path} must be a positive integer, got "many"'),
+    ('[grid]\ntfidf-logreg = ["a"]\n', '[grid] tfidf-logreg in {path} entry "a" is not a positive number'),
+    ('sizes = ["many"]\n', 'sizes in {path} entry "many" is not a non-negative integer or "all"; e.g. sizes = [0, 8, 16, 32, "all"]'),
+])
+def test_a_sweep_files_values_are_quoted_as_the_file_writes_them(tmp_path, monkeypatch, capsys, text, message):
+    """A sweep file's refusals quoted its values as Python writes them, got 'meen', in a file that writes "meen" (and
+    sizes = ["many"] was told "e.g. --sizes 0,8,16,32,all", a flag): each value is now written as TOML writes it."""
+    from conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    head = 'data = "rotten-tomatoes"\nstrategies = ["tfidf-logreg"]\nseeds = 1\n' + ("" if "sizes" in text else "sizes = [8]\n")
+    path.write_text(head + text)
+    result = run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cmp")], monkeypatch, capsys)
+    assert_user_error(result, message.format(path=repr(str(path))))
+    assert "got '" not in result[2] and "entry '" not in result[2] and "--" not in result[2], result[2]

@@ -145,9 +145,13 @@ def command_or_why(runs: list[RunResult], sweep_record: dict[str, Any] | None,
     from headstart.data.splits import SplitConfig
 
     default = SplitConfig()
-    fixed = [f"{k} {_text(split[k])}" for k in _SPLIT_FIXED if split.get(k, getattr(default, k)) != getattr(default, k)]
-    if fixed:
-        return None, f"the compare cut its split with {', '.join(fixed)}, which train takes no flag for"
+    fixed = [k for k in _SPLIT_FIXED if split.get(k, getattr(default, k)) != getattr(default, k)]
+    if fixed:  # train and fit take only the caps: a fraction, seed or stratify of their own cuts other rows
+        caps = (f" (max_test and max_val cap the {100 * default.test_fraction:g}% test and {100 * default.val_fraction:g}% "
+                "validation parts, as train's --max-test and --max-val do)" if {"test_fraction", "val_fraction"} & set(fixed) else "")
+        return None, (f"the compare cut its split with {', '.join(f'{k} {_text(split[k])}' for k in fixed)}, which no train "
+                      f"flag (nor fit keyword) sets, so no command trains it on that split; a compare that leaves "
+                      f"{' and '.join(fixed)} at {'its default' if len(fixed) == 1 else 'their defaults'} gives one{caps}")
     spec = runs[0].spec or {}
     arm = _arm_of(spec, sweep)
     backbone = _backbone_of(spec, sweep)
@@ -259,7 +263,7 @@ def band_commands(band: dict[str, Any], results: list[RunResult],
 
     if not band.get("strategy") or band.get("learned_nothing") or band.get("nothing_chosen"):
         return [], []
-    out, missing = [], []
+    out, missing = [], {}
     for pick in band.get("evidence") or []:
         n = 0 if pick.get("label_free") else pick["n"]  # a label-free arm stands at every size on its n = 0 runs
         runs = [r for r in results if r.status == "done" and arm_name(r) == pick["strategy"]
@@ -267,7 +271,8 @@ def band_commands(band: dict[str, Any], results: list[RunResult],
         command, why = command_or_why(runs, sweep_record, n)
         if command is not None and all(c["python"] != command["python"] for c in out):
             out.append(command)
-        elif command is None and why:
-            said = f"no command to train {pick['strategy']} at n = {'all' if n is None else n} is given: {why}"
-            missing += [said] if said not in missing else []
-    return out, missing
+        elif command is None and why:  # one sentence for the sizes that share a reason (a split: every size's)
+            sizes = missing.setdefault((pick["strategy"], why), [])
+            sizes += [] if ("all" if n is None else n) in sizes else ["all" if n is None else n]
+    return out, [f"no command to train {strategy} at n = {', '.join(map(str, sizes))} is given: {why}"
+                 for (strategy, why), sizes in missing.items()]

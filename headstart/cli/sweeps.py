@@ -299,7 +299,8 @@ def _parse_grid_flag(text: str) -> tuple[str, str]:
 def check_leakage(
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.json/.parquet "
                                                                      "file, or a folder of class folders of images (default: rotten-tomatoes; "
-                                                                     "with --run, the run's own).")] = None,
+                                                                     "with --run, the run's own; a run folder or compare store: as "
+                                                                     "--run).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: TaskOpt = None,
@@ -315,7 +316,8 @@ def check_leakage(
     run: Annotated[Optional[Path], typer.Option(help="A run folder (train --out): check the split it trained and was scored on, its "
                                                      "data, columns, task and split settings read from its spec.json; a flag above "
                                                      "given beside it must agree with the run's. Or a compare store (compare --out): "
-                                                     "the data and split its cells used.")] = None,
+                                                     "the data and split its cells used, its data file read where compare read "
+                                                     "it.")] = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,

@@ -26,15 +26,18 @@ def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F82
     return ((a + PAIR_SEP + b).where((a != "") & (b != ""), "")).astype(str)
 
 
-def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str:  # noqa: F821
+def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str, *,  # noqa: F821
+                     label_column: str | None = None) -> str:
     """The text column (``requested``, or guessed); ``"a,b"`` names a pair of columns (NLI-style premise, hypothesis).
 
-    A column is guessed by its name (``TEXT_NAMES``), else as the only column of strings; one named like a label
-    (``LABEL_NAMES``: class names are strings too) is never the guess: a table whose strings are all label-named has
-    no text column, and one beside another column of strings (``tweet``, ``label``) still needs ``--text-column``.
+    A column is guessed by its name (``TEXT_NAMES``), else as the only column of strings besides the label's: one
+    named like a label (``LABEL_NAMES``: class names are strings too) or named by ``label_column`` is never the guess,
+    so ``tweet`` beside ``label`` is the text (``label_aside`` names what was set aside, for the note), and a table
+    whose strings are all labels has no text column. Beside a label, a column whose strings all read as numbers (an
+    ``id`` of "1", "2": predict reads a CSV's numbers as strings) is no guess.
 
     Raises:
-        DataError: a named column that is not there, or no column to guess.
+        DataError: a named column that is not there, or no column to guess (several candidates: named).
     """
     columns = list(frame.columns)
     if requested is not None and requested not in columns:  # "a,": a pair's column missing, not a column named "a,"
@@ -54,14 +57,34 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
     for name in TEXT_NAMES:
         if name in lowered:
             return lowered[name]
-    strings = [c for c in columns if frame[c].map(lambda v: isinstance(v, str)).mean() > 0.9]
-    labels = [c for c in strings if str(c).lower() in LABEL_NAMES]  # class names are strings too: never read as the text
+    strings = string_columns(frame)
+    labels = label_aside(strings, label_column)  # class names are strings too: never read as the text
     if strings == labels:
         named = f"; {', '.join(repr(c) for c in labels)} is named as a label, not read as the text" if labels else ""
         raise ColumnError(f"no text column in {path!r} (columns: {', '.join(map(str, columns))}{named})", "text")
-    if len(strings) == 1 or (strings and len(frame.columns) == 1):
-        return strings[0]
-    raise ColumnError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)})", "text")
+    texts = [c for c in strings if c not in labels]
+    if len(strings) == 1 or (len(texts) == 1 and not _numbers_as_text(frame[texts[0]])):
+        return texts[0]
+    could = f", {' or '.join(repr(c) for c in texts)}" if 1 < len(texts) < len(columns) else ""  # the others are no text
+    raise ColumnError(f"cannot tell which column of {path!r} holds the text{could} (columns: {', '.join(columns)})", "text")
+
+
+def string_columns(frame: "pd.DataFrame") -> list[str]:  # noqa: F821
+    """The columns of strings (more than 90% of their values), in the frame's order: those a text is guessed among."""
+    return [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, str)).mean() > 0.9]
+
+
+def label_aside(strings: list[str], label_column: str | None) -> list[str]:
+    """The columns of ``strings`` not read as the text for being the label's: ``label_column``, or named like a label."""
+    return [c for c in strings if c == label_column or str(c).lower() in LABEL_NAMES]
+
+
+def _numbers_as_text(values: "pd.Series") -> bool:  # noqa: F821
+    """Every value present reads as a number ("1", " 2.5"): a CSV's ids or scores read as strings, not a text."""
+    import pandas as pd
+
+    present = values.dropna().astype(str).str.strip()
+    return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
 
 
 def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str, *,  # noqa: F821
@@ -92,11 +115,16 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     raise ColumnError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)})", "label")
 
 
-def guess_notes(text_col: str | None, label_col: str | None) -> list[str]:
+def guess_notes(text_col: str | None, label_col: str | None, *, aside: list[str] | None = None) -> list[str]:
     """What to say of the columns guessed as the only candidate rather than by their name (each None when it was named
-    or not guessed): ``text,foo`` trains on ``foo`` as its labels, which the user should know before reading a score."""
+    or not guessed): ``text,foo`` trains on ``foo`` as its labels, which the user should know before reading a score.
+    ``aside``: the columns of strings the text was guessed beside, as labels (``label_aside``)."""
     notes = []
-    if text_col is not None and text_col.lower() not in TEXT_NAMES:
+    if text_col is not None and text_col.lower() not in TEXT_NAMES and aside:
+        labels = f"the label {aside[0]!r}" if len(aside) == 1 else f"{' and '.join(map(repr, aside))}, named as labels"
+        notes.append(f"reading column {text_col!r} as the text, the only column of strings besides {labels}; "
+                     "--text-column NAME picks another")
+    elif text_col is not None and text_col.lower() not in TEXT_NAMES:
         notes.append(f"reading column {text_col!r} as the text, the only column of strings")
     if label_col is not None and label_col.lower() not in LABEL_NAMES:
         notes.append(f"reading column {label_col!r} as the label, the only column besides the text")

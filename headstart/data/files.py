@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.columns import (find_run_column, guess_notes, pick_image_column, pick_label_column, pick_text_column,
-                                    text_values)
+from headstart.data.columns import (TEXT_NAMES, find_run_column, guess_notes, label_aside, pick_image_column,
+                                    pick_label_column, pick_text_column, string_columns, text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_note, encode_labels, infer_task, kept_as_class_note,
@@ -105,9 +105,12 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         header = frame.columns[0]
         raise DataError(f"{where!r} was read as one column ({header!r}); "
                         + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
-    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
+    guessed = frame if text_column else _numbers_read(frame)
+    text_col = pick_text_column(guessed, text_column, where, label_column=label_column)
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
-    for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
+    guessed_beside = text_column is None and text_col.lower() not in TEXT_NAMES
+    aside = label_aside(string_columns(guessed), label_col) if guessed_beside else None  # the label(s) it was guessed beside
+    for note in guess_notes(None if text_column else text_col, None if label_column else label_col, aside=aside):
         log.info("%s: %s", shown_name(Path(where).name), note)
     if missing_run_columns:  # read against a run, by other columns than its own: said, as predict says it
         log.info("%s: reading column %r as the text and %r as the label (%s)", shown_name(Path(where).name), text_col, label_col,

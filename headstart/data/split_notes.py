@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 
 from headstart.data.shown import shown_name
+from headstart.surface import spoken
 
 OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
 OVERSHOOT_ROWS = 10
 CAP_SLACK = 1.1  # a part past a cap the user set by more than a tenth of it is said; a row or two of rounding is not
+IMAGE_DEFAULT = "the image default"  # caps_set's word for data_defaults' cap on an image test split: no flag set it
 _OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not once per run of a sweep
 
 
@@ -45,9 +47,7 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
         ids, first = np.unique(data.groups[rows], return_index=True)
         big = sorted(((int(sizes[g]), int(rows[f])) for g, f in zip(ids, first) if sizes[g] > targets[name] / 2), reverse=True)
         shown = ", ".join(f"{size} rows (the first: {str(data.inputs[at])[:30]!r})" for size, at in big[:3])
-        said.append(f"the {name} split holds {counts[name]} rows against a target of {targets[name]:.0f}"
-                    + (f" set by {capped[name]}" if name in capped else "")
-                    + f": groups{' of --group-column ' + repr(column) if column else ''} stay whole"
+        said.append(f"the {name} split holds {counts[name]} rows {_against(targets[name], capped.get(name))}: groups{' of --group-column ' + repr(column) if column else ''} stay whole"
                     + (", and " + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
                        if big else ""))
     pool = int((part == 0).sum())
@@ -64,7 +64,7 @@ def _note_strata_overshoot(data: Any, part: np.ndarray, targets: dict[str, float
     for name in over:
         rows = np.flatnonzero(part == (2 if name == "test" else 1))
         classes = len(np.unique(strata[rows])) if strata is not None else 0
-        said.append(f"the {name} split holds {len(rows)} rows against a target of {targets[name]:.0f} set by {capped[name]}"
+        said.append(f"the {name} split holds {len(rows)} rows {_against(targets[name], capped[name])}"
                     + (f": the split is stratified, and each of the {classes} {kind} in it rounds its share up to a "
                        f"whole row" + (f" (no cap below {classes} can be met)" if classes > targets[name] else "")
                        if classes else ""))
@@ -73,16 +73,30 @@ def _note_strata_overshoot(data: Any, part: np.ndarray, targets: dict[str, float
 
 
 def caps_set(data: Any, config: Any) -> dict[str, str]:
-    """The parts whose target is a cap the user set, by the flag that set it: ``--max-test`` below test's share, and a
-    ``--max-val`` other than the default (300) below validation's. Whole groups (or a stratum's first row) can carry a
-    part past such a cap; a user who asked for 50 rows expects to hear that they got 66."""
+    """The parts whose target is a cap below their share, by the flag that set it: ``--max-test`` below test's share
+    (``IMAGE_DEFAULT`` where it is the cap ``data_defaults`` gives a large image test split, which the user did not
+    set: the same run as ``--max-test 2000``), and a ``--max-val`` other than the default (300) below validation's.
+    Whole groups (or a stratum's first row) can carry a part past such a cap; a user who asked for 50 rows expects to
+    hear that they got 66."""
+    from headstart.data_defaults import IMAGE_MAX_TEST
+
     test_cap, max_val = getattr(config, "test_cap", None), getattr(config, "max_val", None)
     capped = {}
     if test_cap is not None and test_cap < config.test_fraction * len(data):
-        capped["test"] = "--max-test"
+        image_default = getattr(data, "modality", "text") == "image" and test_cap == IMAGE_MAX_TEST
+        capped["test"] = IMAGE_DEFAULT if image_default else "--max-test"
     if max_val is not None and max_val != type(config).max_val and max_val < config.val_fraction * len(data):
         capped["validation"] = "--max-val"
     return capped
+
+
+def _against(target: float, cap: str | None) -> str:
+    """A part's target as its note says it: ``"against a target of 50 set by --max-test"``, or the image test split's
+    default cap, named as a default and with the flag that sets another."""
+    if cap == IMAGE_DEFAULT:
+        return (f"against the default cap of {target:,.0f} for a large image test split "
+                f"({spoken('--max-test N', 'max_test=N')} sets another)")
+    return f"against a target of {target:.0f}" + (f" set by {cap}" if cap else "")
 
 
 def _advice(data: Any, config: Any, over: list[str], column: str | None) -> str:

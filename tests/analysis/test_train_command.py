@@ -286,5 +286,26 @@ def test_a_band_says_why_it_gives_no_command_for_an_arm_the_last_compare_did_not
     paths = render(tmp_path)
     band = json.loads(paths["results.json"].read_text())["recommendation"][0]
     assert band["strategy"] == "lora" and band["train_commands"] == []
-    assert "no command to train lora at n = 16 is given: the store's last compare did not run it" in band["text"]
-    assert "no command to train lora at n = 16 is given" in paths["report.md"].read_text()
+    assert "no command to train lora at n = 16, 32 is given: the store's last compare did not run it" in band["text"]
+    assert "no command to train lora at n = 16, 32 is given" in paths["report.md"].read_text()
+
+
+def test_a_split_cut_by_fractions_says_why_no_command_trains_it_and_what_gives_one(tmp_path: Path) -> None:
+    """A sweep file's [split] test_fraction = 0.3 gave no train it: line, and the band said "which train takes no flag
+    for" once per size: train and fit take the caps alone (--max-test, --max-val), which cut other rows than a
+    fraction, so no command reproduces that split. The band says so once for its sizes, and what gives a command."""
+    with Store(tmp_path) as store:
+        for r in probe_wins():
+            store.put(r)
+        split = {**SWEEP["split"], "test_fraction": 0.3, "val_fraction": 0.15}
+        store.set_sweep("headstart compare --config sweep.toml", {**SWEEP, "split": split},
+                        plan=[{"key": r.key, "n": r.spec["n"], "seed": r.spec["seed"]} for r in probe_wins()])
+    paths = render(tmp_path)
+    band = json.loads(paths["results.json"].read_text())["recommendation"][0]
+    assert band["strategy"] == "linear-probe" and band["train_commands"] == []
+    said = ("no command to train linear-probe at n = 16, 32 is given: the compare cut its split with test_fraction 0.3, "
+            "val_fraction 0.15, which no train flag (nor fit keyword) sets, so no command trains it on that split; a "
+            "compare that leaves test_fraction and val_fraction at their defaults gives one (max_test and max_val cap "
+            "the 20% test and 10% validation parts, as train's --max-test and --max-val do)")
+    assert said in band["text"] and band["text"].count("no command to train") == 1, band["text"]
+    assert "no command to train linear-probe at n = 16, 32 is given" in paths["report.md"].read_text()

@@ -44,8 +44,8 @@ def test_the_text_column_is_guessed_by_name_in_the_names_order_then_as_the_only_
     both = pd.DataFrame({"Sentence": ["a", "b"], "TEXT": ["c", "d"], "label": [0, 1]})
     assert pick_text_column(both, None, "t.csv") == "TEXT", "'text' comes before 'sentence', whatever the table's order"
     assert pick_text_column(pd.DataFrame({"id": [1, 2], "words": ["x", "y"]}), None, "t.csv") == "words"
-    with pytest.raises(ColumnError, match=r"^cannot tell which column of 't.csv' holds the text \(columns: id, a, b\); "
-                                          r"pass --text-column NAME$"):
+    with pytest.raises(ColumnError, match=r"^cannot tell which column of 't.csv' holds the text, 'a' or 'b' \(columns: "
+                                          r"id, a, b\); pass --text-column NAME$"):
         pick_text_column(pd.DataFrame({"id": [1, 2], "a": ["x", "y"], "b": ["p", "q"]}), None, "t.csv")
 
 
@@ -105,3 +105,21 @@ def test_a_column_named_like_a_label_is_never_guessed_as_the_text():
         pick_text_column(pd.DataFrame({"id": ["1", "2"], "score": ["0.5", "0.7"]}), None, "s.csv")  # as before: no guess
     assert pick_text_column(frame, "label", "notext.parquet") == "label", "named, it is read as asked"
     assert pick_text_column(pd.DataFrame({"words": ["x", "y"], "label": [0, 1]}), None, "t.csv") == "words"
+
+
+def test_the_only_column_of_strings_besides_the_label_is_the_text_and_several_are_named():
+    """A table of tweets and class names ({tweet, label}) was refused, "cannot tell which column holds the text", though
+    the label's column of strings was never a candidate: it needed --text-column tweet."""
+    tweets = pd.DataFrame({"tweet": ["so happy", "so sad", "meh"], "label": ["joy", "sadness", "neutral"]})
+    assert pick_text_column(tweets, None, "tweets.csv") == "tweet"
+    topics = tweets.rename(columns={"label": "topic"})
+    assert pick_text_column(topics, None, "t.csv", label_column="topic") == "tweet", "the label named by --label-column"
+    with pytest.raises(ColumnError, match=r"^cannot tell which column of 't.csv' holds the text \(columns: tweet, topic\)"):
+        pick_text_column(topics, None, "t.csv")  # neither is named like a label: no guess
+    tweets["user"] = ["ann", "bo", "cy"]
+    with pytest.raises(ColumnError, match=r"^cannot tell which column of 'tweets.csv' holds the text, 'tweet' or "
+                                          r"'user' \(columns: tweet, label, user\); pass --text-column NAME$"):
+        pick_text_column(tweets, None, "tweets.csv")
+    assert guess_notes("tweet", None, aside=["label"]) == [
+        "reading column 'tweet' as the text, the only column of strings besides the label 'label'; --text-column NAME "
+        "picks another"]

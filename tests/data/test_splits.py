@@ -454,6 +454,31 @@ def test_a_cap_below_the_classes_is_said_with_the_rows_kept_and_why(config, part
     assert "against a target" not in caplog.text, "a cap the split meets is not said"
 
 
+def test_the_image_test_splits_default_cap_is_said_as_a_default_not_as_set_by_the_flag(caplog, monkeypatch):
+    """An image test split over 2,000 rows keeps 2,000 by default (``data_defaults``); a part that its classes carried
+    past that cap was said "against a target of 2000 set by --max-test", a flag the user never passed."""
+    import logging
+
+    import headstart.data.split_notes as split_notes
+    import headstart.data_defaults
+
+    monkeypatch.setattr(headstart.data_defaults, "IMAGE_MAX_TEST", 25)  # the default cap, at this data's scale
+    monkeypatch.setattr(split_notes, "_OVERSHOT", set())
+    n, k = 2000, 40
+    data = Dataset(name="many-images", inputs=[np.full((2, 2), i % 256, dtype=np.uint8) for i in range(n)],
+                   targets=np.arange(n) % k, task="classification", label_names=tuple(f"c{i}" for i in range(k)),
+                   modality="image")
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        split_dataset(data, SplitConfig(max_test=25))
+    assert ("the test split holds 40 rows against the default cap of 25 for a large image test split (max_test=N sets "
+            "another): the split is stratified") in caplog.text, caplog.text  # to a Python caller; the CLI's: --max-test N
+    assert "set by --max-test" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        split_dataset(data, SplitConfig(max_test=20))
+    assert "the test split holds 40 rows against a target of 20 set by --max-test" in caplog.text, caplog.text
+
+
 def test_a_cap_passed_by_a_row_of_rounding_is_not_said(caplog):
     """Two classes at --max-test 50 keep 51 rows (each class rounds its 25.x up): a note on nearly every capped run
     said a row of rounding as if it mattered. A part past its cap by more than a tenth of it is still said."""
