@@ -47,7 +47,9 @@ def test_mean_ci_matches_scipy() -> None:
 def test_one_seed_has_no_interval_and_says_so() -> None:
     rows = analysis.curves([run("lora", 16, 0, 0.5)])
     assert rows[0]["ci_low"] == rows[0]["ci_high"] == rows[0]["mean"] == 0.5
-    assert rows[0]["std"] is None and "no confidence interval" in rows[0]["note"]
+    assert rows[0]["std"] is None and "no confidence interval" in rows[0]["note"] and rows[0]["interval"] == "none"
+    # said as every other row with no interval says it, so a reader of results.json tells it by no_interval
+    assert rows[0]["no_interval"] == "one seed and no test predictions are stored to resample"
 
 
 def test_curves_group_by_requested_size_with_all_last() -> None:
@@ -551,6 +553,7 @@ def test_a_strategy_with_no_random_part_is_one_run() -> None:
     assert row["interval"] == "test rows" and row["ci_high"] - row["ci_low"] > 0.04
     legacy = analysis.curves([dataclasses.replace(r, record={}) for r in results])[0]
     assert legacy["runs"] == 1 and legacy["note"].endswith("no confidence interval")
+    assert legacy["no_interval"] == "one run and no test predictions are stored to resample" and "no_interval" not in row
 
 
 def test_seeds_lost_to_divergence_are_named_in_the_recommendation() -> None:

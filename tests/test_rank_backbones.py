@@ -164,7 +164,7 @@ def test_the_measured_score_carries_its_test_interval_and_the_report_names_the_s
     lines = ranking_markdown(ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), b=(2.0, 3.0, 0.8)), runs))
     assert "| backbone | LogME | H-score | kNN-LOO | measured test accuracy (%) | 95% CI |" in lines
     assert lines[-2].startswith("| a |") and lines[-2].endswith(f"| 85.0 | {100 * row['ci_low']:.1f} – {100 * row['ci_high']:.1f} |")
-    assert lines[-1].startswith("| b |") and "| 70.0 | 1 seed" in lines[-1]
+    assert lines[-1].startswith("| b |") and "| 70.0 | no interval: one seed and no test predictions are stored to resample |" in lines[-1]
     from types import SimpleNamespace
 
     from headstart.cli.rank import table as printed

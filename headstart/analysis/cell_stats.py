@@ -53,8 +53,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         trainable_params, saved_bytes, seconds_per_step, feature_seconds (of train_seconds: the cached features),
         chosen, budget, note}``, sorted by strategy then size;
         ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none": one run with
-        no rows, or every seed and resample agreed, when ``no_interval`` says why, as ``stats.interval``) and ``note``
-        when a cell is one run or has no interval.
+        no rows, or every seed and resample agreed) and ``note`` when a cell is one run or has no interval; where it
+        has none, ``no_interval`` says why, as ``stats.interval``'s ("one seed and no test predictions are stored to
+        resample": a run stored before they were).
     """
     rows = []
     for cell in cells(results, metric).values():
@@ -66,8 +67,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
                 else "1 seed" if len(cell.by_seed) == 1 else None)
         if ci.get("no_interval"):  # a zero-width interval is not certainty: none is shown
             covers, note = [], (f"{note}: " if note else "") + f"no interval: {ci['no_interval']}"
-        elif note and ci["row_se"] is None:
+        elif note and ci["row_se"] is None:  # one run, stored before its test predictions were: none to resample
             note += ": no confidence interval"
+            ci["no_interval"] = f"{'one run' if cell.deterministic else 'one seed'} and no test predictions are stored to resample"
         rows.append({
             "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": ci["mean"], "ci_low": ci["ci_low"],
             "ci_high": ci["ci_high"], "std": std, "seeds": len(cell.by_seed), "runs": len(cell.values),

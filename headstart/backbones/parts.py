@@ -80,13 +80,25 @@ def concatenated(parts: list[Path], name: str) -> Path:
 
     _check_parts(parts)
     target = cache_dir() / "models" / name
-    size = sum(p.stat().st_size for p in parts)
-    if target.exists() and target.stat().st_size == size:
+    if joined(parts, name) is not None:
         return target
     with _held(target):
-        if not (target.exists() and target.stat().st_size == size):  # another process may have joined it meanwhile
+        if joined(parts, name) is None:  # another process may have joined it meanwhile
             write_atomic(target, lambda tmp: _join(parts, tmp))
     return target
+
+
+def joined(parts: list[Path], name: str) -> Path | None:
+    """``concatenated``'s file where it is already in the cache, whole (the parts' size), else None; joins nothing.
+
+    Raises:
+        OSError: a part is missing.
+    """
+    from headstart.cache import cache_dir
+
+    target = cache_dir() / "models" / name
+    size = sum(p.stat().st_size for p in parts)
+    return target if target.exists() and target.stat().st_size == size else None
 
 
 def parts_key(parts: list[Path]) -> str:

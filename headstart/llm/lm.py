@@ -135,7 +135,8 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         strategy: "lora", "qlora" (NF4 base from ``load_lm(quantize=True)``, LoRA on top, gradient checkpointing;
             train it with ``OPTIMIZERS["qlora"]``, 32-bit AdamW) or "full-finetune".
         rank, alpha, dropout: the LoRA update (α/r)·BA and the dropout on its input.
-        targets: module names to adapt ("q_proj,v_proj", a list, "all-linear") or None for PEFT's default.
+        targets: module names to adapt ("q_proj,v_proj", a list, "all-linear") or None for PEFT's default; each name
+            reaches the modules it names exactly, as the encoder methods' ``--targets`` (``peft_base.exact_targets``).
 
     Returns:
         (the model to train — a ``PeftModel`` for lora / qlora —, its trainable parameters).
@@ -156,17 +157,21 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         recompute_activations(model)
     from peft import LoraConfig, TaskType, get_peft_model
 
+    from headstart.strategies.peft_base import exact_targets
+
     if isinstance(targets, str) and targets != "all-linear":
         targets = [t.strip() for t in targets.split(",") if t.strip()]
+    given = targets
     if isinstance(targets, list):
         check_targets(model, targets)
+        targets = exact_targets(model, targets)  # as the encoder methods name them: PEFT alone matches by ending
     config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
     try:
         with warnings.catch_warnings():  # transformers' deprecation notice inside PEFT: not the user's concern
             warnings.simplefilter("ignore", FutureWarning)
             peft_model = get_peft_model(model, config)
     except ValueError as e:
-        raise ConfigError(f"--targets {targets!r} do not fit this model: {str(e).splitlines()[0][:160]}; "
+        raise ConfigError(f"--targets {given!r} do not fit this model: {str(e).splitlines()[0][:160]}; "
                           "e.g. --targets q_proj,v_proj") from None
     return peft_model, [p for p in peft_model.parameters() if p.requires_grad]
 
@@ -175,16 +180,19 @@ def check_targets(model: nn.Module, targets: list[str]) -> None:
     """Refuse a module name in ``targets`` that names no module of ``model`` (PEFT adapts the names that match and
     drops the rest without a word: ``q_proj,k_projj`` would train q_proj alone).
 
-    A name matches as PEFT matches it: a module's full name, or its last dotted parts (``v_proj``, ``self_attn.v_proj``).
+    A name matches as the encoder methods' ``--targets`` do (``peft_base.named_by``): a module's full name, its path
+    within its layer matched whole (``self_attn.v_proj``; ``output.dense`` is not ``attention.output.dense``), or,
+    where no path is that whole, an ending (``v_proj``).
 
     Raises:
         ConfigError: the first name that matches nothing, with the closest module name and the linear ones there are.
     """
     from headstart.errors import closest
+    from headstart.strategies.peft_base import named_by
 
     names = [name for name, _ in model.named_modules() if name]
     for target in targets:
-        if not any(name == target or name.endswith("." + target) for name in names):
+        if not named_by(names, target):
             linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if "Linear" in type(m).__name__})
             known = linear or sorted({name.rsplit(".", 1)[-1] for name in names})
             raise ConfigError(f"--targets {target!r} matches no module of this model{closest(target, known)} "

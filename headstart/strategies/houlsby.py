@@ -2,7 +2,7 @@
 
 Each adapter is ``x + up(gelu(down(x)))`` with ``down``: d -> d/--reduction and ``up`` initialised to zero,
 so training starts from the pre-trained function. It is attached as a forward hook on the output
-projections (default: modules whose name ends in ``output.dense``, BERT's attention-output and
+projections (default: modules whose name ends in ``.output.dense``, whole components: BERT's attention-output and
 feed-forward-output projections, before their residual + LayerNorm; given ``--targets``, the linear layers each entry
 names, as for the PEFT methods: ``peft_base.named_by``), so parameter names of the base stay unchanged. LayerNorms
 train too, as in the paper. Written here: the ``adapters`` package pins an old ``transformers``.
@@ -43,7 +43,7 @@ def _apply_adapter(module: nn.Module, inputs: Any, output: torch.Tensor) -> torc
 @dataclass(frozen=True)
 class HoulsbyOptions:
     reduction: int = 16  # bottleneck width = hidden size / reduction
-    targets: Any = None  # None: modules named *output.dense
+    targets: Any = None  # None: modules named *.output.dense
 
     def __post_init__(self) -> None:
         check_int_range("reduction", self.reduction, 1, 4096, "bottleneck width = hidden size / reduction",
@@ -68,8 +68,9 @@ class Houlsby(Strategy):
         linears = {name: m for name, m in encoder.named_modules() if isinstance(m, nn.Linear)}
         if isinstance(options.targets, list):  # the modules each entry names (``peft_base.named_by``), as PEFT's methods
             named = {name for target in options.targets for name in named_by(list(linears), target)}
-        else:  # the default: every *output.dense, the attention's and the feed-forward's output projections
-            named = {name for name in linears if name.endswith("output.dense")}
+        else:  # the default: every *.output.dense, the attention's and the feed-forward's output projections, matched on
+            # whole path components (a module named xoutput.dense is not one)
+            named = {name for name in linears if f".{name}".endswith(".output.dense")}
         found = [m for name, m in linears.items() if name in named]
         if not found:
             raise ConfigError(f"houlsby found no linear layer named *{' / *'.join(suffixes)} in {type(encoder).__name__}; "

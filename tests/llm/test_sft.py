@@ -198,6 +198,28 @@ def test_qlora_refuses_an_fp32_base(tiny_lm):
         prepare(model, "qlora")
 
 
+def test_targets_name_modules_exactly_as_the_encoder_methods_targets_do():
+    """sft's ``--targets output.dense`` on a causal LM with BERT's layer (``BertLMHeadModel``): PEFT reaches a listed
+    name by the end of a module's name, so each layer's attention output (``attention.output.dense``) took a LoRA too;
+    the entry names the feed-forward output projection alone, as ``train --targets`` does, and ``dense`` is still
+    every ``*.dense``."""
+    from transformers import BertConfig, BertLMHeadModel
+
+    from headstart.llm.lm import prepare
+
+    def adapted(targets):
+        config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                            is_decoder=True)
+        model, _ = prepare(BertLMHeadModel(config), "lora", rank=2, targets=targets)
+        names = [name.removeprefix("base_model.model.").removesuffix(".lora_A") for name, _ in model.named_modules()
+                 if name.endswith(".lora_A")]
+        return {name.split(".layer.")[1].split(".", 1)[1] if ".layer." in name else name for name in names}
+
+    assert adapted("output.dense") == {"output.dense"}
+    assert adapted("attention.output.dense") == {"attention.output.dense"}
+    assert adapted("dense") == {"attention.output.dense", "intermediate.dense", "output.dense", "cls.predictions.transform.dense"}
+
+
 def test_sampling_is_seeded(tiny_lm, sft_csv):
     from headstart.api_llm import generate, sft
 

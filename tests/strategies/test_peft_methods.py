@@ -82,6 +82,28 @@ def test_houlsby_names_the_fix_when_no_layer_matches(toy, make_tiny_bert):
         planned("houlsby", toy, make_tiny_bert, {"targets": "no_such_layer"})
 
 
+def test_houlsby_s_default_targets_output_dense_as_whole_path_components():
+    """The default adapts every ``*.output.dense``: a module named ``xoutput.dense`` ends in the same letters and was
+    adapted too; it is not an ``output.dense``."""
+    from types import SimpleNamespace
+
+    from headstart.strategies.houlsby import Houlsby, HoulsbyOptions
+
+    def holder(*names):
+        module = torch.nn.Module()
+        for name in names:
+            module.add_module(name, torch.nn.Module())
+            getattr(module, name).dense = torch.nn.Linear(8, 8)
+        return module
+
+    encoder = holder("output", "xoutput")
+    encoder.attention = holder("output")
+    encoder.config = SimpleNamespace(model_type="custom")
+    Houlsby().attach(SimpleNamespace(backbone=SimpleNamespace(model=encoder)), HoulsbyOptions(), precision="fp32")
+    assert [name for name, m in encoder.named_modules() if hasattr(m, "houlsby") and isinstance(m, torch.nn.Linear)] == [
+        "output.dense", "attention.output.dense"]
+
+
 def test_qlora_quantises_every_linear_layer_and_trains_with_lora_s_adamw(toy, make_tiny_bert):
     import bitsandbytes as bnb
 

