@@ -83,7 +83,8 @@ def test_sigterm_stays_an_interrupt_through_a_ray_session_whose_init_installs_it
 def test_a_run_folder_command_stopped_by_sigterm_while_it_starts_says_so(command, monkeypatch, capsys, tmp_path):
     """sft, prefer and meta-train read SIGTERM as Ctrl-C only once their steps ran: killed while they started, they
     ended silent, exit 143. Now one line, exit 130, and their --out not made; sft and prefer, stopped in their command's
-    part of the setup (their imports: seconds), said a bare "interrupted by SIGTERM", and now say what their setup says."""
+    part of the setup (their imports: seconds), said a bare "interrupted by SIGTERM", and now say what their setup says;
+    meta-train, stopped at its claim, said the same bare line, and now says nothing was kept and what to run."""
     import headstart.cli.llm
     import headstart.outdir
     from conftest import run_cli
@@ -96,8 +97,9 @@ def test_a_run_folder_command_stopped_by_sigterm_while_it_starts_says_so(command
     monkeypatch.setattr(headstart.cli.llm, "claim", stop)
     out = tmp_path / "out"
     code, printed, err = run_cli([*command, "--out", str(out)], monkeypatch, capsys)
-    said = ("interrupted by SIGTERM" if command[0] == "meta-train" else f"interrupted by SIGTERM while {command[0]} set "
-            "up, before its first step: nothing trained yet; nothing saved; the same command starts again")
+    said = ("interrupted by SIGTERM: before any arm was saved: nothing kept; the same command trains again from the start"
+            if command[0] == "meta-train" else f"interrupted by SIGTERM while {command[0]} set up, before its first "
+            "step: nothing trained yet; nothing saved; the same command starts again")
     assert (code, err.splitlines()) == (130, [said]), (code, err)
     assert "Traceback" not in err and not out.exists() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
