@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headstart.errors import ConfigError
+from headstart.interrupts import setting_up, sigterm_as_interrupt
 from headstart.python_checks import flags_checked, python_named
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
@@ -14,6 +17,27 @@ if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the
     from headstart.llm.sft import SftConfig
 
 
+def _reads_sigterm(command: str, module: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The call under one SIGTERM handler from its first instruction to its last, as ``fit``'s
+    (``interrupts.sigterm_as_interrupt``): ``module`` (its run's, torch among its imports: seconds) imported first, in
+    ``setting_up`` as the body's first lines are (the keyword checks read its settings class, importing it before the
+    body runs), so a SIGTERM there raises ``NothingTrained`` where it ended the caller's process silent, exit 143."""
+    def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def reading(*args: Any, **kwargs: Any) -> Any:
+            import importlib
+
+            with sigterm_as_interrupt():
+                with setting_up(command):
+                    importlib.import_module(module)
+                return function(*args, **kwargs)
+
+        return reading
+
+    return wrap
+
+
+@_reads_sigterm("sft", "headstart.llm.sft")
 @flags_checked
 def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",
         response_column: str = "response", group_column: str | None = None, config: SftConfig | dict | None = None,
@@ -28,32 +52,39 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
 
     ``out`` holding a run of other settings, or a prefer run, is refused before anything loads unless ``overwrite``;
     the same run asked for again replaces itself (``headstart.llm.same_run``). ``progress=True`` draws the CLI's bar on
-    stderr (None, the default, and False: none); a function ``progress(done, total, info)`` follows the steps."""
-    from headstart.progress import check_progress
-    from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
-    from headstart.arguments import as_config
+    stderr (None, the default, and False: none); a function ``progress(done, total, info)`` follows the steps.
 
-    check_progress(progress)
+    SIGTERM (``timeout``, a scheduler's limit) reads as Ctrl-C from the first line to the last, one handler throughout
+    (``interrupts.sigterm_as_interrupt``, as ``fit``'s): in its imports (torch: seconds) and checks too, ``NothingTrained``.
+    One after the last step waits until the run is saved, then raises ``Interrupted`` with it (``runs.held_save``)."""
+    with setting_up("sft"):  # its settings read, out claimed (SIGTERM read as Ctrl-C: _reads_sigterm)
+        from headstart.progress import check_progress
+        from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
+        from headstart.arguments import as_config
 
-    settings = as_config(config, SftConfig)
-    if isinstance(config, dict):  # an SftConfig cannot tell a given rank from its default; a dict can
-        check_adapter_given(settings.strategy, [k for k in ADAPTER_SETTINGS if k in config], flag=False)
-    if out is not None:  # refused before anything loads or trains, as the CLI refuses it
-        from headstart.outdir import claim
+        check_progress(progress)
 
-        from headstart.llm.same_run import check_replaces_same_run, sft_request
+        settings = as_config(config, SftConfig)
+        if isinstance(config, dict):  # an SftConfig cannot tell a given rank from its default; a dict can
+            check_adapter_given(settings.strategy, [k for k in ADAPTER_SETTINGS if k in config], flag=False)
+        if out is not None:  # refused before anything loads or trains, as the CLI refuses it
+            from headstart.outdir import claim
 
-        claim(out, "lm-run")
-        if not overwrite:
-            check_replaces_same_run(out, sft_request(settings, data, prompt_column=prompt_column,
-                                                     response_column=response_column, group_column=group_column), SftConfig)
-    from headstart.progress import progress_callback
+            from headstart.llm.same_run import check_replaces_same_run, sft_request
+
+            claim(out, "lm-run")
+            if not overwrite:
+                check_replaces_same_run(out, sft_request(settings, data, prompt_column=prompt_column,
+                                                         response_column=response_column, group_column=group_column),
+                                        SftConfig)
+        from headstart.progress import progress_callback
 
     with progress_callback(progress, "sft") as update:  # True: the CLI's bar
         return run_sft(data, settings, prompt_column=prompt_column, response_column=response_column,
                        group_column=group_column, out=out, progress=update)
 
 
+@_reads_sigterm("prefer", "headstart.llm.dpo")
 @flags_checked
 def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
            chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
@@ -62,27 +93,28 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
     Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does (during its
     setup, the reference log-probabilities included, ``NothingTrained``: nothing saved); ``out``
     holding another run (of other settings, or an sft run) is refused unless ``overwrite``, as ``sft`` refuses it;
-    ``progress`` as ``sft``'s."""
-    from headstart.progress import check_progress
-    from headstart.llm.dpo import PreferConfig, run_prefer
-    from headstart.arguments import as_config
+    ``progress`` and SIGTERM as ``sft``'s."""
+    with setting_up("prefer"):  # its settings read, out claimed (SIGTERM read as Ctrl-C: _reads_sigterm)
+        from headstart.progress import check_progress
+        from headstart.llm.dpo import PreferConfig, run_prefer
+        from headstart.arguments import as_config
 
-    check_progress(progress)
+        check_progress(progress)
 
-    settings = as_config(config, PreferConfig)
-    if out is not None:  # refused before anything loads or trains, as the CLI refuses it
-        from headstart.llm.dpo import check_out
-        from headstart.outdir import claim
+        settings = as_config(config, PreferConfig)
+        if out is not None:  # refused before anything loads or trains, as the CLI refuses it
+            from headstart.llm.dpo import check_out
+            from headstart.outdir import claim
 
-        from headstart.llm.same_run import check_replaces_same_run, prefer_request
+            from headstart.llm.same_run import check_replaces_same_run, prefer_request
 
-        check_out(out, settings)
-        claim(out, "lm-run")
-        if not overwrite:
-            check_replaces_same_run(out, prefer_request(settings, data, prompt_column=prompt_column, chosen_column=chosen_column,
-                                                        rejected_column=rejected_column, group_column=group_column),
-                                   PreferConfig)
-    from headstart.progress import progress_callback
+            check_out(out, settings)
+            claim(out, "lm-run")
+            if not overwrite:
+                check_replaces_same_run(out, prefer_request(settings, data, prompt_column=prompt_column,
+                                                            chosen_column=chosen_column, rejected_column=rejected_column,
+                                                            group_column=group_column), PreferConfig)
+        from headstart.progress import progress_callback
 
     with progress_callback(progress, "prefer") as update:  # True: the CLI's bar
         return run_prefer(data, settings, prompt_column=prompt_column, chosen_column=chosen_column,

@@ -54,9 +54,19 @@ def share_files(path: Path) -> None:
         os.chmod(file, mode)
 
 
+_PLACED = [0]  # files and folders this process has begun to move into place (``placed``)
+
+
+def placed() -> int:
+    """How many files and folders this process has begun to move into place (each counted before its rename): what the
+    CLI's entry point says of an interrupt that came before any ("nothing written")."""
+    return _PLACED[0]
+
+
 def publish(tmp: Path, out: Path) -> None:
     """Move a folder written whole at ``tmp`` into place at ``out`` (one rename), its files readable as ``share_files`` makes them."""
     share_files(tmp)
+    _PLACED[0] += 1
     os.replace(tmp, out)
 
 
@@ -82,6 +92,7 @@ def write_atomic(path: Path, data: bytes | Callable[[Path], None], *, point: str
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared, as any file the user makes
         kill_point(point or f"write:{path.name}")
+        _PLACED[0] += 1
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -155,6 +166,7 @@ def swap_in(staging: Path, out: Path) -> Path:
     out, old = Path(out), None
     try:
         kill_point("swap:run")
+        _PLACED[0] += 1
         with signals_held():  # a Ctrl-C or SIGTERM between the two renames would leave no ``out`` at all
             if out.exists():
                 old = fresh_folder(out, "old")  # empty: the rename below replaces it

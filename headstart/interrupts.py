@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -102,6 +103,26 @@ class NothingTrained(KeyboardInterrupt):
     def __init__(self, interrupt: KeyboardInterrupt, command: str) -> None:
         super().__init__(f"{ended_by(interrupt)} while {command} set up, before its first step: nothing trained yet; "
                          "nothing saved; the same command starts again")
+
+
+class MetaInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during meta-train: the arms saved so far stay in ``out`` (each loads as a backbone), unscored
+    (meta.json is written once every arm is), and the same command keeps them; an ``out`` this run created and left
+    empty is removed. A KeyboardInterrupt still, so a script stops as it would; its text is the one line the CLI prints.
+    Here, not beside meta-train: the CLI raises it before torch imports."""
+
+    def __init__(self, stop: KeyboardInterrupt, out: Path, saved: list[str], arms: int, *, created: bool) -> None:
+        if not saved and created:
+            try:
+                out.rmdir()  # empty: nothing of this run's in it
+            except OSError:
+                pass
+        kept = (f"{len(saved)} of {arms} arms trained and saved in {str(out)!r} ({', '.join(saved)}: each loads as "
+                f"--backbone {str(out / saved[0])!r}), none scored (meta.json is written once every arm is)" if saved else
+                "before any arm was saved: nothing kept")
+        super().__init__(f"{interrupted_by(stop)}: {kept}; the same command "
+                         + ("keeps them, trains the rest and scores every arm" if saved else "trains again from the start"))
+        self.saved = saved
 
 
 @contextmanager

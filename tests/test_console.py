@@ -65,3 +65,38 @@ def test_the_command_line_runs_with_the_handlers_it_had(tmp_path):
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
                           capture_output=True, text=True, timeout=120)
     assert (seen.returncode, seen.stdout) == (0, "True True\n"), seen.stderr[-2000:]
+
+
+# The same, later: the command's own modules import torch (seconds) once it runs; the signal lands as torch is looked up.
+IN_COMMAND = """
+import os, signal, sys
+
+class SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+sys.meta_path.insert(0, SignalOnImport())
+sys.argv = ["headstart", *{argv!r}]
+import runpy
+runpy.run_module("headstart", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "run"], ["predict", "run", "a fine film"],
+                                  ["export", "run", "--out", "exported"]])
+def test_a_command_stopped_by_sigterm_while_it_imports_torch_says_nothing_was_written(argv, tmp_path):
+    """evaluate, predict, export (the commands that neither resume a store nor write a run folder) read SIGTERM from
+    nowhere: stopped while their modules imported torch, they ended silent, exit 143. Now one line, exit 130."""
+    def hear_sigterm() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+    done = subprocess.run([sys.executable, "-c", IN_COMMAND.format(argv=argv)], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+                          capture_output=True, text=True, timeout=120, preexec_fn=hear_sigterm)
+    assert (done.returncode, done.stderr) == (130, "interrupted by SIGTERM before it wrote anything: nothing written; "
+                                                   "run the same command again\n"), (done.returncode, done.stderr[-2000:])
+    assert done.stdout == "" and list(tmp_path.iterdir()) == []

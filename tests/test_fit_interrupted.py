@@ -548,20 +548,23 @@ def test_an_interrupt_before_the_first_step_saves_nothing(how, toy_csv, tiny_reg
 
 
 @pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("where", ["claim", "check_nproc"])
 @pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
-def test_train_stopped_while_it_starts_says_nothing_was_saved_and_exits_130(how, toy_csv, tiny_registry, tmp_path,
+def test_train_stopped_while_it_starts_says_nothing_was_saved_and_exits_130(how, where, toy_csv, tiny_registry, tmp_path,
                                                                            monkeypatch, capsys):
     """SIGTERM while train started (its --out checked, its data loading) ended it silent, exit 143, where compare said
-    "interrupted by SIGTERM before anything was stored"; Ctrl-C there said a bare "interrupted"."""
+    "interrupted by SIGTERM before anything was stored"; Ctrl-C there said a bare "interrupted". Stopped in the
+    command's own part, before fit (its imports, check_nproc), it said a bare "interrupted [by SIGTERM]"."""
+    import headstart.distributed
     import headstart.outdir
 
-    def stop(out, kind, **kwargs):
+    def stop(*args, **kwargs):
         if how == "Ctrl-C":
             raise KeyboardInterrupt
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
         os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(headstart.outdir, "claim", stop)
+    monkeypatch.setattr(headstart.outdir if where == "claim" else headstart.distributed, where, stop)
     out = tmp_path / "run"
     code, printed, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
                                   "linear-probe", "--n", "32", "--out", str(out)], monkeypatch, capsys)

@@ -83,7 +83,8 @@ def test_sigterm_stays_an_interrupt_through_a_ray_session_whose_init_installs_it
 def test_a_run_folder_command_stopped_by_sigterm_while_it_starts_says_so(command, monkeypatch, capsys, tmp_path):
     """sft, prefer and meta-train read SIGTERM as Ctrl-C only once their steps ran: killed while they started, they
     ended silent, exit 143. Now one line, exit 130, and their --out not made; sft and prefer, stopped in their command's
-    part of the setup (their imports: seconds), said a bare "interrupted by SIGTERM", and now say what their setup says."""
+    part of the setup (their imports: seconds), said a bare "interrupted by SIGTERM", and now say what their setup says;
+    meta-train, stopped at its claim, said the same bare line, and now says nothing was kept and what to run."""
     import headstart.cli.llm
     import headstart.outdir
     from conftest import run_cli
@@ -96,7 +97,54 @@ def test_a_run_folder_command_stopped_by_sigterm_while_it_starts_says_so(command
     monkeypatch.setattr(headstart.cli.llm, "claim", stop)
     out = tmp_path / "out"
     code, printed, err = run_cli([*command, "--out", str(out)], monkeypatch, capsys)
-    said = ("interrupted by SIGTERM" if command[0] == "meta-train" else f"interrupted by SIGTERM while {command[0]} set "
-            "up, before its first step: nothing trained yet; nothing saved; the same command starts again")
+    said = ("interrupted by SIGTERM: before any arm was saved: nothing kept; the same command trains again from the start"
+            if command[0] == "meta-train" else f"interrupted by SIGTERM while {command[0]} set up, before its first "
+            "step: nothing trained yet; nothing saved; the same command starts again")
     assert (code, err.splitlines()) == (130, [said]), (code, err)
     assert "Traceback" not in err and not out.exists() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+# A Python caller's sft / prefer, SIGTERM landing as their modules import (torch: seconds), sent by the process to itself
+# as the module is looked up (a signal from outside races the import); test_console.py does the same for the CLI.
+PYTHON_CALL = """
+import os, signal, sys
+
+class SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+import headstart
+sys.meta_path.insert(0, SignalOnImport())
+try:
+    headstart.{command}(out={out!r})
+except KeyboardInterrupt as stop:
+    print(type(stop).__name__, stop, signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+
+
+@pytest.mark.parametrize("command, module", [("sft", "headstart.llm.sft"), ("prefer", "headstart.llm.dpo")])
+def test_a_python_sft_or_prefer_reads_sigterm_from_its_first_line(command, module, tmp_path):
+    """``headstart.sft(...)`` / ``headstart.prefer(...)`` read SIGTERM only from their run's setup: one during their
+    imports (torch: about 4 s) or first checks ended the caller's process silent, exit 143, where ``fit`` raises its
+    NothingSaved. Now the same handler as fit's spans the whole call: NothingTrained, nothing saved, default back."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+
+    def hear_sigterm() -> None:  # the default disposition, as a script gets it (a test runner may not give it)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+    done = subprocess.run([sys.executable, "-c", PYTHON_CALL.format(module=module, command=command, out=str(out))],
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=hear_sigterm)
+    assert (done.returncode, done.stdout) == (0, f"NothingTrained interrupted by SIGTERM while {command} set up, before "
+                                                 "its first step: nothing trained yet; nothing saved; the same command "
+                                                 "starts again True\n"), (done.returncode, done.stderr[-2000:])
+    assert not out.exists()

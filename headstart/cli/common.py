@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -306,16 +305,16 @@ def main() -> None:
     if entry not in given:
         os.environ["PYTHONWARNINGS"] = f"{given},{entry}" if given else entry
     _show_notes()
+    from headstart.atomic import placed
     from headstart.interrupts import BY_SIGTERM, interrupted_by, sigterm_as_interrupt, sigterms_read
     from headstart.store_open import writers_opened
 
-    said, read, opened = "interrupted", sigterms_read(), writers_opened()  # the parser turns a KeyboardInterrupt into exit code 130, unseen here
+    said, read, opened, wrote = "interrupted", sigterms_read(), writers_opened(), placed()  # the parser turns a KeyboardInterrupt into exit code 130, unseen here
     command = next(iter(_without_device(sys.argv[1:])), "")  # RESUMABLE's are top-level commands (no need to build the tree)
-    # a resumable command, or one that writes a run folder, reads SIGTERM as Ctrl-C from its start, not only once its
-    # cells or steps run: killed while it loaded, it ended silent, exit 143
-    reading = sigterm_as_interrupt() if command in RESUMABLE + RUN_FOLDERS else contextlib.nullcontext()
+    # every command reads SIGTERM as Ctrl-C from its start, not only once its cells or steps run: killed while it
+    # loaded (its modules import, torch among them: seconds), it ended silent, exit 143
     try:
-        with reading:
+        with sigterm_as_interrupt():
             code = app(standalone_mode=False, prog_name="headstart")
     except getattr(parser, "NoArgsIsHelpError", ()) as e:  # a bare command group: its help, as the parser shows it
         e.show()
@@ -346,6 +345,8 @@ def main() -> None:
             said += " before anything was stored in its --out: run the same command again to start"
         elif command in RESUMABLE:
             said += "; what finished is stored in its --out: run the same command again to resume (finished runs are skipped)"
+        elif command not in RUN_FOLDERS and placed() == wrote and writers_opened() == opened:  # evaluate, predict, export ...
+            said += " before it wrote anything: nothing written; run the same command again"
         typer.echo(said, err=True)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 

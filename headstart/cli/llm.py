@@ -24,15 +24,17 @@ PatienceOpt = Annotated[int, typer.Option(help="Validation checks without improv
 GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids kept on one side of the split (default: the prompt text); without it a file's own 'split' column, where there is one, decides.")]
 
 
-def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrupted: bool = False) -> None:
+def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrupted: bool = False,
+             said: str | None = None) -> None:
     """The run's numbers and notes, and its exit status: 130 where Ctrl-C or SIGTERM stopped it (``interrupted``: in
-    its steps, or in sft's test answers after training finished), 1 where it failed."""
+    its steps, or in sft's test answers after training finished; ``said``: once the finished run was saved, its line),
+    1 where it failed."""
     from headstart.llm.notes import run_notes
     from headstart.llm.runs import validation_rows
 
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
     status, saved = metrics["status"], run.directory is not None
-    code = 130 if interrupted or status == "interrupted" else 0 if status == "done" else 1  # 130: Ctrl-C's, as the other commands'
+    code = 130 if interrupted or said or status == "interrupted" else 0 if status == "done" else 1  # 130: Ctrl-C's, as the other commands'
     if metrics.get("moved"):  # another run came into --out while this one trained: kept, and this one beside it
         typer.echo(f"note: this run was {metrics['moved']}", err=True)
         out = run.directory
@@ -79,6 +81,9 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
                                               if saved else f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
         raise InterruptReported()
     typer.echo(f"saved to {out}" if saved else f"not saved: {metrics.get('replaced') or 'no --out'}")
+    if said:  # a stop held back while the finished run was saved: it is, and the command stops here
+        typer.echo(said, err=True)
+        raise InterruptReported()
 
 
 def _test_lines(test: dict[str, Any], spec: dict[str, Any]) -> None:
@@ -157,7 +162,7 @@ def _setting_up(command: str) -> Iterator[None]:
         _say_untrained(stop)
 
 
-def _say_untrained(stop: NothingTrained) -> None:
+def _say_untrained(stop: KeyboardInterrupt) -> None:
     """``stop``'s one line on stderr, and exit 130 (``InterruptReported``: ``main`` says nothing more)."""
     typer.echo(str(stop), err=True)
     raise InterruptReported() from None
@@ -211,6 +216,7 @@ def sft(
     """
     with _setting_up("sft"):  # its modules import (torch: seconds), --out claimed, its settings read
         from headstart.api_llm import sft as run_sft
+        from headstart.fit_result import NothingSaved
         from headstart.llm.runs import Interrupted
         from headstart.llm.sft import SftConfig, check_adapter_given
         from headstart.progress import progress_bar
@@ -229,12 +235,12 @@ def sft(
             run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
                           config=cfg, progress=progress, overwrite=overwrite)
     except Interrupted as stop:  # the best checkpoint so far, or the trained run before its test answers, is saved
-        run, stopped = stop.run, True
-    except NothingTrained as stop:  # in the run's setup: one line says nothing was saved
+        run, stopped, said = stop.run, True, stop.said
+    except (NothingTrained, NothingSaved) as stop:  # in the run's setup, or a second stop ended its save: one line
         _say_untrained(stop)
     else:
-        stopped = False
-    _summary(run, out, as_json, replacing=replacing, interrupted=stopped)
+        stopped, said = False, None
+    _summary(run, out, as_json, replacing=replacing, interrupted=stopped, said=said)
 
 
 @app.command()
@@ -273,6 +279,7 @@ def prefer(
     """
     with _setting_up("prefer"):  # its modules import (torch: seconds), --out claimed, its settings read
         from headstart.api_llm import prefer as run_prefer
+        from headstart.fit_result import NothingSaved
         from headstart.llm.dpo import PreferConfig, check_out, check_start
         from headstart.llm.runs import Interrupted
         from headstart.progress import progress_bar
@@ -291,10 +298,12 @@ def prefer(
                              rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress,
                              overwrite=overwrite)
     except Interrupted as stop:
-        run = stop.run
-    except NothingTrained as stop:  # in the run's setup (the reference pass takes minutes): one line says nothing was saved
-        _say_untrained(stop)
-    _summary(run, out, as_json, replacing=replacing)
+        run, said = stop.run, stop.said
+    except (NothingTrained, NothingSaved) as stop:  # in the run's setup (the reference pass takes minutes), or a second
+        _say_untrained(stop)  # stop ended its save: one line says nothing was saved
+    else:
+        said = None
+    _summary(run, out, as_json, replacing=replacing, said=said)
 
 
 @app.command()

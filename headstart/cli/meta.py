@@ -65,24 +65,26 @@ def meta_train(
     Example: headstart meta-train --setting fashion-split --arms protonet --meta-steps 100 --out runs/meta-split
     Example: headstart meta-train --arms protonet,maml --tune meta-lr --out runs/meta-tuned
     """
-    from headstart.meta.base import parse_arms
-    from headstart.meta.config import MetaConfig, parse_ints, setting_datasets
-    from headstart.meta.train import meta_train as run_meta_train
-
-    base_name, novel_names = setting_datasets(setting, base=base, novel=novel)
-    cfg = MetaConfig(arms=tuple(parse_arms(arms)), backbone=backbone, base=base_name, novel=novel_names, ways=ways,
-                     shots=parse_ints(shots, "--shots"), queries=queries, train_shots=train_shots, episodes=episodes,
-                     meta_steps=meta_steps, meta_batch=meta_batch, meta_lr=meta_lr, inner=inner, inner_lr=inner_lr,
-                     inner_steps=inner_steps, test_inner_steps=test_inner_steps, reptile_step=reptile_step,
-                     finetune_steps=finetune_steps, finetune_lr=finetune_lr, probe_c=probe_c, per_class=per_class, val_episodes=val_episodes,
-                     val_per_class=val_per_class, tune=tune or (), image_size=image_size, seed=seed, threads=threads)
     from headstart.cli.common import InterruptReported
-    from headstart.meta.train import MetaInterrupted
+    from headstart.interrupts import MetaInterrupted
 
     try:
+        from headstart.meta.base import parse_arms
+        from headstart.meta.config import MetaConfig, parse_ints, setting_datasets
+        from headstart.meta.train import meta_train as run_meta_train
+
+        base_name, novel_names = setting_datasets(setting, base=base, novel=novel)
+        cfg = MetaConfig(arms=tuple(parse_arms(arms)), backbone=backbone, base=base_name, novel=novel_names, ways=ways,
+                         shots=parse_ints(shots, "--shots"), queries=queries, train_shots=train_shots, episodes=episodes,
+                         meta_steps=meta_steps, meta_batch=meta_batch, meta_lr=meta_lr, inner=inner, inner_lr=inner_lr,
+                         inner_steps=inner_steps, test_inner_steps=test_inner_steps, reptile_step=reptile_step,
+                         finetune_steps=finetune_steps, finetune_lr=finetune_lr, probe_c=probe_c, per_class=per_class,
+                         val_episodes=val_episodes, val_per_class=val_per_class, tune=tune or (), image_size=image_size,
+                         seed=seed, threads=threads)
         result = run_meta_train(out, cfg, progress=not quiet)
-    except MetaInterrupted as stopped:  # what the folder holds, which main's plain "interrupted" cannot say
-        typer.echo(str(stopped), err=True)
+    except KeyboardInterrupt as stop:  # what the folder holds, which main's plain "interrupted" cannot say
+        said = stop if isinstance(stop, MetaInterrupted) else MetaInterrupted(stop, out, [], 0, created=False)  # imports
+        typer.echo(str(said), err=True)
         raise InterruptReported() from None
     if as_json:
         _echo_json(result.to_json())

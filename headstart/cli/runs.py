@@ -123,49 +123,54 @@ def train(
     Example: headstart train --strategy full-finetune --n 64 --dedupe --out runs/ft64-dedupe   # test copies of training rows dropped
     Example: headstart train --backbone smollm2-135m --strategy icl --n 16 --max-val 50 --out runs/icl   # validation capped at 50 rows (whole groups can take it over), not 300
     """
-    from headstart.api import fit
     from headstart.fit_result import Interrupted, NothingSaved
-    from headstart.loaded import with_interval
-    from headstart.arm_text import terms_of
-    from headstart.specs import TrainConfig
 
-    from headstart.distributed import check_nproc
-    from headstart.precision import pick_device
+    try:  # its own part of the start-up (its modules import, torch among them: seconds), before fit's reads the same
+        from headstart.api import fit
+        from headstart.loaded import with_interval
+        from headstart.arm_text import terms_of
+        from headstart.specs import TrainConfig
 
-    if no_tune and tune is not None:
-        raise ConfigError(f"--tune {tune} and --no-tune say opposite things; give one (untuned is the default)")
-    check_nproc(nproc, pick_device())  # one line and exit 2, before anything loads
-    from headstart.tracking import check_report_to
+        from headstart.distributed import check_nproc
+        from headstart.precision import pick_device
 
-    check_report_to(report_to, out)  # an unknown destination or a missing extra is named before training
-    scoped = _scoped_options(option)
-    flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
-             "reduction": reduction, "virtual_tokens": virtual_tokens}
-    typed = {*scoped.get("", {}), *scoped.get(strategy, {})}  # given as --option KEY=VALUE: a fix keeps that form
-    options = _strategy_options(scoped, strategy, flags)
-    terms_given = terms_of(terms, strategy)
-    for name, values in scoped.items():  # NAME.KEY for another strategy is a mistake; for a term it adds or sets the term
-        from headstart.objectives import TERMS
+        if no_tune and tune is not None:
+            raise ConfigError(f"--tune {tune} and --no-tune say opposite things; give one (untuned is the default)")
+        check_nproc(nproc, pick_device())  # one line and exit 2, before anything loads
+        from headstart.tracking import check_report_to
 
-        if name not in TERMS:
-            raise ConfigError(f"--option {name}.… sets an option of strategy {name!r}, but this run trains {strategy!r}; "
-                              f"use --option KEY=VALUE for {strategy}'s options")
-        own = terms_given.setdefault(name, {})
-        for key, value in values.items():  # neither silently wins, as for a strategy flag and --option
-            if key in own and own[key] != value:
-                raise ConfigError(f"--terms {name}[{key}={_shown(own[key])}] and --option {name}.{key}={_shown(value)} set "
-                                  f"{name}'s {key} to different values; give one")
-            own[key] = value
-    if n is None:
-        from headstart.strategies import get_strategy
+        check_report_to(report_to, out)  # an unknown destination or a missing extra is named before training
+        scoped = _scoped_options(option)
+        flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
+                 "reduction": reduction, "virtual_tokens": virtual_tokens}
+        typed = {*scoped.get("", {}), *scoped.get(strategy, {})}  # given as --option KEY=VALUE: a fix keeps that form
+        options = _strategy_options(scoped, strategy, flags)
+        terms_given = terms_of(terms, strategy)
+        for name, values in scoped.items():  # NAME.KEY for another strategy is a mistake; for a term it adds or sets the term
+            from headstart.objectives import TERMS
 
-        n = "all" if get_strategy(strategy).needs_labels else "0"
-    config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
-                         eval_batch_size=eval_batch_size, accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
-                         patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
-                         optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
-    replacing = (out / "spec.json").is_file()  # replaced only once this run is saved: a failure leaves it as it was
-    before = _saved_key(out) if replacing else None
+            if name not in TERMS:
+                raise ConfigError(f"--option {name}.… sets an option of strategy {name!r}, but this run trains {strategy!r}; "
+                                  f"use --option KEY=VALUE for {strategy}'s options")
+            own = terms_given.setdefault(name, {})
+            for key, value in values.items():  # neither silently wins, as for a strategy flag and --option
+                if key in own and own[key] != value:
+                    raise ConfigError(f"--terms {name}[{key}={_shown(own[key])}] and --option {name}.{key}={_shown(value)} set "
+                                      f"{name}'s {key} to different values; give one")
+                own[key] = value
+        if n is None:
+            from headstart.strategies import get_strategy
+
+            n = "all" if get_strategy(strategy).needs_labels else "0"
+        config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
+                             eval_batch_size=eval_batch_size, accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
+                             patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
+                             optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
+        replacing = (out / "spec.json").is_file()  # replaced only once this run is saved: a failure leaves it as it was
+        before = _saved_key(out) if replacing else None
+    except KeyboardInterrupt as stop:  # SIGTERM too (main reads it for train): nothing trained, nothing saved, said so
+        typer.echo(str(NothingSaved(stop, starting=True)), err=True)
+        raise InterruptReported() from None
     try:
         result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                      text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,

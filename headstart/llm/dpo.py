@@ -224,7 +224,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.notes import many, run_notes
     from headstart.interrupts import setting_up
-    from headstart.llm.runs import Interrupted, save_outcome
+    from headstart.llm.runs import Interrupted, held_save, save_outcome, stopped_after_save
     from headstart.llm.sft import _read, draw, epochs_of
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
@@ -320,23 +320,30 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
                    LoopConfig(steps=steps, lr=rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
                               optimizer=OPTIMIZERS[start["strategy"]]), progress=after_reference,
                    on=f"{len(val_rows)} validation pair{'s' if len(val_rows) != 1 else ''}")
-    before = judged[0]
-    with torch.no_grad():
-        after = judge()
-    metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
-               "val_before": before, "val": after, "history": report.history, "train_seconds": round(report.seconds, 2),
-               "train_pairs": len(train_rows), "val_pairs": len(val_rows), **({"identical_pairs": same} if same else {}),
-               **_read(budget(report, items=len(train_rows), batch_size=cfg.batch_size, planned=steps,
-                              capped=cfg.max_steps is not None), "pairs_seen"),
-               **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {}),
-               **({"dropped": table.dropped} if table.dropped else {})}
-    metrics["notes"] = run_notes(metrics)  # what the CLI prints after the numbers, and the model card lists
-    spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
-            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
-                     "rejected_column": rejected_column,
-                     "group_column": group_column,  # its split, and a file's path: merge and export check it unchanged
-                     **({} if data in BUILTINS else {"path": str(Path(data).resolve())})}}
-    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
+
+    def save() -> LoadedLM:  # the kept checkpoint scored on the validation pairs (one check's time), then saved
+        before = judged[0]
+        with torch.no_grad():
+            after = judge()
+        metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
+                   "val_before": before, "val": after, "history": report.history, "train_seconds": round(report.seconds, 2),
+                   "train_pairs": len(train_rows), "val_pairs": len(val_rows), **({"identical_pairs": same} if same else {}),
+                   **_read(budget(report, items=len(train_rows), batch_size=cfg.batch_size, planned=steps,
+                                  capped=cfg.max_steps is not None), "pairs_seen"),
+                   **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {}),
+                   **({"dropped": table.dropped} if table.dropped else {})}
+        metrics["notes"] = run_notes(metrics)  # what the CLI prints after the numbers, and the model card lists
+        spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
+                "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
+                         "rejected_column": rejected_column,
+                         "group_column": group_column,  # its split, and a file's path: merge and export check it unchanged
+                         **({} if data in BUILTINS else {"path": str(Path(data).resolve())})}}
+        return LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
+
+    # a stop from the last step to the end of the save waits for it (seconds), then acts on the saved run
+    run, stop = held_save(save)
+    if stop is not None:
+        raise stopped_after_save(run, stop) from None
     if report.status == "interrupted":
         raise Interrupted(run)
     return run

@@ -65,11 +65,49 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during an sft / prefer run's steps, raised after its best checkpoint so far was saved (``save_outcome``):
     ``run`` is that run (a ``LoadedLM``, status "interrupted"); or during sft's test answers, after training finished,
     the trained run saved (status "done", its metrics' ``test_not_scored`` saying what stopped it). A KeyboardInterrupt
-    still, so a script or a notebook stops as it would; the CLI prints the run's summary from it and exits 130."""
+    still, so a script or a notebook stops as it would; the CLI prints the run's summary from it and exits 130. Or
+    after training, held back until the run was saved (``held_save``): ``said`` is then the line that says so."""
 
-    def __init__(self, run: "LoadedLM") -> None:
-        super().__init__((run.metrics or {}).get("error") or (run.metrics or {}).get("test_not_scored"))
-        self.run = run
+    def __init__(self, run: "LoadedLM", said: str | None = None) -> None:
+        super().__init__(said or (run.metrics or {}).get("error") or (run.metrics or {}).get("test_not_scored"))
+        self.run, self.said = run, said
+
+
+def held_save(save: Callable[[], "LoadedLM"]) -> tuple["LoadedLM", KeyboardInterrupt | None]:
+    """``save()`` (a trained run's metrics made and the run saved: seconds after the steps it keeps) with Ctrl-C and
+    SIGTERM held back until it returns (``interrupts.signals_held``, as ``fit`` holds its save): the run, and the
+    interrupt that came meanwhile (None: none). A second one acts at once.
+
+    Raises:
+        NothingSaved: a second Ctrl-C or SIGTERM ended the save (``fit_result``'s: "... after training, while the
+            trained run was saved: nothing saved; the same command starts again"; a save that failed is named).
+    """
+    from headstart.interrupts import signals_held
+
+    run = None
+    try:
+        with signals_held(second_acts=True):
+            run = save()
+    except KeyboardInterrupt as stop:  # held back while it was saved: it is; or a second one ended the save
+        if run is None:
+            from headstart.fit_result import NothingSaved
+
+            raise NothingSaved(stop, saving=True) from None
+        return run, stop
+    return run, None
+
+
+def stopped_after_save(run: "LoadedLM", stop: KeyboardInterrupt) -> Interrupted:
+    """What a run whose ``stop`` came while it was saved raises: ``Interrupted`` with it, its own error where its steps
+    were cut short; for a finished run, a line saying the stop came once it was saved whole (or, without ``out``, that
+    it is in memory only)."""
+    from headstart.interrupts import ended_by
+
+    if run.metrics.get("status") != "done":
+        return Interrupted(run)
+    where = ("once the run was saved: nothing was lost" if run.directory is not None else
+             f"the run is not saved ({run.metrics.get('replaced') or spoken('no --out', 'no out')}), in memory only")
+    return Interrupted(run, f"{ended_by(stop)} after training finished, {where}")
 
 
 def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any],

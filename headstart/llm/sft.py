@@ -338,8 +338,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.notes import many, run_notes
-    from headstart.interrupts import setting_up
-    from headstart.llm.runs import Interrupted, save_outcome
+    from headstart.interrupts import ended_by, setting_up
+    from headstart.llm.runs import Interrupted, held_save, save_outcome, stopped_after_save
     from headstart.precision import pick_device
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
@@ -375,26 +375,36 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                    LoopConfig(steps=steps, lr=cfg.rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
                               optimizer=OPTIMIZERS[cfg.strategy]),
                    progress=progress, on=f"{len(val_rows)} validation prompt{'s' if len(val_rows) != 1 else ''}")
-    metrics: dict[str, Any] = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
-                               "val_loss": report.best_val, "val_loss_before": report.first_val, "val_rows": len(val_rows),
-                               "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
-                               "history": report.history, "train_seconds": round(report.seconds, 2),
-                               "train_rows": len(train_rows), "train_sequences": len(train_items),
-                               **_read(budget(report, items=len(train_items), batch_size=cfg.batch_size, planned=steps,
-                                              capped=cfg.max_steps is not None), "sequences_seen" if cfg.packing else "rows_seen"),
-                               **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {}),
-                               **({"dropped": table.dropped} if table.dropped else {})}
-    metrics["notes"] = run_notes(metrics, test_rows=len(test_asked))  # what the CLI prints after the numbers, and the card lists
     answering_test = len(test_asked) and report.status == "done"  # interrupted: the checkpoint is saved untested
-    if answering_test:  # what metrics.json says if the process is killed while the test prompts are answered
-        metrics["test_not_scored"] = f"the process ended while answering its {many(len(test_asked), 'test prompt')}, after training finished"
-    # save: before the test prompts are answered (minutes on a CPU), so a stop there keeps the trained run
-    spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
-            "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
-            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column,
-                     "group_column": group_column,  # a file's path from any folder, and its split: evaluate reads it again
-                     **({} if data in BUILTINS else {"path": str(Path(data).resolve())})}}
-    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
+
+    def save() -> LoadedLM:  # before the test prompts are answered (minutes on a CPU), so a stop there keeps the trained run
+        metrics: dict[str, Any] = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
+                                   "val_loss": report.best_val, "val_loss_before": report.first_val, "val_rows": len(val_rows),
+                                   "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
+                                   "history": report.history, "train_seconds": round(report.seconds, 2),
+                                   "train_rows": len(train_rows), "train_sequences": len(train_items),
+                                   **_read(budget(report, items=len(train_items), batch_size=cfg.batch_size, planned=steps,
+                                                  capped=cfg.max_steps is not None), "sequences_seen" if cfg.packing else "rows_seen"),
+                                   **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {}),
+                                   **({"dropped": table.dropped} if table.dropped else {})}
+        metrics["notes"] = run_notes(metrics, test_rows=len(test_asked))  # what the CLI prints after the numbers, and the card lists
+        if answering_test:  # what metrics.json says if the process is killed while the test prompts are answered
+            metrics["test_not_scored"] = f"the process ended while answering its {many(len(test_asked), 'test prompt')}, after training finished"
+        spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
+                "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
+                "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column,
+                         "group_column": group_column,  # a file's path from any folder, and its split: evaluate reads it again
+                         **({} if data in BUILTINS else {"path": str(Path(data).resolve())})}}
+        return LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
+
+    # save; a stop from the last step to the end of the save waits for it (seconds), then acts on the saved run
+    run, stop = held_save(save)
+    if stop is not None and answering_test:  # trained and saved: its test prompts are left to evaluate
+        run.metrics["test_not_scored"] = f"{ended_by(stop)} after training finished, before its test prompts were answered"
+        rescored(run, {"test_not_scored": run.metrics["test_not_scored"]})
+        raise Interrupted(run) from None
+    if stop is not None:
+        raise stopped_after_save(run, stop) from None
     if report.status == "interrupted":
         raise Interrupted(run)
     if answering_test:  # evaluate

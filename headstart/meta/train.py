@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.interrupts import sigterm_as_interrupt
+from headstart.interrupts import MetaInterrupted, sigterm_as_interrupt
 from headstart.analysis.stats import ONE_SEED
 from headstart.errors import ConfigError
 from headstart.python_checks import flags_checked
@@ -213,6 +213,16 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """
+    try:
+        return _meta_train(out, config, setting=setting, progress=progress)
+    except MetaInterrupted:
+        raise
+    except KeyboardInterrupt as stop:  # while it started (its checks, its data): before any arm was saved, nothing kept
+        raise MetaInterrupted(stop, Path(out), [], 0, created=False) from None
+
+
+def _meta_train(out: str | Path, config: MetaConfig | None, *, setting: str | None, progress: bool | None) -> MetaResult:
+    """``meta_train``'s work: its checks, then ``run_meta``."""
     if not on_cli():  # only Python passes out first, where fit and compare take their data
         check_out_is_a_folder(out)
     cfg = as_config(config, MetaConfig)
@@ -228,27 +238,6 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     from headstart.progress import progress_default
 
     return run_meta(cfg, Path(out), progress=progress_default(progress))
-
-
-class MetaInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during meta-train: the arms saved so far stay in ``out`` (each loads as a backbone), unscored
-    (meta.json is written once every arm is), and the same command keeps them; an ``out`` this run created and left
-    empty is removed. A KeyboardInterrupt still, so a script stops as it would; its text is the one line the CLI prints."""
-
-    def __init__(self, stop: KeyboardInterrupt, out: Path, saved: list[str], arms: int, *, created: bool) -> None:
-        from headstart.interrupts import interrupted_by
-
-        if not saved and created:
-            try:
-                out.rmdir()  # empty: nothing of this run's in it
-            except OSError:
-                pass
-        kept = (f"{len(saved)} of {arms} arms trained and saved in {str(out)!r} ({', '.join(saved)}: each loads as "
-                f"--backbone {str(out / saved[0])!r}), none scored (meta.json is written once every arm is)" if saved else
-                "before any arm was saved: nothing kept")
-        super().__init__(f"{interrupted_by(stop)}: {kept}; the same command "
-                         + ("keeps them, trains the rest and scores every arm" if saved else "trains again from the start"))
-        self.saved = saved
 
 
 def check_out(out: Path, cfg: MetaConfig) -> None:

@@ -546,6 +546,38 @@ def test_a_stop_while_answering_the_test_prompts_keeps_the_trained_run(tiny_lm, 
     assert code in (0, None), err
 
 
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("command", ["sft", "prefer"])
+def test_sigterm_while_the_trained_run_is_saved_waits_for_the_save(command, tiny_lm, sft_csv, pref_csv, tmp_path,
+                                                                   monkeypatch, capsys):
+    """SIGTERM after the last step, while the run was saved (``timeout`` landing there), lost the trained run and said
+    a bare "interrupted by SIGTERM". Now the save finishes first: sft's run is kept without its test score (evaluate
+    scores it), prefer's finished run is kept whole; one line, exit 130."""
+    import signal
+
+    import headstart.killpoints as killpoints
+
+    monkeypatch.setattr(killpoints, "_HITS", {})
+    monkeypatch.setenv(killpoints.ENV, "write:metrics.json")  # the save's metrics.json written, before its folder is in place
+    monkeypatch.setenv(killpoints.SIGNAL_ENV, "TERM")
+    out = tmp_path / "run"
+    args = (["--data", str(sft_csv), "--rank", "4", "--eval-rows", "1"] if command == "sft" else ["--data", str(pref_csv)])
+    code, printed, err = run_cli([command, *args, "--backbone", str(tiny_lm), "--max-steps", "2", "--out", str(out), "-q"],
+                                 monkeypatch, capsys)
+    assert code == 130 and (out / "spec.json").is_file(), (code, err)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "done" and metrics["steps"] == 2 and "test" not in metrics, metrics
+    if command == "sft":
+        assert metrics["test_not_scored"] == ("interrupted by SIGTERM after training finished, before its test prompts "
+                                              "were answered"), metrics
+        assert f"{metrics['test_not_scored']}; saved to {out}, trained, without its test exact match" in err, err
+    else:
+        assert err.splitlines()[-1] == "interrupted by SIGTERM after training finished, once the run was saved: nothing was lost"
+        assert f"saved to {out}" in printed
+    assert err.count("interrupted") == 1 and "Traceback" not in err, err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_the_test_answers_are_added_to_the_run_saved_before_them(tiny_lm, sft_csv, tmp_path):
     from headstart.api_llm import sft
 
