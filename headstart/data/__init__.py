@@ -12,6 +12,7 @@ from headstart.data.dataset import TASKS, Dataset
 from headstart.data.files import read_table
 from headstart.data.inputs import read_image_inputs, read_input_rows, read_inputs, read_pair_rows
 from headstart.data.images import read_image_folder
+from headstart.data.own_split import is_off
 from headstart.data.memory import as_data, is_in_memory, names_passed_data, shown_name
 from headstart.data.splits import SplitConfig, Splits, split_dataset
 from headstart.data.subsamples import subsample
@@ -29,7 +30,8 @@ def load_dataset(name_or_path: Any, *, text_column: str | None = None, label_col
     (see ``headstart datasets``), or in-memory data as ``fit`` takes it (a DataFrame, ``(texts, labels)``, a
     ``datasets.Dataset``: staged in the cache as ``fit`` stages it, and named "data passed from Python (<hash>)").
     ``run_source``: the data source of the run a file is read against (its columns are preferred where the file has
-    them: ``files.read_table``); built-in datasets and folders have no columns to choose."""
+    them: ``files.read_table``); built-in datasets and folders have no columns to choose. ``split_column``: None reads a column named like a split
+    (``split``, ``fold``) holding only train / validation / test as the split; "none" reads none."""
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}; e.g. --task classification")
     if is_in_memory(name_or_path):
@@ -37,7 +39,7 @@ def load_dataset(name_or_path: Any, *, text_column: str | None = None, label_col
                           group_column=group_column, split_column=split_column)
     # named as the CLI's flags with their values (``python_named`` writes them as the caller's arguments: text_column='x')
     reading = {"text-column": text_column, "label-column": label_column, "task": task, "group-column": group_column,
-               "split-column": split_column}
+               "split-column": None if is_off(split_column) else split_column}
     if Path(name_or_path).is_dir() and name_or_path not in REGISTRY and task == "classification":
         reading["task"] = None  # an image folder's task: the only one it has
     given = [f"--{flag} {value!r}" for flag, value in reading.items() if value]
