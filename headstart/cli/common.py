@@ -69,6 +69,8 @@ SplitColumnOpt = Annotated[Optional[str], typer.Option(help="Column holding the 
                                                             "(validation cut from train if absent); default: a column named "
                                                             "split, fold, subset or partition holding only those values; "
                                                             "none: no column is the split.")]
+TestDataOpt = Annotated[Optional[str], typer.Option(help="A file with --data's columns whose every row is the test split "
+                                                         "(validation is cut from --data; never trained on or chosen by).")]
 
 
 def utf8_stdout() -> bool:

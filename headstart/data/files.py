@@ -21,7 +21,8 @@ from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_note, encode_labels, infer_task, kept_as_class_note,
                                     missing_label, task_fix, task_note)
-from headstart.data.own_split import OFF, SPLIT_NAMES, default_split_column, is_off
+from headstart.data.own_split import (OFF, SPLIT_NAMES, TEST_FILE_COLUMN, check_test_data, default_split_column, is_off,
+                                      with_test_file)
 from headstart.data.shown import shown_name
 from headstart.errors import DataError
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints 
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
-               group_column: str | None = None, split_column: str | None = None,
+               group_column: str | None = None, split_column: str | None = None, test_data: str | Path | None = None,
                run_source: dict[str, Any] | None = None) -> Dataset:
     """Load a labelled table file as a Dataset.
 
@@ -42,6 +43,8 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         split_column: the user's own split: train / validation / test per row (``SPLIT_NAMES``); validation is cut from
             train when absent. None: a column named like a split (``own_split.SPLIT_COLUMN_NAMES``) holding only split
             names is read as it, with a note; "none": no column is.
+        test_data: a second table with the same columns, every row of it the test split (``--test-data``); this
+            file's rows are the pool and validation.
         run_source: the data source of a run this file is read against (scored out of domain, an objective term's
             data): where a column is not given, the run's own text (or image) and label columns are read if the file
             has them, with the run's task; guessed otherwise, and the note says the run's column is missing. A file
@@ -50,9 +53,32 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     Raises:
         DataError: unreadable file, missing column, no usable rows, a single class, an unknown split name.
     """
+    check_test_data(test_data, split_column)
     frame = read_frame(path)
+    if test_data is not None:
+        return _with_test_data(frame, path, Path(test_data), text_column=text_column, label_column=label_column, task=task,
+                               group_column=group_column)
     return _read(frame, path, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
                  split_column=split_column, run_source=run_source)
+
+
+def _with_test_data(frame: "pd.DataFrame", path: str | Path, test_data: Path, *, text_column: str | None,  # noqa: F821
+                    label_column: str | None, task: str | None, group_column: str | None) -> Dataset:
+    """``read_table`` of ``path`` with ``test_data`` as its test split: the two tables joined
+    (``own_split.with_test_file``), read by the training file's columns, the test file named in the data source."""
+    where = str(path)
+    if pick_image_column(frame, text_column, where) is not None:
+        raise DataError(f"--test-data applies to tables of texts; {where!r} lists images: put the test images in a table "
+                        "with a split column (--split-column)")
+    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
+    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    needed = [*text_col.split(",")] if text_col not in frame.columns else [text_col]
+    needed = list(dict.fromkeys([*needed, label_col, *([group_column] if group_column else [])]))
+    joined = with_test_file(frame, read_frame(test_data), where, str(test_data), needed=needed)
+    dataset = _read(joined, path, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
+                    split_column=TEST_FILE_COLUMN, run_source=None)
+    source = {k: v for k, v in dataset.source.items() if k != "split_column"}
+    return dataclasses.replace(dataset, source={**source, "test_data": str(test_data.resolve())})
 
 
 def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, label_column: str | None,  # noqa: F821

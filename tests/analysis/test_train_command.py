@@ -288,3 +288,15 @@ def test_a_band_says_why_it_gives_no_command_for_an_arm_the_last_compare_did_not
     assert band["strategy"] == "lora" and band["train_commands"] == []
     assert "no command to train lora at n = 16 is given: the store's last compare did not run it" in band["text"]
     assert "no command to train lora at n = 16 is given" in paths["report.md"].read_text()
+
+
+def test_the_train_command_names_a_test_file_as_compare_read_it(tmp_path: Path) -> None:
+    """compare --test-data test.csv: train without it would score a 20% cut of the training file instead."""
+    global SWEEP
+    kept, SWEEP = SWEEP, {**SWEEP, "test_data": "test.csv"}
+    try:
+        command = json.loads(render(store_of(tmp_path, probe_wins()))["results.json"].read_text())["recommendation"][0]["train_commands"][0]
+    finally:
+        SWEEP = kept
+    assert "--label-column sentiment --test-data test.csv --strategy linear-probe" in command["cli"]
+    assert "label_column='sentiment', test_data='test.csv', strategy=" in command["python"]
