@@ -31,7 +31,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: ProgressFn | bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: Any = None,
-        group_column: str | None = None, split_column: str | None = None, eval_data: Any = None,
+        group_column: str | None = None, split_column: str | None = None, test_data: Any = None, eval_data: Any = None,
         tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | str | None = None,
         dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
@@ -51,7 +51,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         config: training hyperparameters (defaults: the strategy's).
         text_column / label_column / task: how to read a user file (auto-detected when None).
         group_column / split_column: a user file's group ids (kept on one side of the split) and its own
-            train / validation / test split (validation cut from train when absent).
+            train / validation / test split (validation cut from train when absent); None reads a column named like a
+            split (split, fold, subset, partition) holding only those values as it, "none" reads no column as it.
+        test_data: a file (or a DataFrame) with ``data``'s columns whose every row is the test split, never trained on
+            or chosen by; validation is cut from ``data``. Not with ``split_column``.
         pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" or several joined by "+" (default:
             from the backbone folder, else mean).
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``);
@@ -140,7 +143,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                     data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                     text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                     progress=progress, terms=terms, retain=retain, group_column=group_column, split_column=split_column,
-                    eval_data=eval_data, tta=tta, max_test=max_test, max_val=max_val, dedupe=dedupe, nproc=nproc,
+                    test_data=test_data, eval_data=eval_data, tta=tta, max_test=max_test, max_val=max_val, dedupe=dedupe, nproc=nproc,
                     label_descriptions=label_descriptions, report_to=report_to, overwrite=overwrite)
                 with shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}") as update:
                     trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
@@ -197,7 +200,7 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
               label_column: str | None, task: str | None, pooling: str | None, tune: str | None,
               grid: str | list[float] | None, progress: ProgressFn | bool | None,
               terms: dict[str, dict[str, Any]] | str | None, retain: Any, group_column: str | None,
-              split_column: str | None, eval_data: Any, tta: str | list[str] | None, max_test: int | str | None,
+              split_column: str | None, test_data: Any, eval_data: Any, tta: str | list[str] | None, max_test: int | str | None,
               max_val: int | str | None, dedupe: bool, nproc: int, label_descriptions: str | dict[str, str] | None,
               report_to: str | None, overwrite: bool) -> tuple[RunSpec, Any, list[dict[str, str]], Any]:
     """``fit``'s start-up, before anything trains: every argument checked (a bad cap first), ``out`` claimed, the data
@@ -217,7 +220,7 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
             by SIGTERM while it started (its data, backbone settings and split): nothing trained yet; nothing saved").
     """
     from headstart.arguments import as_config, as_items
-    from headstart.data import load_dataset
+    from headstart.data import load_dataset, staged_test_data
     from headstart.data.leakage import split_leakage
     from headstart.data.splits import SplitConfig, split_caps
     from headstart.distributed import check_nproc
@@ -236,6 +239,7 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
         check_report_to(report_to, out)
         data, split_column = as_data(data, text_column=text_column, label_column=label_column, task=task,
                                       group_column=group_column, split_column=split_column)
+        test_data = staged_test_data(test_data, text_column=text_column, label_column=label_column)
         from headstart.data import REGISTRY as DATASETS
         from headstart.ood_labels import check_columns_for_eval
 
@@ -258,7 +262,7 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
         spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
                        train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                        tune=tune, grid=grid, terms=staged_terms(terms_of(terms, strategy)), retain=staged_names(retain, name="retain"), group_column=group_column,
-                       split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
+                       split_column=split_column, test_data=test_data, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
                        split=split)
         check_tune_and_rate(spec)
         check_settings_used(spec)

@@ -40,7 +40,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strat
             task: str | None = None, pooling: str | None = None, progress: ProgressFn | bool | None = None,
             arms: str | list[str] | None = None, retain: Any = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
-            split_column: str | None = None, eval_data: Any = None, tta: str | list[str] | None = None,
+            split_column: str | None = None, test_data: Any = None, eval_data: Any = None,
+            tta: str | list[str] | None = None,
             backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
             max_test: int | str | None = None, max_val: int | str | None = None, dedupe: bool = False,
             report_to: str | None = None) -> CompareResult:
@@ -89,6 +90,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strat
         backbones: several backbones (list or "a,b") instead of ``backbone``, which is then not given: every arm on
             each, reported per backbone.
         group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).
+        test_data: a file (or a DataFrame) whose every row is every run's test split (as ``fit``).
         eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain (as
             ``fit``; a pandas DataFrame among them is staged in the cache as ``fit`` stages it); the report sets
             in-domain and out-of-domain accuracy side by side, with the gap per arm.
@@ -151,7 +153,7 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
     """
     from headstart.api_sweep_file import TRAIN_KEYWORDS, FromFile
     from headstart.arguments import as_config, as_items, with_keywords
-    from headstart.data import REGISTRY as DATASETS
+    from headstart.data import REGISTRY as DATASETS, staged_test_data
     from headstart.data.splits import SplitConfig, split_caps, split_given
     from headstart.ood_labels import check_columns_for_eval
     from headstart.surface import spoken
@@ -166,6 +168,7 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
 
     data, split_column = as_data(a["data"], text_column=a["text_column"], label_column=a["label_column"], task=a["task"],
                                   group_column=a["group_column"], split_column=a["split_column"])
+    test_data = staged_test_data(a["test_data"], text_column=a["text_column"], label_column=a["label_column"])
     strategies = DEFAULT_STRATEGIES if a["strategies"] is None else a["strategies"]
     if not isinstance(strategies, (str, list, tuple)):
         raise ConfigError(f"strategies must be a name or a list of names, got {strategies!r:.60}; "
@@ -196,7 +199,7 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
                       tune=a["tune"], grids=as_table(a["grids"], name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"),
                       text_column=a["text_column"], label_column=a["label_column"], task=a["task"], pooling=a["pooling"],
                       arms=a["arms"] or (), retain=staged_names(a["retain"], name="retain"), backbones=a["backbones"] or (),
-                      group_column=a["group_column"], split_column=split_column,
+                      group_column=a["group_column"], split_column=split_column, test_data=test_data,
                       eval_data=as_items(eval_data, name="eval_data"), tta=_methods(a["tta"]),
                       cap_over_floors=from_file is not None and from_file.cap_over_floors)
     check_columns_for_eval(sweep.data, text_column=sweep.text_column, label_column=sweep.label_column,

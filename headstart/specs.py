@@ -235,6 +235,7 @@ class RunSpec:
         text_column / label_column / task: how to read a user file (None: auto-detect).
         group_column / split_column: a user file's group ids (kept on one side of the split) and its own
             train / validation / test split (``data.files.read_table``).
+        test_data: a file with the data's columns whose rows are the test split (``--test-data``), or None.
         pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" (or several joined by "+"), or None
             (from the backbone folder).
         split: how the dataset is cut into pool / validation / test (the same for every run on it).
@@ -266,10 +267,14 @@ class RunSpec:
     retain: tuple[str, ...] = ()
     group_column: str | None = None
     split_column: str | None = None
+    test_data: str | None = None  # read as the test split; validation is still cut from data
     eval_data: tuple[str, ...] = ()
     tta: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from headstart.data.own_split import check_test_data
+
+        check_test_data(self.test_data, self.split_column)
         if isinstance(self.retain, str) or not all(isinstance(d, str) and d.strip() for d in self.retain):
             raise ConfigError(f"--retain must be a list of dataset names, got {self.retain!r}; e.g. --retain drug-reviews")
         object.__setattr__(self, "retain", tuple(dict.fromkeys(d.strip() for d in self.retain)))
@@ -306,7 +311,7 @@ class RunSpec:
         return cls(train=train, split=split, **{k: v for k, v in data.items() if k in names})
 
 
-FILE_OPTIONS = ("text_column", "label_column", "task", "group_column", "split_column")  # how a user file is read
+FILE_OPTIONS = ("text_column", "label_column", "task", "group_column", "split_column", "test_data")  # how a user file is read
 
 
 def file_options(spec: Any) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class SweepSpec:
     backbones: tuple[str, ...] = ()
     group_column: str | None = None
     split_column: str | None = None
+    test_data: str | None = None  # every run's test split (--test-data)
     eval_data: tuple[str, ...] = ()
     tta: tuple[str, ...] = ()
     tta_arms: tuple[str, ...] = ()
@@ -86,6 +87,9 @@ class SweepSpec:
         from headstart.arguments import parse_grid
         from headstart.specs import check_eval_data, check_tta, pooling_modes
 
+        from headstart.data.own_split import check_test_data
+
+        check_test_data(self.test_data, self.split_column)
         if self.pooling is not None:  # before the data or any backbone loads
             pooling_modes(self.pooling)
         object.__setattr__(self, "eval_data", check_eval_data(self.eval_data))
@@ -193,6 +197,7 @@ class SweepSpec:
                                         train=dataclasses.replace(self.train, **{**self.train_by_strategy.get(strategy, {}), **train}),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
                                         group_column=self.group_column, split_column=self.split_column,
+                                        test_data=self.test_data,
                                         pooling=self.pooling, split=self.split, tune=self.tune,
                                         grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain),
                                         eval_data=self.eval_data, tta=self.tta_of(arm)))

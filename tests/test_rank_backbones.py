@@ -349,13 +349,16 @@ def test_cli_reads_a_files_own_split_and_groups_as_the_api_does(tiny_registry, t
     assert ranked["n"] == 120, "the pool is the file's own 120 train rows"
     assert ranked["backbones"][0]["logme"] == pytest.approx(
         headstart.rank_backbones(str(path), "tiny", split_column="split").scores[0].logme, rel=1e-12)
+    assert ranked["backbones"][0]["logme"] == pytest.approx(  # a column named split is the split unless turned off
+        headstart.rank_backbones(str(path), "tiny").scores[0].logme, rel=1e-12)
     code, out, err = run_cli(["rank-backbones", "--data", str(path), "--backbones", "tiny", "--group-column", "movie",
-                              "--json"], monkeypatch, capsys)
+                              "--split-column", "none", "--json"], monkeypatch, capsys)
     assert code == 0, err
     grouped = json.loads(out)["backbones"][0]["logme"]
-    assert grouped == pytest.approx(headstart.rank_backbones(str(path), "tiny", group_column="movie").scores[0].logme, rel=1e-12)
-    assert grouped != pytest.approx(headstart.rank_backbones(str(path), "tiny").scores[0].logme, rel=1e-6), \
-        "whole movies on one side of the split draw other pool rows"
+    assert grouped == pytest.approx(headstart.rank_backbones(str(path), "tiny", group_column="movie",
+                                                             split_column="none").scores[0].logme, rel=1e-12)
+    assert grouped != pytest.approx(headstart.rank_backbones(str(path), "tiny", split_column="none").scores[0].logme,
+                                    rel=1e-6), "whole movies on one side of the split draw other pool rows"
 
 
 def test_features_are_the_rows_and_features_linear_probe_trains_on(tiny_registry, toy_csv) -> None:

@@ -189,7 +189,7 @@ def command_or_why(runs: list[RunResult], sweep_record: dict[str, Any] | None,
             note = f"--tune lr, not one {param}: {_why_tune(recorded, len(runs))}, so train tunes on validation as compare did"
     cli = ["headstart", "train", "--data", shlex.quote(sweep["data"])]
     python = [passed[0] if passed else repr(sweep["data"])]
-    for field in ("text_column", "label_column", "task", "group_column", "split_column"):
+    for field in ("text_column", "label_column", "task", "group_column", "split_column", "test_data"):
         if sweep.get(field) is not None:
             cli += [_flag(field), shlex.quote(str(sweep[field]))]
             python.append(f"{field}={sweep[field]!r}")

@@ -65,7 +65,11 @@ PoolingOpt = Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sq
                                                         "by + are concatenated (default: from the backbone folder).")]
 GroupColumnOpt = Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")]
 SplitColumnOpt = Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test "
-                                                            "(validation cut from train if absent).")]
+                                                            "(validation cut from train if absent); default: a column named "
+                                                            "split, fold, subset or partition holding only those values; "
+                                                            "none: no column is the split.")]
+TestDataOpt = Annotated[Optional[str], typer.Option(help="A file with --data's columns whose every row is the test split "
+                                                         "(validation is cut from --data; never trained on or chosen by).")]
 
 
 def utf8_stdout() -> bool:

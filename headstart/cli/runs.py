@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, InterruptReported, JsonOpt, PoolingOpt, SplitColumnOpt,
+                                  TestDataOpt,
                                   TaskOpt, _echo_json, _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app)
 from headstart.cli.summary import print_leakage
 from headstart.errors import ConfigError
@@ -87,6 +88,7 @@ def train(
     task: TaskOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
+    test_data: TestDataOpt = None,
     pooling: PoolingOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
                                                          "or all: every row (default: every row, but 2,000 of a larger image test split, said in a note).")] = None,
@@ -174,7 +176,7 @@ def train(
     try:
         result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                      text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                     group_column=group_column, split_column=split_column, max_test=max_test,
+                     group_column=group_column, split_column=split_column, test_data=test_data, max_test=max_test,
                      max_val=max_val, dedupe=dedupe,
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,

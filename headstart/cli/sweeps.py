@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import (GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
+from headstart.cli.common import (GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, TestDataOpt, _echo_json,
                                   _scoped_options, _shown, app)
 from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
@@ -74,6 +74,7 @@ def compare(
     pooling: PoolingOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
+    test_data: TestDataOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
                                                          "or all: every row (default: every row, but 2,000 of a larger image test split, said in a note) ([split] max_test).")] = None,
     max_val: Annotated[Optional[str], typer.Option(help="Cap the validation split at about this many rows (whole groups; the rest join the "
@@ -120,7 +121,7 @@ def compare(
              "sizes": sizes, "seeds": seeds, "out": out, "workers": workers, "backend": backend, "address": address,
              "max_steps": max_steps, "min_steps": min_steps, "epochs": epochs, "image_size": image_size,
              "augment": augment, "text_column": text_column, "label_column": label_column, "task": task,
-             "pooling": pooling, "group_column": group_column, "split_column": split_column, "retain": retain or None,
+             "pooling": pooling, "group_column": group_column, "split_column": split_column, "test_data": test_data, "retain": retain or None,
              "eval_data": eval_data or None, "tta": tta or None, "label_descriptions": label_descriptions,
              "grids": dict(_parse_grid_flag(g) for g in grid) if grid else None,
              "max_test": max_test, "max_val": max_val, "dedupe": True if dedupe else None}  # the split's: for the note

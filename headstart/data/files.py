@@ -21,6 +21,8 @@ from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_note, encode_labels, infer_task, kept_as_class_note,
                                     missing_label, task_fix, task_note)
+from headstart.data.own_split import (OFF, SPLIT_NAMES, TEST_FILE_COLUMN, check_test_data, default_split_column, is_off,
+                                      with_test_file)
 from headstart.data.shown import shown_name
 from headstart.errors import DataError
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints 
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
-               group_column: str | None = None, split_column: str | None = None,
+               group_column: str | None = None, split_column: str | None = None, test_data: str | Path | None = None,
                run_source: dict[str, Any] | None = None) -> Dataset:
     """Load a labelled table file as a Dataset.
 
@@ -39,7 +41,10 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         task: force "classification", "multilabel" or "regression" (inferred when None).
         group_column: rows sharing a value stay on one side of every split (the movie of a review, a patient).
         split_column: the user's own split: train / validation / test per row (``SPLIT_NAMES``); validation is cut from
-            train when absent.
+            train when absent. None: a column named like a split (``own_split.SPLIT_COLUMN_NAMES``) holding only split
+            names is read as it, with a note; "none": no column is.
+        test_data: a second table with the same columns, every row of it the test split (``--test-data``); this
+            file's rows are the pool and validation.
         run_source: the data source of a run this file is read against (scored out of domain, an objective term's
             data): where a column is not given, the run's own text (or image) and label columns are read if the file
             has them, with the run's task; guessed otherwise, and the note says the run's column is missing. A file
@@ -48,8 +53,46 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     Raises:
         DataError: unreadable file, missing column, no usable rows, a single class, an unknown split name.
     """
+    check_test_data(test_data, split_column)
     frame = read_frame(path)
+    if test_data is not None:
+        return _with_test_data(frame, path, Path(test_data), text_column=text_column, label_column=label_column, task=task,
+                               group_column=group_column)
+    return _read(frame, path, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
+                 split_column=split_column, run_source=run_source)
+
+
+def _with_test_data(frame: "pd.DataFrame", path: str | Path, test_data: Path, *, text_column: str | None,  # noqa: F821
+                    label_column: str | None, task: str | None, group_column: str | None) -> Dataset:
+    """``read_table`` of ``path`` with ``test_data`` as its test split: the two tables joined
+    (``own_split.with_test_file``), read by the training file's columns, the test file named in the data source."""
     where = str(path)
+    if pick_image_column(frame, text_column, where) is not None:
+        raise DataError(f"--test-data applies to tables of texts; {where!r} lists images: put the test images in a table "
+                        "with a split column (--split-column)")
+    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
+    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    needed = [*text_col.split(",")] if text_col not in frame.columns else [text_col]
+    needed = list(dict.fromkeys([*needed, label_col, *([group_column] if group_column else [])]))
+    joined = with_test_file(frame, read_frame(test_data), where, str(test_data), needed=needed)
+    dataset = _read(joined, path, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
+                    split_column=TEST_FILE_COLUMN, run_source=None)
+    source = {k: v for k, v in dataset.source.items() if k != "split_column"}
+    return dataclasses.replace(dataset, source={**source, "test_data": str(test_data.resolve())})
+
+
+def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, label_column: str | None,  # noqa: F821
+          task: str | None, group_column: str | None, split_column: str | None,
+          run_source: dict[str, Any] | None) -> Dataset:
+    """``read_table`` of ``frame``, read from ``path``."""
+    where = str(path)
+    split_note = None
+    if is_off(split_column):
+        split_column = None
+    elif split_column is None and run_source is None:  # a file scored against a run is scored whole
+        split_column, split_note = default_split_column(frame, where, taken={text_column, label_column, group_column})
+        if split_note:
+            _said(where, [split_note])
     missing_run_columns = []
     if run_source:
         trained_text, trained_label = run_source.get("text_column"), run_source.get("label_column")
@@ -70,7 +113,10 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         if column is not None and column not in frame.columns:
             raise DataError(f"{flag} {column!r} is not a column of {where!r}; its columns: {', '.join(map(str, frame.columns))}")
     if group_column is not None or split_column is not None:
-        dataset = read_table(path, text_column=text_column, label_column=label_column, task=task)
+        own = frame.drop(columns=[split_column]) if split_column is not None and split_column not in (
+            text_column, label_column) else frame  # the split is never the guessed text or label
+        dataset = _read(own, path, text_column=text_column, label_column=label_column, task=task, group_column=None,
+                        split_column=OFF, run_source=None)
         if dataset.modality != "text":
             raise DataError(f"--group-column and --split-column apply to tables of texts; {where!r} lists images")
         kept = _kept_rows(frame, dataset)  # by position: a file's index may repeat (concatenated splits)
@@ -97,7 +143,8 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
                                 f"--split-column {split_column!r} (e.g. {example!r}); a group must stay on one side")
         source = {**dataset.source, **({"group_column": group_column} if group_column else {}),
                   **({"split_column": split_column} if split_column else {})}
-        return dataclasses.replace(dataset, groups=groups, given_split=given, source=source)
+        notes = (*dataset.notes, *([split_note] if split_note else []))
+        return dataclasses.replace(dataset, groups=groups, given_split=given, source=source, notes=notes)
     image_col = pick_image_column(frame, text_column, where)
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
@@ -115,7 +162,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     if missing_run_columns:  # read against a run, by other columns than its own: said, as predict says it
         log.info("%s: reading column %r as the text and %r as the label (%s)", shown_name(Path(where).name), text_col, label_col,
                  "; ".join(missing_run_columns))
-    notes = []
+    notes = [split_note] if split_note else []  # a column that looks like a split and is not read as one
     if text_column is None or label_column is None:
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label"
                      + (f" ({'; '.join(missing_run_columns)})" if missing_run_columns else ""))
@@ -180,9 +227,6 @@ def _separator_fix(path: str, header: str, values: "pd.Series") -> str | None:  
     read = "a tab" if suffix == ".tsv" else "a comma, semicolon, tab or pipe"
     return (f"it looks space-separated, and a {suffix} is split at {read}: re-save it comma-separated as a .csv "
             f"(header {','.join(names)})")
-
-
-SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "valid": 1, "val": 1, "dev": 1, "test": 2, "testing": 2}
 
 
 def split_parts(values: list, column: str, where: str) -> np.ndarray:

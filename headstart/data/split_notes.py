@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from pathlib import Path
+
 from headstart.data.shown import shown_name
 from headstart.surface import spoken
 
@@ -112,3 +114,19 @@ def _advice(data: Any, config: Any, over: list[str], column: str | None) -> str:
     aim = ("the target" if capped else
            f"the usual shares ({100 * config.test_fraction:g}% test, {100 * config.val_fraction:g}% validation)")
     return f" To come nearer {aim}, split such a group of {column!r} into smaller ones"
+
+
+def note_test_file(data: Any, config: Any, scored: int) -> None:
+    """Says (``test split: 380 rows from test.csv (your file)``) how many rows of a ``--test-data`` file are the test
+    split: every one of its rows, unless ``--max-test`` keeps fewer or ``--dedupe`` dropped copies of training rows."""
+    key = (data.hash, config, "test-data")
+    if key in _OVERSHOT:
+        return
+    _OVERSHOT.add(key)
+    total = int((data.given_split == 2).sum())
+    name = shown_name(Path(data.source["test_data"]).name)
+    cut = [*([f"--max-test {config.test_cap} keeps them of its {total:,}"] if config.test_cap is not None
+             and config.test_cap < total else []),
+           *(["--dedupe dropped those that copy a training or validation row"] if config.dedupe and scored < total else [])]
+    logging.getLogger("headstart.data.files").info("test split: %s rows from %s (your file%s)", f"{scored:,}", name,
+                                                   f"; {', and '.join(cut)}" if cut else "")

@@ -309,3 +309,15 @@ def test_a_split_cut_by_fractions_says_why_no_command_trains_it_and_what_gives_o
             "the 20% test and 10% validation parts, as train's --max-test and --max-val do)")
     assert said in band["text"] and band["text"].count("no command to train") == 1, band["text"]
     assert "no command to train linear-probe at n = 16, 32 is given" in paths["report.md"].read_text()
+
+
+def test_the_train_command_names_a_test_file_as_compare_read_it(tmp_path: Path) -> None:
+    """compare --test-data test.csv: train without it would score a 20% cut of the training file instead."""
+    global SWEEP
+    kept, SWEEP = SWEEP, {**SWEEP, "test_data": "test.csv"}
+    try:
+        command = json.loads(render(store_of(tmp_path, probe_wins()))["results.json"].read_text())["recommendation"][0]["train_commands"][0]
+    finally:
+        SWEEP = kept
+    assert "--label-column sentiment --test-data test.csv --strategy linear-probe" in command["cli"]
+    assert "label_column='sentiment', test_data='test.csv', strategy=" in command["python"]
