@@ -27,7 +27,7 @@ from headstart.errors import ConfigError, HeadstartError
 # compare's keywords a file's top-level key of the same name fills where the caller gave none
 PLAIN_KEYS = ("data", "backbone", "backbones", "strategies", "arms", "sizes", "seeds", "workers", "out", "text_column",
               "label_column", "task", "pooling", "retain", "eval_data", "tta", "group_column", "split_column", "backend",
-              "address", "label_descriptions")
+              "address", "label_descriptions", "test_data")
 # the training keywords compare takes beside its config, as the CLI's flags beside --config
 TRAIN_KEYWORDS = ("max_steps", "min_steps", "epochs", "image_size", "augment")
 # compare's keywords that the data's checks name as their flags with the value (--text-column 'x'): one the file set is

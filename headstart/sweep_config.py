@@ -47,12 +47,13 @@ from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
             "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "arm", "retain", "eval_data", "tta", "backbones",
-            "group_column", "split_column", "backend", "address", "label_descriptions"}
+            "group_column", "split_column", "backend", "address", "label_descriptions", "test_data"}
 
 # the keys whose value is one string, each with an example as the file writes it
 STRING_KEYS = {"data": '"rotten-tomatoes"', "backbone": '"all-minilm-l6-v2"', "out": '"runs/compare"',
                "text_column": '"text"', "label_column": '"label"', "task": '"classification"', "pooling": '"mean"',
-               "group_column": '"group"', "split_column": '"split"', "backend": '"ray"', "address": '"10.0.0.5:6379"'}
+               "group_column": '"group"', "split_column": '"split"', "backend": '"ray"', "address": '"10.0.0.5:6379"',
+               "test_data": '"test.csv"'}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

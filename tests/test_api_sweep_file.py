@@ -348,3 +348,22 @@ def test_a_split_keyword_over_the_files_split_table_is_said(tmp_path, monkeypatc
     _python(path, data=str(toy_csv), out=tmp_path / "out", split=SplitConfig(test_fraction=0.25))
     err = capsys.readouterr().err
     assert f"split=SplitConfig(...) replaces [split] of {str(path)!r} (its test_fraction = 0.2, max_test = 200)" in err, err
+
+
+def test_a_files_test_data_is_every_runs_test_split_from_both_surfaces(tmp_path, monkeypatch, capsys, toy_csv):
+    """test_data = "held.csv" in a sweep file is --test-data: the compare's test split is that file, from the CLI as from
+    Python (it was refused as an unknown key, so a file could not say what compare --test-data says)."""
+    import pandas as pd
+
+    held = tmp_path / "held.csv"
+    pd.read_csv(toy_csv).head(40).to_csv(held, index=False)
+    cli, python = _both(tmp_path, monkeypatch, capsys, toy_csv, f'strategies = ["linear-probe"]\nsizes = [16]\n'
+                        f'test_data = "{held}"\n', [])
+    assert cli == python and str(cli.test_data) == str(held), cli.test_data
+
+
+def test_a_files_test_data_must_be_a_string(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text("test_data = 5\n")
+    with pytest.raises(ConfigError, match='test_data in .* must be a string like test_data = "test.csv", got 5'):
+        headstart.compare(config=str(path), progress=False)
