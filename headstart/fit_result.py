@@ -212,24 +212,29 @@ class Interrupted(KeyboardInterrupt):
     ``eval_data``), raised once what it had was kept: ``run`` is the FitResult (``ended_by`` says what stopped it and
     where; ``not_scored``, after training, what was left unscored; ``out`` where it was saved, None where nothing was),
     its model in memory the best validation checkpoint so far, or the last step's weights where no check had run. A
-    KeyboardInterrupt still, so a script or a notebook stops as it would; its text is the line the CLI prints."""
+    KeyboardInterrupt still, so a script or a notebook stops as it would; its text is the line the CLI prints.
+    ``NothingSaved``, where nothing was kept, is one too, its ``run`` None."""
 
     def __init__(self, run: FitResult) -> None:
         super().__init__(interrupted_text(run))
         self.run = run
 
 
-class NothingSaved(KeyboardInterrupt):
+class NothingSaved(Interrupted):
     """Ctrl-C or SIGTERM in ``fit`` before its run had trained anything worth keeping (its start-up: ``starting``; its backbone loading, a ``tune``
     trial, a closed-form solve such as embed-logreg's, setfit's pair loop: seconds to redo, or a rate not chosen yet;
     the final run's steps before the first: ``before_steps`` is its ``ended_by``, "interrupted by SIGTERM at step 0 of 20"),
     or after training in the moment before its save began (the save itself holds an interrupt back until it is done).
-    A KeyboardInterrupt still; its text is the CLI's line."""
+    An ``Interrupted`` whose ``run`` is None (nothing to keep), so ``except Interrupted as e`` catches every interrupt
+    of ``fit``; a KeyboardInterrupt still. Its text says what the CLI's user or the Python caller runs again."""
+
+    run = None
 
     def __init__(self, interrupt: KeyboardInterrupt, *, trial: bool = False, saving: bool = False,
                  before_steps: str | None = None, starting: bool = False) -> None:
         from headstart.errors import HeadstartError
         from headstart.interrupts import ended_by
+        from headstart.surface import spoken
 
         where = (" after training, while the trained run was saved" if saving else " in a --tune trial" if trial
                  else " while it started (its data, backbone settings and split)" if starting
@@ -237,10 +242,10 @@ class NothingSaved(KeyboardInterrupt):
         failed = interrupt.__context__ if saving and isinstance(interrupt.__context__, Exception) else None
         why = (str(failed).splitlines()[0] if isinstance(failed, HeadstartError) else f"{type(failed).__name__}: {failed}"
                if failed is not None else "")
-        super().__init__(f"{before_steps or ended_by(interrupt)}{where}: "
-                         + ("nothing saved" if saving else "nothing trained yet; nothing saved")
-                         + (f"; the save had failed: {why}; fix that, then the same command starts again" if why
-                            else "; the same command starts again"))
+        again = spoken("the same command starts again", "the same call starts again")
+        KeyboardInterrupt.__init__(self, f"{before_steps or ended_by(interrupt)}{where}: "
+                                   + ("nothing saved" if saving else "nothing trained yet; nothing saved")
+                                   + (f"; the save had failed: {why}; fix that, then {again}" if why else f"; {again}"))
 
 
 def interrupted_text(run: FitResult) -> str:

@@ -114,16 +114,19 @@ def test_a_finished_run_in_out_is_kept_and_without_out_nothing_is_saved(toy_csv,
 
 
 def test_an_interrupt_in_a_tuning_trial_saves_nothing_and_says_so(toy_csv, tiny_registry, tmp_path, monkeypatch):
-    """No run of the chosen rate has trained yet: nothing to keep."""
+    """No run of the chosen rate has trained yet: nothing to keep. NothingSaved is an Interrupted whose run is None, so
+    ``except Interrupted as e: e.run`` catches it (it was a bare KeyboardInterrupt, missed there), and its text is a
+    Python caller's ("the same call", not the CLI's "command")."""
     from headstart.fit_result import NothingSaved
 
     stop_at(monkeypatch, 2, "ctrl-c")
-    with pytest.raises(NothingSaved) as stopped:
+    with pytest.raises(Interrupted) as stopped:
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG, tune="lr",
                       grid=[1e-3, 1e-2])
-    assert isinstance(stopped.value, KeyboardInterrupt) and not (tmp_path / "run").exists()
+    assert isinstance(stopped.value, NothingSaved) and isinstance(stopped.value, KeyboardInterrupt)
+    assert stopped.value.run is None and not (tmp_path / "run").exists()
     assert str(stopped.value) == ("interrupted by Ctrl-C in a --tune trial: nothing trained yet; nothing saved; the same "
-                                  "command starts again")
+                                  "call starts again")
 
 
 @pytest.mark.parametrize("strategy", ["embed-logreg", "setfit"])
@@ -517,7 +520,7 @@ def test_a_second_signal_during_the_save_ends_it_and_a_failed_save_is_named(toy_
     with pytest.raises(NothingSaved) as stopped:
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
     assert str(stopped.value) == ("interrupted by SIGTERM after training, while the trained run was saved: nothing saved; "
-                                  "the same command starts again") and not (tmp_path / "run").exists()
+                                  "the same call starts again") and not (tmp_path / "run").exists()
 
     def full(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)  # held, then the disk fills
@@ -528,7 +531,7 @@ def test_a_second_signal_during_the_save_ends_it_and_a_failed_save_is_named(toy_
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
     assert str(stopped.value) == ("interrupted by SIGTERM after training, while the trained run was saved: nothing saved; "
                                   f"the save had failed: cannot write into {str(tmp_path / 'run')!r} (No space left on "
-                                  "device); free disk space; fix that, then the same command starts again")
+                                  "device); free disk space; fix that, then the same call starts again")
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
@@ -543,7 +546,7 @@ def test_an_interrupt_before_the_first_step_saves_nothing(how, toy_csv, tiny_reg
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
     by = "SIGTERM" if how == "sigterm" else "Ctrl-C"
     assert str(stopped.value) == (f"interrupted by {by} at step 0 of 8: nothing trained yet; nothing saved; the same "
-                                  "command starts again")
+                                  "call starts again")
     assert not (tmp_path / "run").exists()
 
 

@@ -186,14 +186,14 @@ def train(
         if fixed == str(e):
             raise
         raise ConfigError(fixed) from None
+    except NothingSaved as stop:  # a tune trial, a closed-form solve: nothing to keep, and one line says so (before Interrupted: it is one, run None)
+        typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
     except Interrupted as stop:  # the checkpoint so far is kept (or a finished run in --out): one line says which
         if as_json:  # --json changes what is printed, never the exit status
             _echo_json(_summary(stop.run, stop.run.out, dedupe=dedupe))
         else:
             typer.echo(str(stop), err=True)
-        raise InterruptReported() from None
-    except NothingSaved as stop:  # a tune trial, a closed-form solve: nothing to keep, and one line says so
-        typer.echo(str(stop), err=True)
         raise InterruptReported() from None
     moved = any(f.get("reason") == "moved" for f in result.flags)
     out = result.out or out  # where it was saved: beside --out when another run came there while it trained
