@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from headstart.errors import ConfigError, StoreError
-from headstart.interrupts import steps_interrupted
+from headstart.interrupts import USABLE, run_status, steps_interrupted
 from headstart.python_checks import flags_checked
 
 
@@ -81,7 +81,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
         config = _read_json(peft_config) if peft_config.exists() else {}
         kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
         files = ["adapter_model.safetensors", "weights.safetensors"] if saved == "adapter" else ["weights.safetensors"]
-        if metrics.get("status", "done") == "done":  # a diverged run keeps its record, never weights: listed as it is
+        if run_status(metrics) in USABLE:  # a diverged run keeps its record, never weights: listed as it is
             check_saved_files(directory, saved)  # "fine" only when the files are there and load, as predict refuses them
         for name in files:  # a damaged one is named here, not at predict
             if (directory / name).exists():

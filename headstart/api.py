@@ -105,7 +105,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
         headstart.fit_result.Interrupted: Ctrl-C or SIGTERM (``timeout``, a scheduler's limit) during the steps,
             raised once the best validation checkpoint so far (none yet: the last step's weights) is saved into
-            ``out`` with ``ended_by`` ("interrupted by SIGTERM at step 37 of 120") in metrics.json, unscored
+            ``out``, status "interrupted" (usable as a finished run is), with ``ended_by`` ("interrupted by SIGTERM at
+            step 37 of 120") in metrics.json, unscored
             (``evaluate`` scores it; ``retain`` / ``eval_data`` are not measured); a finished run in ``out`` is kept
             instead. After the steps, while ``retain`` / ``eval_data`` are scored, the trained run (saved before
             its scoring: beside a finished run in ``out``, put in its place once scored) keeps the scores made,
@@ -321,7 +322,8 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     where = saved if report.ended_by or staged else Path(out) if out else None
     loaded = LoadedRun(where or Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
     return FitResult(key=record.spec["key"], out=where,
-                     status=report.status, val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
+                     status="interrupted" if report.status == "done" and report.ended_by else report.status,
+                     val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,

@@ -66,7 +66,7 @@ class FitResult:
                 + (f"; {self.ended_by}" if self.ended_by else "") + ")")
 
     def _usable(self) -> None:
-        if self.status != "done":
+        if self.status not in ("done", "interrupted"):  # interrupted: its best checkpoint so far, usable
             from headstart.errors import StoreError
 
             raise StoreError(f"this run {self.status} ({self.error}); nothing to evaluate or predict with, train it again")
@@ -178,6 +178,7 @@ def load(run: str | Path) -> FitResult:
         >>> run = headstart.load("runs/lp64")
         >>> run.predict(["a joy to watch"]); run.evaluate("test")["accuracy"]
     """
+    from headstart.interrupts import run_status
     from headstart.run_meta import as_run_path
     from headstart.saved import load_run
 
@@ -196,7 +197,7 @@ def load(run: str | Path) -> FitResult:
         return metrics.get(key) if isinstance(metrics.get(key), (int, float)) else default
 
     tuning = metrics.get("tuning") if isinstance(metrics.get("tuning"), dict) else {}
-    return FitResult(key=loaded.meta.get("key", ""), out=Path(run), status=metrics.get("status", "done"),
+    return FitResult(key=loaded.meta.get("key", ""), out=Path(run), status=run_status(metrics),
                      val_metrics=metrics.get("val") or {}, steps=number("steps"), best_step=number("best_step"),
                      train_seconds=number("train_seconds", 0.0), trainable_params=number("trainable_params"),
                      total_params=number("total_params"), error=metrics.get("error"), chosen=metrics.get("chosen"),

@@ -185,3 +185,16 @@ def steps_interrupted(metrics: Any) -> str | None:
     written over a finished run), ``saved.cut_short`` (evaluate's note) and the model card's "Stopped early"."""
     ended = metrics.get("ended_by") if isinstance(metrics, dict) else None
     return ended if isinstance(ended, str) and ended.startswith("interrupted") and "not_scored" not in metrics else None
+
+
+# a saved run's statuses whose weights predict, evaluate, export and adapters read: a finished run's, and an
+# interrupted one's (its best validation checkpoint so far, or the last step's weights)
+USABLE = ("done", "interrupted")
+
+
+def run_status(metrics: Any) -> str:
+    """A saved run's status from its metrics.json: "interrupted" where an interrupt ended its steps (so a one-step model
+    never reads as finished), including a run saved before that status existed ("done" with such an ``ended_by``);
+    else the status written ("done", "diverged", ...), "done" where none is."""
+    status = metrics.get("status", "done") if isinstance(metrics, dict) else "done"
+    return "interrupted" if status == "done" and steps_interrupted(metrics) is not None else str(status)

@@ -178,8 +178,10 @@ def _test_note(metrics: dict[str, Any] | None, majority: dict[str, Any], *, scor
     recorded yet, that ``headstart evaluate`` scores it. A run that did not finish (diverged) kept no weights, which
     evaluate refuses: its card says there is no test score rather than offer one. Each command is named in its
     writer's words: ``headstart evaluate`` on the CLI, ``headstart.evaluate`` from Python (``surface.spoken``)."""
-    status = (metrics or {}).get("status", "done")
-    if status != "done":
+    from headstart.interrupts import USABLE, run_status
+
+    status = run_status(metrics)
+    if status not in USABLE:
         return f"Test: none; this run {md_text(str(status))} and kept no weights to score (see Use)."
     return ((("That interval is over the test rows (how precisely they measure this one run); it"
               if "accuracy_ci" in metrics["test"] else "That score is over the test rows; it") if scored else

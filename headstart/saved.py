@@ -26,7 +26,7 @@ from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
 from headstart.backbones.base import unused_parameters
 from headstart.errors import StoreError
-from headstart.interrupts import steps_interrupted
+from headstart.interrupts import USABLE, run_status, steps_interrupted
 from headstart.model import TaskModel
 from headstart.precision import pick_device
 from headstart.run_meta import FORMAT_VERSION, check_saved_files, read_meta
@@ -107,7 +107,7 @@ def run_record(s: Any, report: FitReport, *, spec: Any = None, trials: list[dict
         keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained) | trained_buffers(s.model, report.trained)
     metrics = {
         "split": "val",
-        "status": report.status,
+        "status": "interrupted" if report.status == "done" and report.ended_by else report.status,  # a one-step model is no finished run
         "error": report.error,
         "val": report.val_metrics,
         "val_held_out": report.held_out,  # the checkpoint choice scored on validation rows that did not make it
@@ -275,8 +275,8 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     meta = {**json.loads((out / "spec.json").read_text()), **_adapted(out)}
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
     run = shlex.quote(name)  # the commands run on the path as written, spaces and all
-    status = (metrics or {}).get("status", "done")
-    if status != "done":  # no weights were kept: every command below would refuse the run
+    status = run_status(metrics)
+    if status not in USABLE:  # no weights were kept: every command below would refuse the run
         error = (metrics or {}).get("error")
         how = (f"This run {md_text(str(status))}{f' ({md_text(str(error))})' if error else ''} and kept no weights: "
                "nothing here predicts, evaluates or exports it. Train it again with what the error names changed (a "
@@ -408,7 +408,7 @@ def _status(directory: Path) -> str:
         metrics = json.loads((directory / "metrics.json").read_text())
     except (OSError, ValueError):
         return "done"  # metrics.json is informational; the weights check below decides
-    return str(metrics.get("status", "done")) if isinstance(metrics, dict) else "done"  # valid JSON, not an object
+    return run_status(metrics)  # valid JSON, not an object: "done"
 
 
 def weights_of(identity: dict[str, Any]) -> str | None:
@@ -443,7 +443,7 @@ def check_usable(directory: Path, saved: str | None = None) -> None:
         StoreError: naming the run and what to do.
     """
     status = _status(directory)
-    if status != "done":
+    if status not in USABLE:
         raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
     check_saved_files(directory, saved)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError, HeadstartError
+from headstart.interrupts import USABLE, run_status
 from headstart.surface import spoken
 from headstart.results import RECORDED, RunResult
 
@@ -161,7 +162,7 @@ def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: di
     if found:
         return {"logged": False, "uri": uri, "run_id": None, "test_added": _add_test(client, found[0], test, metrics)}
     resolved = meta["resolved"]
-    result = RunResult(key=meta["key"], spec=resolved, status=metrics.get("status", "done"), metrics=test,
+    result = RunResult(key=meta["key"], spec=resolved, status="done" if run_status(metrics) in USABLE else run_status(metrics), metrics=test,
                        val_metrics={k: v for k, v in (metrics.get("val") or {}).items() if k != "per_class"},
                        train_seconds=float(metrics.get("train_seconds") or 0.0), steps=int(metrics.get("steps") or 0),
                        trainable_params=int(metrics.get("trainable_params") or 0),

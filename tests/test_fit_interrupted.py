@@ -65,6 +65,27 @@ def test_an_interrupted_fit_saves_its_best_checkpoint_so_far_and_raises_with_it(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the run is over"
 
 
+def test_an_interrupted_run_reads_as_interrupted_not_done_and_stays_usable(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """An interrupted run read as status "done" (FitResult, load, metrics.json), so ``run.status == "done"`` took a
+    model of a few steps for a finished one. It is "interrupted" everywhere, the repr leads with it, and a run saved
+    before that status ("done" with an interrupt's ``ended_by``) reads so too; predict and evaluate still take it."""
+    out = tmp_path / "run"
+    stop_at(monkeypatch, 3, "ctrl-c")
+    with pytest.raises(Interrupted) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG)
+    run = stopped.value.run
+    assert run.status == "interrupted" and repr(run).startswith("FitResult(interrupted, "), repr(run)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["ended_by"] == "interrupted by Ctrl-C at step 2 of 8"
+    assert headstart.load(out).status == "interrupted"
+    (out / "metrics.json").write_text(json.dumps({**metrics, "status": "done"}))  # as saved before this status existed
+    loaded = headstart.load(out)
+    assert loaded.status == "interrupted" and repr(loaded).startswith("FitResult(interrupted, ")
+    texts = ["good great film", "awful dull plot"]
+    assert loaded.predict(texts) == run.predict(texts) == headstart.predict(out, texts)
+    assert "accuracy" in headstart.evaluate(out, "val") and "accuracy" in loaded.evaluate("val")
+
+
 def test_before_any_check_the_last_steps_weights_are_kept_and_said_so(toy_csv, tiny_registry, tmp_path, monkeypatch):
     """No check had run: the weights of the step taken are saved (a head trained one step beats an untrained one),
     with no validation metrics, and the line says so."""
