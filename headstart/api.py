@@ -35,7 +35,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | str | None = None,
         dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
-        overwrite: bool = False) -> FitResult:
+        overwrite: bool = False, retrain: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -99,7 +99,12 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             URI is ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<out's parent>/mlflow.db``); ``FitResult.mlflow`` says
             where. Needs ``out``.
         overwrite: replace a saved run of another spec in ``out`` (refused without it, before training: a trained
-            model is not lost to a typo in ``out``); the same spec trained again replaces its run either way.
+            model is not lost to a typo in ``out``).
+        retrain: train the run again where ``out`` already holds it, finished: without it, a run of the same spec on
+            the same data that finished there is loaded and returned, not trained again (a note says so: a notebook
+            cell run twice takes seconds), as ``compare`` reuses its stored cells. A run there that was interrupted,
+            diverged, failed, left unscored or is damaged trains again from the start either way, a note saying why
+            (``same_run.held_run``); ``train --retrain`` is the same.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -140,12 +145,14 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         try:  # SIGTERM (timeout, a scheduler's time limit) reads as Ctrl-C from the first check to the last score, one
             # handler over the start-up and the training, so none of it ends silent (headstart.interrupts)
             with sigterm_as_interrupt():
-                spec, loaded, defaults, leakage = _start_up(
+                spec, loaded, defaults, leakage, stored = _start_up(
                     data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                     text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                     progress=progress, terms=terms, retain=retain, group_column=group_column, split_column=split_column,
                     test_data=test_data, eval_data=eval_data, tta=tta, max_test=max_test, max_val=max_val, dedupe=dedupe, nproc=nproc,
-                    label_descriptions=label_descriptions, report_to=report_to, overwrite=overwrite)
+                    label_descriptions=label_descriptions, report_to=report_to, overwrite=overwrite, retrain=retrain)
+                if stored is not None:  # this run, finished, is in out already: loaded, not trained again
+                    return stored
                 with shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}") as update:
                     trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
                     flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
@@ -203,7 +210,8 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
               terms: dict[str, dict[str, Any]] | str | None, retain: Any, group_column: str | None,
               split_column: str | None, test_data: Any, eval_data: Any, tta: str | list[str] | None, max_test: int | str | None,
               max_val: int | str | None, dedupe: bool, nproc: int, label_descriptions: str | dict[str, str] | None,
-              report_to: str | None, overwrite: bool) -> tuple[RunSpec, Any, list[dict[str, str]], Any]:
+              report_to: str | None, overwrite: bool,
+              retrain: bool = False) -> tuple[RunSpec, Any, list[dict[str, str]], Any, FitResult | None]:
     """``fit``'s start-up, before anything trains: every argument checked (a bad cap first), ``out`` claimed, the data
     read (a DataFrame staged in the cache), the run's spec built and its data defaults filled, the split's leakage
     searched. Nothing is written to ``out``.
@@ -212,8 +220,9 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
         ``fit``'s own, as the caller gave them.
 
     Returns:
-        The run's spec, its dataset (loaded), a note per data default applied (``_with_data_defaults``), and the
-        split's leakage (``data.leakage.split_leakage``).
+        The run's spec, its dataset (loaded), a note per data default applied (``_with_data_defaults``), the
+        split's leakage (``data.leakage.split_leakage``), and the run ``out`` already holds where it is this one,
+        finished, and not ``retrain`` (``_stored_run``), else None.
 
     Raises:
         HeadstartError: any invalid input, in one line naming it and the fix.
@@ -275,9 +284,34 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
             check_replaces_same_run(Path(out), spec)
         loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
         leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
+        stored = _stored_run(Path(out), spec, loaded, leakage) if out is not None and not retrain else None
     except KeyboardInterrupt as stop:  # nothing is written to out before the run is saved: there is nothing to keep
         raise NothingSaved(stop, starting=True) from None
-    return spec, loaded, defaults, leakage
+    return spec, loaded, defaults, leakage, stored
+
+
+def _stored_run(out: Path, spec: RunSpec, data: Any, leakage: Any) -> FitResult | None:
+    """The run ``out`` holds, loaded, where it is this one (same settings, same data) and finished
+    (``same_run.held_run``), with this split's ``leakage``; None where it is to train (a note says why where a run of
+    this spec is there: interrupted, diverged, unscored, damaged)."""
+    import logging
+
+    from headstart.errors import HeadstartError
+    from headstart.fit_result import load
+    from headstart.same_run import held_run
+
+    same, note = held_run(out, spec, data_hash=getattr(data, "hash", None))
+    if same:
+        try:
+            stored = load(out)
+        except HeadstartError as error:  # a weight file gone or damaged, the backbone's weights changed
+            same, note = False, f"{out} holds this run, but it cannot be loaded ({str(error).splitlines()[0]}): training it again"
+    if note:
+        logging.getLogger("headstart").info("%s", note)
+    if not same:
+        return None
+    stored.leakage, stored._reused = leakage, True
+    return stored
 
 
 def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overwrite: bool, flags: list[dict[str, str]],

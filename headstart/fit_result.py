@@ -52,6 +52,7 @@ class FitResult:
     _finished_in: Path | None = field(default=None, repr=False)  # interrupted while staged: the --out whose finished run it left
     _not_moved: str | None = field(default=None, repr=False)  # interrupted while staged, left there: where it was to go, why not
     _record: Any = field(default=None, repr=False)  # saved.RunRecord of a run trained here: what ``save`` writes beside the model
+    _reused: bool = field(default=False, repr=False)  # loaded from out, which held this run finished: not trained again
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
         from headstart.report.markdown import seconds_text  # as the reports write seconds: a probe's 0.012 s is not "0.0 s"

@@ -152,3 +152,46 @@ def _shown(value: object, table: str = "") -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "none"
     return str(value)
+
+
+def held_run(out: Path, spec: RunSpec, *, data_hash: str | None) -> tuple[bool, str | None]:
+    """Whether ``out`` holds this very run, finished, for ``fit`` / ``train`` to load rather than train again (a
+    notebook cell or a command run twice), and the note that says what it does either way.
+
+    Args:
+        spec: the run asked for, its data's defaults filled (``api._with_data_defaults``).
+        data_hash: the hash of the data it reads now (``Dataset.hash``): a run trained on the file as it was before an
+            edit is another run, trained again in its place.
+
+    Returns:
+        (True, the note "runs/lp already holds this run ...: loaded, not trained again") where the run there has the
+        same settings, the same data and finished; (False, why it trains again) where it was interrupted, diverged,
+        failed, left unscored or is damaged; (False, None) where ``out`` holds no run, or one of other settings
+        (``check_replaces_same_run`` refuses or ``overwrite`` replaces it).
+    """
+    import json
+
+    from headstart.interrupts import USABLE, run_status
+    from headstart.surface import spoken
+
+    if not (out / "spec.json").is_file() or other_run(out, spec) is not None:
+        return False, None
+    try:
+        saved = json.loads((out / "spec.json").read_text())
+        metrics = json.loads((out / "metrics.json").read_text())
+        stored_hash = ((saved.get("resolved") or {}).get("data") or {}).get("hash")
+        status, ended = run_status(metrics), metrics.get("ended_by")
+    except (OSError, ValueError, AttributeError):
+        return False, f"{out} holds this run, but its spec.json or metrics.json is missing or damaged: training it again"
+    if status == "interrupted":
+        return False, None
+    if status not in USABLE:
+        error = metrics.get("error")
+        return False, f"{out} holds this run, {status}{f' ({error})' if error else ''}: training it again"
+    if metrics.get("not_scored"):
+        return False, (f"{out} holds this run, {ended or 'interrupted'} before it was scored on all of --retain / "
+                       "--eval-data: training it again")
+    if data_hash is not None and stored_hash is not None and stored_hash != data_hash:
+        return False, f"{out} holds this run trained on other data (it changed since): training it again in its place"
+    return True, (f"{out} already holds this run (same settings, finished): loaded, not trained again; "
+                  + spoken("--retrain", "retrain=True") + " trains it again")

@@ -549,7 +549,10 @@ def test_training_into_an_existing_run_says_it_replaced_it(monkeypatch, capsys, 
     first = (out / "spec.json").read_text()
     assert_user_error(cli([*args, "--n", "100000", "--overwrite"], monkeypatch, capsys), "larger than the training pool")  # no note: nothing replaced
     assert (out / "spec.json").read_text() == first
-    code, _, err = cli(args, monkeypatch, capsys)  # the same run made again replaces itself, and says it was the same
+    code, _, err = cli(args, monkeypatch, capsys)  # the same run made again, finished there: loaded, not trained again
+    assert code == 0 and "replaced" not in err and "trained again in its place" not in err
+    assert f"note: {out} already holds this run (same settings, finished): loaded, not trained again" in err, err
+    code, _, err = cli([*args, "--retrain"], monkeypatch, capsys)  # --retrain replaces it, and says it was the same
     assert code == 0 and (f"note: the same run (its settings and data unchanged) was in '{out}': trained again in its "
                           "place") in err, err
     first = (out / "spec.json").read_text()

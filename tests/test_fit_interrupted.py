@@ -113,8 +113,8 @@ def test_a_finished_run_in_out_is_kept_and_without_out_nothing_is_saved(toy_csv,
     headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG)
     finished = {p.name: p.read_bytes() for p in out.iterdir()}
     stop_at(monkeypatch, 6, "ctrl-c")
-    with pytest.raises(Interrupted) as stopped:
-        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG)
+    with pytest.raises(Interrupted) as stopped:  # without retrain the finished run there is loaded, not trained again
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG, retrain=True)
     assert stopped.value.run.out is None and {p.name: p.read_bytes() for p in out.iterdir()} == finished
     assert str(stopped.value) == (f"interrupted by Ctrl-C at step 5 of 8: this run was not saved: the "
                                   f"finished run already in {str(out)!r} was kept; the same command trains it again from the start")

@@ -278,7 +278,7 @@ def test_a_run_that_diverges_never_replaces_a_finished_one(toy_csv, tiny_registr
     monkeypatch.setattr(recipe, "setup", poisoned)
     code, out, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune",
                               "--n", "16", "--max-steps", "4", "--min-steps", "4", "--batch-size", "8", "--precision", "fp32",
-                              "--out", str(tmp_path / "ft")], monkeypatch, capsys)  # the same run's spec: it may replace it
+                              "--out", str(tmp_path / "ft"), "--retrain"], monkeypatch, capsys)  # the same run's spec: it may replace it
     assert code == 1 and "replaced" not in err
     assert f"note: this run diverged and was not saved: the finished run already in '{tmp_path / 'ft'}' was kept" in out, out
     assert {p.name: p.read_bytes() for p in (tmp_path / "ft").iterdir() if p.is_file()} == before

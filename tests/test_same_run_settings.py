@@ -32,3 +32,45 @@ def test_each_setting_that_differs_is_named_as_the_user_gives_it(tmp_path, monke
     else:
         assert weighed == "options.rank 4 there, 8 asked; terms.l2sp l2sp[weight=0.01] there, l2sp[weight=0.1] asked"
         assert head == "train.head_lr default there, 0.5 asked"
+
+
+def test_the_same_run_finished_in_out_is_loaded_not_trained_again(toy_csv, tiny_registry, tmp_path, monkeypatch,
+                                                                   capsys, caplog):
+    """A notebook cell ``fit(..., out=...)`` run twice trained the whole run again (``compare`` reused its stored
+    cells); ``train`` the same. Now the finished run of the same settings and data is loaded, a note says so, and
+    ``retrain=True`` / ``--retrain`` trains it again."""
+    import logging
+
+    import headstart
+    import headstart.recipe
+    from conftest import run_cli
+
+    config = TrainConfig(max_steps=4, min_steps=4, batch_size=8, evals_per_phase=2, patience=0, precision="fp32")
+    out = tmp_path / "run"
+    first = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=config)
+    kept = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, trained = headstart.recipe.trained_run, []
+
+    def counted(*args, **kwargs):
+        trained.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(headstart.recipe, "trained_run", counted)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        again = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=config)
+    assert trained == [] and {p.name: p.read_bytes() for p in out.iterdir()} == kept
+    assert f"{out} already holds this run (same settings, finished): loaded, not trained again; retrain=True trains it " \
+           "again" in caplog.text
+    assert (again.status, again.key, again.val_metrics, again.out) == ("done", first.key, first.val_metrics, out)
+    assert again.predict(["good great film"]) == first.predict(["good great film"])
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=config, retrain=True)
+    assert trained == [1]
+    args = ["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+            "--max-steps", "4", "--min-steps", "4", "--batch-size", "8", "--evals-per-phase", "2", "--patience", "0",
+            "--precision", "fp32", "--out", str(tmp_path / "cli")]
+    assert run_cli(args, monkeypatch, capsys)[0] == 0 and trained == [1, 1]
+    code, printed, err = run_cli(args, monkeypatch, capsys)
+    assert code == 0 and trained == [1, 1] and "already holds this run (same settings, finished): loaded, not trained " \
+                                                "again; --retrain trains it again" in err, err
+    assert printed.startswith("done: full-finetune") and "trained again in its place" not in err
+    assert run_cli([*args, "--retrain"], monkeypatch, capsys)[0] == 0 and trained == [1, 1, 1]

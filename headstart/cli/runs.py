@@ -104,13 +104,19 @@ def train(
                                             "GPUs), gradients summed over each global batch of batch-size x accumulate rows; "
                                             "rank 0 validates and writes. Head-only strategies use one.")] = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved run of other settings in --out (refused "
-                                                                "without it; the same run trained again replaces itself).")] = False,
+                                                                "without it).")] = False,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train again a run --out already holds, finished, with these "
+                                                            "settings on this data (without it, that run is loaded and "
+                                                            "shown, not trained again; an interrupted, diverged or damaged "
+                                                            "one trains again either way).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train one run and save it (spec.json, weights.safetensors, metrics.json on validation).
 
-    An --out holding a run of other settings is refused before training (--overwrite replaces it). Ctrl-C or SIGTERM
+    An --out holding a run of other settings is refused before training (--overwrite replaces it); one holding this
+    run, finished, is loaded and shown, not trained again (--retrain trains it again; an interrupted, diverged or
+    damaged one trains again from the start, a note saying why). Ctrl-C or SIGTERM
     during the steps saves the best validation checkpoint so far (no check yet: the last step's weights), marked
     ended_by in metrics.json, and exits 130; a finished run in --out is kept instead. After the steps, while --retain
     and --eval-data are scored, it keeps the trained run with the scores made (not_scored names the rest). A second
@@ -180,7 +186,7 @@ def train(
                      max_val=max_val, dedupe=dedupe,
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
-                     overwrite=overwrite)
+                     overwrite=overwrite, retrain=retrain)
     except ConfigError as e:  # "try --option rank=8" where train has --rank: name the flag, unless --option gave it
         fixed = _own_flags(str(e), flags, typed=typed)
         if fixed == str(e):
@@ -198,7 +204,7 @@ def train(
     moved = any(f.get("reason") == "moved" for f in result.flags)
     out = result.out or out  # where it was saved: beside --out when another run came there while it trained
     summary = _summary(result, out, dedupe=dedupe)
-    if replacing and not moved and not any(f.get("reason") == "kept" for f in result.flags):
+    if replacing and not moved and not result._reused and not any(f.get("reason") == "kept" for f in result.flags):
         typer.echo(f"note: the same run (its settings and data unchanged) was in {str(out)!r}: trained again in its place"
                    if before == result.key else f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if result.mlflow is not None:
@@ -229,7 +235,7 @@ def train(
     else:  # a zero-shot head from descriptions, a prompt, a lookup: no weight learned from the rows
         typer.echo(f"trainable params: 0 of {result.total_params:,}: nothing trained, no optimiser step, "
                    f"{seconds_text(result.train_seconds)}s" + ("; no label read (n = 0)" if n == "0" else ""))
-    memory = f"peak memory {bytes_text(result.peak_rss_bytes)} (RSS)"
+    memory = f"peak memory {bytes_text(result.peak_rss_bytes)} (RSS)" if not result._reused else "peak memory: not measured (loaded, not trained here)"
     if result.base_weights:
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
         memory += f"; 4-bit base linear weights {bytes_text(stored)} = {stored / fp32:.2f}x of fp32 ({bytes_text(fp32)})"
