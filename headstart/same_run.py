@@ -184,7 +184,8 @@ def held_run(out: Path, spec: RunSpec, *, data_hash: str | None) -> tuple[bool, 
     except (OSError, ValueError, AttributeError):
         return False, f"{out} holds this run, but its spec.json or metrics.json is missing or damaged: training it again"
     if status == "interrupted":
-        return False, None
+        return False, (f"{out} holds a run {ended}: training it again from the start ({spoken('train', 'fit')} does "
+                       "not resume mid-run)")
     if status not in USABLE:
         error = metrics.get("error")
         return False, f"{out} holds this run, {status}{f' ({error})' if error else ''}: training it again"

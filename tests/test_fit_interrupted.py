@@ -134,6 +134,34 @@ def test_a_finished_run_in_out_is_kept_and_without_out_nothing_is_saved(toy_csv,
         assert json.loads((cut / "metrics.json").read_text())["steps"] == step - 1
 
 
+def test_the_same_call_after_an_interrupt_says_it_trains_again_from_the_start(toy_csv, tiny_registry, tmp_path,
+                                                                               monkeypatch, capsys, caplog):
+    """After Ctrl-C the same call started from step 0 without a word; now a note says the run there was interrupted
+    and trains again from the start (no resuming mid-run), from Python and from train."""
+    import logging
+
+    out, real = tmp_path / "run", engine.lr_factor
+    stop_at(monkeypatch, 3, "ctrl-c")
+    with pytest.raises(Interrupted):
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG)
+    monkeypatch.setattr(engine, "lr_factor", real)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG)
+    assert (f"{out} holds a run interrupted by Ctrl-C at step 2 of 8: training it again from the start (fit does not "
+            "resume mid-run)") in caplog.text
+    assert (run.status, run.steps, run.ended_by) == ("done", 8, None)
+    args = ["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+            "--max-steps", "8", "--min-steps", "8", "--batch-size", "8", "--evals-per-phase", "4", "--patience", "0",
+            "--precision", "fp32", "--out", str(tmp_path / "cli")]
+    stop_at(monkeypatch, 3, "sigterm")
+    assert run_cli(args, monkeypatch, capsys)[0] == 130
+    monkeypatch.setattr(engine, "lr_factor", real)
+    code, printed, err = run_cli(args, monkeypatch, capsys)
+    assert code == 0 and (f"note: {tmp_path / 'cli'} holds a run interrupted by SIGTERM at step 2 of 8: training it again "
+                          "from the start (train does not resume mid-run)") in err, err
+    assert printed.startswith("done: full-finetune")
+
+
 def test_an_interrupt_in_a_tuning_trial_saves_nothing_and_says_so(toy_csv, tiny_registry, tmp_path, monkeypatch):
     """No run of the chosen rate has trained yet: nothing to keep. NothingSaved is an Interrupted whose run is None, so
     ``except Interrupted as e: e.run`` catches it (it was a bare KeyboardInterrupt, missed there), and its text is a
