@@ -123,7 +123,7 @@ def test_prediction_rows_with_empty_text_are_dropped_and_said_as_evaluate_drops_
             texts, carried = read_input_rows(path)
     finally:
         reset_surface(marked)
-    assert texts == [TEXTS[0], TEXTS[1], TEXTS[3], TEXTS[5]] and [c["id"] for c in carried] == ["0", "1", "3", "5"]  # a CSV is read as text
+    assert texts == [TEXTS[0], TEXTS[1], TEXTS[3], TEXTS[5]] and [c["id"] for c in carried] == [0, 1, 3, 5]  # a CSV column of numbers, as numbers
     assert [r.getMessage() for r in caplog.records] == [
         "reviews.csv: dropped 2 rows with empty text (data row 3, 5): the output has a row per row with text, each with "
         "its other columns, so its row numbers are not the input's"]
