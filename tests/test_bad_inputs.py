@@ -235,6 +235,21 @@ CASES = [
     Case("JSON line: an array of records holding a bare value", lambda f: [
         *TRAIN, "--data", f.write("batch.jsonl", '[{"text": "a", "label": 1}, 5]\n')],
          ("line 1 of", "batch.jsonl' is an array of records whose item 2 is 5, not a record")),
+    Case("JSON lines: a column of nested objects named as the text", lambda f: [
+        *TRAIN, "--data", f.write("nested.jsonl", "".join(json.dumps({"id": i, "data": {"review": f"review {i}"},
+                                                                       "meta": {"label": "ab"[i % 2]}}) + "\n" for i in range(40))),
+        "--text-column", "data", "--label-column", "meta"],
+         ("--text-column 'data' of", "nested.jsonl' holds JSON objects, not text", "e.g. --text-column data.review",
+          "(its fields: data.review)")),
+    Case("JSON lines: nested fields and no column named", lambda f: [
+        *TRAIN, "--data", f.write("nested2.jsonl", "".join(json.dumps({"id": i, "data": {"review": f"review {i}"},
+                                                                        "meta": {"label": "ab"[i % 2]}}) + "\n" for i in range(40)))],
+         ("cannot tell which column of", "(columns: id, data.review, meta.label)", "--text-column NAME")),
+    Case("JSON lines: a text column holding an object in some rows", lambda f: [
+        *TRAIN, "--data", f.write("mixed.jsonl", "".join(json.dumps({"text": {"body": "x"} if i == 3 else f"review {i}",
+                                                                      "label": "ab"[i % 2]}) + "\n" for i in range(40)))],
+         ("text column 'text' of", "holds a JSON object, not text, in 1 row (row 4: {\"body\": \"x\"})",
+          "write each row's text as a string")),
     Case("empty entry in an option's list", lambda f: [*TRAIN, "--strategy", "lora", "--option", "targets=query,,value",
                                                         "--out", str(f.path("run"))],
          ("targets 'query,,value' has an empty entry", "e.g. --option targets=query,value")),

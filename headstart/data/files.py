@@ -9,6 +9,7 @@ many distinct numbers -> regression, anything else -> classification.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,8 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     if text_column is None or label_column is None:
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label"
                      + (f" ({'; '.join(missing_run_columns)})" if missing_run_columns else ""))
+    for column in text_col.split(",") if text_col not in frame.columns else [text_col]:
+        _refuse_structured(frame, column.strip(), where)
     texts = text_values(frame, text_col)
     empty = texts == ""
     missing = frame[label_col].map(missing_label)
@@ -139,6 +142,21 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     notes += _said(where, [n for n in (task_note(labels, task, given),
                                        kept_as_class_note(labels) if task == "classification" else None, *label_notes) if n])
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _refuse_structured(frame: "pd.DataFrame", column: str, where: str) -> None:  # noqa: F821
+    """Refuse a text column holding JSON objects or arrays in some rows (a column of objects in every row is read field
+    by field: ``frames.nested_fields``): their Python text is no input to learn from.
+
+    Raises:
+        DataError: naming the column and its first such row.
+    """
+    structured = [i for i, v in enumerate(frame[column].tolist()) if isinstance(v, (dict, list))]
+    if structured:
+        value = frame[column].tolist()[structured[0]]
+        raise DataError(f"text column {column!r} of {where!r} holds a JSON {'object' if isinstance(value, dict) else 'array'}, "
+                        f"not text, in {_rows(len(structured))} (row {structured[0] + 1}: {json.dumps(value, default=str)[:60]}); "
+                        "write each row's text as a string")
 
 
 def _said(where: str, notes: list[str]) -> list[str]:

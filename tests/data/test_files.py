@@ -453,3 +453,19 @@ def test_an_unquoted_comma_is_still_refused_naming_the_line(tmp_path):
     path.write_text("review,label\ngood,pos\ngood, not great,neg\n")
     with pytest.raises(DataError, match="line 3 of .* has 3 comma-separated fields, its header 2; quote a value"):
         read_frame(str(path))
+
+
+def test_nested_json_fields_are_read_by_their_dotted_paths(tmp_path):
+    """--text-column data --label-column meta trained on each row's Python dict text (predict answered the label
+    "{'label': 'rotten'}"): a column of JSON objects is read field by field, each named by its dotted path."""
+    import json as json_module
+
+    from headstart.data.files import read_table
+    from headstart.data.frames import read_frame
+
+    path = tmp_path / "nested.jsonl"
+    path.write_text("".join(json_module.dumps({"id": i, "data": {"review": f"review {i}", "by": {"name": "x"}},
+                                               "meta": {"label": "fresh" if i % 2 else "rotten"}}) + "\n" for i in range(20)))
+    assert list(read_frame(path).columns) == ["id", "data.review", "data.by.name", "meta.label"]
+    data = read_table(path, text_column="data.review", label_column="meta.label")
+    assert data.inputs[:2] == ["review 0", "review 1"] and data.label_names == ("fresh", "rotten")
