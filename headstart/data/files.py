@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.columns import (find_run_column, guess_notes, pick_image_column, pick_label_column, pick_text_column,
-                                    text_values)
+from headstart.data.columns import (LABEL_NAMES, TEXT_NAMES, find_run_column, guess_notes, pick_image_column, pick_label_column,
+                                    pick_text_column, text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_note, encode_labels, infer_task, kept_as_class_note,
                                     missing_label, task_fix, task_note)
 from headstart.data.shown import shown_name
-from headstart.errors import DataError
+from headstart.errors import ColumnError, DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
 
@@ -106,8 +106,16 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         header = frame.columns[0]
         raise DataError(f"{where!r} was read as one column ({header!r}); "
                         + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
-    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
-    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    headerless = _no_header_fix(frame, where) if text_column is None or label_column is None else None
+    if headerless and headerless[0]:  # a header that is a value of its own column: the guess would train without that row
+        raise DataError(headerless[1])
+    try:
+        text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
+        label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    except ColumnError:
+        if headerless:  # column names that read as a text: "cannot tell which column" would be no help
+            raise DataError(headerless[1]) from None
+        raise
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
         log.info("%s: %s", shown_name(Path(where).name), note)
     if missing_run_columns:  # read against a run, by other columns than its own: said, as predict says it
@@ -157,6 +165,36 @@ def _refuse_structured(frame: "pd.DataFrame", column: str, where: str) -> None: 
         raise DataError(f"text column {column!r} of {where!r} holds a JSON {'object' if isinstance(value, dict) else 'array'}, "
                         f"not text, in {_rows(len(structured))} (row {structured[0] + 1}: {json.dumps(value, default=str)[:60]}); "
                         "write each row's text as a string")
+
+
+LONG_HEADER = 6  # words in a column name that reads as a row's text, not a header (a survey's question may be as long)
+
+
+def _no_header_fix(frame: "pd.DataFrame", where: str) -> tuple[bool, str] | None:  # noqa: F821
+    """(sure, message) where a .csv / .tsv's column names read as a row of data, else None: sure where a name is also
+    a value of its own column (a label, ``rotten``), unsure where a name is only long text (used where no column can be
+    guessed); never where a name is a column name headstart knows (``text``, ``label``: ``TEXT_NAMES``, ``LABEL_NAMES``). The message says the file seems to have no header row and gives the line to add."""
+    if Path(where).suffix.lower() not in (".csv", ".tsv") or len(frame.columns) < 2:
+        return None
+    if any(str(c).strip().lower() in TEXT_NAMES + LABEL_NAMES for c in frame.columns):
+        return None  # a header ("text,label"), though the rows repeat it (files concatenated with theirs) or add a column
+    values = {c: {str(v).strip() for v in frame[c].dropna().tolist()} for c in frame.columns}
+    repeated = [c for c in frame.columns if str(c).strip() in values[c]]
+    long = [c for c in frame.columns if len(str(c).split()) >= LONG_HEADER]
+    if not repeated and not long:
+        return None
+    names, taken = [], set()
+    for i, column in enumerate(frame.columns, start=1):
+        role = "text" if column in long else "label" if column in repeated else f"column{i}"
+        names.append(role if role not in taken else f"{role}{i}")
+        taken.add(role)
+    shown = ", ".join(repr(str(c) if len(str(c)) <= 40 else str(c)[:37] + "...") for c in frame.columns)
+    why = (f"{repeated[0]!r} is also a value of its own column" if repeated
+           else f"{str(long[0])[:37] + '...' if len(str(long[0])) > 40 else long[0]!r} reads as a text")
+    sep = "\t" if Path(where).suffix.lower() == ".tsv" else ","
+    return bool(repeated), (f"{where!r} seems to have no header row: its first line ({shown}) reads as data ({why}); add a "
+                            f"header line naming the columns as its first line, e.g. sed -i '1i {sep.join(names)}' "
+                            f"{Path(where).name}")
 
 
 def _said(where: str, notes: list[str]) -> list[str]:
