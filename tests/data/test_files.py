@@ -374,13 +374,14 @@ def test_a_trailing_space_is_the_same_class_and_said_so(tmp_path):
 
 
 def test_labels_that_differ_only_in_case_are_two_classes_and_said_so(tmp_path):
-    """NEG and neg: kept apart (a file may mean two), but said, with the fix; the trial trained 6 classes unwarned."""
+    """NEG and neg: kept apart (a file may mean two), but said, with the fix; the trial trained 6 classes unwarned. The
+    note gave no row counts: 'FRESH' / 'fresh' did not say which spelling was the stray one."""
     path = tmp_path / "d.csv"
     pd.DataFrame({"text": TEXTS, "label": ["pos", "POS", "neg", "neg", "pos", "neg"]}).to_csv(path, index=False)
     data = read_table(path)
     assert set(data.label_names) == {"POS", "neg", "pos"}
-    assert ("labels that differ only in case are read as different classes: 'POS' / 'pos'; if each is one class, write "
-            "it one way in the file") in data.notes, data.notes
+    assert ("labels that differ only in case are read as different classes: 'POS' (1 row) / 'pos' (2 rows); if each is "
+            "one class, write it one way in the file (e.g. each 'POS' as 'pos', its most common spelling)") in data.notes, data.notes
 
 
 def test_many_whole_number_labels_are_a_regression_target_and_said_so(tmp_path):
