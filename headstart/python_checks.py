@@ -208,7 +208,9 @@ def plain_integers(value: Any) -> Any:
 class _PythonNotes(logging.Handler):
     """What headstart decided about the caller's data (rows dropped, a column guessed, texts cut) as ``note: ...`` lines
     on stderr, its flags written as the caller's keywords: the CLI's notes, for a Python caller; each said once in a
-    call that reads its data more than once (``fit`` reads it to fill defaults, then to train)."""
+    call that reads its data more than once (``fit`` reads it to fill defaults, then to train), and a note on a
+    DataFrame's rows (named by its contents' hash: "data passed from Python (<hash>)") once in the session, where the
+    CLI says it once: ``fit(df)`` then ``result.evaluate()`` read the same rows, and the second read tells nothing new."""
 
     def __init__(self, names: set[str]) -> None:
         super().__init__(logging.INFO)
@@ -218,12 +220,18 @@ class _PythonNotes(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             note = python_names(record.getMessage(), self.names)
-            if note not in self.said:
-                self.said.add(note)
-                print(f"note: {note}", file=sys.stderr)
+            if note in self.said or note in _DATA_SAID:
+                return
+            self.said.add(note)
+            if record.name.startswith("headstart.data") and _PYTHON_DATA in note:
+                _DATA_SAID.add(note)
+            print(f"note: {note}", file=sys.stderr)
         except Exception:  # a note must never break the call it describes
             self.handleError(record)
 
+
+_PYTHON_DATA = "data passed from Python ("  # shown_name of a DataFrame's staged table: the same hash, the same rows
+_DATA_SAID: set[str] = set()  # the notes on such rows said in this process
 
 _NOTES_SHOWN: contextvars.ContextVar[bool] = contextvars.ContextVar("headstart_python_notes", default=False)
 

@@ -327,7 +327,7 @@ def test_read_inputs_from_python_says_the_row_it_drops_and_read_input_rows_keeps
     assert len(notes) == 1 and notes[0].startswith("note: three.csv: dropped 1 row with empty text (data row 2): the "
                                                    "inputs after it move up; headstart.data.read_input_rows(path)"), notes
     texts, columns = headstart.data.read_input_rows(str(path))
-    assert list(zip(texts, [c["id"] for c in columns])) == [("great film", "7"), ("awful", "9")]
+    assert list(zip(texts, [c["id"] for c in columns])) == [("great film", 7), ("awful", 9)]
     assert "dropped 1 row with empty text (data row 2)" in capsys.readouterr().err
 
 
@@ -342,7 +342,7 @@ def test_read_pair_rows_from_python_says_its_notes_and_errors_in_keywords_as_rea
     path = tmp_path / "pairs.csv"
     path.write_text("premise,hypothesis,id\na cat,an animal,1\n,empty,2\nx,y,3\n")
     pairs, names, columns = headstart.data.read_pair_rows(str(path), pair=("premise", "hypothesis"))
-    assert pairs == [("a cat", "an animal"), ("x", "y")] and [c["id"] for c in columns] == ["1", "3"]
+    assert pairs == [("a cat", "an animal"), ("x", "y")] and [c["id"] for c in columns] == [1, 3]
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
     assert notes == ["note: pairs.csv: dropped 1 row missing a text of the pair (data row 2): the inputs after it move "
                      "up; the third value read_pair_rows returns holds each pair's other columns (an id) to match "

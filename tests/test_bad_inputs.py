@@ -235,6 +235,29 @@ CASES = [
     Case("JSON line: an array of records holding a bare value", lambda f: [
         *TRAIN, "--data", f.write("batch.jsonl", '[{"text": "a", "label": 1}, 5]\n')],
          ("line 1 of", "batch.jsonl' is an array of records whose item 2 is 5, not a record")),
+    Case("JSON lines: a column of nested objects named as the text", lambda f: [
+        *TRAIN, "--data", f.write("nested.jsonl", "".join(json.dumps({"id": i, "data": {"review": f"review {i}"},
+                                                                       "meta": {"label": "ab"[i % 2]}}) + "\n" for i in range(40))),
+        "--text-column", "data", "--label-column", "meta"],
+         ("--text-column 'data' of", "nested.jsonl' holds JSON objects, not text", "e.g. --text-column data.review",
+          "(its fields: data.review)")),
+    Case("JSON lines: nested fields and no column named", lambda f: [
+        *TRAIN, "--data", f.write("nested2.jsonl", "".join(json.dumps({"id": i, "data": {"review": f"review {i}"},
+                                                                        "meta": {"label": "ab"[i % 2]}}) + "\n" for i in range(40)))],
+         ("cannot tell which column of", "(columns: id, data.review, meta.label)", "--text-column NAME")),
+    Case("JSON lines: a text column holding an object in some rows", lambda f: [
+        *TRAIN, "--data", f.write("mixed.jsonl", "".join(json.dumps({"text": {"body": "x"} if i == 3 else f"review {i}",
+                                                                      "label": "ab"[i % 2]}) + "\n" for i in range(40)))],
+         ("text column 'text' of", "holds a JSON object, not text, in 1 row (row 4: {\"body\": \"x\"})",
+          "write each row's text as a string")),
+    Case("CSV without a header row (a label value as a column name)", lambda f: [
+        *TRAIN, "--data", f.write("noheader.csv", "".join(f"a long review number {i} of the film,{'ab'[i % 2]}\n"
+                                                          for i in range(40)))],
+         ("noheader.csv' seems to have no header row", "reads as data ('a' is also a value of its own column)",
+          "sed -i '1i text,label' noheader.csv")),
+    Case("CSV without a header row (numeric labels, a text as a column name)", lambda f: [
+        *TRAIN, "--data", f.write("noheader2.csv", "".join(f"a long review number {i} of the film,{i % 2}\n" for i in range(40)))],
+         ("noheader2.csv' seems to have no header row", "'0' is also a value of its own column", "'1i text,label'")),
     Case("empty entry in an option's list", lambda f: [*TRAIN, "--strategy", "lora", "--option", "targets=query,,value",
                                                         "--out", str(f.path("run"))],
          ("targets 'query,,value' has an empty entry", "e.g. --option targets=query,value")),
@@ -682,3 +705,14 @@ def test_a_column_error_crosses_a_process_boundary_as_itself():
     back = pickle.loads(pickle.dumps(ColumnError("label column 'x' not found in 'a.csv'", "label")))
     assert isinstance(back, ColumnError) and (back.problem, back.kind) == ("label column 'x' not found in 'a.csv'", "label")
     assert str(back) == "label column 'x' not found in 'a.csv'; pass --label-column NAME"
+
+
+def test_a_header_its_rows_repeat_is_still_a_header(tmp_path):
+    """Two CSVs concatenated with their headers repeat 'text,label' as a row: the header is 'text,label', not a row of
+    data, though 'text' is then a value of its own column (the fuzz corpus's huge.csv was refused as headerless)."""
+    from headstart.data.files import read_table
+
+    path = tmp_path / "joined.csv"
+    rows = "".join(f"review number {i},{'ab'[i % 2]}\n" for i in range(40))
+    path.write_text("text,label\n" + rows + "text,label\n" + rows)
+    assert "label" in read_table(path).label_names  # the repeated header is a row (a class 'label'), as it was

@@ -1433,3 +1433,17 @@ def test_every_command_synonym_names_a_command_of_its_group():
                 assert name in command.commands, f"{path} {word!r} -> {target!r}: no such command"
                 command = command.commands[name]
             assert word not in group.commands, f"{path} {word!r} is a command itself"
+
+
+def test_train_says_its_train_time_leaves_the_tuning_trials_out(monkeypatch, capsys, tmp_path):
+    """train said "20 steps in 357s" beside "(tuning took 358s)", which read as the tuning inside the train time (compare
+    said 79 s to train that cell): the final run's seconds leave the trials out, and the tuning line says so."""
+    import headstart.api
+
+    tuned = headstart.api.FitResult(key="k", out=tmp_path, status="done", val_metrics={"accuracy": 0.65, "n": 120}, steps=20,
+                                    best_step=20, train_seconds=357.0, trainable_params=770, total_params=22_713_986,
+                                    error=None, chosen={"lr": 5e-05}, tune_seconds=358.0)
+    monkeypatch.setattr(headstart.api, "fit", lambda *args, **kwargs: tuned)
+    code, out, _ = cli(["train", "--quiet", "--n", "16", "--out", str(tmp_path / "ft")], monkeypatch, capsys)
+    assert code == 0 and "20 steps in 357s, best at step 20" in out, out
+    assert "(tuning's trials took 358s before the final run, whose 357s above leave them out)" in out, out

@@ -165,11 +165,14 @@ def command_or_why(runs: list[RunResult], sweep_record: dict[str, Any] | None,
     defaults = TrainConfig.field_defaults()
     given_train = {**(sweep.get("train") or {}), **((sweep.get("train_by_strategy") or {}).get(strategy) or {}), **overrides}
     train = {k: v for k, v in given_train.items() if k in defaults and v != defaults[k]}
+    from headstart.strategies import get_strategy
+
     used = {((r.spec or {}).get("train") or {}).get("precision") for r in runs}
-    if given_train.get("precision", "auto") == "auto" and len(used) == 1 and (resolved := used.pop()) in ("fp32", "bf16"):
+    if get_strategy(strategy).own_features is not None:  # no backbone runs (TF-IDF counts): no arithmetic to choose
+        train.pop("precision", None)
+    elif given_train.get("precision", "auto") == "auto" and len(used) == 1 and (resolved := used.pop()) in ("fp32", "bf16"):
         train["precision"] = resolved  # auto is a timing probe of the machine: another CPU may pick the other arithmetic
     if train:  # a compare shares its settings across arms, each reading its own: train refuses the rest for this arm
-        from headstart.strategies import get_strategy
         from headstart.strategies.base import unread_settings
 
         image = bool((spec.get("backbone_config") or {}).get("image_size"))

@@ -244,7 +244,8 @@ def train(
     chosen = chosen_on_validation(result.chosen, resolved.get("options"), resolved.get("n"))
     if chosen:
         typer.echo(f"chosen on validation: {_settings_text(chosen)}"
-                   + (f" (tuning took {seconds_text(result.tune_seconds)}s)" if result.tune_seconds else ""))
+                   + (f" (tuning's trials took {seconds_text(result.tune_seconds)}s before the final run, whose "
+                      f"{seconds_text(result.train_seconds)}s above leave them out)" if result.tune_seconds else ""))
     if fixed := given(result.chosen, resolved.get("options"), resolved.get("n")):
         typer.echo(f"set by a grid of one value (nothing chosen on validation): {_settings_text(fixed)}")
     for term, values in (result.estimates or {}).items():  # importance weighting's weights: how far apart the domains are

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.data.dataset import PAIR_SEP
+from headstart.data.frames import nested_paths
 from headstart.data.labels import is_null
 from headstart.errors import ColumnError, DataError, comma_entries
 
@@ -51,6 +52,7 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str, *,
         return ",".join(parts)
     if requested is not None:
         if requested not in columns:
+            nested_refusal(columns, requested, path, "text")
             raise ColumnError(f"text column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "text")
         return requested
     lowered = {c.lower(): c for c in columns}
@@ -100,6 +102,7 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     texts = set(text_column.split(",")) if text_column not in columns else {text_column}
     if requested is not None:
         if requested not in columns:
+            nested_refusal(columns, requested, path, "label")
             raise ColumnError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "label")
         if requested in texts and text_given:  # read on, each text would be a class: "labels look like free text"
             raise ColumnError(f"--text-column {text_column!r} and --label-column {requested!r} name the same column of "
@@ -113,6 +116,20 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     if len(others) == 1:
         return others[0]
     raise ColumnError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)})", "label")
+
+
+def nested_refusal(columns: list[str], requested: str, path: str, kind: str) -> None:
+    """Refuse ``requested`` where it names a field of JSON objects (``frames.nested_fields`` read each of its fields as a
+    column, named by its dotted path), naming those paths; return where it names none.
+
+    Raises:
+        DataError: ``--text-column data`` where ``data`` holds objects such as {"review": ...}.
+    """
+    paths = nested_paths(columns, requested)
+    if paths:
+        shown = ", ".join(paths[:6]) + (", …" if len(paths) > 6 else "")
+        raise DataError(f"--{kind}-column {requested!r} of {path!r} holds JSON objects, not {'text' if kind == 'text' else 'a label'}; "
+                        f"name one of its fields by its dotted path, e.g. --{kind}-column {paths[0]} (its fields: {shown})")
 
 
 def guess_notes(text_col: str | None, label_col: str | None, *, aside: list[str] | None = None) -> list[str]:

@@ -9,13 +9,14 @@ many distinct numbers -> regression, anything else -> classification.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from headstart.data.columns import (TEXT_NAMES, find_run_column, guess_notes, label_aside, pick_image_column,
+from headstart.data.columns import (LABEL_NAMES, TEXT_NAMES, find_run_column, guess_notes, label_aside, pick_image_column,
                                     pick_label_column, pick_text_column, string_columns, text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
@@ -24,7 +25,7 @@ from headstart.data.labels import (decimal_comma, decimal_comma_fix, dropped_not
 from headstart.data.own_split import (OFF, SPLIT_NAMES, TEST_FILE_COLUMN, check_test_data, default_split_column, is_off,
                                       with_test_file)
 from headstart.data.shown import shown_name
-from headstart.errors import DataError
+from headstart.errors import ColumnError, DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
 
@@ -152,9 +153,17 @@ def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, l
         header = frame.columns[0]
         raise DataError(f"{where!r} was read as one column ({header!r}); "
                         + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
+    headerless = _no_header_fix(frame, where) if text_column is None or label_column is None else None
+    if headerless and headerless[0]:  # a header that is a value of its own column: the guess would train without that row
+        raise DataError(headerless[1])
     guessed = frame if text_column else _numbers_read(frame)
-    text_col = pick_text_column(guessed, text_column, where, label_column=label_column)
-    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    try:
+        text_col = pick_text_column(guessed, text_column, where, label_column=label_column)
+        label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    except ColumnError:
+        if headerless:  # column names that read as a text: "cannot tell which column" would be no help
+            raise DataError(headerless[1]) from None
+        raise
     guessed_beside = text_column is None and text_col.lower() not in TEXT_NAMES
     aside = label_aside(string_columns(guessed), label_col) if guessed_beside else None  # the label(s) it was guessed beside
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col, aside=aside):
@@ -166,6 +175,8 @@ def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, l
     if text_column is None or label_column is None:
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label"
                      + (f" ({'; '.join(missing_run_columns)})" if missing_run_columns else ""))
+    for column in text_col.split(",") if text_col not in frame.columns else [text_col]:
+        _refuse_structured(frame, column.strip(), where)
     texts = text_values(frame, text_col)
     empty = texts == ""
     missing = frame[label_col].map(missing_label)
@@ -189,6 +200,51 @@ def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, l
     notes += _said(where, [n for n in (task_note(labels, task, given),
                                        kept_as_class_note(labels) if task == "classification" else None, *label_notes) if n])
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _refuse_structured(frame: "pd.DataFrame", column: str, where: str) -> None:  # noqa: F821
+    """Refuse a text column holding JSON objects or arrays in some rows (a column of objects in every row is read field
+    by field: ``frames.nested_fields``): their Python text is no input to learn from.
+
+    Raises:
+        DataError: naming the column and its first such row.
+    """
+    structured = [i for i, v in enumerate(frame[column].tolist()) if isinstance(v, (dict, list))]
+    if structured:
+        value = frame[column].tolist()[structured[0]]
+        raise DataError(f"text column {column!r} of {where!r} holds a JSON {'object' if isinstance(value, dict) else 'array'}, "
+                        f"not text, in {_rows(len(structured))} (row {structured[0] + 1}: {json.dumps(value, default=str)[:60]}); "
+                        "write each row's text as a string")
+
+
+LONG_HEADER = 6  # words in a column name that reads as a row's text, not a header (a survey's question may be as long)
+
+
+def _no_header_fix(frame: "pd.DataFrame", where: str) -> tuple[bool, str] | None:  # noqa: F821
+    """(sure, message) where a .csv / .tsv's column names read as a row of data, else None: sure where a name is also
+    a value of its own column (a label, ``rotten``), unsure where a name is only long text (used where no column can be
+    guessed); never where a name is a column name headstart knows (``text``, ``label``: ``TEXT_NAMES``, ``LABEL_NAMES``). The message says the file seems to have no header row and gives the line to add."""
+    if Path(where).suffix.lower() not in (".csv", ".tsv") or len(frame.columns) < 2:
+        return None
+    if any(str(c).strip().lower() in TEXT_NAMES + LABEL_NAMES for c in frame.columns):
+        return None  # a header ("text,label"), though the rows repeat it (files concatenated with theirs) or add a column
+    values = {c: {str(v).strip() for v in frame[c].dropna().tolist()} for c in frame.columns}
+    repeated = [c for c in frame.columns if str(c).strip() in values[c]]
+    long = [c for c in frame.columns if len(str(c).split()) >= LONG_HEADER]
+    if not repeated and not long:
+        return None
+    names, taken = [], set()
+    for i, column in enumerate(frame.columns, start=1):
+        role = "text" if column in long else "label" if column in repeated else f"column{i}"
+        names.append(role if role not in taken else f"{role}{i}")
+        taken.add(role)
+    shown = ", ".join(repr(str(c) if len(str(c)) <= 40 else str(c)[:37] + "...") for c in frame.columns)
+    why = (f"{repeated[0]!r} is also a value of its own column" if repeated
+           else f"{str(long[0])[:37] + '...' if len(str(long[0])) > 40 else long[0]!r} reads as a text")
+    sep = "\t" if Path(where).suffix.lower() == ".tsv" else ","
+    return bool(repeated), (f"{where!r} seems to have no header row: its first line ({shown}) reads as data ({why}); add a "
+                            f"header line naming the columns as its first line, e.g. sed -i '1i {sep.join(names)}' "
+                            f"{Path(where).name}")
 
 
 def _said(where: str, notes: list[str]) -> list[str]:

@@ -93,9 +93,38 @@ def read_frame(path: str | Path, *, labelled: bool = True, needs: str | None = N
     if frame.columns.empty:  # [], {} or lines of {}
         raise DataError(f"{str(path)!r} holds no columns; {needs or _empty_fix(suffix, labelled)}")
     frame.columns = [str(c) for c in frame.columns]
+    if suffix in (".jsonl", ".json"):
+        frame = nested_fields(frame)
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])
     return frame
+
+
+def nested_fields(frame: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
+    """``frame`` with each column of JSON objects (``{"data": {"review": ...}}``) read as a column per field, named by
+    its dotted path (``data.review``), in the column's place and as deep as the objects go: a nested field is then named
+    as a flat one is (``--text-column data.review``), and the object itself, which is no text nor label, is no column.
+    A column holding objects in some rows and other values in others is left as it is (``files`` refuses it by name)."""
+    import pandas as pd
+
+    objects = [c for c in frame.columns if (present := frame[c].dropna()).size and all(isinstance(v, dict) for v in present)]
+    if not objects:
+        return frame
+    parts = []
+    for column in frame.columns:
+        if column not in objects:
+            parts.append(frame[[column]])
+            continue
+        fields = pd.json_normalize([v if isinstance(v, dict) else {} for v in frame[column]], sep=".", max_level=None)
+        fields.index = frame.index
+        fields.columns = [f"{column}.{c}" for c in fields.columns]
+        parts.append(fields)
+    return pd.concat(parts, axis=1)
+
+
+def nested_paths(columns: "list[str]", name: str) -> list[str]:
+    """The dotted paths ``nested_fields`` read out of a column of objects called ``name`` (none for another name)."""
+    return [c for c in map(str, columns) if c.startswith(f"{name}.")]
 
 
 UTF_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -92,7 +93,7 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
                  "evaluate %s --eval-data %s --eval-rows all (every row of the file; without --eval-rows all it scores a "
                  "seeded test split, a fifth of its rows, as every --eval-data dataset is cut)",
                  Path(path).name, labels[0], named, shlex.quote(str(path)))
-    return texts, other_columns(frame, used)
+    return texts, other_columns(frame, used, as_text=_delimited(path))
 
 
 @functools.partial(python_named, inside=False)  # headstart predict reads through it, its notes naming flags
@@ -153,7 +154,7 @@ def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
                      "the third value read_pair_rows returns holds each pair's other columns (an id)")
         frame = frame[~empty]
     pairs = list(zip(text_values(frame, names[0]).tolist(), text_values(frame, names[1]).tolist()))
-    return pairs, names, other_columns(frame, set(names))
+    return pairs, names, other_columns(frame, set(names), as_text=_delimited(path))
 
 
 def _say_dropped(path: str | Path, empty: np.ndarray, why: str, kept: str, columns: str) -> None:
@@ -193,14 +194,17 @@ def stdin_lines() -> list[str]:
     return input_lines(decode_utf8(raw, "standard input"), "standard input")
 
 
-def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]:  # noqa: F821
+def other_columns(frame: "pd.DataFrame", used: set[str], *, as_text: bool = False) -> list[dict[str, Any]]:  # noqa: F821
     """Each row's columns outside ``used``, in the table's order, as JSON-ready values (NaN / NaT as None, dates as
-    ISO text, numpy scalars as Python's)."""
+    ISO text, numpy scalars as Python's). ``as_text``: the frame is a CSV / TSV's, every cell read as text; a column
+    whose every value spells a number (an id) is carried as numbers, as the same table's JSONL or parquet carries it."""
     import pandas as pd
 
     rest = [c for c in frame.columns if c not in used]
     if not rest:
         return [{} for _ in range(len(frame))]
+    if as_text:
+        frame = frame[rest].assign(**{c: frame[c].map(_number) for c in rest if _spelled_numbers(frame[c])})
 
     def plain(v: Any) -> Any:
         if v is None or (not isinstance(v, (list, dict, np.ndarray)) and bool(pd.isna(v))):
@@ -212,6 +216,27 @@ def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]
         return v if isinstance(v, (str, int, float, bool, list, dict)) else str(v)
 
     return [{c: plain(v) for c, v in zip(rest, values)} for values in frame[rest].itertuples(index=False, name=None)]
+
+
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?")  # as JSON writes a number back: no "007", "1.50" or "1e3"
+
+
+def _delimited(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".csv", ".tsv")
+
+
+def _spelled_numbers(values: "pd.Series") -> bool:  # noqa: F821
+    """Whether every present value of a column is a string that spells a number as JSON writes it (a CSV's id column,
+    read as text so that labels keep their spelling): carried as numbers, as a JSONL's or parquet's ids are. A column
+    with one other value (``A7``, ``007``) stays text, each value as the file spells it."""
+    present = [v for v in values.tolist() if v is not None and not (isinstance(v, float) and v != v)]
+    return bool(present) and all(isinstance(v, str) and _NUMBER.fullmatch(v) for v in present)
+
+
+def _number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return float(value) if "." in value else int(value)
 
 
 @functools.partial(python_named, inside=False)  # headstart predict reads an image run's inputs through it
@@ -281,4 +306,4 @@ def image_rows(frame: "pd.DataFrame", table: Path | None, *, text_column: str | 
                         f"{example[:40]!r}); name its column of image paths"
                         + (f", e.g. --text-column {others[0]}" if others else f" (columns: {columns})"))
     names = [str(v) for v in frame[found].tolist()]
-    return names, resolve_image_paths(names, table), other_columns(frame, {found})
+    return names, resolve_image_paths(names, table), other_columns(frame, {found}, as_text=table is not None and _delimited(table))

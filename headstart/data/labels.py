@@ -11,6 +11,7 @@ import contextvars
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -308,10 +309,14 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
     for name in names:
         by_case.setdefault(name.casefold(), []).append(name)
     cased = [group for group in by_case.values() if len(group) > 1]
-    if cased:  # NEG and neg: most likely one class, but a file may mean two; said, not guessed
-        shown = ", ".join(" / ".join(repr(n) for n in group) for group in cased[:3]) + (f" and {len(cased) - 3} more" if len(cased) > 3 else "")
+    if cased:  # NEG and neg: most likely one class, but a file may mean two; said, not guessed, with each one's rows
+        rows = Counter(as_text)
+        shown = ", ".join(" / ".join(f"{n!r} ({rows[n]} row{'' if rows[n] == 1 else 's'})" for n in group)
+                          for group in cased[:3]) + (f" and {len(cased) - 3} more" if len(cased) > 3 else "")
+        common = max(cased[0], key=lambda n: (rows[n], n))
         notes.append(f"labels that differ only in case are read as different classes: {shown}; if each is one class, write "
-                     "it one way in the file")
+                     f"it one way in the file (e.g. each {cased[0][0] if cased[0][0] != common else cased[0][1]!r} as "
+                     f"{common!r}, its most common spelling)")
     joined = _pipe_note(names) or _pipe_note(names, joiner=",")
     if joined:
         notes.append(joined)

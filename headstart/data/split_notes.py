@@ -1,4 +1,5 @@
-"""What a split says about itself: a part that whole groups pushed far past its target (``split_dataset`` notes it)."""
+"""What a split says about itself (``split_dataset`` notes it): a part that whole groups pushed far past its target, and
+the classes too rare in test or validation for their score there to mean anything."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ OVERSHOOT_ROWS = 10
 CAP_SLACK = 1.1  # a part past a cap the user set by more than a tenth of it is said; a row or two of rounding is not
 IMAGE_DEFAULT = "the image default"  # caps_set's word for data_defaults' cap on an image test split: no flag set it
 _OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not once per run of a sweep
+FEW_ROWS = 5  # a class with fewer test rows than this is scored on a handful: its test F1 is noise
+FEW_VAL_ROWS = 2  # validation is half test's share: a class has 2-4 rows there in a 500-row table, so only 0 or 1 is said
+_FEW_SAID: set[tuple[str, Any]] = set()
 
 
 def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict[str, float], *,
@@ -130,3 +134,32 @@ def note_test_file(data: Any, config: Any, scored: int) -> None:
            *(["--dedupe dropped those that copy a training or validation row"] if config.dedupe and scored < total else [])]
     logging.getLogger("headstart.data.files").info("test split: %s rows from %s (your file%s)", f"{scored:,}", name,
                                                    f"; {', and '.join(cut)}" if cut else "")
+
+
+def note_small_classes(data: Any, config: Any, pool: np.ndarray, val: np.ndarray, test: np.ndarray) -> None:
+    """Says (a ``note:`` line, once per dataset and split) which classes have fewer than ``FEW_ROWS`` rows in the test
+    split (or fewer than ``FEW_VAL_ROWS`` in validation), with where their rows landed: macro-F1, which the recommendation ranks on, weighs each class
+    as much as any other, so one scored on one or two rows moves it by chance (3 rows of 1,200: an F1 of 0 or 1 is a
+    ninth of an 11-class macro-F1). Said only of a user's table (``data.source["path"]``: a file, or a DataFrame staged
+    as one), and only where another class has enough rows in both (in a small dataset every class is few, which its
+    interval already says). ``pool`` / ``val`` / ``test``: each part's row indices."""
+    if data.task != "classification" or not data.label_names or "path" not in data.source:
+        return  # a built-in dataset is as it ships: there is no file of the user's to merge or drop a class in
+    key = (data.hash, config)
+    if key in _FEW_SAID:
+        return
+    classes = len(data.label_names)
+    counts = {name: np.bincount(data.targets[rows], minlength=classes) for name, rows in
+              (("pool", pool), ("validation", val), ("test", test))}
+    few = np.flatnonzero((counts["test"] < FEW_ROWS) | (counts["validation"] < FEW_VAL_ROWS))
+    if not len(few) or len(few) == classes:
+        return
+    _FEW_SAID.add(key)
+    shown = "; ".join(f"{data.label_names[c]!r} ({int(sum(counts[p][c] for p in counts))} rows: {int(counts['pool'][c])} in "
+                      f"the training pool, {int(counts['validation'][c])} validation, {int(counts['test'][c])} test)"
+                      for c in few[:5]) + (f"; and {len(few) - 5} more" if len(few) > 5 else "")
+    logging.getLogger("headstart.data.files").info(
+        "%s: %s fewer than %d rows in the test split (or %d in validation): %s; %s score there is noise, yet weighs in macro-F1 "
+        "as much as any other class's; merge %s into a related class, drop %s rows in the file, or label more",
+        shown_name(data.name), "a class has" if len(few) == 1 else f"{len(few)} classes have", FEW_ROWS, FEW_VAL_ROWS, shown,
+        "its" if len(few) == 1 else "their", "it" if len(few) == 1 else "them", "its" if len(few) == 1 else "their")

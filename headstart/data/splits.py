@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
-from headstart.data.split_notes import note_group_overshoot, note_test_file
+from headstart.data.split_notes import note_group_overshoot, note_small_classes, note_test_file
 from headstart.errors import ConfigError, DataError
 from headstart.python_checks import settings_class
 from headstart.surface import setting_text, spoken
@@ -215,6 +215,8 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
                              name, len(data))
     if by_label:
         _check_pool_has_every_label(data, splits)
+        if notes:
+            note_small_classes(data, config, splits.pool, splits.val, splits.test)
     if notes and data.source.get("test_data"):
         note_test_file(data, config, len(splits.test))
     return splits

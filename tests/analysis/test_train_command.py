@@ -321,3 +321,19 @@ def test_the_train_command_names_a_test_file_as_compare_read_it(tmp_path: Path) 
         SWEEP = kept
     assert "--label-column sentiment --test-data test.csv --strategy linear-probe" in command["cli"]
     assert "label_column='sentiment', test_data='test.csv', strategy=" in command["python"]
+
+
+def test_a_command_for_an_arm_without_a_backbone_names_no_precision() -> None:
+    """tfidf-logreg's command copied --precision bf16 (auto, as its runs resolved it), which means nothing to TF-IDF
+    counts; embed-logreg keeps it: its features are the backbone's, computed at that precision."""
+    from headstart.analysis.train_command import train_command
+
+    sweep = {**SWEEP, "strategies": ["tfidf-logreg", "embed-logreg"], "options": {}, "tune": None, "train": {}}
+    runs = {}
+    for strategy in sweep["strategies"]:
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": 0, "backbone": "all-minilm-l6-v2",
+                "data": {"name": "my data.csv", "hash": "h"}, "options": {}, "train": {"precision": "bf16"}}
+        runs[strategy] = [RunResult(key=strategy, spec=spec, status="done", metrics={"accuracy": 0.7})]
+    record = {"sweep": sweep, "plan": [{"key": s} for s in runs]}
+    assert "--precision" not in train_command(runs["tfidf-logreg"], record, 16)["cli"]
+    assert "--precision bf16" in train_command(runs["embed-logreg"], record, 16)["cli"]

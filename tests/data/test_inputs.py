@@ -26,7 +26,7 @@ def test_the_runs_own_column_is_read_before_a_guess_and_a_named_column_before_bo
     BOTH.to_csv(path, index=False)
     with caplog.at_level(logging.INFO, logger="headstart.data.files"):
         texts, carried = read_input_rows(path, run_column="review")
-        assert texts == ["good film", "bad film"] and carried[0] == {"sentence": "s1", "id": "7"}
+        assert texts == ["good film", "bad film"] and carried[0] == {"sentence": "s1", "id": 7}
         assert notes(caplog) == [], "the run's own column is no guess"
         assert read_input_rows(path, text_column="sentence", run_column="review")[0] == ["s1", "s2"]
         assert notes(caplog) == []
@@ -104,7 +104,7 @@ def test_a_table_of_images_is_read_by_the_runs_column_relative_to_the_table_carr
     pd.DataFrame({"before": ["img/a.png", "img/b.png"], "after": ["img/c.png", "img/c.png"], "id": [1, 2]}).to_csv(table, index=False)
     names, images, carried = read_image_inputs(table, run_column="after")  # two image columns: the run's is read
     assert names == ["img/c.png", "img/c.png"] and len(images) == 2
-    assert carried == [{"before": "img/a.png", "id": "1"}, {"before": "img/b.png", "id": "2"}]
+    assert carried == [{"before": "img/a.png", "id": 1}, {"before": "img/b.png", "id": 2}]
     assert read_image_inputs(table, text_column="before", run_column="after")[0] == ["img/a.png", "img/b.png"]
 
 
@@ -141,8 +141,8 @@ def test_an_image_tables_column_errors_say_what_was_wrong_in_the_callers_words_a
     with pytest.raises(DataError, match=r"^text_column='note' names a column of .*, e.g. text_column='path'$"):
         headstart.data.read_image_inputs(table, text_column="note")
     names, images, columns = headstart.data.read_image_inputs(str(table))
-    assert names == ["img/a.png", "img/b.png"] and len(images) == 2 and columns == [{"id": "1", "note": "fine"},
-                                                                                    {"id": "2", "note": "blurred"}]
+    assert names == ["img/a.png", "img/b.png"] and len(images) == 2 and columns == [{"id": 1, "note": "fine"},
+                                                                                    {"id": 2, "note": "blurred"}]
     image_run = SimpleNamespace(model=SimpleNamespace(backbone=SimpleNamespace(modality="image")))
     with pytest.raises(ConfigError, match=r"read a folder's or a table's images first: names, images, columns = "
                                           r"headstart\.data\.read_image_inputs\(PATH\), then predict\(run, images\)$"):
@@ -150,3 +150,16 @@ def test_an_image_tables_column_errors_say_what_was_wrong_in_the_callers_words_a
     with pytest.raises(ConfigError, match=r"got '.*t\.csv', a folder or table of images, not one: read a folder's or a "
                                           r"table's images first"):
         predict_loaded(image_run, table)
+
+
+def test_a_csvs_id_column_is_carried_as_numbers_as_a_jsonl_carries_it(tmp_path):
+    """predict's JSON output turned a CSV's id 3 into "3" (a CSV's cells are read as text): a column whose every value
+    spells a number is carried as numbers; one with another value ("A7", "007") keeps each value as the file spells it."""
+    path = tmp_path / "new.csv"
+    path.write_text("doc_id,score,code,zip,review\n3,0.5,A7,007,good\n4,-2,8,010,bad\n5,,9,011,meh\n")
+    _, carried = read_input_rows(path)
+    assert carried[0] == {"doc_id": 3, "score": 0.5, "code": "A7", "zip": "007"}
+    assert carried[1]["score"] == -2 and carried[2]["score"] is None
+    jsonl = tmp_path / "new.jsonl"
+    jsonl.write_text('{"doc_id": 3, "review": "good"}\n')
+    assert read_input_rows(jsonl)[1] == [{"doc_id": 3}]

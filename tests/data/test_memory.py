@@ -268,9 +268,13 @@ def test_pandas_missing_values_are_missing_whatever_the_dtype(caplog):
 
 def test_a_dataframes_notes_name_it_as_passed_and_are_said_once(tiny_registry, monkeypatch, capsys):
     """A drop note names "data passed from Python (<hash>)", not the staged or cached parquet file, and is said once
-    though fit reads the data more than once."""
+    though fit reads the data more than once, and once in the session: ``result.evaluate()`` reading the same rows
+    said it a second time."""
     import logging
 
+    import headstart.python_checks
+
+    monkeypatch.setattr(headstart.python_checks, "_DATA_SAID", set(), raising=False)
     monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as a script or notebook has it (pytest adds its own)
     for name in ["headstart", *logging.root.manager.loggerDict]:
         if name == "headstart" or name.startswith("headstart."):
@@ -279,7 +283,8 @@ def test_a_dataframes_notes_name_it_as_passed_and_are_said_once(tiny_registry, m
             monkeypatch.setattr(logging.getLogger(name), "propagate", True)
     frame = pd.DataFrame({"text": [f"review {i} {'great fun' if i % 2 else 'dull'}" for i in range(60)],
                           "label": [None if i % 10 == 0 else "pos" if i % 2 else "neg" for i in range(60)]})
-    headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None)
+    result = headstart.fit(frame, "tiny", strategy="linear-probe", n=16, config=FAST, tune=None)
+    result.evaluate("validation")
     digest = Path(as_path(frame)).stem.removeprefix("table-")[:8]
     notes = [line for line in capsys.readouterr().err.splitlines() if "dropped" in line]
     assert notes == [f"note: data passed from Python ({digest}): dropped 6 rows with no label"], notes
