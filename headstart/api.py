@@ -21,10 +21,12 @@ from headstart.same_run import check_replaces_same_run, saved_beside
 from headstart.arguments import as_table, parse_n
 from headstart.specs import RunSpec, TrainConfig
 from headstart.tracking import check_report_to
+from headstart.train_keywords import with_train_keywords
 
 
 @flags_checked
 @names_passed_data
+@with_train_keywords(options=True)
 def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
@@ -48,7 +50,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         seed: subsample, initialisation and shuffling seed.
         out: run directory to write (spec.json, weights.safetensors, metrics.json); None keeps it in memory.
         options: the strategy's options, e.g. ``{"freeze": 3}`` or ``{"decay": 0.7}``.
-        config: training hyperparameters (defaults: the strategy's).
+        config: training hyperparameters (defaults: the strategy's): a ``TrainConfig`` or a dict of its fields.
+        lr / head_lr / epochs / min_steps / max_steps / batch_size / ... (every ``TrainConfig`` field): as
+            ``headstart train``'s flags, each a keyword of its own, set in ``config`` as ``config={"lr": 1e-3}`` would
+            be (``headstart.train_keywords``); one that ``config`` sets too is refused.
+        freeze / decay / rank / alpha / dropout / targets / reduction / virtual_tokens: the strategy options
+            ``headstart train`` has flags for, set in ``options`` as ``options={"rank": 4}`` would be; one that
+            ``options`` sets too is refused.
         text_column / label_column / task: how to read a user file (auto-detected when None).
         group_column / split_column: a user file's group ids (kept on one side of the split) and its own
             train / validation / test split (validation cut from train when absent).

@@ -141,8 +141,11 @@ def train(
 
         check_report_to(report_to, out)  # an unknown destination or a missing extra is named before training
         scoped = _scoped_options(option)
-        flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
-                 "reduction": reduction, "virtual_tokens": virtual_tokens}
+        from headstart.train_keywords import STRATEGY_FLAGS
+
+        typed_flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
+                       "reduction": reduction, "virtual_tokens": virtual_tokens}
+        flags = {name: typed_flags[name] for name in STRATEGY_FLAGS}  # fit's keywords of the same names (one list)
         typed = {*scoped.get("", {}), *scoped.get(strategy, {})}  # given as --option KEY=VALUE: a fix keeps that form
         options = _strategy_options(scoped, strategy, flags)
         terms_given = terms_of(terms, strategy)
