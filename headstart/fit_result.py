@@ -59,11 +59,20 @@ class FitResult:
         scores = {k: v for k, v in self.val_metrics.items() if isinstance(v, (int, float)) and k in ("accuracy", "macro_f1", "rmse", "r2", "loss")}
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
         leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
-        return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
+        return (f"FitResult({self.status}, val {shown or '-'}; {self._trained_text()}, "
                 f"{seconds_text(self.train_seconds)} s; out={str(self.out) if self.out else None}"
-                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
+                + (f"; {leaked:,} of {self.leakage.n_test:,} test rows duplicate training rows" if leaked else "")
                 + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "")
                 + (f"; {self.ended_by}" if self.ended_by else "") + ")")
+
+    def _trained_text(self) -> str:
+        """How it trained, as ``headstart train`` says it: the best of its steps, or a solve with none ("best step 0 of
+        0" read as a run that stopped before it began)."""
+        if self.steps:
+            return f"best step {self.best_step} of {self.steps}"
+        if (self.chosen or {}).get("pair_steps"):  # setfit: its own loop tunes the encoder, then the head is solved
+            return f"{self.chosen['pair_steps']} pair steps, then the head in closed form"
+        return "closed form, no optimiser step" if self.trainable_params else "nothing trained, no optimiser step"
 
     def _usable(self) -> None:
         if self.status != "done":

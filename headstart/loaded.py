@@ -303,6 +303,8 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
                           "['a gripping, funny film']") from None
     if not texts:
         return []
+    # numpy's str (an array's items) is a str, but each row echoes its text: a plain one reads 'a joy', not np.str_('a joy')
+    texts = [str(t) if isinstance(t, str) and type(t) is not str else t for t in texts]
     backbone = run.model.backbone
     pair = None if image else run_pair(run.meta.get("data_source"))
     if pair is not None:

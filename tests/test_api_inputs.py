@@ -185,6 +185,23 @@ def test_results_print_in_one_line():
     assert repr(headstart.adapt).startswith("<headstart.adapt: call headstart.adapt(source, target, *, backbone=")
 
 
+def test_a_fit_result_says_closed_form_and_writes_counts_as_the_cli():
+    """A tfidf-logreg run printed "best step 0 of 0" (a run that stopped before it began, read so) and "35 of 2589
+    test rows" where the CLI writes "parameters set in closed form" and "2,589"."""
+    from headstart.api import FitResult
+    from headstart.data.leakage import LeakageReport
+
+    common = dict(key="k", out=None, status="done", val_metrics={"accuracy": 0.62}, best_step=0, train_seconds=1.85,
+                  total_params=1808, error=None)
+    solved = FitResult(steps=0, trainable_params=1808, leakage=LeakageReport(n_test=2589, exact=35, near=0,
+                                                                              fraction=35 / 2589, examples=[]), **common)
+    assert repr(solved) == ("FitResult(done, val accuracy 0.62; closed form, no optimiser step, 1.85 s; out=None; "
+                            "35 of 2,589 test rows duplicate training rows)")
+    assert "nothing trained, no optimiser step" in repr(FitResult(steps=0, trainable_params=0, **common))
+    setfit = FitResult(steps=0, trainable_params=1808, chosen={"pair_steps": 40}, **common)
+    assert "40 pair steps, then the head in closed form" in repr(setfit)
+
+
 def test_every_result_prints_in_one_line(tmp_path):
     """compare's, continual's and multitask's results printed pages in a notebook (the leakage report's review texts,
     each arm's matrix); each is one line of counts, the pick with its score and the output folder."""
@@ -360,6 +377,16 @@ def test_predict_refuses_an_empty_text_that_headstart_predict_drops(toy_csv, tin
                                               r"it out, e\.g\. \[t for t in texts if t\.strip\(\)\]"):
             predict(["", "great", "  "])
         assert [r["text"] for r in predict(["fine", "great"])] == ["fine", "great"]
+
+
+def test_predict_on_a_numpy_array_echoes_plain_str(toy_csv, tiny_registry, tmp_path):
+    """A numpy array's texts came back as ``'text': np.str_('fine')``; each row's text is a plain str now."""
+    import numpy as np
+
+    run = headstart.fit(str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, out=tmp_path / "lp")
+    for predict in (lambda texts: headstart.predict(tmp_path / "lp", texts), run.predict):
+        rows = predict(np.array(["fine", "great"]))
+        assert [type(r["text"]) for r in rows] == [str, str] and "np.str_" not in repr(rows), rows
 
 
 def test_compare_results_recommendation_is_the_list_of_lines_the_readme_says(tmp_path) -> None:
