@@ -451,3 +451,20 @@ def test_a_value_that_names_no_run_or_store_folder_is_refused_by_name(call, mess
     with pytest.raises(ConfigError, match=message):
         call()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_help_of_a_fit_result_documents_every_field():
+    """val_metrics, chosen, flags, val_held_out, leakage, ended_by, not_scored ... were explained only in source
+    comments, which help() does not show: the class docstring's Attributes section names each public field."""
+    import dataclasses
+    import inspect
+    import re
+
+    from headstart.fit_result import FitResult
+
+    doc = inspect.getdoc(FitResult)
+    assert "Attributes:" in doc, doc
+    attributes = doc.split("Attributes:", 1)[1]
+    named = {n for line in re.findall(r"^    (\S[^:]*):", attributes, flags=re.M) for n in re.split(r"\s*/\s*", line)}
+    fields = {f.name for f in dataclasses.fields(FitResult) if not f.name.startswith("_")}
+    assert not fields - named, f"fields help() does not explain: {sorted(fields - named)}"
