@@ -132,8 +132,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run = headstart.fit("rotten-tomatoes", strategy="full-finetune", n=256, nproc=2, out="runs/ft")
         >>> run.evaluate("test")["accuracy"]
     """
+    from headstart.data.leakage import warn_of_leakage
     from headstart.engine import StepsInterrupted
     from headstart.fit_result import NothingSaved
+    from headstart.surface import on_cli
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.progress import shown_progress
     from headstart.recipe import RunInterrupted, scored, trained_run
@@ -150,6 +152,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                     progress=progress, terms=terms, retain=retain, group_column=group_column, split_column=split_column,
                     eval_data=eval_data, tta=tta, max_test=max_test, max_val=max_val, dedupe=dedupe, nproc=nproc,
                     label_descriptions=label_descriptions, report_to=report_to, overwrite=overwrite)
+                if not on_cli():  # train prints it in its summary; a Python caller reads it now, before it trains
+                    warn_of_leakage(leakage, dedupe=spec.split.dedupe)
                 with shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}") as update:
                     trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
                     flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)

@@ -22,7 +22,7 @@ from headstart.progress import REPEATS_KEY, ProgressFn
 from headstart.python_checks import flags_checked
 from headstart.arguments import as_table
 from headstart.specs import TrainConfig
-from headstart.surface import call_text
+from headstart.surface import call_text, on_cli
 from headstart.tracking import check_report_to
 from headstart.train_keywords import with_train_keywords
 
@@ -279,6 +279,10 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     leakage = leakage_report(sweep)
     if announce is not None:
         announce(leakage)
+    elif not on_cli():  # a Python caller: the CLI's warning line, through the headstart logger
+        from headstart.data.leakage import warn_of_leakage
+
+        warn_of_leakage(leakage, dedupe=sweep.split.dedupe)
     changed = _changed(out, planned)  # a setting every arm runs with that the stored arms did not: said after the plan
     with shown_progress(progress, "sweep") as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned), changed),

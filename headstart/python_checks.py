@@ -207,8 +207,9 @@ def plain_integers(value: Any) -> Any:
 
 class _PythonNotes(logging.Handler):
     """What headstart decided about the caller's data (rows dropped, a column guessed, texts cut) as ``note: ...`` lines
-    on stderr, its flags written as the caller's keywords: the CLI's notes, for a Python caller; each said once in a
-    call that reads its data more than once (``fit`` reads it to fill defaults, then to train)."""
+    on stderr (a warning, a test split that duplicates training rows, as ``warning: ...``), its flags written as the
+    caller's keywords: the CLI's notes, for a Python caller; each said once in a call that reads its data more than
+    once (``fit`` reads it to fill defaults, then to train)."""
 
     def __init__(self, names: set[str]) -> None:
         super().__init__(logging.INFO)
@@ -220,7 +221,8 @@ class _PythonNotes(logging.Handler):
             note = python_names(record.getMessage(), self.names)
             if note not in self.said:
                 self.said.add(note)
-                print(f"note: {note}", file=sys.stderr)
+                # a warning (a test split that duplicates training rows) reads as the CLI writes one
+                print(f"{'warning' if record.levelno >= logging.WARNING else 'note'}: {note}", file=sys.stderr)
         except Exception:  # a note must never break the call it describes
             self.handleError(record)
 
