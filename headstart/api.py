@@ -296,6 +296,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     over a finished run in ``out`` (a "kept" flag says so); an interrupted one's ``out`` is where it was saved, or None."""
     from headstart.analysis.flags import asked
     from headstart.backbones import count_parameters
+    from headstart.engine import own_seconds
     from headstart.outdir import finished
     from headstart.saved import LoadedRun, backbone_saved, run_record, save
 
@@ -330,7 +331,8 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     loaded = LoadedRun(where or Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
     return FitResult(key=record.spec["key"], out=where,
                      status=report.status, val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
-                     train_seconds=report.seconds, trainable_params=report.trainable_params,
+                     train_seconds=own_seconds(report), feature_seconds=report.feature_seconds,
+                     trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      flags=flags, val_held_out=report.held_out, val_checks=report.checks,

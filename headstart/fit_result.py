@@ -31,7 +31,11 @@ class FitResult:
             rmse, r2 for regression): the best of ``val_checks`` checks, so read ``val_held_out`` for an unbiased one.
         steps: optimiser steps taken (0 for a strategy fitted in closed form or one that trains nothing).
         best_step: the step whose weights were kept (the best validation check).
-        train_seconds: wall time of the training (``tune_seconds`` apart).
+        train_seconds: the run's own wall time (``tune_seconds`` apart): the backbone features it computed count, those
+            an earlier call left in the cache do not, so it is never more than the call took.
+        feature_seconds: what computing the cached backbone features it read cost, whichever call computed them (0
+            for a strategy that reads none): ``compare`` charges it to every arm that reads them, so its stored
+            ``train_seconds`` is what the run costs alone.
         trainable_params / total_params: the parameters that trained, and all of the model's.
         error: why it failed or diverged; None when done.
         chosen: the hyperparameters picked on validation (``tune="lr"``'s rate; C / k of the closed-form baselines;
@@ -67,6 +71,7 @@ class FitResult:
     total_params: int
     error: str | None
     chosen: dict[str, Any] | None = None
+    feature_seconds: float = 0.0
     estimates: dict[str, Any] = field(default_factory=dict)
     tune_seconds: float = 0.0
     peak_rss_bytes: int = 0
@@ -240,7 +245,8 @@ def load(run: str | Path) -> FitResult:
     tuning = metrics.get("tuning") if isinstance(metrics.get("tuning"), dict) else {}
     return FitResult(key=loaded.meta.get("key", ""), out=Path(run), status=metrics.get("status", "done"),
                      val_metrics=metrics.get("val") or {}, steps=number("steps"), best_step=number("best_step"),
-                     train_seconds=number("train_seconds", 0.0), trainable_params=number("trainable_params"),
+                     train_seconds=number("train_seconds", 0.0), feature_seconds=number("feature_seconds", 0.0),
+                     trainable_params=number("trainable_params"),
                      total_params=number("total_params"), error=metrics.get("error"), chosen=metrics.get("chosen"),
                      tune_seconds=tuning.get("seconds") if isinstance(tuning.get("seconds"), (int, float)) else 0.0,
                      estimates=metrics.get("estimates") or {}, retention=metrics.get("retention") or [],

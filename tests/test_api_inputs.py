@@ -468,3 +468,29 @@ def test_help_of_a_fit_result_documents_every_field():
     named = {n for line in re.findall(r"^    (\S[^:]*):", attributes, flags=re.M) for n in re.split(r"\s*/\s*", line)}
     fields = {f.name for f in dataclasses.fields(FitResult) if not f.name.startswith("_")}
     assert not fields - named, f"fields help() does not explain: {sorted(fields - named)}"
+
+
+def test_train_seconds_is_the_runs_own_time_with_cached_features_apart(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """A 25.5 s linear-probe call reported 47.1 s: train_seconds counted the cached features at what computing them
+    cost (compare's charge), features an earlier call had computed. It is the run's own time now, never more than the
+    call took, and ``feature_seconds`` names that cost apart; the saved run and ``load`` say the same."""
+    import time
+
+    import headstart.features
+
+    real = headstart.features.embed_rows
+
+    def costly(*args, seconds=None, **kwargs):  # as if an earlier call had spent 60 s computing the features
+        out = real(*args, seconds=seconds, **kwargs)
+        if seconds is not None:
+            seconds += 60.0 / len(seconds)
+        return out
+
+    monkeypatch.setattr(headstart.features, "embed_rows", costly)
+    began = time.perf_counter()
+    run = headstart.fit(str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, out=tmp_path / "lp",
+                        max_steps=3, precision="fp32")
+    took = time.perf_counter() - began
+    assert run.feature_seconds >= 60.0 and run.train_seconds < took, (run.train_seconds, run.feature_seconds, took)
+    loaded = headstart.load(tmp_path / "lp")
+    assert loaded.train_seconds == round(run.train_seconds, 3) and loaded.feature_seconds == round(run.feature_seconds, 3)
