@@ -71,16 +71,22 @@ _LAZY = {
 # Callable submodules (headstart.callable_module): ``headstart.adapt(...)`` calls the function, ``headstart.adapt.X`` imports
 _PACKAGES = {"adapt", "backbones", "continual", "export", "multitask", "report", "strategies"}
 _MODULES = {"adapters", "data"}  # plain submodules the docs name as ``headstart.adapters.merge``, ``headstart.data.read_inputs``
+# The other submodules the README, docs and public docstrings name (``headstart.errors.ConfigError``,
+# ``headstart.fit_result.Interrupted``): reached on attribute access after a bare ``import headstart``, as the ones above;
+# left out of ``__all__``, so ``from headstart import *`` imports none of them (llm, tracking: heavy or optional)
+_DOCUMENTED = {"activations", "analysis", "compare_result", "data_defaults", "distributed", "errors", "fastdropout",
+               "fit_result", "interrupts", "llm", "objectives", "ood", "progress", "results", "retention", "rowgrad",
+               "specs", "sweep_config", "tracking", "train_keywords", "tta", "tuning"}
 
 __all__ = sorted({*_LAZY, *_PACKAGES, *_MODULES})
 
 
 def __dir__() -> list[str]:  # dir(), help() and tab completion show the lazy names too
-    return sorted({*globals(), *__all__})
+    return sorted({*globals(), *__all__, *_DOCUMENTED})
 
 
 def __getattr__(name: str):
-    if name in _PACKAGES or name in _MODULES:
+    if name in _PACKAGES or name in _MODULES or name in _DOCUMENTED:
         import importlib
 
         return importlib.import_module(f"headstart.{name}")

@@ -21,10 +21,12 @@ from headstart.same_run import check_replaces_same_run, saved_beside
 from headstart.arguments import as_table, parse_n
 from headstart.specs import RunSpec, TrainConfig
 from headstart.tracking import check_report_to
+from headstart.train_keywords import with_train_keywords
 
 
 @flags_checked
 @names_passed_data
+@with_train_keywords(options=True)
 def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
@@ -48,7 +50,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         seed: subsample, initialisation and shuffling seed.
         out: run directory to write (spec.json, weights.safetensors, metrics.json); None keeps it in memory.
         options: the strategy's options, e.g. ``{"freeze": 3}`` or ``{"decay": 0.7}``.
-        config: training hyperparameters (defaults: the strategy's).
+        config: training hyperparameters (defaults: the strategy's): a ``TrainConfig`` or a dict of its fields.
+        lr / head_lr / epochs / min_steps / max_steps / batch_size / ... (every ``TrainConfig`` field): as
+            ``headstart train``'s flags, each a keyword of its own, set in ``config`` as ``config={"lr": 1e-3}`` would
+            be (``headstart.train_keywords``); one that ``config`` sets too is refused.
+        freeze / decay / rank / alpha / dropout / targets / reduction / virtual_tokens: the strategy options
+            ``headstart train`` has flags for, set in ``options`` as ``options={"rank": 4}`` would be; one that
+            ``options`` sets too is refused.
         text_column / label_column / task: how to read a user file (auto-detected when None).
         group_column / split_column: a user file's group ids (kept on one side of the split) and its own
             train / validation / test split (validation cut from train when absent); None reads a column named like a
@@ -133,8 +141,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run = headstart.fit("rotten-tomatoes", strategy="full-finetune", n=256, nproc=2, out="runs/ft")
         >>> run.evaluate("test")["accuracy"]
     """
+    from headstart.data.leakage import warn_of_leakage
     from headstart.engine import StepsInterrupted
     from headstart.fit_result import NothingSaved
+    from headstart.surface import on_cli
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.progress import shown_progress
     from headstart.recipe import RunInterrupted, scored, trained_run
@@ -153,6 +163,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                     label_descriptions=label_descriptions, report_to=report_to, overwrite=overwrite, retrain=retrain)
                 if stored is not None:  # this run, finished, is in out already: loaded, not trained again
                     return stored
+                if not on_cli():  # train prints it in its summary; a Python caller reads it now, before it trains
+                    warn_of_leakage(leakage, dedupe=spec.split.dedupe)
                 with shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}") as update:
                     trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
                     flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
@@ -323,6 +335,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     over a finished run in ``out`` (a "kept" flag says so); an interrupted one's ``out`` is where it was saved, or None."""
     from headstart.analysis.flags import asked
     from headstart.backbones import count_parameters
+    from headstart.engine import own_seconds
     from headstart.outdir import finished
     from headstart.saved import LoadedRun, backbone_saved, run_record, save
 
@@ -358,7 +371,8 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     return FitResult(key=record.spec["key"], out=where,
                      status="interrupted" if report.status == "done" and report.ended_by else report.status,
                      val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
-                     train_seconds=report.seconds, trainable_params=report.trainable_params,
+                     train_seconds=own_seconds(report), feature_seconds=report.feature_seconds,
+                     trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      flags=flags, val_held_out=report.held_out, val_checks=report.checks,

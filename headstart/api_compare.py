@@ -22,12 +22,14 @@ from headstart.progress import REPEATS_KEY, ProgressFn
 from headstart.python_checks import flags_checked
 from headstart.arguments import as_table
 from headstart.specs import TrainConfig
-from headstart.surface import call_text
+from headstart.surface import call_text, on_cli
 from headstart.tracking import check_report_to
+from headstart.train_keywords import with_train_keywords
 
 
 @flags_checked
 @names_passed_data
+@with_train_keywords(options=False)
 @reading_sweep_file
 def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strategies: str | list[str] | None = None,
             sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] | None = None, seeds: int = 5,
@@ -67,6 +69,9 @@ def compare(data: Any = "rotten-tomatoes", backbone: str | None = None, *, strat
         max_steps / min_steps / epochs / image_size / augment: the ``TrainConfig`` fields of the same names, over
             ``config``'s, as ``--max-steps`` and the others (None: ``config``'s, else each strategy's). ``max_steps``
             over a sweep file caps its ``min_steps`` floors too, as ``--max-steps`` does.
+        lr / head_lr / batch_size / ... (every other ``TrainConfig`` field): as ``fit``'s, set in ``config`` as
+            ``config={"lr": 1e-3}`` would be (``headstart.train_keywords``); one that ``config`` sets too is refused,
+            and so is one beside a sweep file (its ``[train]`` table holds them).
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
         split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``max_val``,
             ``dedupe``); ``max_test`` (rows, or "all" as None: no cap of the caller's), ``max_val`` (validation rows at
@@ -277,6 +282,10 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     leakage = leakage_report(sweep)
     if announce is not None:
         announce(leakage)
+    elif not on_cli():  # a Python caller: the CLI's warning line, through the headstart logger
+        from headstart.data.leakage import warn_of_leakage
+
+        warn_of_leakage(leakage, dedupe=sweep.split.dedupe)
     changed = _changed(out, planned)  # a setting every arm runs with that the stored arms did not: said after the plan
     with shown_progress(progress, "sweep") as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned), changed),

@@ -65,6 +65,6 @@ class CompareResult:
                 + (f", {others}" if others else "") + f"; {self.seconds:.1f} s"
                 + (f"; recommendation: {clipped(advice[0], 90)}" + (f" (+{len(advice) - 1} more)" if len(advice) > 1 else "")
                    if advice else "") + f"; out={self.out}"
-                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
+                + (f"; {leaked:,} of {self.leakage.n_test:,} test rows duplicate training rows" if leaked else "")
                 + (f"; {len(self.flags)} flag(s) in .flags" if self.flags else "")
                 + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")

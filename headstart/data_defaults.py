@@ -105,7 +105,7 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any, *,
 
     Each note is ``{"reason", "text", "advice"}``, printed as "note: this run {text}; {advice}". ``call``: the public
     function the notes answer (``"fit"`` or ``"compare"``, as ``analysis.flags.asked`` takes it), whose keywords a
-    Python caller is told (``--image-size 224`` is compare's ``image_size=224``, fit's ``config={'image_size': 224}``).
+    Python caller is told (``--image-size 224`` is fit's and compare's ``image_size=224``).
     """
     from headstart.analysis.flags import asked
 

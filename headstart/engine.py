@@ -96,6 +96,7 @@ class FitReport:
     seconds: float = 0.0  # wall time; ``recipe.train`` then counts its cached features at their cost (feature_seconds)
     feature_seconds: float = 0.0  # what computing the cached features it read cost, whichever run computed them
     features_computed: float = 0.0  # of the wall time, the seconds spent computing features (none when cached before)
+    wall_seconds: float | None = None  # the run's own wall time, ``seconds`` before ``recipe._charged`` charged it
     trainable_params: int = 0
     trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
     chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation
@@ -106,6 +107,12 @@ class FitReport:
     held_out: dict[str, Any] | None = None  # the checkpoint choice scored on validation rows that did not make it (held_out)
     checks: int = 0  # validation checks the kept checkpoint was chosen among (a solver's ranked candidates too); 0: unknown
     ended_by: str | None = None  # "interrupted by Ctrl-C at step 37 of 120" (or SIGTERM); None: it ran its course
+
+
+def own_seconds(report: FitReport) -> float:
+    """The run's own wall time (features it computed itself included, those an earlier run cached not): ``fit``'s
+    ``train_seconds``, never more than its call took; ``report.seconds`` is its charged cost, a compare's measure."""
+    return report.wall_seconds if report.wall_seconds is not None else report.seconds
 
 
 class StepsInterrupted(KeyboardInterrupt):

@@ -21,6 +21,43 @@ class FitResult:
 
     ``evaluate`` / ``predict`` on the result use the in-memory model; on a path they load the saved run. ``save(out)``
     writes the run folder ``fit(..., out=out)`` writes.
+
+    Attributes:
+        key: the run key, a hash of its full resolved spec (the same settings and data give the same key).
+        out: the run folder it is saved in; None where nothing was saved (``fit`` without ``out``, or an interrupt
+            before anything was kept).
+        status: "done", or how it ended otherwise ("diverged", "failed").
+        val_metrics: the validation metrics of the chosen checkpoint (accuracy, macro_f1, balanced_accuracy, loss;
+            rmse, r2 for regression): the best of ``val_checks`` checks, so read ``val_held_out`` for an unbiased one.
+        steps: optimiser steps taken (0 for a strategy fitted in closed form or one that trains nothing).
+        best_step: the step whose weights were kept (the best validation check).
+        train_seconds: the run's own wall time (``tune_seconds`` apart): the backbone features it computed count, those
+            an earlier call left in the cache do not, so it is never more than the call took.
+        feature_seconds: what computing the cached backbone features it read cost, whichever call computed them (0
+            for a strategy that reads none): ``compare`` charges it to every arm that reads them, so its stored
+            ``train_seconds`` is what the run costs alone.
+        trainable_params / total_params: the parameters that trained, and all of the model's.
+        error: why it failed or diverged; None when done.
+        chosen: the hyperparameters picked on validation (``tune="lr"``'s rate; C / k of the closed-form baselines;
+            setfit's ``pair_steps``); None where nothing was picked.
+        estimates: what objective terms estimated before training, by term (EWC's importance).
+        tune_seconds: wall time of the ``tune`` trials.
+        peak_rss_bytes: the process's peak resident memory after training (getrusage).
+        base_weights: 4-bit strategies (qlora): ``{"stored": bytes, "fp32": bytes}`` of the linear weights.
+        retention: per ``retain`` dataset, ``headstart.retention``'s measure of forgetting.
+        ood: per ``eval_data`` dataset, ``headstart.ood``'s scores (rows left out counted).
+        flags: where the score may understate the strategy (a budget cut, a grid edge, a run kept): each
+            ``{"reason", "text", "advice"}``, the advice a call that ``fit`` takes.
+        mlflow: with ``report_to="mlflow"``, ``tracking.log_run_dir``'s ``{"logged", "uri", "run_id", "test_added"}``.
+        val_held_out: the validation metrics of the checkpoint choice on rows that did not make it (each half of the
+            validation rows picks a check, the other half scores it); None where there was no choice.
+        val_checks: the validation checks the checkpoint was chosen among: ``val_metrics`` is the best of them.
+        leakage: ``headstart.data.leakage.LeakageReport`` of the split before ``dedupe`` (with it: the test rows
+            dropped): ``exact``, ``near``, ``n_test``, ``fraction``, ``examples``.
+        ended_by: how an interrupted run ended ("interrupted by SIGTERM at step 37 of 120", ``Interrupted``); None
+            where it ran its course.
+        not_scored: interrupted (or failed) after training, what it was not scored on
+            (``{"retain": [...], "eval_data": [...]}``); None where nothing was left.
     """
 
     key: str
@@ -33,20 +70,21 @@ class FitResult:
     trainable_params: int
     total_params: int
     error: str | None
-    chosen: dict[str, Any] | None = None  # hyperparameters picked on validation (--tune lr; C / k of the baselines)
-    estimates: dict[str, Any] = field(default_factory=dict)  # what objective terms estimated before training, by term (importance)
-    tune_seconds: float = 0.0  # wall time of the tuning trials
-    peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
-    base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights
-    retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
-    ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
-    flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
-    mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id, test_added}
-    val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
-    val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
-    leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
-    ended_by: str | None = None  # "interrupted by SIGTERM at step 37 of 120" (``Interrupted``); None: it ran its course
-    not_scored: dict[str, Any] | None = None  # interrupted after training: what it was not scored on ({"retain": [...], "eval_data": [...]})
+    chosen: dict[str, Any] | None = None
+    feature_seconds: float = 0.0
+    estimates: dict[str, Any] = field(default_factory=dict)
+    tune_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    base_weights: dict[str, int] | None = None
+    retention: list[dict[str, Any]] = field(default_factory=list)
+    ood: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[dict[str, str]] = field(default_factory=list)
+    mlflow: dict[str, Any] | None = None
+    val_held_out: dict[str, Any] | None = None
+    val_checks: int = 0
+    leakage: Any = None
+    ended_by: str | None = None
+    not_scored: dict[str, Any] | None = None
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
     _staged_for: Path | None = field(default=None, repr=False)  # saved beside this --out until scored (``with_scores``)
     _finished_in: Path | None = field(default=None, repr=False)  # interrupted while staged: the --out whose finished run it left
@@ -60,11 +98,20 @@ class FitResult:
         scores = {k: v for k, v in self.val_metrics.items() if isinstance(v, (int, float)) and k in ("accuracy", "macro_f1", "rmse", "r2", "loss")}
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
         leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
-        return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
+        return (f"FitResult({self.status}, val {shown or '-'}; {self._trained_text()}, "
                 f"{seconds_text(self.train_seconds)} s; out={str(self.out) if self.out else None}"
-                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
+                + (f"; {leaked:,} of {self.leakage.n_test:,} test rows duplicate training rows" if leaked else "")
                 + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "")
                 + (f"; {self.ended_by}" if self.ended_by else "") + ")")
+
+    def _trained_text(self) -> str:
+        """How it trained, as ``headstart train`` says it: the best of its steps, or a solve with none ("best step 0 of
+        0" read as a run that stopped before it began)."""
+        if self.steps:
+            return f"best step {self.best_step} of {self.steps}"
+        if (self.chosen or {}).get("pair_steps"):  # setfit: its own loop tunes the encoder, then the head is solved
+            return f"{self.chosen['pair_steps']} pair steps, then the head in closed form"
+        return "closed form, no optimiser step" if self.trainable_params else "nothing trained, no optimiser step"
 
     def _usable(self) -> None:
         if self.status not in ("done", "interrupted"):  # interrupted: its best checkpoint so far, usable
@@ -200,7 +247,8 @@ def load(run: str | Path) -> FitResult:
     tuning = metrics.get("tuning") if isinstance(metrics.get("tuning"), dict) else {}
     return FitResult(key=loaded.meta.get("key", ""), out=Path(run), status=run_status(metrics),
                      val_metrics=metrics.get("val") or {}, steps=number("steps"), best_step=number("best_step"),
-                     train_seconds=number("train_seconds", 0.0), trainable_params=number("trainable_params"),
+                     train_seconds=number("train_seconds", 0.0), feature_seconds=number("feature_seconds", 0.0),
+                     trainable_params=number("trainable_params"),
                      total_params=number("total_params"), error=metrics.get("error"), chosen=metrics.get("chosen"),
                      tune_seconds=tuning.get("seconds") if isinstance(tuning.get("seconds"), (int, float)) else 0.0,
                      estimates=metrics.get("estimates") or {}, retention=metrics.get("retention") or [],

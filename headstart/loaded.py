@@ -80,6 +80,7 @@ def _leakage(data: Any, splits: Any) -> dict[str, Any] | None:
     ``check-leakage`` count them: 0.6 s on rotten-tomatoes' 12,808 reviews), when over ``LEAKAGE_WARN`` of them: the
     test score is then optimistic, and says so. None below it."""
     from headstart.data.leakage import LEAKAGE_WARN, find_leakage
+    from headstart.surface import spoken
 
     report = find_leakage(data, splits)
     if report.fraction <= LEAKAGE_WARN:
@@ -87,8 +88,9 @@ def _leakage(data: Any, splits: Any) -> dict[str, Any] | None:
     return {"duplicated": report.exact + report.near, "exact": report.exact, "near": report.near, "n_test": report.n_test,
             "fraction": report.fraction,
             "text": f"{report.exact + report.near:,} of the {report.n_test:,} test rows ({100 * report.fraction:.2f}%) duplicate "
-                    "training or validation rows, so this test score is optimistic; headstart check-leakage shows them "
-                    "(train --dedupe scores without them)"}
+                    "training or validation rows, so this test score is optimistic; "
+                    + spoken("headstart check-leakage shows them (train --dedupe scores without them)",
+                             "headstart.check_leakage shows them (fit(..., dedupe=True) scores without them)")}
 
 
 def with_interval(scored: dict[str, Any]) -> dict[str, Any]:
@@ -303,6 +305,8 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
                           "['a gripping, funny film']") from None
     if not texts:
         return []
+    # numpy's str (an array's items) is a str, but each row echoes its text: a plain one reads 'a joy', not np.str_('a joy')
+    texts = [str(t) if isinstance(t, str) and type(t) is not str else t for t in texts]
     backbone = run.model.backbone
     pair = None if image else run_pair(run.meta.get("data_source"))
     if pair is not None:

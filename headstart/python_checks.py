@@ -207,10 +207,11 @@ def plain_integers(value: Any) -> Any:
 
 class _PythonNotes(logging.Handler):
     """What headstart decided about the caller's data (rows dropped, a column guessed, texts cut) as ``note: ...`` lines
-    on stderr, its flags written as the caller's keywords: the CLI's notes, for a Python caller; each said once in a
-    call that reads its data more than once (``fit`` reads it to fill defaults, then to train), and a note on a
-    DataFrame's rows (named by its contents' hash: "data passed from Python (<hash>)") once in the session, where the
-    CLI says it once: ``fit(df)`` then ``result.evaluate()`` read the same rows, and the second read tells nothing new."""
+    on stderr (a warning, a test split that duplicates training rows, as ``warning: ...``), its flags written as the
+    caller's keywords: the CLI's notes, for a Python caller; each said once in a call that reads its data more than
+    once (``fit`` reads it to fill defaults, then to train), and a note on a DataFrame's rows (named by its contents'
+    hash: "data passed from Python (<hash>)") once in the session, where the CLI says it once: ``fit(df)`` then
+    ``result.evaluate()`` read the same rows, and the second read tells nothing new."""
 
     def __init__(self, names: set[str]) -> None:
         super().__init__(logging.INFO)
@@ -225,7 +226,8 @@ class _PythonNotes(logging.Handler):
             self.said.add(note)
             if record.name.startswith("headstart.data") and _PYTHON_DATA in note:
                 _DATA_SAID.add(note)
-            print(f"note: {note}", file=sys.stderr)
+            # a warning (a test split that duplicates training rows) reads as the CLI writes one
+            print(f"{'warning' if record.levelno >= logging.WARNING else 'note'}: {note}", file=sys.stderr)
         except Exception:  # a note must never break the call it describes
             self.handleError(record)
 

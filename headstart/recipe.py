@@ -191,6 +191,7 @@ def _charged(report: FitReport, cached: Any) -> FitReport:
     """``report`` with its cached features counted at what computing them costs (``FeatureCache.read_seconds``), not at
     what this run spent on them: the first frozen-feature arm of a process computes them, the next reads them, and
     each arm's seconds are then what it costs run alone, whichever order a compare lists them in."""
+    report.wall_seconds = report.seconds  # what the run itself took (fit's train_seconds), before the charge
     if cached is not None:
         report.feature_seconds, report.features_computed = cached.read_seconds, cached.computed_seconds
         report.seconds = max(0.0, report.seconds - cached.computed_seconds) + cached.read_seconds

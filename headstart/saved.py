@@ -21,7 +21,7 @@ import torch
 
 from headstart.backbones import load_backbone
 from headstart.backbones.registry import preprocessing
-from headstart.engine import FitReport
+from headstart.engine import FitReport, own_seconds
 from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
 from headstart.backbones.base import unused_parameters
@@ -114,7 +114,8 @@ def run_record(s: Any, report: FitReport, *, spec: Any = None, trials: list[dict
         "val_checks": report.checks,  # validation checks the checkpoint was chosen among: its score is their best
         "steps": report.steps,
         "best_step": report.best_step,
-        "train_seconds": round(report.seconds, 3),
+        "train_seconds": round(own_seconds(report), 3),  # the run's own time, as fit reports it
+        **({"feature_seconds": round(report.feature_seconds, 3)} if report.feature_seconds else {}),
         "processes": report.processes,
         "trainable_params": report.trainable_params,
         "total_params": count_parameters(s.model),

@@ -185,6 +185,23 @@ def test_results_print_in_one_line():
     assert repr(headstart.adapt).startswith("<headstart.adapt: call headstart.adapt(source, target, *, backbone=")
 
 
+def test_a_fit_result_says_closed_form_and_writes_counts_as_the_cli():
+    """A tfidf-logreg run printed "best step 0 of 0" (a run that stopped before it began, read so) and "35 of 2589
+    test rows" where the CLI writes "parameters set in closed form" and "2,589"."""
+    from headstart.api import FitResult
+    from headstart.data.leakage import LeakageReport
+
+    common = dict(key="k", out=None, status="done", val_metrics={"accuracy": 0.62}, best_step=0, train_seconds=1.85,
+                  total_params=1808, error=None)
+    solved = FitResult(steps=0, trainable_params=1808, leakage=LeakageReport(n_test=2589, exact=35, near=0,
+                                                                              fraction=35 / 2589, examples=[]), **common)
+    assert repr(solved) == ("FitResult(done, val accuracy 0.62; closed form, no optimiser step, 1.85 s; out=None; "
+                            "35 of 2,589 test rows duplicate training rows)")
+    assert "nothing trained, no optimiser step" in repr(FitResult(steps=0, trainable_params=0, **common))
+    setfit = FitResult(steps=0, trainable_params=1808, chosen={"pair_steps": 40}, **common)
+    assert "40 pair steps, then the head in closed form" in repr(setfit)
+
+
 def test_every_result_prints_in_one_line(tmp_path):
     """compare's, continual's and multitask's results printed pages in a notebook (the leakage report's review texts,
     each arm's matrix); each is one line of counts, the pick with its score and the output folder."""
@@ -362,6 +379,16 @@ def test_predict_refuses_an_empty_text_that_headstart_predict_drops(toy_csv, tin
         assert [r["text"] for r in predict(["fine", "great"])] == ["fine", "great"]
 
 
+def test_predict_on_a_numpy_array_echoes_plain_str(toy_csv, tiny_registry, tmp_path):
+    """A numpy array's texts came back as ``'text': np.str_('fine')``; each row's text is a plain str now."""
+    import numpy as np
+
+    run = headstart.fit(str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, out=tmp_path / "lp")
+    for predict in (lambda texts: headstart.predict(tmp_path / "lp", texts), run.predict):
+        rows = predict(np.array(["fine", "great"]))
+        assert [type(r["text"]) for r in rows] == [str, str] and "np.str_" not in repr(rows), rows
+
+
 def test_compare_results_recommendation_is_the_list_of_lines_the_readme_says(tmp_path) -> None:
     """README called ``result.recommendation`` "the report's advice" while it is a list of strings, one per band of
     sizes: the README and the property's docstring now say it is a list of lines, and it is."""
@@ -424,3 +451,46 @@ def test_a_value_that_names_no_run_or_store_folder_is_refused_by_name(call, mess
     with pytest.raises(ConfigError, match=message):
         call()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_help_of_a_fit_result_documents_every_field():
+    """val_metrics, chosen, flags, val_held_out, leakage, ended_by, not_scored ... were explained only in source
+    comments, which help() does not show: the class docstring's Attributes section names each public field."""
+    import dataclasses
+    import inspect
+    import re
+
+    from headstart.fit_result import FitResult
+
+    doc = inspect.getdoc(FitResult)
+    assert "Attributes:" in doc, doc
+    attributes = doc.split("Attributes:", 1)[1]
+    named = {n for line in re.findall(r"^    (\S[^:]*):", attributes, flags=re.M) for n in re.split(r"\s*/\s*", line)}
+    fields = {f.name for f in dataclasses.fields(FitResult) if not f.name.startswith("_")}
+    assert not fields - named, f"fields help() does not explain: {sorted(fields - named)}"
+
+
+def test_train_seconds_is_the_runs_own_time_with_cached_features_apart(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """A 25.5 s linear-probe call reported 47.1 s: train_seconds counted the cached features at what computing them
+    cost (compare's charge), features an earlier call had computed. It is the run's own time now, never more than the
+    call took, and ``feature_seconds`` names that cost apart; the saved run and ``load`` say the same."""
+    import time
+
+    import headstart.features
+
+    real = headstart.features.embed_rows
+
+    def costly(*args, seconds=None, **kwargs):  # as if an earlier call had spent 60 s computing the features
+        out = real(*args, seconds=seconds, **kwargs)
+        if seconds is not None:
+            seconds += 60.0 / len(seconds)
+        return out
+
+    monkeypatch.setattr(headstart.features, "embed_rows", costly)
+    began = time.perf_counter()
+    run = headstart.fit(str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, out=tmp_path / "lp",
+                        max_steps=3, precision="fp32")
+    took = time.perf_counter() - began
+    assert run.feature_seconds >= 60.0 and run.train_seconds < took, (run.train_seconds, run.feature_seconds, took)
+    loaded = headstart.load(tmp_path / "lp")
+    assert loaded.train_seconds == round(run.train_seconds, 3) and loaded.feature_seconds == round(run.feature_seconds, 3)

@@ -51,15 +51,17 @@ FUNCTIONS = {"train": "fit", "evaluate": "evaluate", "predict": "predict", "comp
              "backbones": "backbones", "datasets": "datasets", "cache": "cache_info",
              "adapters list": "adapters.find", "adapters show": "adapters.inspect", "adapters merge": "adapters.merge",
              "adapters unmerge": "adapters.unmerge"}
-# A flag whose keyword is spelt otherwise (python_checks.OTHER_SPELLINGS names these to a caller who types the flag's).
+# A flag whose keyword is spelt otherwise (python_checks.OTHER_SPELLINGS names these to a caller who types the flag's),
+# each for a reason: --quiet is the negation of progress (which also takes a function); a repeated --option KEY=VALUE is
+# one dict, options; strategies_ is typer's name for --strategies; a repeated --prompt is a list, prompts;
 RENAMED = {"quiet": "progress", "option": "options", "strategies_": "strategies", "prompt": "prompts"}
+# compare's repeated --grid STRATEGY=V1,V2 is one dict by strategy, grids (fit's grid is one strategy's list of rates);
+# export's --run is its first positional, directory; adapters list's repeated path is a list, paths.
 RENAMED_IN = {("compare", "grid"): "grids", ("export", "run"): "directory", ("adapters list", "paths"): "paths"}
 # Deliberate differences: a flag with no keyword of its function, and why. ("*", flag): every command's.
 NO_KEYWORD = {
     ("*", "as_json"): "a call returns the data --json prints",
     ("train", "no_tune"): "tune=None is --no-tune",
-    **{("train", f): "a strategy's option, options={'rank': 8} as --option rank=8 (the flag is its shorthand)"
-       for f in ("freeze", "decay", "rank", "alpha", "dropout", "targets", "reduction", "virtual_tokens")},
     ("evaluate", "quiet"): "progress=True is the CLI's bar; None (the default) none, as a callback's default",
     ("predict", "inputs"): "texts=[...] or a DataFrame is the rows; headstart.data.read_inputs(path) reads a file or stdin as --inputs",
     ("predict", "out"): "a call returns the predictions; the caller writes them",
@@ -76,8 +78,8 @@ NO_KEYWORD = {
     ("report", "quiet"): "it drops the CLI's summary lines; a call returns the report's paths and prints none",
 }
 # The flags a function takes through its ``config`` (one settings dataclass, README: "a function's config goes in as
-# its dataclass or a dict of its fields"): train's TrainConfig flags, sft's / prefer's / meta-train's every setting.
-THROUGH_CONFIG = {"train", "sft", "prefer", "meta-train"}
+# its dataclass or a dict of its fields"): sft's / prefer's / meta-train's every setting. (train's are fit's keywords.)
+THROUGH_CONFIG = {"sft", "prefer", "meta-train"}
 # A keyword whose default reads differently from the flag's but means the same, or means "the config's value".
 SAME_DEFAULT = {
     ("adapt", "tune"): "True is 'lr'", ("adapt", "bn"): "None: config's bn, 'auto' by default",
@@ -114,6 +116,7 @@ def test_every_flag_of_a_command_is_a_keyword_of_its_function_or_a_listed_differ
 
     from headstart.cli.common import app
     from headstart.python_checks import settings_of
+    from headstart.train_keywords import routed
 
     root = get_command(app)
     commands = {}
@@ -125,6 +128,7 @@ def test_every_flag_of_a_command_is_a_keyword_of_its_function_or_a_listed_differ
     for name, command in commands.items():
         parameters, function = _function(FUNCTIONS[name])
         fields = settings_of(function) if name in THROUGH_CONFIG else set()
+        routes = routed(function)  # fit's and compare's training flags: None is config's (or options') value
         for flag in command.params:
             keyword = RENAMED_IN.get((name, flag.name), RENAMED.get(flag.name, flag.name))
             if (name, flag.name) in NO_KEYWORD or ("*", flag.name) in NO_KEYWORD or flag.name in fields:
@@ -133,7 +137,10 @@ def test_every_flag_of_a_command_is_a_keyword_of_its_function_or_a_listed_differ
                 missing.append(f"{name} --{flag.name}")
                 continue
             default = parameters[keyword].default
-            if keyword == "progress":  # --quiet off is progress on: None (on where someone watches) or True
+            if keyword in routes:
+                if default is not None:
+                    differ.append(f"{name} --{flag.name}: a routed keyword defaults to {default!r}, not None")
+            elif keyword == "progress":  # --quiet off is progress on: None (on where someone watches) or True
                 if default not in (None, True):
                     differ.append(f"{name} --quiet: progress={default!r}")
             elif flag.default is not None and (name, flag.name) not in SAME_DEFAULT and \
@@ -177,3 +184,78 @@ def test_evaluate_sft_and_prefer_take_progress_true_as_the_clis_bar(tmp_path, mo
         with pytest.raises(ConfigError, match=r"^progress must be True \(a bar on stderr\), False, None or a function"):
             call()
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("function, others", [("fit", ()), ("compare", ("train",))])
+def test_fit_and_compare_take_every_training_flag_as_a_keyword(function, others):
+    """``fit(max_steps=10)`` was refused ("takes these settings through config") and ``compare(lr=1e-3)`` too, while
+    continual took lr: fit takes each of train's flags, compare each of compare's and of train's training settings,
+    under the flag's own name (derived from the commands' options: a new flag without its keyword fails here)."""
+    from typer.main import get_command
+
+    import headstart
+    from headstart.cli.common import app
+    from headstart.specs import TrainConfig
+
+    parameters = inspect.signature(getattr(headstart, function)).parameters
+    commands = get_command(app).commands
+    training = {f.name for f in __import__("dataclasses").fields(TrainConfig)}
+    for command in (function if function != "fit" else "train", *others):
+        flags = {f.name for f in commands[command].params}
+        if command != function and function != "fit":  # train's flags compare shares: its training settings
+            flags &= training
+        lacking = [f for f in sorted(flags) if RENAMED_IN.get((command, f), RENAMED.get(f, f)) not in parameters
+                   and (command, f) not in NO_KEYWORD and ("*", f) not in NO_KEYWORD]
+        assert not lacking, f"{command}'s flags without a keyword of {function}(): {lacking}"
+
+
+def test_fit_routes_its_training_keywords_into_config_and_options_as_the_dicts_would(monkeypatch):
+    """``fit(lr=1e-3, max_steps=10, rank=4)`` is ``fit(config={'lr': 1e-3, 'max_steps': 10}, options={'rank': 4})``;
+    one given both ways is refused, naming it; ``config=`` keeps working alone."""
+    import headstart
+    import headstart.api
+    from headstart.specs import TrainConfig
+
+    seen = []
+
+    def captured(*args, **kwargs):
+        seen.append((kwargs["config"], kwargs["options"]))
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api, "_start_up", captured)
+    with pytest.raises(ConfigError, match="^captured$"):
+        headstart.fit(strategy="lora", n=16, lr=1e-3, max_steps=10, rank=4, config={"clip": 0.5}, options={"alpha": 8})
+    with pytest.raises(ConfigError, match="^captured$"):
+        headstart.fit(strategy="lora", n=16, config={"lr": 1e-3, "max_steps": 10, "clip": 0.5},
+                      options={"alpha": 8, "rank": 4})
+    with pytest.raises(ConfigError, match="^captured$"):
+        headstart.fit(strategy="lora", n=16, batch_size=8, config=TrainConfig(clip=0.5))
+    keywords, dicts, dataclass = seen
+    assert keywords == dicts == ({"clip": 0.5, "lr": 1e-3, "max_steps": 10}, {"alpha": 8, "rank": 4})
+    assert dataclass[0] == TrainConfig(clip=0.5, batch_size=8)
+    with pytest.raises(ConfigError, match=r"^max_steps is given twice, as max_steps=10 and in config \(max_steps=5\); "):
+        headstart.fit(strategy="lora", n=16, max_steps=10, config={"max_steps": 5})
+    with pytest.raises(ConfigError, match=r"^rank is given twice, as rank=4 and in options \(rank=8\); "):
+        headstart.fit(strategy="lora", n=16, rank=4, options={"rank": 8})
+    with pytest.raises(ConfigError, match=r"^batch_size is given twice"):
+        headstart.fit(strategy="lora", n=16, batch_size=4, config=TrainConfig(batch_size=8))
+
+
+def test_compare_routes_lr_and_batch_size_into_config(monkeypatch):
+    """``compare(lr=1e-3, batch_size=8)`` was refused ("takes these settings through config"); it sets them in config as
+    ``config={'lr': 1e-3, 'batch_size': 8}`` would, and one given both ways is refused."""
+    import headstart
+    import headstart.api_compare
+
+    seen = []
+
+    def captured(arguments, **kwargs):
+        seen.append(arguments["config"])
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api_compare, "built_sweep", captured)
+    with pytest.raises(ConfigError, match="^captured$"):
+        headstart.compare(strategies="linear-probe", sizes=16, seeds=1, lr=1e-3, batch_size=8, progress=False)
+    assert seen == [{"lr": 1e-3, "batch_size": 8}]
+    with pytest.raises(ConfigError, match=r"^lr is given twice"):
+        headstart.compare(strategies="linear-probe", sizes=16, seeds=1, lr=1e-3, config={"lr": 1e-4}, progress=False)

@@ -123,12 +123,13 @@ def test_a_bad_sweep_file_is_the_clis_one_line_error(tmp_path, text, message):
 
 
 def test_a_training_setting_typed_as_a_keyword_beside_a_sweep_file_is_told_the_files_table(tmp_path):
-    """``compare(config="sweep.toml", lr=1e-3)``: lr is no keyword of compare; the fix is the file's [train] table, not
+    """``compare(config="sweep.toml", lr=1e-3)``: lr (a keyword of compare, set in a dict config) beside a sweep file
+    goes in the file's [train] table; the fix names that table, not
     "add it to the config you passed" (a dict's advice, which a path cannot take)."""
     path = tmp_path / "sweep.toml"
     path.write_text("seeds = 1\n")
-    with pytest.raises(ConfigError, match=rf"^compare\(\) takes these settings through config, not as keywords: add "
-                                          rf"lr = 0\.001; warmup = 0\.2 under \[train\] in '{path}'$"):
+    with pytest.raises(ConfigError, match=rf"^compare\(\) reads the training settings from the sweep file '{path}': add "
+                                          rf"lr = 0\.001; warmup = 0\.2 under \[train\] there, or pass config as a dict$"):
         headstart.compare(config=path, lr=1e-3, warmup=0.2)
 
 

@@ -762,3 +762,46 @@ def test_check_leakage_with_task_splits_as_a_run_given_that_task_does(tmp_path, 
     assert sorted(cut[-1].test) == sorted(run_split.test) and sorted(cut[-1].val) == sorted(run_split.val)
     assert_user_error(run_cli(["check-leakage", "--data", str(path), "--task", "regresion"], monkeypatch, capsys),
                       "--task must be one of", "regresion")
+
+
+def test_a_python_fit_warns_of_leakage_in_its_own_words(tmp_path, tiny_registry, caplog, capsys):
+    """The CLI's "warning: 4.8% of the test set duplicates training data ... re-run with --dedupe" never reached a
+    Python caller of fit (no warning, no log record; only the end of the repr), and evaluate()'s leakage text gave CLI
+    advice. fit now warns on the ``headstart`` logger at WARNING, its fix ``dedupe=True``, as does evaluate's text."""
+    import logging
+
+    import headstart
+
+    data = leaky_dataset()
+    frame = pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+    options = dict(strategy="linear-probe", n=8, config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        run = headstart.fit(frame, "tiny", **options)
+    warned = [r.getMessage() for r in caplog.records if r.name == "headstart" and r.levelno == logging.WARNING]
+    assert any("of the test set duplicates training data" in m and "re-run with dedupe=True" in m for m in warned), warned
+    assert not any("--dedupe" in m for m in warned), warned
+    text = run.evaluate("test")["leakage"]["text"]
+    assert "fit(..., dedupe=True)" in text and "--dedupe" not in text and "headstart check-leakage" not in text, text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        headstart.fit(frame, "tiny", dedupe=True, **options)  # the duplicates dropped: nothing to warn of
+    assert not [r for r in caplog.records if "duplicates training data" in r.getMessage()]
+
+
+def test_a_python_fit_prints_its_leakage_warning_where_no_logging_is_set(tmp_path, tiny_registry, capsys, monkeypatch):
+    """With no logging of the caller's (a plain notebook), the warning reaches stderr as the CLI's ``warning:`` line."""
+    import logging
+
+    import headstart
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # pytest's own capture handler stands for a caller's logging
+    for name, logger in list(logging.root.manager.loggerDict.items()):  # and an earlier CLI test's note printer
+        if (name == "headstart" or name.startswith("headstart.")) and isinstance(logger, logging.Logger):
+            monkeypatch.setattr(logger, "handlers", [])
+            monkeypatch.setattr(logger, "level", logging.NOTSET)
+            monkeypatch.setattr(logger, "propagate", True)
+    data = leaky_dataset()
+    frame = pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=8, config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    err = capsys.readouterr().err
+    assert "warning: " in err and "of the test set duplicates training data" in err and "dedupe=True" in err, err

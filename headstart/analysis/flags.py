@@ -11,6 +11,7 @@ exists; the report names flagged arms beside the recommendation so that no arm l
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from typing import Any
 
@@ -48,28 +49,29 @@ REFERENCE_BY_TASK = {"regression": "predicting the training pool's mean",  # eva
                      "multilabel": "predicting each label's training frequency"}
 
 
-# The TrainConfig fields each call takes as keywords of its own, as the CLI takes them as flags; every other field goes
-# through its ``config`` (tests/analysis/test_flags.py holds these to the functions' signatures).
-KEYWORD_SETTINGS = {"compare": frozenset({"max_steps", "min_steps", "epochs", "image_size", "augment"}),
-                    "fit": frozenset()}
+def keyword_settings(call: str) -> frozenset[str]:
+    """The TrainConfig fields ``call`` (``"compare"`` or ``"fit"``) takes as keywords of its own: every one
+    (``headstart.train_keywords``); tests/analysis/test_flags.py holds this to the functions' signatures."""
+    from headstart.specs import TrainConfig
+
+    return frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
 _KEYWORDS = {"compare": {"tune", "label_descriptions", "options", "sizes", "seeds"},
              "fit": {"tune", "label_descriptions", "options", "grid"}}
 
 
 def asked(text: str, call: str = "compare") -> str:
     """``text`` as the caller of ``call`` (``"compare"`` or ``"fit"``) asks: the CLI's flags on the CLI; from Python,
-    the function's arguments (``--seeds 5`` is ``seeds=5``) and, for a setting it takes only through its ``config``,
-    that (``--lr 1e-4`` is ``config={'lr': 1e-4}``; ``--max-steps 60`` is compare's ``max_steps=60`` and fit's
-    ``config={'max_steps': 60}``). ``--tune lr`` is ``tune='lr'`` wherever it stands: mid-sentence ("--tune lr searches
+    the function's arguments (``--seeds 5`` is ``seeds=5``, ``--max-steps 60`` ``max_steps=60``: every training
+    setting is a keyword of both). ``--tune lr`` is ``tune='lr'`` wherever it stands: mid-sentence ("--tune lr searches
     one") ``python_names`` would keep the bare word."""
     if on_cli():
         return text
-    import dataclasses
-
     from headstart.specs import TrainConfig
 
     train = {f.name for f in dataclasses.fields(TrainConfig)}
-    own = KEYWORD_SETTINGS[call]
+    own = keyword_settings(call)
     names = _KEYWORDS[call] | own | (config_fields() - train)
     return python_names(text.replace("--tune lr", "tune='lr'"), names, settings=train - own)
 

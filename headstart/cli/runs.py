@@ -149,8 +149,11 @@ def train(
 
         check_report_to(report_to, out)  # an unknown destination or a missing extra is named before training
         scoped = _scoped_options(option)
-        flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
-                 "reduction": reduction, "virtual_tokens": virtual_tokens}
+        from headstart.train_keywords import STRATEGY_FLAGS
+
+        typed_flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
+                       "reduction": reduction, "virtual_tokens": virtual_tokens}
+        flags = {name: typed_flags[name] for name in STRATEGY_FLAGS}  # fit's keywords of the same names (one list)
         typed = {*scoped.get("", {}), *scoped.get(strategy, {})}  # given as --option KEY=VALUE: a fix keeps that form
         options = _strategy_options(scoped, strategy, flags)
         terms_given = terms_of(terms, strategy)
@@ -387,7 +390,9 @@ def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
     return {"out": str(out) if out is not None else None, "key": result.key, "status": result.status,
             **({"ended_by": result.ended_by} if result.ended_by else {}),
             **({"not_scored": result.not_scored} if result.not_scored else {}), "steps": result.steps, "best_step": result.best_step,
-            "train_seconds": round(result.train_seconds, 4), "trainable_params": result.trainable_params,
+            "train_seconds": round(result.train_seconds, 4),
+            **({"feature_seconds": round(result.feature_seconds, 4)} if result.feature_seconds else {}),
+            "trainable_params": result.trainable_params,
             "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "estimates": result.estimates, "base_weights": result.base_weights,
             "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
             **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),

@@ -15,14 +15,13 @@ from headstart.ood import BELOW_MAJORITY
 
 
 def print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
-    from headstart.data.leakage import LEAKAGE_WARN
+    from headstart.data.leakage import leakage_warning
 
     typer.echo(report.summary(removed=dedupe), err=err)
     if report.conflicts:
         typer.echo(f"warning: {report.conflicts_summary()} (headstart check-leakage shows them)", err=err)
-    if report.fraction > LEAKAGE_WARN and not dedupe:
-        typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are "
-                   "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)", err=err)
+    if said := leakage_warning(report, dedupe=dedupe):
+        typer.echo(f"warning: {said}", err=err)
 
 
 def print_report(paths: dict[str, Path], out_dir: Path, *, quiet: bool = False) -> None:

@@ -103,6 +103,30 @@ class LeakageReport:
         return conflict_sentence(self.conflicts, self.conflict_rows)
 
 
+def leakage_warning(report: LeakageReport | None, *, dedupe: bool) -> str | None:
+    """The warning a test split gets where over ``LEAKAGE_WARN`` of its rows duplicate training rows (None under it, or
+    with ``dedupe``, which dropped them), its fix in the caller's words: ``--dedupe`` on the CLI, ``dedupe=True`` from
+    Python (``surface.spoken``)."""
+    from headstart.surface import spoken
+
+    if report is None or dedupe or report.fraction <= LEAKAGE_WARN:
+        return None
+    return (f"{100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are optimistic; "
+            + spoken("re-run with --dedupe (headstart check-leakage shows the pairs)",
+                     f"{report.exact + report.near:,} of its {report.n_test:,} rows; re-run with dedupe=True "
+                     "(headstart.check_leakage shows the pairs)"))
+
+
+def warn_of_leakage(report: LeakageReport | None, *, dedupe: bool) -> None:
+    """``leakage_warning``'s text, where there is one, on the ``headstart`` logger at WARNING: a Python caller reads it
+    as the CLI's ``warning:`` line (``python_checks.python_notes``), or in their own logging."""
+    said = leakage_warning(report, dedupe=dedupe)
+    if said:
+        import logging
+
+        logging.getLogger("headstart").warning(said)
+
+
 def how_found(exact: int, near: int, threshold: float, exact_only: bool) -> str:
     """``3 exact, 9 near, Jaccard >= 0.8``; for images, which are compared pixel for pixel, that only exact copies were
     searched (a word-shingle threshold means nothing for pixels)."""

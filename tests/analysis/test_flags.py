@@ -532,7 +532,7 @@ def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     for r in capped:
         r.record["budget"]["max_steps"] = 30
     (slow,) = [f for f in flags.budget_flags(capped) if f["reason"] == "slow"]
-    assert slow["text"].endswith("re-run with a higher learning rate (tune='lr' searches one on validation; or config's lr)"), slow["text"]
+    assert slow["text"].endswith("re-run with a higher learning rate (tune='lr' searches one on validation; or lr)"), slow["text"]
     untuned = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=120) for s in range(3)]
     assert "re-run with tune='lr', or read it as" in flags.budget_flags(untuned)[0]["text"]
     edges = [dataclasses.replace(run("lora", 16, s, [0.6, 0.7]), chosen={"lr": 9e-4}) for s in range(3)]
@@ -541,7 +541,7 @@ def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     (edge,) = grids.grid_edges(edges)
     assert edge["text"].endswith("try grids={'lora': (0.0003, 0.0009, 0.0027)}"), edge["text"]
     advice = " ".join(n["advice"] for n in budget_notes(capped[0]))
-    assert "(config={'max_steps': 30} capped this run: raise it first)" in advice and "tune='lr' searches one" in advice, advice
+    assert "(max_steps=30 capped this run: raise it first)" in advice and "tune='lr' searches one" in advice, advice
     for text in [flag["text"], slow["text"], edge["text"], advice]:
         assert " --" not in text and "(--" not in text, text
 
@@ -642,9 +642,8 @@ def test_the_budget_hint_names_each_way_to_raise_a_cap_or_floor_that_works_where
 
 
 def test_a_compare_results_advice_is_what_compare_takes(monkeypatch, tiny_registry, toy_csv, tmp_path) -> None:
-    """The keywords a Python compare's flags advise go back into compare as written and compare takes them: a setting
-    compare has no keyword for is advised through config (``config={'evals_per_phase': 5}``, ``config's lr``), not as
-    ``evals_per_phase = 5`` (a sweep file's) or ``lr`` (compare refuses ``lr=``)."""
+    """The keywords a Python compare's flags advise go back into compare as written and compare takes them: every
+    training setting is a keyword of compare's (``evals_per_phase=5``, ``lr``), not a sweep file's ``evals_per_phase = 5``."""
     from conftest import advised_keywords
 
     import headstart
@@ -658,7 +657,7 @@ def test_a_compare_results_advice_is_what_compare_takes(monkeypatch, tiny_regist
     for r in capped:
         r.record["budget"]["max_steps"] = 4
     (slow,) = [f for f in flags.budget_flags(capped) if f["reason"] == "slow"]
-    assert slow["text"].endswith("(tune='lr' searches one on validation; or config's lr)"), slow["text"]
+    assert slow["text"].endswith("(tune='lr' searches one on validation; or lr)"), slow["text"]
     texts.append(slow["text"])
     edges = [dataclasses.replace(run("lora", 16, s, [0.6, 0.7]), chosen={"lr": 9e-4}) for s in range(3)]
     for r in edges:
@@ -689,7 +688,7 @@ def test_the_settings_each_call_takes_as_keywords_are_its_signatures() -> None:
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for name, function in (("compare", headstart.compare), ("fit", headstart.fit)):
-        assert flags.KEYWORD_SETTINGS[name] == fields & set(inspect.signature(function).parameters), name
+        assert flags.keyword_settings(name) == fields & set(inspect.signature(function).parameters), name
 
 
 def test_a_withheld_recommendation_names_the_flags_that_would_change_it(monkeypatch: pytest.MonkeyPatch) -> None:

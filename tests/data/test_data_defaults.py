@@ -29,23 +29,23 @@ def test_small_images_on_a_224_network_read_at_the_small_input_side_and_say_so(m
 def test_the_image_size_advice_names_the_python_callers_keyword():
     """``headstart.fit(...)`` on small images was told "--image-size 224 for the network's own" in ``FitResult.flags``
     (and the card's flags "as `headstart.fit` returned them"), a flag it has no way to pass; its max_test advice beside
-    it already spoke Python. fit takes the size through its config, compare (and rank_backbones) as a keyword."""
+    it already spoke Python. fit and compare (and rank_backbones) take the size as a keyword (train's --image-size)."""
     data = make_toy_images(60, size=28)
     (fit,) = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig(), call="fit")[2]
-    assert fit["advice"] == "config={'image_size': 224} for the network's own", fit
+    assert fit["advice"] == "image_size=224 for the network's own", fit
     (compare,) = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig(), call="compare")[2]
     assert compare["advice"] == "image_size=224 for the network's own", compare
 
 
 def test_fit_tells_a_python_caller_its_config_for_the_image_size(monkeypatch):
-    """fit's own path (``_with_data_defaults``) asks for fit's words, not compare's keyword fit does not take."""
+    """fit's own path (``_with_data_defaults``) asks for fit's words: its keyword, as train's --image-size."""
     import headstart.data
     from headstart.api import _with_data_defaults
     from headstart.specs import RunSpec
 
     monkeypatch.setattr(headstart.data, "load_dataset", lambda *args, **kwargs: make_toy_images(60, size=28))
     spec, _, (note,) = _with_data_defaults(RunSpec(data="small-images", backbone="efficientnet-lite0"))
-    assert spec.train.image_size == SMALL_INPUT and note["advice"] == "config={'image_size': 224} for the network's own"
+    assert spec.train.image_size == SMALL_INPUT and note["advice"] == "image_size=224 for the network's own"
 
 
 def test_an_explicit_image_size_and_large_images_keep_theirs():

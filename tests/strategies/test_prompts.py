@@ -61,8 +61,9 @@ def test_fit_and_compare_refuse_before_the_backbone_loads(bert_folder, toy_csv, 
     from headstart.sweep_spec import SweepSpec
 
     _no_load(monkeypatch)
-    with pytest.raises(ConfigError, match=r"^options=\{'virtual_tokens': 40\} with config=\{'max_length': 32\} needs 72 positions; "
-                                          r".* has 64: try options=\{'virtual_tokens': 32\} or a smaller config's max_length$"):
+    # max_length is a keyword of fit's too (train's --max-length): the message names it as one
+    with pytest.raises(ConfigError, match=r"^options=\{'virtual_tokens': 40\} with max_length=32 needs 72 positions; "
+                                          r".* has 64: try options=\{'virtual_tokens': 32\} or a smaller max_length$"):
         headstart.fit(str(toy_csv), str(bert_folder), strategy="prompt-tuning", n=8, options={"virtual_tokens": 40},
                       config=TrainConfig(max_length=32))
     sweep = SweepSpec(data=str(toy_csv), backbone=str(bert_folder), strategies=("linear-probe", "prompt-tuning"), sizes=(8,),
