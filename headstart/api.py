@@ -150,7 +150,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.recipe import RunInterrupted, scored, trained_run
     from headstart.scoring import ScoringInterrupted, not_scored
 
-    trained = result = None
+    trained = result = stored = None
     try:  # a run saved beside a finished one (``_staged_for``) and never put in its place leaves no copy there
         try:  # SIGTERM (timeout, a scheduler's time limit) reads as Ctrl-C from the first check to the last score, one
             # handler over the start-up and the training, so none of it ends silent (headstart.interrupts)
@@ -161,23 +161,22 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                     progress=progress, terms=terms, retain=retain, group_column=group_column, split_column=split_column,
                     test_data=test_data, eval_data=eval_data, tta=tta, max_test=max_test, max_val=max_val, dedupe=dedupe, nproc=nproc,
                     label_descriptions=label_descriptions, report_to=report_to, overwrite=overwrite, retrain=retrain)
-                if stored is not None:  # this run, finished, is in out already: loaded, not trained again
-                    return stored
-                if not on_cli():  # train prints it in its summary; a Python caller reads it now, before it trains
+                if stored is None and not on_cli():  # train prints it in its summary; a Python caller reads it now, before it trains
                     warn_of_leakage(leakage, dedupe=spec.split.dedupe)
-                with shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}") as update:
-                    trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
-                    flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
-                    left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
-                    # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the
-                    # trained run; one during the save waits for it (seconds, after the training it keeps), then stops
-                    # before scoring
-                    with signals_held(second_acts=True):
-                        result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
-                                         chosen=trained.chosen, tune_seconds=trained.tune_seconds, trials=trained.trials,
-                                         leakage=leakage,
-                                         not_scored=left if trained.report.status == "done" else None)
-                    outcome = scored(spec, trained, test=False, progress=update)
+                if stored is None:  # else this run, finished, is in out already: loaded, not trained again (and logged below)
+                    with shown_progress(progress, f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}") as update:
+                        trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
+                        flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
+                        left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
+                        # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the
+                        # trained run; one during the save waits for it (seconds, after the training it keeps), then stops
+                        # before scoring
+                        with signals_held(second_acts=True):
+                            result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
+                                             chosen=trained.chosen, tune_seconds=trained.tune_seconds, trials=trained.trials,
+                                             leakage=leakage,
+                                             not_scored=left if trained.report.status == "done" else None)
+                        outcome = scored(spec, trained, test=False, progress=update)
         except NothingSaved:  # while it started: nothing to keep, and its text says so
             raise
         except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
@@ -202,13 +201,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
                     logging.getLogger("headstart").warning(said)
             raise
-        result = with_scores(result, outcome.result)
+        result = stored if stored is not None else with_scores(result, outcome.result)
     finally:
         if result is not None and result._staged_for is not None:  # a second interrupt, a SIGTERM read after the steps
             import shutil
 
             shutil.rmtree(result.out, ignore_errors=True)
-    if report_to and result.status == "done":
+    if report_to and result.status == "done":  # a run loaded from out too: log_run_dir says where it is logged already
         from headstart.tracking import log_run_dir
 
         result.mlflow = log_run_dir(result.out)

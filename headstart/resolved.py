@@ -36,12 +36,14 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     if strategy.head_only(modality_of(pretrained)):  # a compare's --augment never reaches a probe: no part of its run
         cfg = dataclasses.replace(cfg, augment="none")
     cfg = _closed_form_settings(cfg, strategy, modality_of(pretrained))
+    options = strategy.for_labels(strategy.options(spec.options), data.label_names, data.task)
     return {
         "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": split_config.identity()},
         "backbone": identity.pop("name"),
         "backbone_config": identity,
         "strategy": strategy.name,
-        "options": dataclasses.asdict(strategy.for_labels(strategy.options(spec.options), data.label_names, data.task)),
+        "options": dataclasses.asdict(options),
+        **_targets(options, pretrained),
         "train": _train_identity(cfg, precision),
         "n": n_train,
         "n_requested": "all" if spec.n is None else spec.n,
@@ -53,6 +55,19 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         **({"tta": list(spec.tta)} if spec.tta else {}),
         **_other_files(spec),
     }
+
+
+def _targets(options: Any, pretrained: torch.nn.Module) -> dict[str, Any]:
+    """``{"targets_exact": [...]}``, the modules a ``--targets`` list reaches (``peft_base.exact_targets``: each entry
+    names modules exactly, so ``output.dense`` is not also ``attention.output.dense``, as PEFT's match by a name's
+    ending made it before 2026-12-07): a run given the same list before adapted other modules, and its key differs.
+    Absent without a list (the default targets, ``all-linear``), so those runs keep their keys."""
+    targets = getattr(options, "targets", None)
+    if not isinstance(targets, list):
+        return {}
+    from headstart.strategies.peft_base import encoder_of, exact_targets
+
+    return {"targets_exact": exact_targets(encoder_of(pretrained), targets)}
 
 
 # How a file scored out of domain (--eval-data) or read by a term (data=) is read: by the run's own text and label

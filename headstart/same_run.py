@@ -166,7 +166,8 @@ def held_run(out: Path, spec: RunSpec, *, data_hash: str | None) -> tuple[bool, 
     Returns:
         (True, the note "runs/lp already holds this run ...: loaded, not trained again") where the run there has the
         same settings, the same data and finished; (False, why it trains again) where it was interrupted, diverged,
-        failed, left unscored or is damaged; (False, None) where ``out`` holds no run, or one of other settings
+        failed, left unscored or is damaged, or was given ``--targets`` before they named modules exactly (its resolved
+        spec lacks ``targets_exact``); (False, None) where ``out`` holds no run, or one of other settings
         (``check_replaces_same_run`` refuses or ``overwrite`` replaces it).
     """
     import json
@@ -183,6 +184,10 @@ def held_run(out: Path, spec: RunSpec, *, data_hash: str | None) -> tuple[bool, 
         status, ended = run_status(metrics), metrics.get("ended_by")
     except (OSError, ValueError, AttributeError):
         return False, f"{out} holds this run, but its spec.json or metrics.json is missing or damaged: training it again"
+    resolved = saved.get("resolved") if isinstance(saved.get("resolved"), dict) else {}
+    if isinstance((resolved.get("options") or {}).get("targets"), list) and "targets_exact" not in resolved:
+        return False, (f"{out} holds this run trained before --targets named modules exactly (an entry then reached "
+                       "every module whose name ends in it: output.dense also attention.output.dense): training it again")
     if status == "interrupted":
         return False, (f"{out} holds a run {ended}: training it again from the start ({spoken('train', 'fit')} does "
                        "not resume mid-run)")

@@ -74,3 +74,40 @@ def test_the_same_run_finished_in_out_is_loaded_not_trained_again(toy_csv, tiny_
                                                 "again; --retrain trains it again" in err, err
     assert printed.startswith("done: full-finetune") and "trained again in its place" not in err
     assert run_cli([*args, "--retrain"], monkeypatch, capsys)[0] == 0 and trained == [1, 1, 1]
+
+
+def test_a_run_given_targets_before_they_named_modules_exactly_is_not_reused_and_its_key_differs(
+        toy_csv, tiny_registry, tmp_path, monkeypatch, caplog):
+    """--targets output.dense reached attention.output.dense too before it named modules exactly; such a run, stored
+    with the same spec, was loaded as this one. Its key differs now (the targets reached are in the resolved spec),
+    and a run in out whose resolved spec lacks them trains again; a run without --targets keeps its key."""
+    import logging
+
+    import headstart
+    import headstart.recipe
+
+    config = TrainConfig(max_steps=2, min_steps=2, batch_size=8, evals_per_phase=1, patience=0, precision="fp32")
+    out = tmp_path / "run"
+    first = headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, out=out, config=config,
+                          options={"targets": "output.dense"})
+    saved = json.loads((out / "spec.json").read_text())
+    reached = saved["resolved"]["targets_exact"]
+    assert reached and all(name.endswith(".output.dense") and "attention" not in name for name in reached)
+    old = {k: v for k, v in saved["resolved"].items() if k != "targets_exact"}  # as a run trained before was stored
+    from headstart.specs import run_key
+
+    assert run_key(old) != first.key
+    (out / "spec.json").write_text(json.dumps({**saved, "resolved": old}))
+    real, trained = headstart.recipe.trained_run, []
+
+    def counted(*args, **kwargs):
+        trained.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(headstart.recipe, "trained_run", counted)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, out=out, config=config,
+                      options={"targets": "output.dense"})
+    assert trained == [1] and "trained before --targets named modules exactly" in caplog.text
+    plain = headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, out=tmp_path / "plain", config=config)
+    assert "targets_exact" not in json.loads((tmp_path / "plain" / "spec.json").read_text())["resolved"] and plain.key

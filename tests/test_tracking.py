@@ -213,3 +213,27 @@ def test_a_tuned_run_is_logged_at_the_rate_it_trained_at(toy_csv, tiny_registry,
     (run,) = client.search_runs([client.get_experiment_by_name("headstart-train").experiment_id])
     assert float(run.data.params["train.lr"]) == pytest.approx(chosen) and float(run.data.params["chosen.lr"]) == pytest.approx(chosen)
     assert not any(k.startswith("chosen.trials") for k in run.data.params)
+
+
+def test_a_run_loaded_from_out_not_trained_again_is_still_logged_to_mlflow(toy_csv, tiny_registry, tmp_path, monkeypatch,
+                                                                            capsys):
+    """train --report-to mlflow after a plain train of the same settings loaded the finished run from --out and logged
+    nothing, printing no MLflow line; the run loaded is logged (once: a third time says it is already logged)."""
+    from mlflow.tracking import MlflowClient
+
+    from conftest import run_cli
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "ft"
+    args = ["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+            "--max-steps", "4", "--min-steps", "4", "--quiet", "--out", str(out)]
+    code, _, err = run_cli(args, monkeypatch, capsys)
+    assert code in (0, None), err
+    code, text, err = run_cli([*args, "--report-to", "mlflow"], monkeypatch, capsys)
+    assert code in (0, None) and "already holds this run" in err, err
+    assert "MLflow: logged as run" in text, text
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("headstart-train").experiment_id])
+    assert run.data.params["strategy"] == "full-finetune"
+    code, text, err = run_cli([*args, "--report-to", "mlflow"], monkeypatch, capsys)
+    assert code in (0, None) and "MLflow: already logged" in text, text

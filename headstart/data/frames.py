@@ -37,10 +37,13 @@ LABELLED_TABLE = (f'a table with a text and a label column ({data_files(labelled
                   'text,label and whose rows read like "a joy to watch",pos')
 
 
-def read_frame(path: str | Path, *, labelled: bool = True, needs: str | None = None) -> "pd.DataFrame":  # noqa: F821
+def read_frame(path: str | Path, *, labelled: bool = True, needs: str | None = None,
+               fields: bool = True) -> "pd.DataFrame":  # noqa: F821
     """Read a table file into a DataFrame with string column names; ``labelled``: a training table (the messages say
     what one needs), else inputs to predict on. ``needs``: what an empty file should hold, where the caller's table is
-    not a classifier's (an sft file's prompt / response columns).
+    not a classifier's (an sft file's prompt / response columns). ``fields``: a JSON file's columns of objects read
+    field by field (``nested_fields``), as a labelled table's text and label columns are chosen; False keeps each
+    object whole in its column (predict carries it into its output as it is; an sft reader refuses it as no text).
 
     Raises:
         DataError: missing, empty, unreadable, not UTF-8, or of an unknown format.
@@ -93,7 +96,7 @@ def read_frame(path: str | Path, *, labelled: bool = True, needs: str | None = N
     if frame.columns.empty:  # [], {} or lines of {}
         raise DataError(f"{str(path)!r} holds no columns; {needs or _empty_fix(suffix, labelled)}")
     frame.columns = [str(c) for c in frame.columns]
-    if suffix in (".jsonl", ".json"):
+    if fields and suffix in (".jsonl", ".json"):
         frame = nested_fields(frame)
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])

@@ -15,7 +15,7 @@ import numpy as np
 
 from headstart.data.columns import (LABEL_NAMES, find_run_column, pair_columns, pick_image_column, pick_text_column,
                                     text_values)
-from headstart.data.frames import decode_utf8, input_lines, read_frame
+from headstart.data.frames import decode_utf8, input_lines, nested_fields, read_frame
 from headstart.errors import DataError
 from headstart.python_checks import python_named
 from headstart.surface import on_cli
@@ -59,14 +59,14 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
         if not lines:
             raise DataError("standard input holds no text to predict on; give one input per line")
         return lines, [{} for _ in lines]
-    frame = read_frame(path, labelled=False)
-    trained = find_run_column(frame, run_column) if text_column is None else None
-    column = trained or pick_text_column(frame, text_column, str(path))
-    if text_column is None and trained is None and column != "text" and len(frame.columns) > 1:  # a guess: said
+    frame, fields = _read_inputs(path)
+    trained = find_run_column(fields, run_column) if text_column is None else None
+    column = trained or pick_text_column(fields, text_column, str(path))
+    if text_column is None and trained is None and column != "text" and len(fields.columns) > 1:  # a guess: said
         missing = f" (the run's own text column {run_column!r} is not in it)" if run_column else ""
         log.info("%s: reading column %r as the text to predict on%s; --text-column NAME picks another", Path(path).name,
                  column, missing)
-    texts = text_values(frame, column)
+    texts = text_values(fields, column)
     if not len(texts):
         raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
     used = {column} if column in frame.columns else {part.strip() for part in column.split(",")}
@@ -126,24 +126,24 @@ def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
             raise DataError(f"line {empty + 1} of {where} has an empty text on one side of its tab; a pair needs both: "
                             f"{pair[0]}<TAB>{pair[1]}")
         return pairs, pair, [{} for _ in pairs]
-    frame = read_frame(path, labelled=False)
-    columns = ", ".join(map(str, frame.columns))
+    frame, fields = _read_inputs(path)
+    columns = ", ".join(map(str, fields.columns))
     if text_column is not None:
-        given = pair_columns(text_column) if text_column not in frame.columns else None
+        given = pair_columns(text_column) if text_column not in fields.columns else None
         if given is None:
             raise DataError(f"--text-column {text_column!r} names one column, but this run reads text pairs (trained on "
                             f"{trained}); name two columns of {str(path)!r}: --text-column FIRST,SECOND (columns: "
                             f"{columns})")
-        column = pick_text_column(frame, ",".join(given), str(path))
+        column = pick_text_column(fields, ",".join(given), str(path))
     else:
-        column = find_run_column(frame, trained)
+        column = find_run_column(fields, trained)
         if column is None:
-            missing = [c for c in pair if c not in frame.columns]
+            missing = [c for c in pair if c not in fields.columns]
             raise DataError(f"{str(path)!r} lacks {', '.join(map(repr, missing))}: this run reads text pairs (trained on "
                             f"{trained}; columns here: {columns}); give a table with both, or name its two columns: "
                             "--text-column FIRST,SECOND")
     names = pair_columns(column)
-    texts = text_values(frame, column)
+    texts = text_values(fields, column)
     if not len(texts):
         raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one pair per row")
     empty = (texts == "").to_numpy()
@@ -152,9 +152,17 @@ def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
     if empty.any():  # as read_input_rows drops a row with empty text
         _say_dropped(path, empty, "missing a text of the pair", "full pair",
                      "the third value read_pair_rows returns holds each pair's other columns (an id)")
-        frame = frame[~empty]
-    pairs = list(zip(text_values(frame, names[0]).tolist(), text_values(frame, names[1]).tolist()))
+        frame, fields = frame[~empty], fields[~empty]
+    pairs = list(zip(text_values(fields, names[0]).tolist(), text_values(fields, names[1]).tolist()))
     return pairs, names, other_columns(frame, set(names), as_text=_delimited(path))
+
+
+def _read_inputs(path: str | Path) -> tuple["pd.DataFrame", "pd.DataFrame"]:  # noqa: F821
+    """A table of inputs as read (each JSON object whole in its column: carried into the output as it is) and the
+    same rows with those objects read field by field (``frames.nested_fields``), where the text column is chosen:
+    ``--text-column data.review`` names a field as a training table's flag does."""
+    frame = read_frame(path, labelled=False, fields=False)
+    return frame, nested_fields(frame)
 
 
 def _say_dropped(path: str | Path, empty: np.ndarray, why: str, kept: str, columns: str) -> None:

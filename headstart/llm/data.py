@@ -78,7 +78,7 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
             messages) rather than text, too few rows, or a bad split column.
     """
     frame = read_frame(path, needs=f"give a table with {' / '.join(columns.values())} columns ({data_files(labelled=True)}), "
-                                  f"e.g. {_example_table(columns)}")  # not a classifier's text and label
+                                  f"e.g. {_example_table(columns)}", fields=False)  # not a classifier's text and label
     if Path(path).suffix.lower() in INPUTS_ONLY:  # one column, "text": naming a column cannot help
         raise DataError(f"{str(path)!r} holds one input per line, not a table of {' / '.join(columns)} columns; give "
                         f"{data_files(labelled=True)} with a column for each, e.g. {_example_table(columns)}")

@@ -163,3 +163,17 @@ def test_a_csvs_id_column_is_carried_as_numbers_as_a_jsonl_carries_it(tmp_path):
     jsonl = tmp_path / "new.jsonl"
     jsonl.write_text('{"doc_id": 3, "review": "good"}\n')
     assert read_input_rows(jsonl)[1] == [{"doc_id": 3}]
+
+
+def test_a_jsonl_object_column_is_carried_whole_and_a_field_of_one_is_still_read_by_its_dotted_path(tmp_path):
+    """predict carried a pass-through object as dotted columns ("meta.id": 3, "meta.src": "x") once read_frame read
+    every JSON object field by field; it carries {"meta": {...}} as the file holds it, and --text-column data.review
+    still reads a nested text."""
+    path = tmp_path / "new.jsonl"
+    path.write_text('{"text": "good", "meta": {"id": 3, "src": "x"}}\n{"text": "bad", "meta": {"id": 4, "src": "y"}}\n')
+    texts, carried = read_input_rows(path)
+    assert texts == ["good", "bad"] and carried == [{"meta": {"id": 3, "src": "x"}}, {"meta": {"id": 4, "src": "y"}}]
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"id": 1, "data": {"review": "fine"}}\n{"id": 2, "data": {"review": ""}}\n')
+    texts, carried = read_input_rows(nested, text_column="data.review")
+    assert texts == ["fine"] and carried == [{"id": 1, "data": {"review": "fine"}}]

@@ -163,3 +163,13 @@ def test_a_column_of_lists_or_dicts_is_refused_not_read_as_its_python_repr(tmp_p
     with pytest.raises(DataError, match="column 'answer' of .*mixed.jsonl' " + fragment.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("{", r"\{").replace("}", r"\}")):
         load_table(str(path), {"prompt": "prompt", "response": "answer"})
+
+
+def test_a_prompt_column_of_json_objects_is_refused_as_dicts_not_as_a_missing_column(tmp_path):
+    """read_frame read every JSON object field by field, so a dict prompt column was named missing ("prompt.q" there);
+    an sft table keeps it whole and says it holds dicts, not text."""
+    path = tmp_path / "objects.jsonl"
+    pd.DataFrame({"prompt": [{"q": f"q{i}"} for i in range(6)], "response": [f"a{i}" for i in range(6)]}).to_json(
+        path, orient="records", lines=True)
+    with pytest.raises(DataError, match=r"column 'prompt' of .*objects.jsonl' holds dicts, not text \(row 1"):
+        load_table(str(path), {"prompt": "prompt", "response": "response"})
