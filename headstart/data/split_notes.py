@@ -16,6 +16,7 @@ from headstart.surface import spoken
 OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
 OVERSHOOT_ROWS = 10
 CAP_SLACK = 1.1  # a part past a cap the user set by more than a tenth of it is said; a row or two of rounding is not
+IMAGE_MAX_TEST = 2000  # the test rows data_defaults keeps of a large image test split, unasked (said as a default)
 IMAGE_DEFAULT = "the image default"  # caps_set's word for data_defaults' cap on an image test split: no flag set it
 _OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not once per run of a sweep
 FEW_ROWS = 5  # a class with fewer test rows than this is scored on a handful: its test F1 is noise
@@ -84,8 +85,6 @@ def caps_set(data: Any, config: Any) -> dict[str, str]:
     set: the same run as ``--max-test 2000``), and a ``--max-val`` other than the default (300) below validation's.
     Whole groups (or a stratum's first row) can carry a part past such a cap; a user who asked for 50 rows expects to
     hear that they got 66."""
-    from headstart.data_defaults import IMAGE_MAX_TEST
-
     test_cap, max_val = getattr(config, "test_cap", None), getattr(config, "max_val", None)
     capped = {}
     if test_cap is not None and test_cap < config.test_fraction * len(data):

@@ -463,6 +463,7 @@ def test_the_image_test_splits_default_cap_is_said_as_a_default_not_as_set_by_th
     import headstart.data_defaults
 
     monkeypatch.setattr(headstart.data_defaults, "IMAGE_MAX_TEST", 25)  # the default cap, at this data's scale
+    monkeypatch.setattr(split_notes, "IMAGE_MAX_TEST", 25)  # where the split's notes read it
     monkeypatch.setattr(split_notes, "_OVERSHOT", set())
     n, k = 2000, 40
     data = Dataset(name="many-images", inputs=[np.full((2, 2), i % 256, dtype=np.uint8) for i in range(n)],
