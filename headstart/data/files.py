@@ -71,8 +71,7 @@ def _with_test_data(frame: "pd.DataFrame", path: str | Path, test_data: Path, *,
     if pick_image_column(frame, text_column, where) is not None:
         raise DataError(f"--test-data applies to tables of texts; {where!r} lists images: put the test images in a table "
                         "with a split column (--split-column)")
-    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
-    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    text_col, label_col = _columns(frame, where, text_column=text_column, label_column=label_column)
     needed = [*text_col.split(",")] if text_col not in frame.columns else [text_col]
     needed = list(dict.fromkeys([*needed, label_col, *([group_column] if group_column else [])]))
     joined = with_test_file(frame, read_frame(test_data), where, str(test_data), needed=needed)
@@ -149,21 +148,8 @@ def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, l
     image_col = pick_image_column(frame, text_column, where)
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
-    if len(frame.columns) == 1:  # no label column to name: --label-column cannot help
-        header = frame.columns[0]
-        raise DataError(f"{where!r} was read as one column ({header!r}); "
-                        + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
-    headerless = _no_header_fix(frame, where) if text_column is None or label_column is None else None
-    if headerless and headerless[0]:  # a header that is a value of its own column: the guess would train without that row
-        raise DataError(headerless[1])
+    text_col, label_col = _columns(frame, where, text_column=text_column, label_column=label_column)
     guessed = frame if text_column else _numbers_read(frame)
-    try:
-        text_col = pick_text_column(guessed, text_column, where, label_column=label_column)
-        label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
-    except ColumnError:
-        if headerless:  # column names that read as a text: "cannot tell which column" would be no help
-            raise DataError(headerless[1]) from None
-        raise
     guessed_beside = text_column is None and text_col.lower() not in TEXT_NAMES
     aside = label_aside(string_columns(guessed), label_col) if guessed_beside else None  # the label(s) it was guessed beside
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col, aside=aside):
@@ -200,6 +186,32 @@ def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, l
     notes += _said(where, [n for n in (task_note(labels, task, given),
                                        kept_as_class_note(labels) if task == "classification" else None, *label_notes) if n])
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _columns(frame: "pd.DataFrame", where: str, *, text_column: str | None,  # noqa: F821
+             label_column: str | None) -> tuple[str, str]:
+    """The text and label columns of a table of texts: as given, else guessed (``columns.pick_text_column`` /
+    ``pick_label_column``); the one place a training file's columns are decided, with or without ``--test-data``.
+
+    Raises:
+        DataError: a file read as one column, one with no header row, a column given that is not there or none to
+            guess.
+    """
+    if len(frame.columns) == 1:  # no label column to name: --label-column cannot help
+        header = frame.columns[0]
+        raise DataError(f"{where!r} was read as one column ({header!r}); "
+                        + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
+    headerless = _no_header_fix(frame, where) if text_column is None or label_column is None else None
+    if headerless and headerless[0]:  # a header that is a value of its own column: the guess would train without that row
+        raise DataError(headerless[1])
+    try:
+        text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where,
+                                    label_column=label_column)
+        return text_col, pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    except ColumnError:
+        if headerless:  # column names that read as a text: "cannot tell which column" would be no help
+            raise DataError(headerless[1]) from None
+        raise
 
 
 def _refuse_structured(frame: "pd.DataFrame", column: str, where: str) -> None:  # noqa: F821
