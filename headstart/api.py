@@ -249,7 +249,7 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
     from headstart.outdir import claim
     from headstart.precision import pick_device
     from headstart.progress import check_progress
-    from headstart.specs import file_options
+    from headstart.specs import file_options, kept_split_column
 
     try:
         split = split_caps(SplitConfig(), max_test=max_test, max_val=max_val, dedupe=dedupe)  # read first: a bad cap is refused before anything else
@@ -293,12 +293,26 @@ def _start_up(data: Any, backbone: str, *, strategy: str, n: int | str | None, s
         spec, loaded, defaults = _with_data_defaults(spec)
         if out is not None and not overwrite:  # ... and with the settings those defaults filled
             check_replaces_same_run(Path(out), spec)
-        loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
+        reading = file_options(spec)
+        if out is not None:  # an --out holding a run that read no split column goes on reading none
+            reading["split_column"] = kept_split_column(spec.split_column, _held_source(Path(out)))
+        loaded = loaded if loaded is not None else load_dataset(spec.data, **{k: v for k, v in reading.items() if v is not None})
         leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
         stored = _stored_run(Path(out), spec, loaded, leakage) if out is not None and not retrain else None
     except KeyboardInterrupt as stop:  # nothing is written to out before the run is saved: there is nothing to keep
         raise NothingSaved(stop, starting=True) from None
     return spec, loaded, defaults, leakage, stored
+
+
+def _held_source(out: Path) -> dict[str, Any] | None:
+    """The data source of the run ``out`` holds (its spec.json's), None where it holds none or a damaged one."""
+    import json
+
+    try:
+        source = json.loads((out / "spec.json").read_text()).get("data_source")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return source if isinstance(source, dict) else None
 
 
 def _stored_run(out: Path, spec: RunSpec, data: Any, leakage: Any) -> FitResult | None:

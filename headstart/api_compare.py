@@ -248,9 +248,11 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
 
     import dataclasses
 
+    from headstart.data import REGISTRY as DATASETS
     from headstart.data_defaults import fill, image_backbone
     from headstart.progress import shown_progress
     from headstart.report.render import rerender
+    from headstart.specs import kept_split_column
     from headstart.store_command import check_not_an_adapt
     from headstart.outdir import claim
     from headstart.sweep import run_sweep
@@ -262,6 +264,10 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
         from headstart.store import Store
 
         Store(out).open().close()  # as the writer it is: a store killed at its first write gets its tables
+        with Store(out, create=False) as store:  # a store that read its file by no split column goes on reading none
+            held = (store.sweep() or {}).get("data")
+        if isinstance(held, dict) and sweep.data not in DATASETS:  # a store before 2026-12-08 records no path
+            sweep = dataclasses.replace(sweep, split_column=kept_split_column(sweep.split_column, {"path": sweep.data, **held}))
     if by != "adapt":  # adapt's own cells come through here too
         check_not_an_adapt(Path(out))
     check_backend(backend, address, workers)  # a missing extra is named before the data loads

@@ -168,8 +168,9 @@ def _store_meta(store: str | Path) -> dict[str, Any]:
         raise StoreError(f"{str(store)!r} is a compare store with no cell yet, so no split to check; check the data "
                          "with --data and compare's split flags, or run the compare first")
     name = spec["data"]
-    source = {"name": name} if name in DATASETS else {"path": name, **file_options(spec)}
     read = sweep.get("data") if isinstance(sweep.get("data"), dict) else {}
+    found = {"split_column": read["split_column"]} if read.get("split_column") else {}  # a split column found by default
+    source = {"name": name} if name in DATASETS else {"path": name, **found, **file_options(spec)}
     if len(cuts) > 1:
         flags = [_split_flags({"data_source": source, "resolved": {"data": data}}) for data in cuts.values()]
         raise StoreError(f"the cells of {str(store)!r} were cut {len(cuts)} ways (compares with other split flags into one "
@@ -202,7 +203,7 @@ def _store_file(store: str | Path, meta: dict[str, Any]) -> str:
         DataError: no such file in any of the places, naming them.
     """
     from headstart.data import load_dataset
-    from headstart.specs import file_options
+    from headstart.specs import stored_reading
 
     source, recorded = meta["data_source"], meta["resolved"]["data"].get("hash")
     found: dict[Path, str] = {}
@@ -217,7 +218,7 @@ def _store_file(store: str | Path, meta: dict[str, Any]) -> str:
                         + _split_flags(meta))
     chosen = next(iter(found))
     if len(found) > 1 and recorded is not None:  # the same name in both places: the file the cells were cut from
-        chosen = next((path for path in found if load_dataset(str(path), **file_options(source)).hash == recorded), chosen)
+        chosen = next((path for path in found if load_dataset(str(path), **stored_reading(source)).hash == recorded), chosen)
     if found[chosen]:
         log.info("%s names its data %r, relative to the folder compare ran in, which it does not record: read from %s, "
                  "%r", _where(store), source["path"], found[chosen], str(chosen))
@@ -278,7 +279,7 @@ def _run_data(run: str | Path, meta: dict[str, Any]) -> Dataset:
     """
     from headstart.data import load_dataset
     from headstart.data.memory import shown_name
-    from headstart.specs import file_options
+    from headstart.specs import stored_reading
 
     source, recorded = meta["data_source"], meta["resolved"]["data"].get("hash")
     where = _where(run)
@@ -294,7 +295,7 @@ def _run_data(run: str | Path, meta: dict[str, Any]) -> Dataset:
                                 + _split_flags(meta))
             raise DataError(f"the data file {str(path)!r} of {where} is missing; put it back, or check a copy with "
                             "--data FILE" + _split_flags(meta))
-        dataset = load_dataset(str(path), **file_options(source))
+        dataset = load_dataset(str(path), **stored_reading(source))
     if recorded is not None and dataset.hash != recorded:
         raise DataError(f"the data {shown_name(dataset.name)!r} changed since {where} was trained (hash {dataset.hash} != "
                         f"{recorded}), so its split is not the run's; check the original data, or train again")

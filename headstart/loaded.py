@@ -27,7 +27,7 @@ from headstart.features import FeatureCache
 from headstart.precision import autocast_for
 from headstart.progress import PartFn, caching_part, part_of, scoring_part
 from headstart.saved import LoadedRun
-from headstart.specs import file_options
+from headstart.specs import stored_reading
 
 
 def evaluate_loaded(run: LoadedRun, split: str = "test", *, progress: PartFn | None = None) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def run_data(run: LoadedRun) -> Any:
         data = load_dataset(source["name"])
     else:
         check_staged_copy(source, "this run", task=(run.meta.get("spec") or {}).get("task"))
-        data = load_dataset(source["path"], **file_options(source))
+        data = load_dataset(source["path"], **stored_reading(source))
     if data.hash != run.resolved["data"]["hash"]:
         raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != "
                          f"{run.resolved['data']['hash']}); evaluate on the original file or train again")

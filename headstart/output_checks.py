@@ -60,12 +60,12 @@ def check_texts(run: Any, count: int, *, what: str = "the merge") -> tuple[list[
     from headstart.data import SplitConfig, load_dataset, split_dataset
     from headstart.data.columns import run_pair
     from headstart.data.dataset import PAIR_SEP
-    from headstart.specs import file_options
+    from headstart.specs import stored_reading
 
     source = run.meta["data_source"]
 
     def validation_texts() -> list[str]:
-        data = load_dataset(source["name"]) if "name" in source else load_dataset(source["path"], **file_options(source))
+        data = load_dataset(source["name"]) if "name" in source else load_dataset(source["path"], **stored_reading(source))
         check_unchanged(data.hash, run.resolved["data"].get("hash"))  # before the split: fewer rows may not split at all
         return [data.inputs[r] for r in split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]]
 

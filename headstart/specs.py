@@ -320,6 +320,24 @@ def file_options(spec: Any) -> dict[str, Any]:
     return {k: get(k) for k in FILE_OPTIONS if get(k) is not None}
 
 
+def stored_reading(source: dict[str, Any]) -> dict[str, Any]:
+    """``load_dataset``'s options to read a run's stored data source again as the run read it: a source with no
+    ``split_column`` read no column as the split (a run trained before a column named ``split`` / ``fold`` / ... was
+    read as one by default, or one that read none), so it is read with ``--split-column none``; a run that read one
+    (named, or found by default) records it."""
+    return {**file_options(source), "split_column": source.get("split_column") or "none"}
+
+
+def kept_split_column(split_column: str | None, held: Any) -> str | None:
+    """The ``split_column`` to read a file with into an ``--out`` that already holds a run or store of it: "none" where
+    none is named and ``held`` (the data source there: a run's ``data_source``, a store's data record) read a file by no
+    split column, so the same command goes on with the data it meant (a run or store made before a column named
+    ``split`` was read as the split by default); ``split_column`` otherwise."""
+    if split_column is None and isinstance(held, dict) and held.get("path") and not held.get("split_column"):
+        return "none"
+    return split_column
+
+
 def run_key(resolved: dict[str, Any]) -> str:
     """Stable 16-hex key of a resolved spec (canonical JSON, plus the results version)."""
     payload = json.dumps({"spec": resolved, "version": RESULTS_VERSION}, sort_keys=True, separators=(",", ":"), default=str)

@@ -125,7 +125,7 @@ def data_read(sweep: SweepSpec) -> dict[str, Any]:
     data = loaded_data(sweep)
     source = data.source or {}
     return {"name": data.name, "modality": data.modality, "text_column": source.get("text_column"),
-            "label_column": source.get("label_column"), "text_given": sweep.text_column is not None,
+            "label_column": source.get("label_column"), "split_column": source.get("split_column"), "text_given": sweep.text_column is not None,
             "label_given": sweep.label_column is not None, "notes": list(data.notes),
             **({"path": source["path"]} if source.get("path") else {})}
 

@@ -272,3 +272,23 @@ def test_a_run_folder_given_as_the_data_is_read_as_run(big_csv, tmp_path, monkey
     assert said["split"]["max_test"] == 40
     assert _counted(["--data", str(run)], monkeypatch, capsys) == {k: v for k, v in said.items() if k != "run"}
     assert headstart.check_leakage(str(run)).n_test == said["n_test"]
+
+
+def test_a_run_that_read_no_split_column_is_read_again_without_one(big_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """A run trained before a column named split was read as the split by default stored no split_column in its data
+    source; read again, its file's split column was picked up, the hash differed, and evaluate and check-leakage --run
+    said its data changed. A source with no split_column reads none (as --split-column none does); one found by
+    default is recorded, and read again as it was."""
+    frame = pd.read_csv(big_csv)
+    frame["split"] = ["test" if i % 5 == 0 else "train" for i in range(len(frame))]
+    frame.to_csv(big_csv, index=False)
+    old = tmp_path / "old"
+    _run(big_csv, old, split_column="none")  # stores the source as a run saved before the default did
+    assert "split_column" not in json.loads((old / "spec.json").read_text())["data_source"]
+    found = tmp_path / "found"
+    _run(big_csv, found)
+    assert json.loads((found / "spec.json").read_text())["data_source"]["split_column"] == "split"
+    for run in (old, found):
+        assert headstart.check_leakage(run=run).n_test > 0
+        code, printed, err = run_cli(["evaluate", str(run)], monkeypatch, capsys)
+        assert code in (0, None) and printed.startswith("test ("), err

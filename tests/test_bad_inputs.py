@@ -295,6 +295,11 @@ CASES = [
     Case("--test-data beside --split-column", lambda f: [*TRAIN, "--data", f.toy(), "--test-data", f.toy("test.csv", 30),
                                                          "--split-column", "split"],
          ("--test-data", "test.csv' and --split-column 'split' both name the test rows; drop one")),
+    Case("--test-data beside a column named split in the training file",
+         lambda f: [*TRAIN, "--data", f.write("tr.csv", "text,label,split\n" + "".join(
+             f"{t},{'pos' if i % 2 else 'neg'},{'test' if i % 4 == 0 else 'train'}\n" for i, t in enumerate(make_toy(40).inputs))),
+                    "--backbone", "tiny", "--test-data", f.csv("test.csv", ["pos", "neg"] * 15)],
+         ("--test-data", "test.csv' and column 'split' of", "tr.csv' both name test rows", "--split-column none")),
     Case("--test-data lacking the training file's label column",
          lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny", "--test-data", f.write("texts.csv", "text\nsome words\n")],
          ("--test-data", "texts.csv' has no column 'label', which 'toy.csv' is read by", "give it the training file's columns")),

@@ -34,6 +34,49 @@ def test_each_setting_that_differs_is_named_as_the_user_gives_it(tmp_path, monke
         assert head == "train.head_lr default there, 0.5 asked"
 
 
+def test_a_run_or_store_that_read_no_split_column_goes_on_without_one(toy_csv, tmp_path, monkeypatch, caplog, tiny_registry):
+    """A run or compare made before a column named split was read as the split by default: once the file had such a
+    column, the same train into its --out said "trained on other data (it changed since)" and trained again, and the
+    same compare trained every cell again. An --out whose run or store read no split column goes on reading none."""
+    import logging
+    import sqlite3
+
+    import pandas as pd
+
+    import headstart
+    import headstart.recipe
+    from headstart import sweep_cell
+
+    config = TrainConfig(max_steps=1, min_steps=1, batch_size=8, precision="fp32")
+    run, store = tmp_path / "run", tmp_path / "cmp"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, out=run, config=config)
+    headstart.compare(str(toy_csv), backbone="tiny", strategies="linear-probe", sizes=[16], seeds=1, out=store,
+                      config=config, tune=None)
+    with sqlite3.connect(store / "runs.sqlite") as db:  # as a store before 2026-12-08 kept it: no path, no split column
+        record = json.loads(db.execute("SELECT value FROM meta WHERE key = 'sweep'").fetchone()[0])
+        record["data"] = {k: v for k, v in record["data"].items() if k not in ("path", "split_column")}
+        db.execute("UPDATE meta SET value = ? WHERE key = 'sweep'", (json.dumps(record),))
+    frame = pd.read_csv(toy_csv)
+    frame["split"] = ["test" if i % 5 == 0 else "train" for i in range(len(frame))]
+    frame.to_csv(toy_csv, index=False)
+    real, trained = headstart.recipe.trained_run, []
+
+    def counted(*args, **kwargs):
+        trained.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(headstart.recipe, "trained_run", counted)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, out=run, config=config)
+    assert trained == [] and "already holds this run (same settings, finished)" in caplog.text, caplog.text
+    sweep_cell._LOADED.clear()  # as a new process reads the file
+    again = headstart.compare(str(toy_csv), backbone="tiny", strategies="linear-probe", sizes=[16], seeds=1, out=store,
+                              config=config, tune=None)
+    assert again.trained == 0 and again.skipped == again.total, again
+    fresh = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, out=tmp_path / "new", config=config)
+    assert json.loads((fresh.out / "spec.json").read_text())["data_source"]["split_column"] == "split"
+
+
 def test_the_same_run_finished_in_out_is_loaded_not_trained_again(toy_csv, tiny_registry, tmp_path, monkeypatch,
                                                                    capsys, caplog):
     """A notebook cell ``fit(..., out=...)`` run twice trained the whole run again (``compare`` reused its stored

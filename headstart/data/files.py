@@ -45,7 +45,8 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
             train when absent. None: a column named like a split (``own_split.SPLIT_COLUMN_NAMES``) holding only split
             names is read as it, with a note; "none": no column is.
         test_data: a second table with the same columns, every row of it the test split (``--test-data``); this
-            file's rows are the pool and validation.
+            file's rows are the pool and validation (refused where a column of it would be read as its split, unless
+            ``split_column`` is "none").
         run_source: the data source of a run this file is read against (scored out of domain, an objective term's
             data): where a column is not given, the run's own text (or image) and label columns are read if the file
             has them, with the run's task; guessed otherwise, and the note says the run's column is missing. A file
@@ -58,21 +59,31 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     frame = read_frame(path)
     if test_data is not None:
         return _with_test_data(frame, path, Path(test_data), text_column=text_column, label_column=label_column, task=task,
-                               group_column=group_column)
+                               group_column=group_column, split_column=split_column)
     return _read(frame, path, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
                  split_column=split_column, run_source=run_source)
 
 
 def _with_test_data(frame: "pd.DataFrame", path: str | Path, test_data: Path, *, text_column: str | None,  # noqa: F821
-                    label_column: str | None, task: str | None, group_column: str | None) -> Dataset:
+                    label_column: str | None, task: str | None, group_column: str | None,
+                    split_column: str | None) -> Dataset:
     """``read_table`` of ``path`` with ``test_data`` as its test split: the two tables joined
-    (``own_split.with_test_file``), read by the training file's columns, the test file named in the data source."""
+    (``own_split.with_test_file``), read by the training file's columns, the test file named in the data source.
+
+    Raises:
+        DataError: the training file has a column read as its split by default (its test rows would be trained on)
+            and ``split_column`` is not "none".
+    """
     where = str(path)
     if pick_image_column(frame, text_column, where) is not None:
         raise DataError(f"--test-data applies to tables of texts; {where!r} lists images: put the test images in a table "
                         "with a split column (--split-column)")
-    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
-    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    text_col, label_col = _columns(frame, where, text_column=text_column, label_column=label_column)
+    own = None if is_off(split_column) else default_split_column(frame, where, taken={text_col, label_col, group_column})[0]
+    if own is not None:
+        raise DataError(f"--test-data {str(test_data)!r} and column {own!r} of {where!r} both name test rows; pass "
+                        f"--split-column none to train on every row of {Path(where).name!r}, or drop --test-data to "
+                        f"read {own!r} as the split")
     needed = [*text_col.split(",")] if text_col not in frame.columns else [text_col]
     needed = list(dict.fromkeys([*needed, label_col, *([group_column] if group_column else [])]))
     joined = with_test_file(frame, read_frame(test_data), where, str(test_data), needed=needed)
@@ -149,21 +160,8 @@ def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, l
     image_col = pick_image_column(frame, text_column, where)
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
-    if len(frame.columns) == 1:  # no label column to name: --label-column cannot help
-        header = frame.columns[0]
-        raise DataError(f"{where!r} was read as one column ({header!r}); "
-                        + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
-    headerless = _no_header_fix(frame, where) if text_column is None or label_column is None else None
-    if headerless and headerless[0]:  # a header that is a value of its own column: the guess would train without that row
-        raise DataError(headerless[1])
+    text_col, label_col = _columns(frame, where, text_column=text_column, label_column=label_column)
     guessed = frame if text_column else _numbers_read(frame)
-    try:
-        text_col = pick_text_column(guessed, text_column, where, label_column=label_column)
-        label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
-    except ColumnError:
-        if headerless:  # column names that read as a text: "cannot tell which column" would be no help
-            raise DataError(headerless[1]) from None
-        raise
     guessed_beside = text_column is None and text_col.lower() not in TEXT_NAMES
     aside = label_aside(string_columns(guessed), label_col) if guessed_beside else None  # the label(s) it was guessed beside
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col, aside=aside):
@@ -200,6 +198,32 @@ def _read(frame: "pd.DataFrame", path: str | Path, *, text_column: str | None, l
     notes += _said(where, [n for n in (task_note(labels, task, given),
                                        kept_as_class_note(labels) if task == "classification" else None, *label_notes) if n])
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _columns(frame: "pd.DataFrame", where: str, *, text_column: str | None,  # noqa: F821
+             label_column: str | None) -> tuple[str, str]:
+    """The text and label columns of a table of texts: as given, else guessed (``columns.pick_text_column`` /
+    ``pick_label_column``); the one place a training file's columns are decided, with or without ``--test-data``.
+
+    Raises:
+        DataError: a file read as one column, one with no header row, a column given that is not there or none to
+            guess.
+    """
+    if len(frame.columns) == 1:  # no label column to name: --label-column cannot help
+        header = frame.columns[0]
+        raise DataError(f"{where!r} was read as one column ({header!r}); "
+                        + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
+    headerless = _no_header_fix(frame, where) if text_column is None or label_column is None else None
+    if headerless and headerless[0]:  # a header that is a value of its own column: the guess would train without that row
+        raise DataError(headerless[1])
+    try:
+        text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where,
+                                    label_column=label_column)
+        return text_col, pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    except ColumnError:
+        if headerless:  # column names that read as a text: "cannot tell which column" would be no help
+            raise DataError(headerless[1]) from None
+        raise
 
 
 def _refuse_structured(frame: "pd.DataFrame", column: str, where: str) -> None:  # noqa: F821

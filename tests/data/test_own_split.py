@@ -100,6 +100,23 @@ def test_a_test_file_beside_a_split_column_or_lacking_a_column_is_refused(review
         load_dataset(train, test_data=str(lacking))
 
 
+def test_a_test_file_is_read_by_the_columns_and_checks_of_a_file_without_one(tmp_path):
+    """With test_data, the training file's columns were guessed by another path: a label given by name
+    (label_column="verdict") beside a column of tweets raised "cannot tell which column holds the text", and a file
+    with no header row was read with its first row as the header. The columns are decided as without test_data."""
+    rows = [(f"film was {'great fun' if i % 3 else 'dull bad'} {i}", "pos" if i % 3 else "neg") for i in range(60)]
+    frame = pd.DataFrame(rows, columns=["tweet", "verdict"])
+    frame.iloc[:40].to_csv(tmp_path / "tw.csv", index=False)
+    frame.iloc[40:].to_csv(tmp_path / "tw_test.csv", index=False)
+    alone = load_dataset(str(tmp_path / "tw.csv"), label_column="verdict")
+    data = load_dataset(str(tmp_path / "tw.csv"), label_column="verdict", test_data=str(tmp_path / "tw_test.csv"))
+    assert (data.source["text_column"], data.source["label_column"]) == (alone.source["text_column"], "verdict") == ("tweet", "verdict")
+    assert len(data) == 60 and (data.given_split == 2).sum() == 20
+    frame.iloc[:40].to_csv(tmp_path / "bare.csv", index=False, header=False)
+    with pytest.raises(DataError, match="bare.csv' seems to have no header row"):
+        load_dataset(str(tmp_path / "bare.csv"), test_data=str(tmp_path / "tw_test.csv"))
+
+
 def test_fit_and_evaluate_read_the_test_file_and_the_spec_keeps_it(tiny_registry, tmp_path):
     import headstart
     from conftest import make_toy
