@@ -107,11 +107,11 @@ def stepped(steps: int, *, planned: int = 30, max_steps: int = 30) -> RunResult:
 def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it(monkeypatch):
     """A user's --max-steps 30 cut the planned budget, but validation ended the run at step 24: the cap never bound,
     so train's advice says what compare says of such a cell (more steps would go unused), not "raise it first". The
-    advice names fit's config to a Python caller, train's flags on the CLI."""
+    advice names fit's keywords to a Python caller, train's flags on the CLI."""
     from headstart.surface import SURFACE_ENV
 
     (capped,) = budget_notes(stepped(30))
-    assert capped["reason"] == "majority" and "(config={'max_steps': 30} capped this run: raise it first)" in capped["advice"]
+    assert capped["reason"] == "majority" and "(max_steps=30 capped this run: raise it first)" in capped["advice"]
     monkeypatch.setenv(SURFACE_ENV, "cli")
     (capped,) = budget_notes(stepped(30))
     assert "(--max-steps 30 capped this run: raise it first)" in capped["advice"]
@@ -146,7 +146,7 @@ def test_a_run_on_imbalanced_classes_without_class_weights_is_told_to_weigh_them
     assert "class-weights" not in budget_notes(imbalanced("balanced"))[0]["advice"]
     assert "class-weights" not in budget_notes(stepped(30))[0]["advice"]  # the majority 60%: not imbalanced
     monkeypatch.setenv(SURFACE_ENV, "python")
-    assert "try config={'class_weights': 'balanced'}" in budget_notes(imbalanced("none"))[0]["advice"]
+    assert "try class_weights='balanced'" in budget_notes(imbalanced("none"))[0]["advice"]
 
 
 @pytest.mark.parametrize("strategy, weighs", [("icl", False), ("embed-knn", False), ("embed-logreg", True), ("lora", True)])
