@@ -168,7 +168,7 @@ def test_an_unknown_keyword_names_the_spelling_this_function_takes(call, keyword
     # the options / config route, where the closest keyword was a wrong guess ('retain', 'max_test')
     # (train's flags, rank and max_steps among them, are fit's keywords: tests/test_api_keywords.py)
     ("fit", dict(strategy="tfidf-logreg", n=16), dict(max_iter=50), "it is a strategy option: options={'max_iter': 50}"),
-    ("fit", dict(strategy="setfit"), dict(iteration=4), "did you mean options={'iterations': 4} or 'reduction'?"),
+    ("fit", dict(strategy="setfit"), dict(iteration=4), "did you mean options={'iterations': 4} or 'retrain'?"),
     ("fit", dict(strategy="lora"), dict(max_iter=50),
      "did you mean options={'max_iter': 50} (an option of embed-logreg, tfidf-logreg, setfit, not of 'lora') or 'max_test'?"),
     ("fit", dict(strategy="lora"), dict(ranks=4), "did you mean 'rank'?"),  # a keyword of its own

@@ -124,6 +124,7 @@ def test_a_run_whose_data_changed_exports_checked_on_fixed_sentences_and_says_wh
     from headstart.output_checks import CHANGED, FIXED_SENTENCES, VALIDATION_ROWS
 
     headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, config=CFG, out=tmp_path / "run")
+    capsys.readouterr()  # what the fit said (its leakage warning, to a Python caller) is not export's
     code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "same"), "--json"], monkeypatch, capsys)
     assert code in (0, None) and json.loads(out)["checked_on"] == VALIDATION_ROWS and "note:" not in err, err
     table = pd.read_csv(toy_csv)
@@ -159,6 +160,7 @@ def test_a_text_pair_run_whose_data_moved_is_refused_with_no_note_about_its_data
     headstart.fit(str(tmp_path / "nli.csv"), "tiny-bert", strategy="full-finetune", n=24, text_column="premise,hypothesis",
                   label_column="label", config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"), out=tmp_path / "run")
     (tmp_path / "nli.csv").rename(tmp_path / "moved.csv")
+    capsys.readouterr()  # what the fit said (its leakage warning, to a Python caller) is not export's
     result = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")], monkeypatch, capsys)
     assert_user_error(result, "reads text pairs", "export writes single-text models only")
     assert "note:" not in result[2] and not (tmp_path / "hf").exists()

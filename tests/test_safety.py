@@ -105,6 +105,7 @@ def test_run_whose_adapter_was_swapped_for_a_pickle_is_refused(toy_csv, tiny_reg
     (tmp_path / "b" / "adapter_model.safetensors").unlink()
     write_exploit(tmp_path / "b" / "adapter_model.bin", marker)
     (tmp_path / "in.txt").write_text("a good movie\n")
+    capsys.readouterr()  # what the fits said (a leakage warning, to a Python caller) is not predict's
     assert_refused(cli(["predict", str(tmp_path / "b"), str(tmp_path / "in.txt")], monkeypatch, capsys), "adapter_model.safetensors")
     adapters = headstart.AdapterSet()
     adapters.add(tmp_path / "a")
