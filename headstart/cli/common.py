@@ -178,8 +178,7 @@ def _metric_line(metrics: dict[str, Any], *, interval: bool = False) -> str:
 
 
 class _NoteHandler(logging.Handler):
-    """Prints what the data loaders did (rows dropped) as ``note: ...`` lines on stderr (a WARNING record as
-    ``warning: ...``, as a Python caller's notes print it), each once in a command that
+    """Prints what the data loaders did (rows dropped) as ``note: ...`` lines on stderr, each once in a command that
     reads its data more than once (``train`` reads it to fill defaults, then to train), in the order first said."""
 
     def __init__(self) -> None:
@@ -190,7 +189,7 @@ class _NoteHandler(logging.Handler):
         note = record.getMessage()
         if note not in self.said:
             self.said.add(note)
-            typer.echo(f"{'warning' if record.levelno >= logging.WARNING else 'note'}: {note}", err=True)
+            typer.echo(f"note: {note}", err=True)
 
 
 def _show_notes() -> None:
